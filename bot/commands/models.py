@@ -1,0 +1,47 @@
+"""``karaoke-bot models list|download``."""
+
+from __future__ import annotations
+
+import argparse
+
+from separation.errors import ModelNotAvailableError
+from separation.models import KNOWN_MODELS, download_model, is_available_locally
+
+from ..settings import Settings
+
+
+def add_models_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("models", help="list or download Demucs models")
+    actions = parser.add_subparsers(dest="models_action", required=True)
+    listing = actions.add_parser("list", help="known models and whether they are available here")
+    listing.set_defaults(func=list_models)
+    download = actions.add_parser("download", help="fetch a model into the HuggingFace cache")
+    download.add_argument("name", help="model name, e.g. htdemucs")
+    download.set_defaults(func=download_command)
+
+
+def list_models(args: argparse.Namespace, settings: Settings) -> int:
+    """Print every known model (and those in the configured model folder)."""
+    repo = settings.model.repo
+    names = dict(KNOWN_MODELS)
+    if repo is not None and repo.is_dir():
+        names.update({path.stem: f"from {repo}" for path in sorted(repo.glob("*.yaml"))})
+    for name, description in names.items():
+        available = is_available_locally(
+            name, repo if repo and (repo / f"{name}.yaml").exists() else None
+        )
+        marker = "available" if available else "not downloaded"
+        default = " (configured)" if name == settings.model.name else ""
+        print(f"{name:<14} {marker:<15} {description}{default}")
+    return 0
+
+
+def download_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Fill the HuggingFace cache with a model's weights."""
+    try:
+        download_model(args.name)
+    except ModelNotAvailableError as exc:
+        print(f"karaoke-bot: cannot download {args.name}: {exc}")
+        return 1
+    print(f"{args.name}: downloaded to the HuggingFace cache")
+    return 0

@@ -1,0 +1,216 @@
+"""Decoding any input ffmpeg can read into float32 stereo at the model's sample rate.
+
+Why it works this way:
+
+* The header is read first (``ffmpeg -i`` without output, see ``separation.ffmpeg``) so a
+  file whose container says it lasts three hours is refused in milliseconds.
+* Headers can be missing or lie, so decoding itself is capped with ``-t`` at the limit plus
+  one second: a tiny file that decodes to hours of silence costs at most a few seconds
+  and ``limit`` seconds of disk, never memory.
+* The decoded samples go to a raw float32 file in the job's folder, not into RAM. The
+  engine reads the windows it needs with ``pread``; a 12-minute song then needs no more
+  memory than a 2-minute one (users report plain Demucs being killed on long tracks).
+* Mono is decoded as mono and duplicated here: ffmpeg's ``-ac 2`` upmix lowers a mono
+  signal by 3 dB, while Demucs itself duplicates the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import (
+    AudioTooLargeError,
+    AudioTooLongError,
+    CorruptAudioError,
+    EmptyAudioError,
+    NotAudioError,
+)
+from .ffmpeg import ProbeResult, probe, stderr_tail
+
+logger = logging.getLogger(__name__)
+
+MODEL_CHANNELS = 2
+_BYTES_PER_SAMPLE = 4
+_STATS_BLOCK_FRAMES = 1 << 20
+# A decode that yields less than this share of the duration the header announced is a
+# truncated upload, not a rounding difference.
+_TRUNCATION_RATIO = 0.9
+_TRUNCATION_MIN_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_duration_seconds: float = 900.0
+    max_input_bytes: int = 200 * 1024 * 1024
+
+
+@dataclass
+class DecodedAudio:
+    """A decoded song as a raw float32 file plus what we need to know about it.
+
+    ``read(start, stop)`` returns ``(2, stop - start)`` float32 samples and zeros outside
+    the song, which is exactly the zero padding Demucs applies at the edges.
+    """
+
+    raw_path: Path
+    sample_rate: int
+    file_channels: int
+    frames: int
+    mean: float
+    std: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        out = np.zeros((MODEL_CHANNELS, stop - start), dtype=np.float32)
+        begin, end = max(start, 0), min(stop, self.frames)
+        if end <= begin:
+            return out
+        frame_bytes = self.file_channels * _BYTES_PER_SAMPLE
+        with open(self.raw_path, "rb") as handle:
+            data = os.pread(handle.fileno(), (end - begin) * frame_bytes, begin * frame_bytes)
+        block = np.frombuffer(data, dtype="<f4").reshape(-1, self.file_channels).T
+        out[:, begin - start : end - start] = block  # broadcasts mono to both channels
+        return out
+
+    def read_all(self) -> np.ndarray:
+        """The whole song in memory (tests and small inputs only)."""
+        return self.read(0, self.frames)
+
+
+def check_input_file(path: Path, limits: AudioLimits) -> None:
+    """The cheapest check, before ffmpeg even runs: the size on disk."""
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyAudioError()
+    if size > limits.max_input_bytes:
+        raise AudioTooLargeError(size_bytes=size, limit_bytes=limits.max_input_bytes)
+
+
+def inspect_audio(path: Path, *, ffmpeg: str, limits: AudioLimits) -> ProbeResult:
+    """Size and header checks: everything that can be refused without decoding.
+
+    Raises:
+        EmptyAudioError, AudioTooLargeError, NotAudioError, AudioTooLongError.
+    """
+    check_input_file(path, limits)
+    info = probe(path, ffmpeg=ffmpeg)
+    if not info.opened:
+        raise NotAudioError(detail="ffmpeg cannot open the input")
+    if not info.has_audio:
+        raise NotAudioError(detail="no audio stream")
+    if info.duration_seconds is not None and info.duration_seconds > limits.max_duration_seconds:
+        raise AudioTooLongError(
+            duration_seconds=info.duration_seconds, limit_seconds=limits.max_duration_seconds
+        )
+    return info
+
+
+def decode_audio(
+    path: Path,
+    raw_path: Path,
+    *,
+    ffmpeg: str,
+    sample_rate: int,
+    limits: AudioLimits,
+    info: ProbeResult | None = None,
+) -> DecodedAudio:
+    """Decode ``path`` to float32 at ``sample_rate`` into ``raw_path`` (in the job folder).
+
+    Args:
+        path: the input, stored under a name we chose (never the user's file name).
+        raw_path: where the raw samples go; the caller removes the job folder afterwards.
+        ffmpeg: the ffmpeg executable (``find_ffmpeg()``).
+        sample_rate: the model's sample rate (44100 for every Demucs model).
+        limits: maximum duration and size.
+        info: the result of ``inspect_audio`` when already done.
+
+    Returns:
+        The decoded song, with the mean and standard deviation of its mono mix that
+        Demucs normalises by.
+
+    Raises:
+        AudioInputError subclasses for every problem with the input.
+    """
+    if info is None:
+        info = inspect_audio(path, ffmpeg=ffmpeg, limits=limits)
+    file_channels = 1 if info.channels == 1 else MODEL_CHANNELS
+    cap_seconds = limits.max_duration_seconds + 1.0
+    command = [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-i", str(path),
+        "-map", "0:a:0", "-vn", "-sn", "-dn",
+        "-ac", str(file_channels), "-ar", str(sample_rate),
+        "-t", f"{cap_seconds:.3f}",
+        "-f", "f32le", "-y", str(raw_path),
+    ]  # fmt: skip
+    # Decoding runs far faster than real time; this bound only stops a wedged process.
+    timeout = 60.0 + cap_seconds
+    try:
+        completed = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, timeout=timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise CorruptAudioError(detail=f"decoding took longer than {timeout:.0f} s") from exc
+    frames = (
+        raw_path.stat().st_size // (file_channels * _BYTES_PER_SAMPLE) if raw_path.exists() else 0
+    )
+    if completed.returncode != 0:
+        detail = stderr_tail(completed.stderr)
+        logger.info("ffmpeg failed decoding (rc=%s): %s", completed.returncode, detail)
+        raise CorruptAudioError(detail=detail)
+    if frames == 0:
+        raise EmptyAudioError()
+    decoded_seconds = frames / sample_rate
+    if decoded_seconds > limits.max_duration_seconds:
+        raise AudioTooLongError(duration_seconds=None, limit_seconds=limits.max_duration_seconds)
+    _check_not_truncated(info, decoded_seconds)
+    if completed.stderr:
+        logger.debug("ffmpeg decode warnings: %s", stderr_tail(completed.stderr))
+    decoded = DecodedAudio(
+        raw_path=raw_path, sample_rate=sample_rate, file_channels=file_channels,
+        frames=frames, mean=0.0, std=0.0, tags=dict(info.tags),
+    )  # fmt: skip
+    decoded.mean, decoded.std = _mono_mix_stats(decoded)
+    if decoded.std == 0.0:
+        raise EmptyAudioError()
+    return decoded
+
+
+def _check_not_truncated(info: ProbeResult, decoded_seconds: float) -> None:
+    announced = info.duration_seconds
+    if announced is None or info.duration_is_estimate:
+        return
+    missing = announced - decoded_seconds
+    if missing > _TRUNCATION_MIN_SECONDS and decoded_seconds < _TRUNCATION_RATIO * announced:
+        raise CorruptAudioError(
+            detail=f"decoded {decoded_seconds:.1f} s of an announced {announced:.1f} s"
+        )
+
+
+def _mono_mix_stats(decoded: DecodedAudio) -> tuple[float, float]:
+    """Mean and unbiased std of the mono mix, as ``demucs.api.Separator`` computes them.
+
+    Accumulated in float64 block by block so memory stays flat for long songs.
+    """
+    total = 0.0
+    total_sq = 0.0
+    for start in range(0, decoded.frames, _STATS_BLOCK_FRAMES):
+        stop = min(start + _STATS_BLOCK_FRAMES, decoded.frames)
+        mono = decoded.read(start, stop).astype(np.float64).mean(axis=0)
+        total += float(mono.sum())
+        total_sq += float(np.square(mono).sum())
+    count = decoded.frames
+    mean = total / count
+    variance = (total_sq - count * mean * mean) / max(count - 1, 1)
+    return mean, float(np.sqrt(max(variance, 0.0)))

@@ -1,0 +1,138 @@
+"""Typed errors of the separation engine.
+
+Callers must be able to tell a bad upload (the user's problem, answered with a friendly
+sentence and no quota charged) from a broken server (ours, logged with a reference id).
+So every input problem derives from :class:`AudioInputError` and carries a one-line
+``user_message``; everything else derives from :class:`SeparationError`.
+"""
+
+from __future__ import annotations
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def _format_bytes(size: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+class AudioInputError(ValueError):
+    """The input cannot be separated; the user should send something else."""
+
+    kind = "bad_input"
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+class EmptyAudioError(AudioInputError):
+    kind = "empty"
+
+    def __init__(self) -> None:
+        super().__init__("That file is empty (or contains no sound at all).")
+
+
+class NotAudioError(AudioInputError):
+    kind = "not_audio"
+
+    def __init__(self, *, detail: str = "") -> None:
+        self.detail = detail
+        super().__init__(
+            "That file doesn't look like audio I can read. Send an MP3, M4A, "
+            "OGG, FLAC, WAV or a video with sound."
+        )
+
+
+class CorruptAudioError(AudioInputError):
+    kind = "corrupt"
+
+    def __init__(self, *, detail: str = "") -> None:
+        self.detail = detail
+        super().__init__(
+            "That audio file seems damaged or cut off; I couldn't decode it. "
+            "Try re-exporting or re-downloading it."
+        )
+
+
+class AudioTooLongError(AudioInputError):
+    kind = "too_long"
+
+    def __init__(self, *, duration_seconds: float | None, limit_seconds: float) -> None:
+        self.duration_seconds = duration_seconds
+        self.limit_seconds = limit_seconds
+        if duration_seconds is None:
+            length = "longer than"
+        else:
+            length = f"{_format_duration(duration_seconds)} long; the limit is"
+        super().__init__(
+            f"That song is {length} {_format_duration(limit_seconds)}. Please send a shorter one."
+        )
+
+
+class AudioTooLargeError(AudioInputError):
+    kind = "too_large"
+
+    def __init__(self, *, size_bytes: int, limit_bytes: int) -> None:
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes
+        super().__init__(
+            f"That file is {_format_bytes(size_bytes)}; the limit is {_format_bytes(limit_bytes)}."
+        )
+
+
+class SeparationError(RuntimeError):
+    """The server failed; not the user's fault."""
+
+    kind = "internal"
+
+
+class FFmpegNotFoundError(SeparationError):
+    kind = "ffmpeg_missing"
+
+
+class AudioExportError(SeparationError):
+    kind = "export"
+
+    def __init__(self, message: str, *, path: str = "", stderr: str = "") -> None:
+        self.path = path
+        self.stderr = stderr
+        super().__init__(message)
+
+
+class OutputTooLargeError(SeparationError):
+    """Even the lowest acceptable bitrate would not fit the platform's upload limit."""
+
+    kind = "output_too_large"
+
+    def __init__(self, *, duration_seconds: float, budget_bytes: int, min_bitrate: int) -> None:
+        self.duration_seconds = duration_seconds
+        self.budget_bytes = budget_bytes
+        self.min_bitrate = min_bitrate
+        super().__init__(
+            f"A {_format_duration(duration_seconds)} result does not fit in "
+            f"{_format_bytes(budget_bytes)} even at {min_bitrate} kb/s."
+        )
+
+
+class ModelNotAvailableError(SeparationError):
+    """Weights are missing locally and cannot be fetched; the message says how to get them."""
+
+    kind = "model_missing"
+
+
+class DeviceError(SeparationError):
+    kind = "device"
+
+
+class OutOfMemoryError(SeparationError):
+    kind = "out_of_memory"

@@ -1,0 +1,258 @@
+"""Loading Demucs models by name, once per process, on the chosen device.
+
+Names resolve through the HuggingFace hub cache, the way ``demucs`` 4.1 itself does
+(``demucs.hf``), but with ``local_files_only`` first: a bot must start offline and must
+fail in milliseconds with instructions, not hang on a network timeout and then print a
+traceback. A local folder in Demucs' ``--repo`` layout (``SIG.th`` files and ``NAME.yaml``
+bags) is loaded through ``demucs.pretrained.get_model`` unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import torch
+from torch import nn
+
+from .errors import DeviceError, ModelNotAvailableError
+
+logger = logging.getLogger(__name__)
+
+KNOWN_MODELS: dict[str, str] = {
+    "htdemucs": "Hybrid Transformer Demucs, the fast default (4 stems)",
+    "htdemucs_ft": "fine-tuned bag of 4 htdemucs models: best quality, about 4x the time",
+    "htdemucs_6s": "6 stems: adds guitar and piano",
+    "mdx_extra": "Demucs v3 bag trained with extra data (MDX challenge)",
+}
+VOCALS = "vocals"
+
+
+@dataclass
+class LoadedModel:
+    """A model (or bag of models) ready for inference, with what the engine needs."""
+
+    name: str
+    sub_models: list[nn.Module]
+    weights: list[list[float]]
+    """Per sub-model, per source weights (Demucs' bag weights; all ones for one model)."""
+    sources: list[str]
+    samplerate: int
+    audio_channels: int
+    device: torch.device
+
+    @property
+    def vocals_index(self) -> int:
+        return self.sources.index(VOCALS)
+
+
+def resolve_device(spec: str) -> torch.device:
+    """Turn ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` into a usable device.
+
+    Raises:
+        DeviceError: CUDA was asked for but is not available, or N is out of range.
+    """
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"device {spec!r} asked for, but CUDA is not available here "
+                '(use device = "auto" or "cpu")'
+            )
+        device = torch.device(spec)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found"
+            )
+        return device
+    raise DeviceError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N")
+
+
+def describe_device(device: torch.device) -> str:
+    """One line for logs and ``check``: GPU name and memory, or CPU threads."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{device} ({props.name}, {props.total_memory / 2**30:.1f} GiB)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def _missing_weights_message(name: str, detail: str) -> str:
+    return (
+        f"weights for model '{name}' are not available on this machine ({detail}). "
+        f"Fetch them on a machine with internet access with "
+        f"`karaoke-bot models download {name}` (they go to the HuggingFace cache, "
+        f"~/.cache/huggingface or $HF_HOME; copy that folder over), or point "
+        f"`model.repo` / `--model-repo` at a folder in Demucs' --repo layout "
+        f"(SIG.th files and {name}.yaml)."
+    )
+
+
+def _hf_repo_id(name: str) -> tuple[str, str]:
+    from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
+
+    namespace = DEFAULT_NAMESPACE
+    if "/" in name:
+        namespace, name = name.split("/", 1)
+    return f"{namespace}/{hf_repo_name(name)}", name
+
+
+def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
+    import yaml
+    from demucs.apply import BagOfModels
+    from demucs.hf import load_safetensors_model
+    from huggingface_hub import hf_hub_download
+
+    repo_id, short_name = _hf_repo_id(name)
+
+    def fetch(filename: str) -> str:
+        return hf_hub_download(
+            repo_id, filename, local_files_only=not allow_download, etag_timeout=10
+        )
+
+    try:
+        with open(fetch(f"{short_name}.yaml"), encoding="utf-8") as handle:
+            bag = yaml.safe_load(handle)
+        paths = [fetch(f"{sig}.safetensors") for sig in bag["models"]]
+    except Exception as exc:  # hub errors differ between versions; all mean "not here"
+        detail = (
+            "not in the local HuggingFace cache"
+            if not allow_download
+            else (f"download failed: {type(exc).__name__}")
+        )
+        raise ModelNotAvailableError(_missing_weights_message(name, detail)) from exc
+    models = [load_safetensors_model(path) for path in paths]
+    return BagOfModels(models, bag.get("weights"), bag.get("segment"))
+
+
+def _load_from_repo(name: str, repo: Path) -> nn.Module:
+    from demucs.pretrained import get_model
+    from demucs.repo import ModelLoadingError
+
+    if not repo.is_dir():
+        raise ModelNotAvailableError(f"model folder {repo} does not exist or is not a folder")
+    try:
+        return get_model(name, repo=repo)
+    except ModelLoadingError as exc:
+        available = sorted(p.stem for p in repo.glob("*.yaml"))
+        raise ModelNotAvailableError(
+            f"model '{name}' not found in {repo} (available: {', '.join(available) or 'none'}): "
+            f"{exc}"
+        ) from exc
+
+
+def load_model(
+    name: str, *, repo: Path | None = None, device: torch.device, allow_download: bool = False
+) -> LoadedModel:
+    """Load ``name`` from ``repo`` (a local folder) or the HuggingFace cache onto ``device``.
+
+    Raises:
+        ModelNotAvailableError: with a message that says how to obtain the weights.
+    """
+    from demucs.apply import BagOfModels
+
+    model = (
+        _load_from_repo(name, repo)
+        if repo is not None
+        else _load_from_hub(name, allow_download=allow_download)
+    )
+    if isinstance(model, BagOfModels):
+        sub_models = list(model.models)
+        weights = [list(map(float, row)) for row in model.weights]
+    else:
+        sub_models = [model]
+        weights = [[1.0] * len(model.sources)]
+    for sub_model in sub_models:
+        sub_model.to(device).eval()
+    if VOCALS not in model.sources:
+        raise ModelNotAvailableError(f"model '{name}' has no vocals source: {model.sources}")
+    logger.info(
+        "loaded model %s (%d sub-model(s), sources %s) on %s",
+        name,
+        len(sub_models),
+        ",".join(model.sources),
+        device,
+    )
+    return LoadedModel(
+        name=name,
+        sub_models=sub_models,
+        weights=weights,
+        sources=list(model.sources),
+        samplerate=int(model.samplerate),
+        audio_channels=int(model.audio_channels),
+        device=device,
+    )
+
+
+class ModelCache:
+    """Loads each (name, repo, device) once and hands the same object to every caller.
+
+    Owned by the application (not a module global) so tests get a fresh one each time.
+    """
+
+    def __init__(self, *, allow_download: bool = False) -> None:
+        self._allow_download = allow_download
+        self._models: dict[tuple[str, str | None, str], LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, *, repo: Path | None, device: torch.device) -> LoadedModel:
+        key = (name, str(repo.resolve()) if repo else None, str(device))
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_model(
+                    name, repo=repo, device=device, allow_download=self._allow_download
+                )
+            return self._models[key]
+
+
+def is_available_locally(name: str, repo: Path | None = None) -> bool:
+    """Whether ``name`` can be loaded without network access (for ``models list``)."""
+    if repo is not None:
+        return (repo / f"{name}.yaml").is_file() or any(repo.glob(f"{name}*.th"))
+    from huggingface_hub import hf_hub_download
+
+    repo_id, short_name = _hf_repo_id(name)
+    try:
+        hf_hub_download(repo_id, f"{short_name}.yaml", local_files_only=True)
+    except Exception:
+        return False
+    return True
+
+
+def check_hub_reachable(timeout: float = 5.0) -> None:
+    """Fail in seconds when the hub cannot be reached.
+
+    huggingface_hub retries unreachable hosts with back-off for about a minute; an
+    operator on an offline machine should get one clear line instead.
+
+    Raises:
+        ModelNotAvailableError: offline mode is set, or the hub's host does not answer.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise ModelNotAvailableError("HF_HUB_OFFLINE is set: downloads are disabled")
+    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as exc:
+        raise ModelNotAvailableError(
+            f"cannot reach the HuggingFace hub ({host}): {exc}. Download the weights on a "
+            "machine with internet access and copy the HuggingFace cache folder over."
+        ) from exc
+
+
+def download_model(name: str) -> None:
+    """Fill the HuggingFace cache with ``name``'s weights (needs internet).
+
+    Raises:
+        ModelNotAvailableError: the hub cannot be reached or has no such model.
+    """
+    check_hub_reachable()
+    _load_from_hub(name, allow_download=True)

@@ -1,0 +1,107 @@
+"""Shared fixtures: real music from ../shared/data, tiny random models, ffmpeg.
+
+Models are saved to a temporary folder in Demucs' --repo layout and loaded back through
+``separation.models.load_model``, the same code path production uses.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from separation.decode import AudioLimits, DecodedAudio, decode_audio
+from separation.ffmpeg import find_ffmpeg
+from separation.models import LoadedModel, load_model
+from separation.random_models import (
+    SIX_SOURCES,
+    TINY_HTDEMUCS_KWARGS,
+    build_htdemucs,
+    save_repo_model,
+)
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEST_CLIP = SHARED_DATA / "demucs-test-clip.mp3"  # 20 s MP3, pop/rock with vocals
+FISHIN = SHARED_DATA / "lets-go-fishin.ogg"  # 2:13 Ogg Vorbis with tags
+VIBE_ACE = SHARED_DATA / "vibe-ace.ogg"  # 1:01 Ogg Vorbis + embedded cover art
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not TEST_CLIP.exists():
+        skip = pytest.mark.skip(reason=f"real music not found at {SHARED_DATA}")
+        for item in items:
+            if "shared_music" in item.fixturenames:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_music() -> Path:
+    """The folder with real recordings (tests needing it skip with a reason if absent)."""
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    return find_ffmpeg()
+
+
+@pytest.fixture(scope="session")
+def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Demucs --repo folder with tiny random models: ``tiny``, ``tinybag``, ``tiny6``."""
+    folder = tmp_path_factory.mktemp("models")
+    first = build_htdemucs(TINY_HTDEMUCS_KWARGS, seed=0)
+    second = build_htdemucs(TINY_HTDEMUCS_KWARGS, seed=1)
+    save_repo_model(folder, "tiny", [first])
+    # A bag like htdemucs_ft: each sub-model specialised on some sources.
+    save_repo_model(folder, "tinybag", [first, second],
+                    weights=[[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 1.0, 0.5]])
+    save_repo_model(folder, "tiny6", [build_htdemucs(TINY_HTDEMUCS_KWARGS, SIX_SOURCES, seed=2)])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(model_repo: Path) -> LoadedModel:
+    return load_model("tiny", repo=model_repo, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bag(model_repo: Path) -> LoadedModel:
+    return load_model("tinybag", repo=model_repo, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def clip_path(shared_music: Path) -> Path:
+    return shared_music / "demucs-test-clip.mp3"
+
+
+def make_tone(path: Path, ffmpeg: str, *, seconds: float, channels: int = 2,
+              rate: int = 44100, extra: list[str] | None = None) -> Path:
+    """Generate a test file with ffmpeg's sine source (format from the file extension)."""
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
+         "-ac", str(channels), *(extra or []), "-y", str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+def decoded_clip(tmp_path: Path, clip_path: Path, ffmpeg: str) -> DecodedAudio:
+    return decode_audio(clip_path, tmp_path / "clip.f32", ffmpeg=ffmpeg, sample_rate=44100,
+                        limits=AudioLimits())
+
+
+def short_excerpt(audio: DecodedAudio, tmp_path: Path, seconds: float) -> DecodedAudio:
+    """The first ``seconds`` of a decoded song, as its own DecodedAudio (for fast tests)."""
+    frames = int(seconds * audio.sample_rate)
+    samples = audio.read(0, frames)
+    raw = tmp_path / f"excerpt-{seconds}.f32"
+    np.ascontiguousarray(samples.T, dtype="<f4").tofile(raw)
+    mono = samples.astype(np.float64).mean(axis=0)
+    return DecodedAudio(raw_path=raw, sample_rate=audio.sample_rate, file_channels=2,
+                        frames=frames, mean=float(mono.mean()), std=float(mono.std(ddof=1)),
+                        tags=dict(audio.tags))
