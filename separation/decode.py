@@ -147,11 +147,11 @@ def decode_audio(
     cap_seconds = limits.max_duration_seconds + 1.0
     command = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-i", str(path),
+        "-i", f"file:{path}",
         "-map", "0:a:0", "-vn", "-sn", "-dn",
         "-ac", str(file_channels), "-ar", str(sample_rate),
         "-t", f"{cap_seconds:.3f}",
-        "-f", "f32le", "-y", str(raw_path),
+        "-f", "f32le", "-y", f"file:{raw_path}",
     ]  # fmt: skip
     # Decoding runs far faster than real time; this bound only stops a wedged process.
     timeout = 60.0 + cap_seconds
@@ -170,7 +170,8 @@ def decode_audio(
         logger.info("ffmpeg failed decoding (rc=%s): %s", completed.returncode, detail)
         raise CorruptAudioError(detail=detail)
     if frames == 0:
-        raise EmptyAudioError()
+        # The header looked like audio but not one sample decoded.
+        raise CorruptAudioError(detail=stderr_tail(completed.stderr) or "no samples decoded")
     decoded_seconds = frames / sample_rate
     if decoded_seconds > limits.max_duration_seconds:
         raise AudioTooLongError(duration_seconds=None, limit_seconds=limits.max_duration_seconds)

@@ -136,3 +136,76 @@ class DeviceError(SeparationError):
 
 class OutOfMemoryError(SeparationError):
     kind = "out_of_memory"
+
+
+
+# -- the worker pool (separation.pool) ------------------------------------------------------
+class PoolError(SeparationError):
+    """The pool refused, stopped or could not finish a job; ``user_message`` says so."""
+
+    kind = "pool"
+    _user_text = "Something went wrong on our side while separating that song."
+
+    @property
+    def user_message(self) -> str:
+        return self._user_text
+
+
+class PoolBusyError(PoolError):
+    """The global queue is full; submission failed at once and nothing was queued."""
+
+    kind = "busy"
+
+    def __init__(self, *, retry_after_seconds: float) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"the queue is full; retry in about {retry_after_seconds:.0f} s")
+
+    @property
+    def user_message(self) -> str:
+        wait = _format_duration(self.retry_after_seconds)
+        return f"I'm very busy right now. Please try again in about {wait}."
+
+
+class UserJobLimitError(PoolError):
+    """The user already has the maximum number of songs queued or running."""
+
+    kind = "user_limit"
+
+    def __init__(self, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the user already has {limit} song(s) queued or running")
+
+    @property
+    def user_message(self) -> str:
+        return f"You already have {self.limit} song(s) in progress; wait for one to finish."
+
+
+class JobTimeoutError(PoolError):
+    kind = "timeout"
+    _user_text = "Separating that song took too long, so I stopped. Please try again later."
+
+    def __init__(self, *, limit_seconds: float) -> None:
+        self.limit_seconds = limit_seconds
+        super().__init__(f"the job ran longer than its limit of {limit_seconds:.0f} s")
+
+
+class JobCancelledError(PoolError):
+    kind = "cancelled"
+    _user_text = "Cancelled."
+
+    def __init__(self) -> None:
+        super().__init__("the job was cancelled")
+
+
+class PoolShutdownError(PoolError):
+    kind = "shutdown"
+    _user_text = "The bot is restarting and your song was not finished. Please send it again."
+
+    def __init__(self) -> None:
+        super().__init__("the pool shut down before the job finished")
+
+
+class JobFailedError(PoolError):
+    """An unexpected exception (a bug, a broken model) failed this job; the cause is chained."""
+
+    kind = "internal"

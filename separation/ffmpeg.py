@@ -140,7 +140,9 @@ def parse_probe_output(stderr: str) -> ProbeResult:
 def probe(path: Path, *, ffmpeg: str, timeout: float = 30.0) -> ProbeResult:
     """Read ``path``'s header with ffmpeg (no decoding)."""
     completed = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+        # "file:" keeps a name such as "-y" or "concat:x" from being read as an option
+        # or a protocol.
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", f"file:{path}"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

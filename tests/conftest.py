@@ -56,8 +56,9 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     second = build_htdemucs(TINY_HTDEMUCS_KWARGS, seed=1)
     save_repo_model(folder, "tiny", [first])
     # A bag like htdemucs_ft: each sub-model specialised on some sources.
-    save_repo_model(folder, "tinybag", [first, second],
-                    weights=[[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 1.0, 0.5]])
+    save_repo_model(
+        folder, "tinybag", [first, second], weights=[[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 1.0, 0.5]]
+    )
     save_repo_model(folder, "tiny6", [build_htdemucs(TINY_HTDEMUCS_KWARGS, SIX_SOURCES, seed=2)])
     return folder
 
@@ -77,13 +78,32 @@ def clip_path(shared_music: Path) -> Path:
     return shared_music / "demucs-test-clip.mp3"
 
 
-def make_tone(path: Path, ffmpeg: str, *, seconds: float, channels: int = 2,
-              rate: int = 44100, extra: list[str] | None = None) -> Path:
+def make_tone(
+    path: Path,
+    ffmpeg: str,
+    *,
+    seconds: float,
+    channels: int = 2,
+    rate: int = 44100,
+    extra: list[str] | None = None,
+) -> Path:
     """Generate a test file with ffmpeg's sine source (format from the file extension)."""
     subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-         "-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
-         "-ac", str(channels), *(extra or []), "-y", str(path)],
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
+            "-ac",
+            str(channels),
+            *(extra or []),
+            "-y",
+            str(path),
+        ],
         check=True,
     )
     return path
@@ -91,8 +111,9 @@ def make_tone(path: Path, ffmpeg: str, *, seconds: float, channels: int = 2,
 
 @pytest.fixture
 def decoded_clip(tmp_path: Path, clip_path: Path, ffmpeg: str) -> DecodedAudio:
-    return decode_audio(clip_path, tmp_path / "clip.f32", ffmpeg=ffmpeg, sample_rate=44100,
-                        limits=AudioLimits())
+    return decode_audio(
+        clip_path, tmp_path / "clip.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
+    )
 
 
 def short_excerpt(audio: DecodedAudio, tmp_path: Path, seconds: float) -> DecodedAudio:
@@ -102,6 +123,12 @@ def short_excerpt(audio: DecodedAudio, tmp_path: Path, seconds: float) -> Decode
     raw = tmp_path / f"excerpt-{seconds}.f32"
     np.ascontiguousarray(samples.T, dtype="<f4").tofile(raw)
     mono = samples.astype(np.float64).mean(axis=0)
-    return DecodedAudio(raw_path=raw, sample_rate=audio.sample_rate, file_channels=2,
-                        frames=frames, mean=float(mono.mean()), std=float(mono.std(ddof=1)),
-                        tags=dict(audio.tags))
+    return DecodedAudio(
+        raw_path=raw,
+        sample_rate=audio.sample_rate,
+        file_channels=2,
+        frames=frames,
+        mean=float(mono.mean()),
+        std=float(mono.std(ddof=1)),
+        tags=dict(audio.tags),
+    )

@@ -1,0 +1,221 @@
+"""What callers of a separation backend see: requests, handles, progress events, results.
+
+The chat flow talks to a :class:`SeparationBackend` and never to workers or models, so a
+distributed backend (a later issue) can stand behind the same interface. That is also why
+:class:`JobHandle` is a plain class fed with events by whichever backend owns the job,
+rather than a view into the in-process pool's internals.
+
+Progress is a stream of small dataclasses. Intermediate ``Queued``/``Running`` events are
+coalesced for a slow reader (only the latest one waits to be read), so a caller that
+never reads costs a few objects, not one per segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .encode import EncodingSpec
+from .errors import JobCancelledError
+from .render import StemMode
+
+
+@dataclass(frozen=True)
+class SeparationRequest:
+    """One song to separate, and what the caller wants back."""
+
+    user_key: str
+    """Who asked ("telegram:42"): the unit of fairness and of the per-user limit."""
+    input_path: Path
+    """The input, already saved by the caller under a name it chose (never the user's)."""
+    mode: StemMode = "two"
+    encoding: EncodingSpec = field(default_factory=EncodingSpec)
+    max_output_bytes: int | None = None
+    """Per output file. For MP3 the bitrate is lowered to fit, or the job fails with
+    ``OutputTooLargeError`` before the model runs."""
+    min_mp3_bitrate: int = 96
+    fallback_title: str | None = None
+    """Title for the output tags when the input has none (default: the input's stem)."""
+    job_id: str | None = None
+    """Caller-chosen id (for example the database row); a random one otherwise."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    outputs: dict[str, Path]
+    """Output name -> file, instrumental first. The files belong to the result cache:
+    copy or upload them; they stay valid for at least the cache's minimum age."""
+    duration_seconds: float
+    cache_hit: bool
+    bitrate_kbps: int | None
+    """The MP3/Opus bitrate used (lowered to fit ``max_output_bytes``); None for FLAC/WAV."""
+    input_tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int
+    """1 = next to start."""
+    eta_seconds: float | None
+    """Estimated wait before the job starts; None until the pool has measured its speed."""
+
+
+@dataclass(frozen=True)
+class Running:
+    fraction: float
+    eta_seconds: float | None
+    """Estimated time left, extrapolated from this job's own progress so far."""
+
+
+@dataclass(frozen=True)
+class Done:
+    result: JobResult
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: Exception
+    """``AudioInputError`` (the user's file), ``PoolError`` or another ``SeparationError``."""
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    pass
+
+
+ProgressEvent = Queued | Running | Done | Failed | Cancelled
+_TERMINAL = (Done, Failed, Cancelled)
+
+
+class _Subscriber:
+    """One reader's pending events; a newer Queued/Running replaces an unread one."""
+
+    def __init__(self, first: ProgressEvent | None) -> None:
+        self.pending: deque[ProgressEvent] = deque([first] if first is not None else [])
+        self.ready = asyncio.Event()
+        if first is not None:
+            self.ready.set()
+
+    def push(self, event: ProgressEvent) -> None:
+        if self.pending and not isinstance(event, _TERMINAL):
+            if type(self.pending[-1]) is type(event):
+                self.pending.pop()
+        self.pending.append(event)
+        self.ready.set()
+
+
+class JobHandle:
+    """A submitted job: its id, its progress events, its result, and a way to cancel it.
+
+    Backends create handles and call :meth:`publish`; callers only read and cancel.
+    """
+
+    def __init__(
+        self, job_id: str, request: SeparationRequest, cancel: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.job_id = job_id
+        self.request = request
+        self._cancel = cancel
+        self._state: ProgressEvent | None = None
+        self._subscribers: list[_Subscriber] = []
+        self._outcome: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
+        # An outcome nobody awaited must not log "exception was never retrieved".
+        self._outcome.add_done_callback(lambda future: future.cancelled() or future.exception())
+
+    @property
+    def user_key(self) -> str:
+        return self.request.user_key
+
+    @property
+    def state(self) -> ProgressEvent | None:
+        """The latest event (None before the backend published any)."""
+        return self._state
+
+    @property
+    def done(self) -> bool:
+        """True once the job reached Done, Failed or Cancelled."""
+        return self._outcome.done()
+
+    async def events(self) -> AsyncIterator[ProgressEvent]:
+        """The latest event, then every later one, ending after Done/Failed/Cancelled."""
+        subscriber = _Subscriber(self._state)
+        if self.done:
+            if self._state is not None:
+                yield self._state
+            return
+        self._subscribers.append(subscriber)
+        try:
+            while True:
+                await subscriber.ready.wait()
+                event = subscriber.pending.popleft()
+                if not subscriber.pending:
+                    subscriber.ready.clear()
+                yield event
+                if isinstance(event, _TERMINAL):
+                    return
+        finally:
+            self._subscribers.remove(subscriber)
+
+    async def result(self) -> JobResult:
+        """Wait for the result.
+
+        Raises:
+            JobCancelledError: the job was cancelled.
+            AudioInputError, PoolError, SeparationError: the job failed.
+        """
+        return await asyncio.shield(self._outcome)
+
+    async def cancel(self) -> None:
+        """Cancel the job; returns once it has stopped. No effect on a finished job."""
+        if not self.done:
+            await self._cancel()
+
+    def publish(self, event: ProgressEvent) -> None:
+        """Record ``event`` and pass it to readers (backends only; ignored once finished)."""
+        if self.done:
+            return
+        self._state = event
+        for subscriber in self._subscribers:
+            subscriber.push(event)
+        if isinstance(event, Done):
+            self._outcome.set_result(event.result)
+        elif isinstance(event, Failed):
+            self._outcome.set_exception(event.error)
+        elif isinstance(event, Cancelled):
+            self._outcome.set_exception(JobCancelledError())
+
+
+class SeparationBackend(Protocol):
+    """What the chat flow needs from whatever separates songs (in process or remote)."""
+
+    async def start(self) -> None:
+        """Load models and start serving; call once before :meth:`submit`."""
+        ...
+
+    async def submit(self, request: SeparationRequest) -> JobHandle:
+        """Accept a job and return its handle at once (the work happens later).
+
+        Raises:
+            PoolBusyError: the queue is full (``retry_after_seconds`` says when to retry).
+            UserJobLimitError: the user already has the maximum number of jobs.
+            PoolShutdownError: the backend is shutting down.
+        """
+        ...
+
+    @property
+    def queue_length(self) -> int:
+        """Jobs accepted but not started yet."""
+        ...
+
+    def active_jobs(self, user_key: str) -> int:
+        """The user's jobs that are queued or running."""
+        ...
+
+    async def shutdown(self, timeout: float) -> list[JobHandle]:
+        """Stop accepting work, give running jobs ``timeout`` seconds to finish, and fail the
+        rest with ``PoolShutdownError``; returns the handles of the jobs not completed."""
+        ...

@@ -1,0 +1,97 @@
+"""``karaoke-bot separate`` and ``karaoke-bot models`` through the real entry point."""
+
+from __future__ import annotations
+
+import huggingface_hub.constants
+import pytest
+
+from bot.cli import main
+from separation.decode import AudioLimits, decode_audio
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch, model_repo):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KARAOKE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("KARAOKE_CONFIG", raising=False)
+    return ["--model-repo", str(model_repo), "--model", "tiny", "-o", str(tmp_path / "out")]
+
+
+def _duration(path, ffmpeg, tmp_path):
+    return decode_audio(
+        path, tmp_path / f"{path.name}.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
+    ).duration_seconds
+
+
+def test_separate_writes_instrumental_and_vocals(cli_env, clip_path, tmp_path, ffmpeg, capsys):
+    assert main(["separate", str(clip_path), *cli_env]) == 0
+    out = tmp_path / "out"
+    instrumental = out / "demucs-test-clip - instrumental.mp3"
+    vocals = out / "demucs-test-clip - vocals.mp3"
+    assert capsys.readouterr().out.split() != []
+    assert sorted(p.name for p in out.iterdir()) == sorted([instrumental.name, vocals.name])
+    source = _duration(clip_path, ffmpeg, tmp_path)
+    for path in (instrumental, vocals):
+        assert abs(_duration(path, ffmpeg, tmp_path) - source) <= 0.010
+    assert not list((tmp_path / "data" / "tmp").iterdir())  # job folders removed
+
+
+def test_four_stems_in_flac(cli_env, tmp_path, ffmpeg, clip_path):
+    short = tmp_path / "short song.wav"
+    import subprocess
+
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-i", str(clip_path), "-t", "5", str(short)], check=True
+    )
+    assert main(["separate", str(short), "--stems", "four", "--format", "flac", *cli_env]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"short song - {stem}.flac" for stem in ("bass", "drums", "other", "vocals")]
+
+
+def test_a_bad_input_fails_alone_with_one_line(cli_env, tmp_path, capsys):
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio")
+    missing = tmp_path / "missing.mp3"
+    assert main(["separate", str(text), str(missing), *cli_env]) == 1
+    errors = [
+        line for line in capsys.readouterr().err.splitlines() if line.startswith(str(tmp_path))
+    ]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"{text}: ") and "doesn't look like audio" in errors[0]
+    assert errors[1].startswith(f"{missing}: ")
+
+
+def test_usage_errors_exit_2(cli_env, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["separate", "--stems", "three", "x.mp3"])
+    assert caught.value.code == 2
+    assert main(["separate", "x.mp3", "--overlap", "2", *cli_env]) == 2
+    assert "overlap" in capsys.readouterr().err
+
+
+def test_bad_config_file_exits_2(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text("[model]\nnmae = 'x'\n")
+    assert main(["--config", str(config), "models", "list"]) == 2
+    assert "unknown setting 'model.nmae'" in capsys.readouterr().err
+
+
+def test_missing_weights_is_one_clear_line(tmp_path, monkeypatch, capsys, clip_path):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("KARAOKE_DATA_DIR", str(tmp_path / "data"))
+    assert main(["separate", str(clip_path), "--model", "htdemucs_ft", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "karaoke-bot models download htdemucs_ft" in err
+    assert "Traceback" not in err
+
+
+def test_models_list_and_download(monkeypatch, capsys, model_repo, tmp_path):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx_extra"):
+        assert name in listing
+    assert "not downloaded" in listing
+    assert main(["models", "download", "htdemucs"]) == 1
+    assert "cannot download htdemucs" in capsys.readouterr().out

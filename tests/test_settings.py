@@ -1,0 +1,103 @@
+"""The typed settings: the example config documents everything, typos are errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bot.settings import ConfigError, Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
+
+
+def _leaf_settings(model: type[BaseModel], prefix: tuple[str, ...] = ()):
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _leaf_settings(annotation, (*prefix, name))
+        else:
+            yield (*prefix, name), field
+
+
+def _commented_keys(text: str) -> set[str]:
+    """Keys shown commented out (optional settings without a default value)."""
+    keys = set()
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# ") and " = " in stripped:
+            keys.add(stripped[2:].split(" = ")[0].strip())
+    return keys
+
+
+def test_example_config_documents_every_setting_with_its_default():
+    text = EXAMPLE.read_text(encoding="utf-8")
+    example = tomllib.loads(text)
+    defaults = Settings()
+    commented = _commented_keys(text)
+    for path, _field in _leaf_settings(Settings):
+        section = example
+        for part in path[:-1]:
+            section = section.get(part, {})
+        default = defaults
+        for part in path:
+            default = getattr(default, part)
+        if path[-1] in section:
+            value = section[path[-1]]
+            assert type(default)(value) == default if default is not None else True, path
+        else:
+            assert default is None and path[-1] in commented, f"{'.'.join(path)} undocumented"
+
+
+def test_example_config_loads():
+    assert load_settings(EXAMPLE) == Settings()
+
+
+def test_unknown_keys_are_errors(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[audio]\nmax_duraton_seconds = 10\n")
+    with pytest.raises(ConfigError, match=r"unknown setting 'audio.max_duraton_seconds'"):
+        load_settings(config)
+
+
+def test_unknown_sections_are_errors(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[modle]\nname = 'x'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'modle'"):
+        load_settings(config)
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[model]\ndevice = 'gpu'\n", "model.device"),
+        ("[model]\noverlap = 1.5\n", "model.overlap"),
+        ("[output]\nformat = 'aac'\n", "output.format"),
+        ("[audio]\nmax_duration_seconds = -1\n", "audio.max_duration_seconds"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_invalid_values_name_the_setting(tmp_path, text, fragment):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(config)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_environment_overrides(tmp_path):
+    settings = load_settings(None, {"KARAOKE_DATA_DIR": str(tmp_path), "KARAOKE_DEVICE": "cpu"})
+    assert settings.general.data_dir == tmp_path
+    assert settings.model.device == "cpu"
+
+
+def test_settings_objects_do_not_share_state():
+    first, second = load_settings(None, {}), load_settings(None, {})
+    first.model.shifts = 3
+    assert second.model.shifts == 0
