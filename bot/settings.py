@@ -103,14 +103,90 @@ class QuotaSettings(_Section):
         return getattr(self, platform)
 
 
+class TelegramSettings(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    """Better given as KARAOKE_TELEGRAM_TOKEN than written here."""
+    admin_ids: list[int] = Field(default_factory=list)
+    """Telegram user ids allowed to use /grant, /ban, /unban and /stats."""
+    base_url: str | None = None
+    """A local Bot API server, e.g. "http://127.0.0.1:8081/bot" (default: Telegram's)."""
+    base_file_url: str | None = None
+    local_mode: bool = False
+    """With a local Bot API server: files are read from its disk, no 20 MB download limit,
+    uploads up to 2000 MB."""
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    """Public HTTPS URL Telegram posts updates to (webhook mode)."""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, gt=0, lt=65536)
+    webhook_secret: SecretStr | None = None
+
+
+class HealthSettings(_Section):
+    enabled: bool = False
+    """Serve /healthz, /readyz and /metrics over HTTP (for Docker, Kubernetes, Prometheus)."""
+    host: str = "127.0.0.1"
+    """127.0.0.1 keeps the endpoints private to the machine; 0.0.0.0 inside a container."""
+    port: int = Field(default=9108, ge=0, lt=65536)
+    max_loop_lag_seconds: float = Field(default=2.0, gt=0)
+    """/healthz fails when the event loop was this late: something blocked the bot."""
+
+
+class RateLimitSettings(_Section):
+    requests_per_minute: float = Field(default=20.0, gt=0)
+    """Messages and commands one user may send per minute, on average."""
+    burst: int = Field(default=5, ge=1)
+    """How many may come at once before the average applies."""
+
+
+class PoolSettings(_Section):
+    """The worker pool (``separation.pool``): workers, batching, limits, result cache."""
+
+    devices: list[str] = []
+    """One worker per entry ("cpu", "cuda:0", "cuda:1"; repeat one for two workers on it);
+    empty: one worker on ``model.device``."""
+    batch_size: int = Field(default=0, ge=0)
+    """Segments per forward pass, from any songs; 0: 4 on a GPU, 1 on CPU (measured)."""
+    max_running_jobs: int = Field(default=0, ge=0)
+    """Songs separated at once (their segments share batches); 0: batch size x workers,
+    at least 2."""
+    max_queued_jobs: int = Field(default=100, ge=1)
+    """Beyond this many waiting songs, new ones are refused with a "busy" message."""
+    max_jobs_per_user: int = Field(default=3, ge=1)
+    job_timeout_seconds: float = Field(default=1800.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=60.0, ge=0)
+    cache_dir: Path | None = None
+    """Finished results; default <data_dir>/cache."""
+    cache_max_bytes: int = Field(default=5 * 1024**3, ge=0)
+    cache_max_age_hours: float = Field(default=24.0, gt=0)
+    """Results are users' music: not kept (nor served) longer than this."""
+    cache_min_age_minutes: float = Field(default=10.0, ge=0)
+    """Results used this recently are never evicted (callers are still sending them)."""
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, value: list[str]) -> list[str]:
+        for device in value:
+            if device not in ("cpu", "cuda") and not (
+                device.startswith("cuda:") and device[5:].isdigit()
+            ):
+                raise ValueError(f"device {device!r} must be cpu, cuda or cuda:N")
+        return value
+
+
 class Settings(_Section):
     general: GeneralSettings = GeneralSettings()
     audio: AudioSettings = AudioSettings()
     model: ModelSettings = ModelSettings()
+    pool: PoolSettings = PoolSettings()
     output: OutputSettings = OutputSettings()
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
     quota: QuotaSettings = QuotaSettings()
+    health: HealthSettings = HealthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    telegram: TelegramSettings = TelegramSettings()
 
     @property
     def database_url(self) -> str:
@@ -150,8 +226,13 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
 # Secrets (and a few operational values) may come from the environment, so that a
 # container can be configured without writing tokens to a file.
 _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "KARAOKE_TELEGRAM_TOKEN": ("telegram", "token"),
     "KARAOKE_DATA_DIR": ("general", "data_dir"),
     "KARAOKE_DEVICE": ("model", "device"),
+    # The Docker image turns the health server on through these (see Dockerfile).
+    "KARAOKE_HEALTH_ENABLED": ("health", "enabled"),
+    "KARAOKE_HEALTH_HOST": ("health", "host"),
+    "KARAOKE_HEALTH_PORT": ("health", "port"),
 }
 
 

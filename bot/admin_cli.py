@@ -1,0 +1,350 @@
+"""Operator commands: ``users``, ``stats`` and ``db``, run against the bot's own store.
+
+``bot.cli`` owns the top-level parser and calls :func:`add_admin_commands` on its
+subparsers; each command's ``func(args, settings)`` prints a short report and returns
+an exit code. Anything the store refuses (an unknown user, a negative grant, a file
+that is not a database, a read-only data directory) becomes one line on stderr, never a
+traceback:
+
+    karaoke-bot users show telegram:12345
+    karaoke-bot users grant telegram:12345 --songs 20 --minutes 120
+    karaoke-bot users ban telegram:12345
+    karaoke-bot stats
+    karaoke-bot db upgrade
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from bot.settings import Platform, Settings
+from storage import (
+    InvalidGrantError,
+    InvalidUserRefError,
+    QuotaLimits,
+    QuotaStatus,
+    Stats,
+    StorageError,
+    Store,
+    UserRecord,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``users``, ``stats`` and ``db`` on the top-level command parser."""
+    users = subparsers.add_parser("users", help="show and manage users")
+    users_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    show = users_commands.add_parser("show", help="a user's flags, limits and usage")
+    _add_user_argument(show)
+    show.set_defaults(func=users_show)
+
+    grant = users_commands.add_parser(
+        "grant", help="override a user's limits (unset limits keep the platform default)"
+    )
+    _add_user_argument(grant)
+    grant.add_argument("--songs", type=_whole_number(0), help="songs per rolling 24 h")
+    grant.add_argument("--minutes", type=_number(0), help="audio minutes per rolling 24 h")
+    grant.add_argument("--max-song-minutes", type=_number(0, strict=True), help="longest song")
+    grant.add_argument("--concurrent", type=_whole_number(1), help="jobs at the same time")
+    grant.add_argument(
+        "--reset", action="store_true", help="drop all overrides first (back to the defaults)"
+    )
+    grant.set_defaults(func=users_grant)
+
+    for name, command, summary in (
+        ("ban", users_ban, "refuse all new jobs from a user"),
+        ("unban", users_unban, "lift a ban"),
+        ("admin", users_admin, "make a user an admin (no quota limits)"),
+        ("unadmin", users_unadmin, "take admin rights away"),
+    ):
+        flag = users_commands.add_parser(name, help=summary)
+        _add_user_argument(flag)
+        flag.set_defaults(func=command)
+
+    stats = subparsers.add_parser("stats", help="jobs, audio processed, cache hits, top users")
+    stats.add_argument("--top", type=_whole_number(1), default=5, help="how many top users")
+    stats.set_defaults(func=show_stats)
+
+    db = subparsers.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply pending schema migrations")
+    upgrade.set_defaults(func=db_upgrade)
+
+
+def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
+    """The platform's default limits from the settings, as the value ``storage`` takes."""
+    limits = settings.quota.for_platform(platform)
+    return QuotaLimits(
+        songs_per_day=limits.songs_per_day,
+        audio_minutes_per_day=limits.audio_minutes_per_day,
+        max_song_minutes=limits.max_song_minutes,
+        max_concurrent_jobs=limits.max_concurrent_jobs,
+    )
+
+
+async def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """Open the store the settings describe (the bot's start-up uses the same values).
+
+    Raises:
+        DatabaseOpenError, DataDirError: see :meth:`storage.Store.open`.
+    """
+    return await Store.open(
+        settings.database_url,
+        settings.general.data_dir,
+        cache_hits_are_free=settings.storage.cache_hits_are_free,
+        results_ttl=timedelta(hours=settings.storage.results_ttl_hours),
+        busy_timeout_seconds=settings.database.busy_timeout_seconds,
+        migrate=migrate,
+    )
+
+
+def users_show(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a user's flags, limits, usage in the last 24 h and active jobs."""
+
+    async def show(store: Store) -> None:
+        user = await store.find_user(args.user)
+        status = await store.quota_status(user, quota_limits(settings, user.platform))
+        active = await store.active_jobs(user)
+        print(describe_user(user, status))
+        jobs = ", ".join(f"#{job.id} {job.status}" for job in active) or "none"
+        print(f"  active jobs  {jobs}")
+
+    return _run(settings, show)
+
+
+def users_grant(args: argparse.Namespace, settings: Settings) -> int:
+    """Override some of a user's limits and print the result."""
+    overrides = (args.songs, args.minutes, args.max_song_minutes, args.concurrent)
+    if not args.reset and all(value is None for value in overrides):
+        return _fail(
+            "nothing to grant: give --songs, --minutes, --max-song-minutes, --concurrent "
+            "or --reset",
+            EXIT_USAGE,
+        )
+
+    async def grant(store: Store) -> None:
+        user = await store.find_user(args.user)
+        if args.reset:
+            user = await store.reset_limits(user)
+        user = await store.grant(
+            user,
+            songs_per_day=args.songs,
+            audio_minutes_per_day=args.minutes,
+            max_song_minutes=args.max_song_minutes,
+            max_concurrent_jobs=args.concurrent,
+        )
+        status = await store.quota_status(user, quota_limits(settings, user.platform))
+        print(describe_user(user, status))
+
+    return _run(settings, grant)
+
+
+def users_ban(args: argparse.Namespace, settings: Settings) -> int:
+    """Ban a user: new jobs are refused; jobs already queued or running go on."""
+    return _update_user(args, settings, lambda store, user: store.set_banned(user, True))
+
+
+def users_unban(args: argparse.Namespace, settings: Settings) -> int:
+    """Lift a ban."""
+    return _update_user(args, settings, lambda store, user: store.set_banned(user, False))
+
+
+def users_admin(args: argparse.Namespace, settings: Settings) -> int:
+    """Make a user an admin: no quota limits apply to them."""
+    return _update_user(args, settings, lambda store, user: store.set_admin(user, True))
+
+
+def users_unadmin(args: argparse.Namespace, settings: Settings) -> int:
+    """Take admin rights away."""
+    return _update_user(args, settings, lambda store, user: store.set_admin(user, False))
+
+
+def show_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """Print jobs per status, audio hours processed, the cache hit rate and top users."""
+
+    async def report(store: Store) -> None:
+        print(describe_stats(await store.stats(top=args.top)))
+
+    return _run(settings, report)
+
+
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply pending migrations and say which revision the database is at."""
+
+    async def upgrade(store: Store) -> None:
+        before, after = await store.upgrade_schema()
+        if before == after:
+            print(f"database {store.database_url} is up to date (revision {after})")
+        else:
+            print(f"database {store.database_url} upgraded from {before or 'empty'} to {after}")
+
+    return _run(settings, upgrade, migrate=False)
+
+
+def _update_user(
+    args: argparse.Namespace,
+    settings: Settings,
+    update: Callable[[Store, UserRecord], Awaitable[UserRecord]],
+) -> int:
+    async def apply(store: Store) -> None:
+        user = await update(store, await store.find_user(args.user))
+        print(f"{user.ref}: {_flags(user)}")
+
+    return _run(settings, apply)
+
+
+def _run(
+    settings: Settings,
+    action: Callable[[Store], Awaitable[None]],
+    *,
+    migrate: bool = True,
+) -> int:
+    """Open the store, run ``action`` and turn any storage error into one line."""
+
+    async def main() -> None:
+        store = await open_store(settings, migrate=migrate)
+        try:
+            await action(store)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(main())
+    except (InvalidUserRefError, InvalidGrantError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except StorageError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _add_user_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user", metavar="PLATFORM:ID", help="e.g. telegram:12345")
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+def _number(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < minimum or (strict and value == minimum):
+            relation = "greater than" if strict else "at least"
+            raise argparse.ArgumentTypeError(f"must be {relation} {minimum:g}, not {text}")
+        return value
+
+    return parse
+
+
+def describe_user(user: UserRecord, status: QuotaStatus) -> str:
+    """A few lines on a user's flags, limits and usage (for admins, CLI or chat)."""
+    overrides = {
+        "songs/day": user.songs_per_day_override,
+        "minutes/day": user.audio_minutes_per_day_override,
+        "max song minutes": user.max_song_minutes_override,
+        "concurrent": user.max_concurrent_jobs_override,
+    }
+    overridden = ", ".join(f"{k}={v:g}" for k, v in overrides.items() if v is not None)
+    name = f" ({user.display_name})" if user.display_name else ""
+    return "\n".join(
+        [
+            f"{user.ref}{name}",
+            f"  first seen   {_when(user.first_seen)}",
+            f"  last seen    {_when(user.last_seen)}",
+            f"  flags        {_flags(user)}",
+            f"  limits       {_describe_limits(status.limits)}",
+            f"  overrides    {overridden or 'none (platform defaults)'}",
+            f"  last 24 h    {_describe_usage(status)}",
+        ]
+    )
+
+
+def _flags(user: UserRecord) -> str:
+    flags = [name for name, on in (("admin", user.is_admin), ("banned", user.is_banned)) if on]
+    return ", ".join(flags) or "not banned, not admin"
+
+
+def _describe_limits(limits: QuotaLimits) -> str:
+    parts = [
+        (limits.songs_per_day, "{:g} songs/day"),
+        (limits.audio_minutes_per_day, "{:g} min/day"),
+        (limits.max_song_minutes, "songs up to {:g} min"),
+        (limits.max_concurrent_jobs, "{:g} at a time"),
+    ]
+    shown = [template.format(value) for value, template in parts if value is not None]
+    return ", ".join(shown) or "unlimited"
+
+
+def _describe_usage(status: QuotaStatus) -> str:
+    used = f"{_songs(status.songs_used)}, {status.audio_minutes_used:.1f} min used"
+    left = []
+    if status.songs_left is not None:
+        left.append(_songs(status.songs_left))
+    if status.audio_minutes_left is not None:
+        left.append(f"{status.audio_minutes_left:.1f} min")
+    text = f"{used}; {' and '.join(left)} left" if left else used
+    if status.frees_at is not None:
+        text += f"; next frees up at {_when(status.frees_at)}"
+    return text
+
+
+def describe_stats(stats: Stats) -> str:
+    """A few lines of statistics (for admins, CLI or chat)."""
+    by_status = ", ".join(f"{status} {count}" for status, count in stats.jobs_by_status.items())
+    done = stats.jobs_by_status.get("done", 0)
+    if stats.cache_hit_rate is None:
+        hits = "no finished jobs yet"
+    else:
+        hits = f"{stats.cache_hits} of {done} finished jobs ({stats.cache_hit_rate:.0%})"
+    lines = [
+        f"users            {stats.users}",
+        f"jobs             {by_status}",
+        f"audio processed  {stats.audio_hours_processed:.2f} h",
+        f"cache hits       {hits}",
+        "top users" if stats.top_users else "top users        none yet",
+    ]
+    for rank, user in enumerate(stats.top_users, start=1):
+        name = f" ({user.display_name})" if user.display_name else ""
+        lines.append(
+            f"  {rank}. {user.platform}:{user.platform_user_id}{name}: "
+            f"{_songs(user.jobs_done)}, {user.audio_minutes:.1f} min"
+        )
+    return "\n".join(lines)
+
+
+def _songs(count: int) -> str:
+    return f"{count} song" if count == 1 else f"{count} songs"
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,217 @@
+"""Jobs: reserving one against the quota, moving it through its statuses, refunds.
+
+Every function here runs inside a write transaction opened by the caller. A status change
+loads the job with a row lock (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+already holds the write lock) and checks the current status first, so a job can end only
+once and its charge can be refunded only once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from storage import quotas, users
+from storage.errors import InvalidCacheKeyError, JobNotFoundError, JobStateError
+from storage.models import Job, Usage
+from storage.records import (
+    ACTIVE_STATUS_VALUES,
+    ACTIVE_STATUSES,
+    ChatRef,
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    QuotaLimits,
+    UserRecord,
+)
+
+# Each status, and the statuses a job may reach it from.
+_ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
+    JobStatus.QUEUED: (JobStatus.RUNNING,),  # requeued by recovery
+    JobStatus.RUNNING: (JobStatus.QUEUED,),
+    JobStatus.DONE: ACTIVE_STATUSES,
+    JobStatus.FAILED: ACTIVE_STATUSES,
+    JobStatus.CANCELLED: ACTIVE_STATUSES,
+}
+
+MAX_CACHE_KEY_LENGTH = 128
+
+INTERRUPTED = "interrupted"
+"""The error kind of a job that a previous process left unfinished without its input."""
+
+
+def to_record(job: Job) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        user_id=job.user_id,
+        status=JobStatus(job.status),
+        chat=ChatRef(
+            chat_id=job.chat_id,
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            message_id=job.message_id,
+        ),
+        input_sha256=job.input_sha256,
+        input_duration_seconds=job.input_duration_seconds,
+        input_size_bytes=job.input_size_bytes,
+        original_filename=job.original_filename,
+        input_path=Path(job.input_path) if job.input_path else None,
+        model=job.model,
+        options=dict(job.options),
+        error_kind=job.error_kind,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        cache_key=job.cache_key,
+        cache_hit=job.cache_hit,
+    )
+
+
+async def reserve(
+    session: AsyncSession,
+    user: UserRecord,
+    request: JobRequest,
+    defaults: QuotaLimits,
+    now: datetime,
+) -> Job:
+    """Check the user's quota and, if it allows, insert the queued job and its charge.
+
+    Both rows are written in the caller's transaction, after the user row is locked, so
+    concurrent requests from one user are decided one at a time.
+
+    Raises:
+        UserBannedError, SongTooLongError, TooManyConcurrentJobsError, QuotaExceededError:
+            nothing is written.
+        UserNotFoundError: the user does not exist.
+    """
+    row = await users.lock(session, user)
+    limits = quotas.effective_limits(defaults, row)
+    charges = await quotas.load_charges(session, row.id, now)
+    active = await quotas.count_active_jobs(session, row.id)
+    status = quotas.summarize(row, limits, charges, active)
+    quotas.check_request(row, status, charges, request.input_duration_seconds)
+    job = Job(
+        user_id=row.id,
+        chat_id=request.chat.chat_id,
+        guild_id=request.chat.guild_id,
+        channel_id=request.chat.channel_id,
+        message_id=request.chat.message_id,
+        input_sha256=request.input_sha256,
+        input_duration_seconds=request.input_duration_seconds,
+        input_size_bytes=request.input_size_bytes,
+        original_filename=_clip(request.original_filename, Job.original_filename),
+        input_path=str(request.input_path) if request.input_path else None,
+        model=request.model,
+        options=dict(request.options),
+        status=JobStatus.QUEUED.value,
+        created_at=now,
+    )
+    session.add(job)
+    await session.flush()
+    session.add(
+        Usage(
+            job_id=job.id,
+            user_id=row.id,
+            charged_at=now,
+            songs=1,
+            audio_seconds=request.input_duration_seconds,
+        )
+    )
+    await session.flush()
+    return job
+
+
+async def load(session: AsyncSession, job_id: int, *, for_update: bool = False) -> Job:
+    """Load a job; ``for_update`` locks its row (PostgreSQL) for a status change."""
+    query = select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+    job = await session.scalar(query.with_for_update() if for_update else query)
+    if job is None:
+        raise JobNotFoundError(job_id=job_id)
+    return job
+
+
+async def lock(session: AsyncSession, job_id: int) -> Job:
+    """Load a job for a status change (see the module docstring)."""
+    return await load(session, job_id, for_update=True)
+
+
+def move(job: Job, status: JobStatus) -> None:
+    """Set the job's status if the move is allowed.
+
+    Raises:
+        JobStateError: e.g. failing a job that is already done or cancelled.
+    """
+    if JobStatus(job.status) not in _ALLOWED_FROM[status]:
+        raise JobStateError(job_id=job.id, current=job.status, requested=status.value)
+    job.status = status.value
+
+
+async def finish(
+    session: AsyncSession,
+    job_id: int,
+    status: JobStatus,
+    now: datetime,
+    *,
+    refund_reason: str | None,
+    error_kind: str | None = None,
+    cache_key: str | None = None,
+    cache_hit: bool | None = None,
+) -> tuple[Job, Path | None]:
+    """End an active job as done, failed or cancelled, refunding it when asked.
+
+    Returns the job and its saved upload, which the caller deletes once the transaction
+    has committed.
+
+    Raises:
+        JobNotFoundError, JobStateError: unknown, or already ended.
+    """
+    if cache_key is not None and len(cache_key) > MAX_CACHE_KEY_LENGTH:
+        raise InvalidCacheKeyError(value=cache_key, reason="longer than 128 characters")
+    job = await lock(session, job_id)
+    move(job, status)
+    job.error_kind = _clip(error_kind, Job.error_kind)
+    job.cache_key = cache_key
+    job.cache_hit = cache_hit
+    job.finished_at = now
+    upload = Path(job.input_path) if job.input_path else None
+    job.input_path = None
+    if refund_reason is not None:
+        await refund(session, job_id, now, reason=refund_reason)
+    await session.flush()
+    return job, upload
+
+
+async def refund(session: AsyncSession, job_id: int, now: datetime, reason: str) -> bool:
+    """Give the job's charge back, once. Returns False when it was already refunded."""
+    result = await session.execute(
+        update(Usage)
+        .where(Usage.job_id == job_id, Usage.refunded_at.is_(None))
+        .values(refunded_at=now, refund_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def active_for_user(session: AsyncSession, user_id: int) -> list[Job]:
+    rows = await session.scalars(
+        select(Job)
+        .where(Job.user_id == user_id, Job.status.in_(ACTIVE_STATUS_VALUES))
+        .order_by(Job.id)
+    )
+    return list(rows)
+
+
+async def all_active(session: AsyncSession, *, for_update: bool = False) -> list[Job]:
+    query = select(Job).where(Job.status.in_(ACTIVE_STATUS_VALUES)).order_by(Job.id)
+    if for_update:
+        query = query.with_for_update()
+    return list(await session.scalars(query))
+
+
+def _clip(text: str | None, column: InstrumentedAttribute[str | None]) -> str | None:
+    """Cut free text (a file name, an error kind) to its column; PostgreSQL would refuse."""
+    return text[: column.type.length] if text is not None else None

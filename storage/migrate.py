@@ -1,0 +1,105 @@
+"""Run the store's Alembic migrations from code.
+
+The migrations ship inside the package (``storage/migrations``), so an installed bot
+upgrades its database on start, and ``karaoke-bot db upgrade`` does the same on demand,
+without an alembic.ini. They run on the store's own engine, so SQLite gets the same
+pragmas and transaction handling as the running bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from storage.db import Database, open_database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations (and at ``connection``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of the code."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "storage/migrations has no revisions"
+    return head
+
+
+async def upgrade(database: Database) -> tuple[str | None, str | None]:
+    """Bring the schema up to the newest revision; a no-op when it is already there.
+
+    Returns:
+        The revision before and after (None for an empty database).
+
+    Raises:
+        CommandError: the database is at a revision this code does not know.
+    """
+    async with database.write_connection() as connection:
+        return await connection.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> tuple[str | None, str | None]:
+    before = _revision_of(connection)
+    script = ScriptDirectory.from_config(alembic_config())
+    if before == script.get_current_head():
+        return before, before  # the usual start: nothing to do, nothing to log
+    if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
+        raise CommandError(
+            f"the schema is at revision {before!r}, which this version of karaoke-bot does "
+            "not know (did a newer version upgrade it?)"
+        )
+    command.upgrade(alembic_config(connection), "head")
+    return before, _revision_of(connection)
+
+
+def _revision_of(connection: Connection) -> str | None:
+    # Read directly rather than through a MigrationContext, which logs on every start.
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+
+
+async def current_revision(database: Database) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    async with database.read() as session:
+        connection = await session.connection()
+        return await connection.run_sync(_revision_of)
+
+
+def make_revision(message: str) -> None:
+    """Autogenerate a new revision file from the difference between the models and head.
+
+    A developer tool: it upgrades a throwaway SQLite database to head and compares it
+    with ``storage.models``. Review the file it writes before committing it.
+    """
+
+    async def _generate() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            database = open_database(f"sqlite+aiosqlite:///{Path(folder) / 'scratch.db'}")
+            try:
+                await upgrade(database)
+                async with database.write_connection() as connection:
+                    await connection.run_sync(
+                        lambda sync: command.revision(
+                            alembic_config(sync), message=message, autogenerate=True
+                        )
+                    )
+            finally:
+                await database.close()
+
+    asyncio.run(_generate())

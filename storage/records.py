@@ -1,0 +1,218 @@
+"""The plain values ``storage`` takes and returns.
+
+The facade hands out frozen dataclasses, never ORM objects, so callers cannot touch a
+session by accident and a record stays valid after its session is gone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from storage.errors import InvalidJobRequestError
+
+Platform = Literal["telegram", "discord", "cli"]
+PLATFORMS: tuple[str, ...] = get_args(Platform)
+
+Clock = Callable[[], datetime]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC (the only kind of time ``storage`` keeps)."""
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is refused, since its zone would be a guess.
+
+    Raises:
+        ValueError: ``moment`` has no timezone.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"storage only accepts timezone-aware datetimes, not {moment}")
+    return moment.astimezone(UTC)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        """Queued and running jobs hold a concurrency slot and may still change."""
+        return self in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+ACTIVE_STATUSES: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING)
+ACTIVE_STATUS_VALUES: tuple[str, ...] = tuple(status.value for status in ACTIVE_STATUSES)
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """Limits for one user; ``None`` means unlimited.
+
+    The bot builds one from its per-platform settings; ``storage`` applies the user's
+    overrides on top, and ignores all of it for admins.
+    """
+
+    songs_per_day: int | None
+    audio_minutes_per_day: float | None
+    max_song_minutes: float | None
+    max_concurrent_jobs: int | None
+
+    @classmethod
+    def unlimited(cls) -> QuotaLimits:
+        return cls(None, None, None, None)
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """Where a job came from, so a result or an error can be delivered after a restart.
+
+    Telegram uses ``chat_id`` and ``message_id``; Discord uses ``guild_id``,
+    ``channel_id`` and ``message_id``. Ids are strings because platforms disagree on
+    their size and sign.
+    """
+
+    chat_id: str | None = None
+    guild_id: str | None = None
+    channel_id: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the bot knows about an upload when it asks for a job."""
+
+    input_sha256: str
+    input_duration_seconds: float
+    input_size_bytes: int
+    model: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    original_filename: str | None = None
+    input_path: Path | None = None
+    chat: ChatRef = ChatRef()
+
+    def __post_init__(self) -> None:
+        if not _SHA256.fullmatch(self.input_sha256):
+            raise InvalidJobRequestError("input_sha256 must be 64 lowercase hex digits")
+        if not math.isfinite(self.input_duration_seconds) or self.input_duration_seconds < 0:
+            raise InvalidJobRequestError("input_duration_seconds must be a finite number >= 0")
+        if self.input_size_bytes < 0:
+            raise InvalidJobRequestError("input_size_bytes must be >= 0")
+        if not 0 < len(self.model) <= 64:
+            raise InvalidJobRequestError("model must have 1 to 64 characters")
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    platform: str
+    platform_user_id: str
+    display_name: str
+    first_seen: datetime
+    last_seen: datetime
+    is_banned: bool
+    is_admin: bool
+    songs_per_day_override: int | None
+    audio_minutes_per_day_override: float | None
+    max_song_minutes_override: float | None
+    max_concurrent_jobs_override: int | None
+
+    @property
+    def ref(self) -> str:
+        """``platform:id``, the form the admin commands accept."""
+        return f"{self.platform}:{self.platform_user_id}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    user_id: int
+    status: JobStatus
+    chat: ChatRef
+    input_sha256: str
+    input_duration_seconds: float
+    input_size_bytes: int
+    original_filename: str | None
+    input_path: Path | None
+    model: str
+    options: dict[str, Any]
+    error_kind: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cache_key: str | None
+    cache_hit: bool | None
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What a user may still do, for messages like "2 songs left; next frees up at 14:05".
+
+    ``*_left`` and the limits are ``None`` when unlimited. ``frees_at`` is when the
+    oldest charge in the rolling window expires (None when nothing is charged).
+    """
+
+    limits: QuotaLimits
+    songs_used: int
+    audio_minutes_used: float
+    songs_left: int | None
+    audio_minutes_left: float | None
+    active_jobs: int
+    frees_at: datetime | None
+    is_admin: bool
+    is_banned: bool
+
+
+class RecoveryAction(StrEnum):
+    REQUEUED = "requeued"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RecoveredJob:
+    """A job a previous process left unfinished, and what recovery did with it."""
+
+    job: JobRecord
+    user: UserRecord
+    action: RecoveryAction
+
+
+@dataclass(frozen=True)
+class TopUser:
+    platform: str
+    platform_user_id: str
+    display_name: str
+    jobs_done: int
+    audio_minutes: float
+
+
+@dataclass(frozen=True)
+class Stats:
+    users: int
+    jobs_by_status: dict[str, int]
+    audio_hours_processed: float
+    """Hours of audio in done jobs, cache hits included (what users received)."""
+    cache_hits: int
+    cache_hit_rate: float | None
+    """Share of done jobs served from the cache; None before any job is done."""
+    top_users: list[TopUser]
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    results_removed: int = 0
+    uploads_removed: int = 0
+    temporaries_removed: int = 0

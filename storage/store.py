@@ -1,0 +1,413 @@
+"""The store's facade: everything the bot must remember, behind one async object.
+
+Usage::
+
+    store = await Store.open(settings.database_url, settings.general.data_dir)
+    try:
+        for recovered in await store.recover_interrupted():
+            ...  # requeue or tell the user
+        user = await store.upsert_user("telegram", "12345", "Alice")
+        job = await store.reserve_job(user, request, limits)  # may raise a quota error
+        await store.mark_running(job.id)
+        await store.mark_done(job.id, cache_key, cache_hit=False)
+    finally:
+        await store.close()
+
+Every method opens its own short session, so concurrent tasks never share one, and
+returns frozen dataclasses from :mod:`storage.records`, never ORM objects. Methods take
+an optional ``now`` (timezone-aware) so tests can move through the 24 h window without
+sleeping; otherwise the store's clock is used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy.engine import URL
+
+from storage import jobs, quotas, recovery, retention, stats, users
+from storage.db import Database, open_database
+from storage.errors import DatabaseOpenError
+from storage.files import FileStore
+from storage.migrate import upgrade
+from storage.records import (
+    CleanupReport,
+    Clock,
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    QuotaLimits,
+    QuotaStatus,
+    RecoveredJob,
+    Stats,
+    UserRecord,
+    as_utc,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Store:
+    """Users, jobs, quotas and files. Create with :meth:`open`, end with :meth:`close`."""
+
+    def __init__(
+        self,
+        database: Database,
+        files: FileStore,
+        *,
+        cache_hits_are_free: bool,
+        results_ttl: timedelta,
+        clock: Clock,
+    ) -> None:
+        self._db = database
+        self.files = files
+        self._cache_hits_are_free = cache_hits_are_free
+        self._results_ttl = results_ttl
+        self._clock = clock
+
+    @classmethod
+    async def open(
+        cls,
+        url: str | URL,
+        data_dir: Path,
+        *,
+        cache_hits_are_free: bool = True,
+        results_ttl: timedelta = timedelta(hours=24),
+        busy_timeout_seconds: float = 30.0,
+        serialize_sqlite_writes: bool = True,
+        migrate: bool = True,
+        clock: Clock = utc_now,
+        connect_args: Mapping[str, Any] | None = None,
+    ) -> Store:
+        """Connect, create the data folders and (by default) apply pending migrations.
+
+        Args:
+            url: any async SQLAlchemy URL, e.g. ``sqlite+aiosqlite:///data/karaoke.db`` or
+                ``postgresql+asyncpg://user@host/db``.
+            data_dir: uploads and results are kept below it.
+            cache_hits_are_free: refund a job whose result came from the cache.
+            results_ttl: how long a result is kept after it was last stored or used.
+            busy_timeout_seconds: how long a SQLite writer waits for another one.
+            serialize_sqlite_writes: queue this process's SQLite writers in Python
+                rather than on the file lock (see :mod:`storage.db`).
+            migrate: upgrade the schema to the newest revision first.
+            connect_args: passed to the driver (e.g. asyncpg ``server_settings``).
+
+        Raises:
+            DatabaseOpenError: the database is unreachable, not a database, or its
+                schema cannot be upgraded.
+            DataDirError: the data directory cannot be created or written.
+        """
+        database = open_database(
+            url,
+            busy_timeout_seconds=busy_timeout_seconds,
+            serialize_writes=serialize_sqlite_writes,
+            connect_args=connect_args,
+        )
+        store = cls(
+            database,
+            FileStore(data_dir),
+            cache_hits_are_free=cache_hits_are_free,
+            results_ttl=results_ttl,
+            clock=clock,
+        )
+        try:
+            await store.files.prepare()
+            if migrate:
+                await store.upgrade_schema()
+            else:
+                async with database.errors(DatabaseOpenError), database.read() as session:
+                    await session.connection()
+        except BaseException:
+            await database.close()
+            raise
+        return store
+
+    async def upgrade_schema(self) -> tuple[str | None, str | None]:
+        """Apply pending migrations; return the schema revision before and after.
+
+        Raises:
+            DatabaseOpenError: not a database, unreachable, or at a revision this code
+                does not know (a newer bot ran on it).
+        """
+        async with self._db.errors(DatabaseOpenError):
+            return await upgrade(self._db)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with any password hidden."""
+        return self._db.display_url
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    def _now(self, now: datetime | None) -> datetime:
+        return as_utc(now if now is not None else self._clock())
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Users
+
+    async def upsert_user(
+        self,
+        platform: str,
+        platform_user_id: str,
+        display_name: str,
+        *,
+        now: datetime | None = None,
+    ) -> UserRecord:
+        """Record that a user was seen: create on first sight, else refresh name and time.
+
+        Raises:
+            InvalidUserRefError: unknown platform or unusable id.
+        """
+        async with self._db.write() as session:
+            user = await users.upsert(
+                session, platform, platform_user_id, display_name, self._now(now)
+            )
+            await session.flush()
+            return users.to_record(user)
+
+    async def get_user(self, platform: str, platform_user_id: str) -> UserRecord:
+        """Raises: UserNotFoundError."""
+        async with self._db.read() as session:
+            return users.to_record(await users.get(session, platform, platform_user_id))
+
+    async def find_user(self, ref: str) -> UserRecord:
+        """Look a user up by ``PLATFORM:ID`` as typed by an admin.
+
+        Raises:
+            InvalidUserRefError: the reference is malformed.
+            UserNotFoundError: no such user.
+        """
+        return await self.get_user(*users.parse_user_ref(ref))
+
+    async def grant(
+        self,
+        user: UserRecord,
+        *,
+        songs_per_day: int | None = None,
+        audio_minutes_per_day: float | None = None,
+        max_song_minutes: float | None = None,
+        max_concurrent_jobs: int | None = None,
+    ) -> UserRecord:
+        """Override some of a user's limits (``None`` leaves a limit as it is).
+
+        Raises:
+            InvalidGrantError: a negative or otherwise impossible value; nothing changes.
+        """
+        async with self._db.write() as session:
+            row = await users.lock(session, user)
+            users.apply_overrides(
+                row,
+                songs_per_day=songs_per_day,
+                audio_minutes_per_day=audio_minutes_per_day,
+                max_song_minutes=max_song_minutes,
+                max_concurrent_jobs=max_concurrent_jobs,
+            )
+            await session.flush()
+            return users.to_record(row)
+
+    async def reset_limits(self, user: UserRecord) -> UserRecord:
+        """Drop all of a user's overrides, back to the platform defaults."""
+        async with self._db.write() as session:
+            row = await users.lock(session, user)
+            users.clear_overrides(row)
+            await session.flush()
+            return users.to_record(row)
+
+    async def set_banned(self, user: UserRecord, banned: bool) -> UserRecord:
+        """Ban or unban; a banned user's new jobs are refused (running ones go on)."""
+        async with self._db.write() as session:
+            row = await users.lock(session, user)
+            row.is_banned = banned
+            await session.flush()
+            return users.to_record(row)
+
+    async def set_admin(self, user: UserRecord, admin: bool) -> UserRecord:
+        """Grant or revoke admin rights (admins have no quota limits)."""
+        async with self._db.write() as session:
+            row = await users.lock(session, user)
+            row.is_admin = admin
+            await session.flush()
+            return users.to_record(row)
+
+    # Quotas and jobs
+
+    async def reserve_job(
+        self,
+        user: UserRecord,
+        request: JobRequest,
+        limits: QuotaLimits,
+        *,
+        now: datetime | None = None,
+    ) -> JobRecord:
+        """Atomically check the user's quota and create the queued job and its charge.
+
+        ``limits`` are the platform defaults; the user's current overrides, admin and
+        banned flags are read from the database inside the same transaction.
+
+        Raises:
+            UserBannedError, SongTooLongError, TooManyConcurrentJobsError,
+            QuotaExceededError: refused; nothing is reserved.
+        """
+        async with self._db.write() as session:
+            job = await jobs.reserve(session, user, request, limits, self._now(now))
+            return jobs.to_record(job)
+
+    async def quota_status(
+        self, user: UserRecord, limits: QuotaLimits, *, now: datetime | None = None
+    ) -> QuotaStatus:
+        """What the user has used and has left in the rolling 24 h window ending ``now``."""
+        async with self._db.read() as session:
+            row = await users.load(session, user)
+            charges = await quotas.load_charges(session, row.id, self._now(now))
+            active = await quotas.count_active_jobs(session, row.id)
+            return quotas.summarize(row, quotas.effective_limits(limits, row), charges, active)
+
+    async def get_job(self, job_id: int) -> JobRecord:
+        """Raises: JobNotFoundError."""
+        async with self._db.read() as session:
+            return jobs.to_record(await jobs.load(session, job_id))
+
+    async def active_jobs(self, user: UserRecord) -> list[JobRecord]:
+        """The user's queued and running jobs, oldest first."""
+        async with self._db.read() as session:
+            return [jobs.to_record(job) for job in await jobs.active_for_user(session, user.id)]
+
+    async def mark_running(self, job_id: int, *, now: datetime | None = None) -> JobRecord:
+        """Raises: JobNotFoundError, JobStateError (not queued)."""
+        async with self._db.write() as session:
+            job = await jobs.lock(session, job_id)
+            jobs.move(job, JobStatus.RUNNING)
+            job.started_at = self._now(now)
+            await session.flush()
+            return jobs.to_record(job)
+
+    async def mark_done(
+        self,
+        job_id: int,
+        cache_key: str,
+        cache_hit: bool = False,
+        *,
+        now: datetime | None = None,
+    ) -> JobRecord:
+        """Finish a job with its outputs' cache key; delete its upload.
+
+        A cache hit is refunded when the store was opened with ``cache_hits_are_free``.
+
+        Raises:
+            JobNotFoundError, JobStateError: the job is unknown or already finished.
+        """
+        free = cache_hit and self._cache_hits_are_free
+        return await self._finish(
+            job_id,
+            JobStatus.DONE,
+            now,
+            refund_reason="cache_hit" if free else None,
+            cache_key=cache_key,
+            cache_hit=cache_hit,
+        )
+
+    async def mark_failed(
+        self, job_id: int, error_kind: str, *, now: datetime | None = None
+    ) -> JobRecord:
+        """Fail a job, refund its charge and delete its upload.
+
+        Raises:
+            JobNotFoundError, JobStateError: the job is unknown or already finished, so
+                it is never refunded twice.
+        """
+        return await self._finish(
+            job_id, JobStatus.FAILED, now, refund_reason="failed", error_kind=error_kind
+        )
+
+    async def mark_cancelled(self, job_id: int, *, now: datetime | None = None) -> JobRecord:
+        """Cancel a job, refund its charge and delete its upload.
+
+        Raises:
+            JobNotFoundError, JobStateError: the job is unknown or already finished.
+        """
+        return await self._finish(job_id, JobStatus.CANCELLED, now, refund_reason="cancelled")
+
+    async def _finish(
+        self,
+        job_id: int,
+        status: JobStatus,
+        now: datetime | None,
+        *,
+        refund_reason: str | None,
+        error_kind: str | None = None,
+        cache_key: str | None = None,
+        cache_hit: bool | None = None,
+    ) -> JobRecord:
+        async with self._db.write() as session:
+            job, upload = await jobs.finish(
+                session,
+                job_id,
+                status,
+                self._now(now),
+                refund_reason=refund_reason,
+                error_kind=error_kind,
+                cache_key=cache_key,
+                cache_hit=cache_hit,
+            )
+            record = jobs.to_record(job)
+        # Only once the outcome is committed: a crash in between leaves an orphan
+        # upload for retention, never a finished job whose input is needed again.
+        if upload is not None:
+            await self._delete_upload(upload)
+        return record
+
+    async def _delete_upload(self, path: Path) -> None:
+        try:
+            await self.files.delete_upload(path)
+        except OSError as exc:
+            # Retention removes orphaned uploads later; the job's outcome stands.
+            logger.warning("could not delete upload %s: %s", path, exc)
+
+    # Recovery, retention, statistics
+
+    async def recover_interrupted(self, *, now: datetime | None = None) -> list[RecoveredJob]:
+        """Requeue or fail (refunded) the jobs a previous process left unfinished.
+
+        Call once at start, before workers run. Requeued jobs keep their charge and
+        input; the caller puts them back on its queue.
+        """
+        async with self._db.write() as session:
+            return await recovery.recover_interrupted(session, self._now(now))
+
+    async def cleanup(self, *, now: datetime | None = None) -> CleanupReport:
+        """Remove expired results, orphaned uploads and stale temporaries once."""
+        async with self._db.read() as session:
+            keep = [job.input_path for job in await jobs.all_active(session) if job.input_path]
+        return await retention.remove_expired(
+            self.files,
+            ttl=self._results_ttl,
+            now=self._now(now),
+            keep_uploads=[Path(path) for path in keep],
+        )
+
+    async def run_cleanup_every(self, interval: timedelta) -> None:
+        """Run :meth:`cleanup` now and every ``interval`` until the task is cancelled."""
+        await retention.run_periodically(self.cleanup, interval)
+
+    async def stats(self, *, top: int = 5, since: datetime | None = None) -> Stats:
+        """Jobs per status, audio hours processed, cache hit rate and the top users."""
+        async with self._db.read() as session:
+            return await stats.collect(session, top=top, since=since)

@@ -1,0 +1,221 @@
+"""The admin commands, called directly and through argparse, on a real SQLite file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.admin_cli import (
+    add_admin_commands,
+    db_upgrade,
+    open_store,
+    quota_limits,
+    show_stats,
+    users_grant,
+    users_show,
+)
+from bot.settings import Settings
+from storage import JobRequest, QuotaLimits
+
+SHA = "0" * 64
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.model_validate({"general": {"data_dir": str(tmp_path / "data")}})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="karaoke-bot")
+    add_admin_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def _run(settings: Settings, *argv: str) -> int:
+    args = _parser().parse_args(argv)
+    return args.func(args, settings)
+
+
+def _seed(settings: Settings, *, jobs: int = 0) -> None:
+    async def seed() -> None:
+        store = await open_store(settings)
+        try:
+            user = await store.upsert_user("telegram", "12", "Ann")
+            for number in range(jobs):
+                request = JobRequest(SHA, 240.0, 1000, "htdemucs")
+                job = await store.reserve_job(user, request, quota_limits(settings, "telegram"))
+                await store.mark_running(job.id)
+                await store.mark_done(job.id, f"key-{number}", cache_hit=number == 0)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def test_settings_limits_become_storage_limits(settings):
+    assert quota_limits(settings, "cli") == QuotaLimits(1000, 6000, 15, 2)
+    assert quota_limits(settings, "telegram").songs_per_day == 10
+
+
+def test_users_show(settings, capsys):
+    _seed(settings, jobs=2)
+    assert _run(settings, "users", "show", "telegram:12") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("telegram:12 (Ann)\n")
+    assert "10 songs/day, 60 min/day, songs up to 15 min, 2 at a time" in out
+    assert "1 song, 4.0 min used" in out  # the cache hit was free
+    assert "9 songs and 56.0 min left" in out
+    assert "next frees up at" in out
+    assert "active jobs  none" in out
+
+
+def test_users_grant_then_show(settings, capsys):
+    _seed(settings)
+    assert _run(settings, "users", "grant", "telegram:12", "--songs", "30", "--minutes", "90") == 0
+    assert "30 songs/day, 90 min/day" in capsys.readouterr().out
+    assert _run(settings, "users", "show", "telegram:12") == 0
+    assert "songs/day=30, minutes/day=90" in capsys.readouterr().out
+    assert _run(settings, "users", "grant", "telegram:12", "--reset") == 0
+    assert "none (platform defaults)" in capsys.readouterr().out
+
+
+def test_ban_unban_admin(settings, capsys):
+    _seed(settings)
+    assert _run(settings, "users", "ban", "telegram:12") == 0
+    assert capsys.readouterr().out == "telegram:12: banned\n"
+    assert _run(settings, "users", "admin", "telegram:12") == 0
+    assert capsys.readouterr().out == "telegram:12: admin, banned\n"
+    assert _run(settings, "users", "unban", "telegram:12") == 0
+    assert _run(settings, "users", "unadmin", "telegram:12") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "telegram:12: not banned, not admin"
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("telegram-12", "expected PLATFORM:ID"),
+        ("myspace:1", "unknown platform 'myspace'"),
+    ],
+)
+@pytest.mark.parametrize("action", ["show", "ban", "unban", "grant"])
+def test_bad_user_refs_are_one_line_usage_errors(settings, capsys, ref, message, action):
+    extra = ["--songs", "1"] if action == "grant" else []
+    assert _run(settings, "users", action, ref, *extra) == 2
+    assert message in _one_line_error(capsys)
+
+
+def test_unknown_users_are_one_line_errors(settings, capsys):
+    assert _run(settings, "users", "show", "telegram:404") == 1
+    assert _one_line_error(capsys) == "error: no such user: telegram:404"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--songs", "-3"],
+        ["--minutes", "-1"],
+        ["--songs", "many"],
+        ["--max-song-minutes", "0"],
+        ["--concurrent", "0"],
+        ["--minutes", "nan"],
+    ],
+)
+def test_negative_grants_are_refused_by_argparse(settings, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        _parser().parse_args(["users", "grant", "telegram:12", *argv])
+    assert exited.value.code == 2
+    assert "argument --" in capsys.readouterr().err
+
+
+def test_negative_grants_are_refused_when_called_directly(settings, capsys):
+    _seed(settings)
+    args = argparse.Namespace(
+        user="telegram:12",
+        songs=-3,
+        minutes=None,
+        max_song_minutes=None,
+        concurrent=None,
+        reset=False,
+    )
+    assert users_grant(args, settings) == 2
+    assert "invalid songs -3: must be at least 0" in _one_line_error(capsys)
+
+
+def test_an_empty_grant_is_a_usage_error(settings, capsys):
+    assert _run(settings, "users", "grant", "telegram:12") == 2
+    assert "nothing to grant" in _one_line_error(capsys)
+
+
+def test_stats(settings, capsys):
+    _seed(settings, jobs=4)
+    assert show_stats(argparse.Namespace(top=5), settings) == 0
+    out = capsys.readouterr().out
+    assert "users            1" in out
+    assert "done 4" in out
+    assert "audio processed  0.27 h" in out
+    assert "cache hits       1 of 4 finished jobs (25%)" in out
+    assert "1. telegram:12 (Ann): 4 songs, 16.0 min" in out
+
+
+def test_stats_on_a_new_database(settings, capsys):
+    assert _run(settings, "stats") == 0
+    assert "no finished jobs yet" in capsys.readouterr().out
+
+
+def test_db_upgrade(settings, capsys):
+    assert db_upgrade(argparse.Namespace(), settings) == 0
+    assert "upgraded from empty to 0001" in capsys.readouterr().out
+    assert _run(settings, "db", "upgrade") == 0
+    assert "up to date (revision 0001)" in capsys.readouterr().out
+    assert (settings.general.data_dir / "karaoke.db").is_file()
+
+
+def test_a_file_that_is_not_a_database_is_a_one_line_error(settings, capsys):
+    settings.general.data_dir.mkdir(parents=True)
+    (settings.general.data_dir / "karaoke.db").write_text("definitely not SQLite\n" * 200)
+    for command in (["db", "upgrade"], ["stats"], ["users", "show", "telegram:1"]):
+        assert _run(settings, *command) == 1
+        assert "file is not a database" in _one_line_error(capsys)
+
+
+def test_a_data_dir_below_a_regular_file_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    settings = Settings.model_validate({"general": {"data_dir": str(blocker / "data")}})
+    assert _run(settings, "stats") == 1
+    assert "not usable" in _one_line_error(capsys)
+
+
+def test_a_read_only_data_dir_is_a_one_line_error(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data_dir.chmod(0o555)
+    try:
+        if _writable(data_dir):
+            pytest.skip("this user (root?) can write to a read-only folder")
+        settings = Settings.model_validate({"general": {"data_dir": str(data_dir)}})
+        assert users_show(argparse.Namespace(user="telegram:1"), settings) == 1
+        assert "Permission denied" in _one_line_error(capsys)
+    finally:
+        data_dir.chmod(0o755)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        return False
+    (folder / "probe").unlink()
+    return True

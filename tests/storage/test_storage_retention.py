@@ -1,0 +1,144 @@
+"""Retention: old results, orphaned uploads and temporaries go; job records stay."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from storage import CleanupReport, JobStatus
+from storage.retention import run_periodically
+
+
+def _age(path: Path, moment: datetime) -> None:
+    os.utime(path, (moment.timestamp(), moment.timestamp()))
+
+
+async def test_results_past_their_time_to_live_are_removed(store, clock):
+    old = await store.files.store_results("old-key", {"a.mp3": b"old"})
+    fresh = await store.files.store_results("fresh-key", {"a.mp3": b"fresh"})
+    clock.now = datetime.now(UTC) + timedelta(hours=1)
+    _age(old.directory, clock.now - timedelta(hours=25))
+    _age(fresh.directory, clock.now - timedelta(hours=23))
+
+    report = await store.cleanup()
+    assert report == CleanupReport(results_removed=1)
+    assert await store.files.lookup_results("old-key") is None
+    assert await store.files.lookup_results("fresh-key") is not None
+
+
+async def test_using_a_result_restarts_its_time_to_live(store, clock):
+    result = await store.files.store_results("used-key", {"a.mp3": b"x"})
+    clock.now = datetime.now(UTC)
+    _age(result.directory, clock.now - timedelta(hours=23))
+    assert await store.files.lookup_results("used-key") is not None  # a cache hit
+    clock.advance(hours=2)
+    assert (await store.cleanup()).results_removed == 0
+
+
+async def test_the_time_to_live_is_configurable(backend, data_dir, clock):
+    store = await backend.open_store(data_dir, clock=clock, results_ttl=timedelta(hours=1))
+    try:
+        result = await store.files.store_results("key-1", {"a.mp3": b"x"})
+        clock.now = datetime.now(UTC)
+        _age(result.directory, clock.now - timedelta(hours=2))
+        assert (await store.cleanup()).results_removed == 1
+    finally:
+        await store.close()
+
+
+async def test_orphaned_uploads_go_but_active_jobs_keep_theirs(
+    store, clock, make_limits, make_request
+):
+    user = await store.upsert_user("telegram", "1", "Ann")
+    active = await store.files.save_upload(b"in use", max_bytes=100)
+    orphan = await store.files.save_upload(b"refused job", max_bytes=100)
+    just_saved = await store.files.save_upload(b"about to be reserved", max_bytes=100)
+    await store.reserve_job(user, make_request(input_path=active.path), make_limits())
+    clock.now = datetime.now(UTC)
+    for upload in (active, orphan):
+        _age(upload.path, clock.now - timedelta(hours=5))
+
+    assert (await store.cleanup()).uploads_removed == 1
+    assert active.path.exists()
+    assert not orphan.path.exists()
+    assert just_saved.path.exists()
+
+
+async def test_stale_temporaries_are_removed(store, clock):
+    shard = store.files.results_dir / "ke"
+    staging = shard / ".key-1.deadbeef.tmp"
+    staging.mkdir(parents=True)
+    (staging / "a.mp3").write_bytes(b"half")
+    partial_upload = store.files.uploads_dir / ".abc.mp3.0123.tmp"
+    partial_upload.write_bytes(b"half")
+    writing_now = store.files.uploads_dir / ".def.mp3.4567.tmp"
+    writing_now.write_bytes(b"in progress")
+    clock.now = datetime.now(UTC)
+    for path in (staging, partial_upload):
+        _age(path, clock.now - timedelta(hours=3))
+
+    assert (await store.cleanup()).temporaries_removed == 2
+    assert not staging.exists() and not partial_upload.exists()
+    assert writing_now.exists()
+
+
+async def test_job_records_outlive_their_files(store, clock, make_limits, make_request):
+    user = await store.upsert_user("telegram", "1", "Ann")
+    job = await store.reserve_job(user, make_request(), make_limits())
+    await store.mark_running(job.id)
+    result = await store.files.store_results("result-key", {"a.mp3": b"x"})
+    await store.mark_done(job.id, "result-key")
+    clock.now = datetime.now(UTC) + timedelta(days=3)
+    _age(result.directory, clock.now - timedelta(days=2))
+
+    assert (await store.cleanup()).results_removed == 1
+    kept = await store.get_job(job.id)
+    assert (kept.status, kept.cache_key) == (JobStatus.DONE, "result-key")
+    assert (await store.stats()).jobs_by_status["done"] == 1
+
+
+async def test_the_periodic_helper_runs_until_cancelled_and_survives_failures():
+    calls = 0
+    fourth_call = asyncio.Event()
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError("disk hiccup")
+        if calls == 4:
+            fourth_call.set()
+
+    task = asyncio.create_task(run_periodically(flaky, timedelta(milliseconds=1)))
+    await asyncio.wait_for(fourth_call.wait(), timeout=5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+
+
+async def test_the_store_cleanup_loop_removes_expired_files(store, clock):
+    orphan = await store.files.save_upload(b"nobody wants me", max_bytes=100)
+    clock.now = datetime.now(UTC)
+    _age(orphan.path, clock.now - timedelta(hours=2))
+    task = asyncio.create_task(store.run_cleanup_every(timedelta(milliseconds=5)))
+    try:
+        for _ in range(200):
+            if not orphan.path.exists():
+                break
+            await asyncio.sleep(0.01)
+        assert not orphan.path.exists()
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_strangers_in_the_results_folder_are_left_alone(store, clock):
+    stranger = store.files.results_dir / "ab" / "not a key!"
+    stranger.mkdir(parents=True)
+    clock.now = datetime.now(UTC)
+    _age(stranger, clock.now - timedelta(days=10))
+    assert await store.cleanup() == CleanupReport()
+    assert stranger.exists()

@@ -1,0 +1,119 @@
+"""Users: identity per platform, flags, overrides and the PLATFORM:ID form admins type."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import InvalidGrantError, InvalidUserRefError, UserNotFoundError, parse_user_ref
+
+
+async def test_first_sight_creates_and_later_sights_refresh(store, clock):
+    created = await store.upsert_user("telegram", "12345", "Ann")
+    clock.advance(hours=3)
+    seen = await store.upsert_user("telegram", "12345", "Ann B.")
+    assert seen.id == created.id
+    assert seen.display_name == "Ann B."
+    assert seen.first_seen == clock.start
+    assert seen.last_seen == clock.now
+    assert not seen.is_banned and not seen.is_admin
+    assert seen.ref == "telegram:12345"
+
+
+async def test_the_same_id_on_two_platforms_is_two_users(store):
+    on_telegram = await store.upsert_user("telegram", "7", "A")
+    on_discord = await store.upsert_user("discord", "7", "B")
+    assert on_telegram.id != on_discord.id
+    assert (await store.find_user("discord:7")).display_name == "B"
+
+
+async def test_an_empty_display_name_keeps_the_known_one(store):
+    await store.upsert_user("discord", "7", "Bo")
+    assert (await store.upsert_user("discord", "7", "")).display_name == "Bo"
+
+
+async def test_unknown_users_are_a_typed_error(store):
+    with pytest.raises(UserNotFoundError, match="no such user: telegram:404"):
+        await store.find_user("telegram:404")
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("telegram-12", "expected PLATFORM:ID"),
+        ("myspace:1", "unknown platform 'myspace'"),
+        ("telegram:", "1 to 64 characters"),
+        (":12", "unknown platform ''"),
+        ("telegram:a b", "must not contain spaces"),
+        ("telegram:" + "9" * 65, "1 to 64 characters"),
+    ],
+)
+def test_bad_user_refs_are_typed_errors(ref, reason):
+    with pytest.raises(InvalidUserRefError, match=reason) as caught:
+        parse_user_ref(ref)
+    assert caught.value.ref == ref
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("telegram:12", ("telegram", "12")),
+        ("discord:1:2", ("discord", "1:2")),
+        (" cli:me ", ("cli", "me")),
+    ],
+)
+def test_good_user_refs_are_split(ref, expected):
+    assert parse_user_ref(ref) == expected
+
+
+async def test_upserting_an_unknown_platform_is_refused(store):
+    with pytest.raises(InvalidUserRefError, match="unknown platform"):
+        await store.upsert_user("myspace", "1", "Tom")
+
+
+async def test_grants_set_overrides_and_leave_the_rest(store):
+    user = await store.upsert_user("telegram", "1", "Ann")
+    user = await store.grant(user, songs_per_day=20, audio_minutes_per_day=90.5)
+    user = await store.grant(user, max_concurrent_jobs=4)
+    assert (
+        user.songs_per_day_override,
+        user.audio_minutes_per_day_override,
+        user.max_song_minutes_override,
+        user.max_concurrent_jobs_override,
+    ) == (20, 90.5, None, 4)
+    user = await store.reset_limits(user)
+    assert user.songs_per_day_override is None and user.max_concurrent_jobs_override is None
+
+
+@pytest.mark.parametrize(
+    ("grant", "field"),
+    [
+        ({"songs_per_day": -1}, "songs"),
+        ({"audio_minutes_per_day": -0.5}, "minutes"),
+        ({"audio_minutes_per_day": float("nan")}, "minutes"),
+        ({"max_song_minutes": 0}, "max song minutes"),
+        ({"max_concurrent_jobs": 0}, "concurrent jobs"),
+        ({"songs_per_day": 2.5}, "songs"),
+        ({"songs_per_day": True}, "songs"),
+    ],
+)
+async def test_bad_grants_are_typed_errors_and_change_nothing(store, grant, field):
+    user = await store.upsert_user("telegram", "1", "Ann")
+    await store.grant(user, songs_per_day=5)
+    with pytest.raises(InvalidGrantError) as caught:
+        await store.grant(user, **({"songs_per_day": 7} | grant))
+    assert caught.value.field == field
+    assert (await store.find_user("telegram:1")).songs_per_day_override == 5
+
+
+async def test_ban_and_admin_flags(store):
+    user = await store.upsert_user("discord", "5", "Eve")
+    assert (await store.set_banned(user, True)).is_banned
+    assert not (await store.set_banned(user, False)).is_banned
+    assert (await store.set_admin(user, True)).is_admin
+    assert (await store.find_user("discord:5")).is_admin
+
+
+async def test_long_display_names_are_cut(store):
+    user = await store.upsert_user("telegram", "1", "x" * 1000)
+    assert len(user.display_name) == 255
