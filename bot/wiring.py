@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import torch
 
+from separation.cache import CachePolicy
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
 from separation.engine import SeparationOptions
 from separation.ffmpeg import find_ffmpeg
-from separation.models import resolve_device
+from separation.models import LoadedModel, ModelCache, resolve_device
 from separation.pipeline import PipelineConfig
+from separation.pool import PoolConfig, SeparationPool
 
+from .flow import FlowConfig
 from .settings import Settings
 
 
@@ -54,4 +57,56 @@ def pipeline_config(settings: Settings, *, batch_size: int) -> PipelineConfig:
         encoding=encoding_spec(settings),
         mode=settings.output.stems,
         batch_size=batch_size,
+    )
+
+
+def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolConfig:
+    """The worker pool's configuration (``batch_size`` overrides the settings, e.g. a flag)."""
+    specs = settings.pool.devices or [settings.model.device]
+    devices = tuple(resolve_device(spec) for spec in specs)
+    batch = batch_size or settings.pool.batch_size or default_batch_size(devices[0])
+    pool = settings.pool
+    return PoolConfig(
+        ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
+        tmp_root=settings.tmp_dir,
+        cache_dir=pool.cache_dir or settings.general.data_dir / "cache",
+        devices=devices,
+        batch_size=batch,
+        max_running_jobs=pool.max_running_jobs or max(2, batch * len(devices)),
+        max_queued_jobs=pool.max_queued_jobs,
+        max_jobs_per_user=pool.max_jobs_per_user,
+        job_timeout_seconds=pool.job_timeout_seconds,
+        limits=audio_limits(settings),
+        options=separation_options(settings),
+        cache=CachePolicy(
+            max_bytes=pool.cache_max_bytes,
+            max_age_seconds=pool.cache_max_age_hours * 3600,
+            min_age_seconds=pool.cache_min_age_minutes * 60,
+        ),
+    )
+
+
+def build_pool(settings: Settings, config: PoolConfig | None = None) -> SeparationPool:
+    """A pool loading the configured model once per device (call ``configure_torch`` first)."""
+    models = ModelCache(allow_download=settings.model.allow_download)
+
+    def load(device: torch.device) -> LoadedModel:
+        return models.get(settings.model.name, repo=settings.model.repo, device=device)
+
+    return SeparationPool(config or pool_config(settings), load)
+
+
+def flow_config(settings: Settings) -> FlowConfig:
+    """The chat flow's view of the settings."""
+    from .admin_cli import quota_limits
+
+    return FlowConfig(
+        model_name=settings.model.name,
+        ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
+        limits=audio_limits(settings),
+        quota_limits=lambda platform: quota_limits(settings, platform),
+        encoding=encoding_spec(settings),
+        min_mp3_bitrate=settings.output.min_mp3_bitrate,
+        options={"shifts": settings.model.shifts, "overlap": settings.model.overlap},
+        retention_hours=settings.storage.results_ttl_hours,
     )

@@ -1,0 +1,163 @@
+"""``karaoke-bot run``: the store, the pool, the chat flow and the adapters in one process.
+
+Start order: store (migrations applied) -> pool (models loaded once) -> adapters (token
+checked) -> jobs a previous process left behind are resumed or reported. Stop order on
+Ctrl-C / SIGTERM: adapters stop receiving -> the pool finishes running jobs within the
+grace period (their results are still delivered) -> adapters disconnect -> store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from separation.jobs import SeparationBackend
+from storage.records import RecoveredJob, RecoveryAction
+from storage.store import Store
+
+from .admin_cli import open_store
+from .flow import ChatFlow, FlowConfig
+from .platform import ChatUser, Replier
+from .settings import Settings
+from .wiring import flow_config
+
+logger = logging.getLogger(__name__)
+
+
+class StartError(RuntimeError):
+    """The bot cannot start; the message is one line for the operator."""
+
+
+class Adapter(Protocol):
+    """What the runner needs from a platform adapter."""
+
+    platform: str
+
+    async def start(self) -> None: ...
+
+    async def stop_receiving(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def replier_for(self, job_chat: Any) -> Replier | None: ...
+
+
+AdapterFactory = Callable[[Settings, ChatFlow], list[Any]]
+
+
+@dataclass
+class BotApp:
+    """Everything ``run`` starts, so tests can start and stop the same thing in process."""
+
+    settings: Settings
+    store: Store
+    backend: SeparationBackend
+    flow: ChatFlow
+    adapters: list[Any] = field(default_factory=list)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        await self.backend.start()
+        for adapter in self.adapters:
+            await adapter.start()
+        for recovered in await self.store.recover_interrupted():
+            self._resume(recovered)
+        interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
+        self._spawn(self.store.run_cleanup_every(interval))
+
+    def _adapter_for(self, platform: str) -> Any | None:
+        return next((a for a in self.adapters if a.platform == platform), None)
+
+    def _resume(self, recovered: RecoveredJob) -> None:
+        """Requeue a job a previous process left, or tell its user it was lost."""
+        adapter = self._adapter_for(recovered.user.platform)
+        replier = adapter.replier_for(recovered.job.chat) if adapter is not None else None
+        logger.info(
+            "recovered job %s of %s: %s",
+            recovered.job.id,
+            recovered.user.ref,
+            recovered.action.value,
+        )
+        if replier is None:
+            return
+        user = ChatUser(
+            recovered.user.platform,
+            recovered.user.platform_user_id,  # type: ignore[arg-type]
+            recovered.user.display_name,
+        )
+        if recovered.action is RecoveryAction.REQUEUED:
+            self._spawn(
+                self.flow.run_job(
+                    user, recovered.job, replier, title=recovered.job.original_filename or "Song"
+                )
+            )
+        else:
+            self._spawn(
+                replier.send_text(
+                    "Sorry: the bot restarted and lost your song. "
+                    "It did not count against your quota; please send "
+                    "it again."
+                )
+            )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self, grace_seconds: float) -> None:
+        for adapter in self.adapters:
+            await adapter.stop_receiving()
+        not_done = await self.backend.shutdown(grace_seconds)
+        if not_done:
+            logger.warning("%d job(s) were not finished before shutdown", len(not_done))
+        for adapter in self.adapters:
+            with contextlib.suppress(Exception):
+                await adapter.wait_for_jobs()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for adapter in self.adapters:
+            await adapter.stop()
+        await self.store.close()
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    backend: SeparationBackend,
+    adapter_factories: list[Callable[[Settings, ChatFlow], Any]],
+    config: FlowConfig | None = None,
+) -> BotApp:
+    """Open the store and wire the flow and adapters (nothing is started yet)."""
+    store = await open_store(settings)
+    flow = ChatFlow(store=store, backend=backend, config=config or flow_config(settings))
+    adapters = [factory(settings, flow) for factory in adapter_factories]
+    return BotApp(
+        settings=settings,
+        store=store,
+        backend=backend,
+        flow=flow,
+        adapters=[adapter for adapter in adapters if adapter is not None],
+    )
+
+
+async def run_until_stopped(app: BotApp, stop: asyncio.Event, *, grace_seconds: float) -> None:
+    await app.start()
+    logger.info("karaoke-bot running; Ctrl-C or SIGTERM stops it gracefully")
+    await stop.wait()
+    logger.info("stopping: finishing running jobs (up to %.0f s)", grace_seconds)
+    await app.stop(grace_seconds)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)

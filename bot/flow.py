@@ -1,0 +1,386 @@
+"""The chat flow, written once for every platform.
+
+A song arrives -> it is downloaded (with a byte limit enforced while streaming) -> its
+header is checked -> quota is reserved -> the job is submitted to the separation backend
+-> one progress message follows it -> the files are delivered -> the job is recorded.
+Any failure on the way refunds the quota (the store does that when a job fails or is
+cancelled) and is explained in one friendly sentence; unexpected failures get a short
+reference id that is also in the log.
+
+Adapters call :class:`ChatFlow` with platform-neutral values (``bot.platform``); the flow
+never sees a Telegram or Discord object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from separation.decode import AudioLimits, inspect_audio
+from separation.encode import EncodingSpec
+from separation.errors import AudioInputError, JobCancelledError
+from separation.jobs import Done, JobHandle, Queued, Running, SeparationBackend, SeparationRequest
+from separation.render import StemMode
+from storage.errors import QuotaRefusedError, StorageError, UploadTooLargeError
+from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
+from storage.store import Store
+
+from . import messages
+from .platform import ChatUser, Conversation, OutgoingFile, Replier, SongUpload
+from .progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_MAX_TITLE_CHARS = 80
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """What the flow needs from the settings (built by ``bot.wiring``)."""
+
+    model_name: str
+    ffmpeg: str
+    limits: AudioLimits
+    quota_limits: Callable[[str], QuotaLimits]
+    """Platform -> its default per-user limits."""
+    encoding: EncodingSpec = field(default_factory=EncodingSpec)
+    min_mp3_bitrate: int = 96
+    options: dict[str, Any] = field(default_factory=dict)
+    retention_hours: float = 24.0
+    progress_interval_seconds: float = MIN_EDIT_INTERVAL_SECONDS
+
+
+def display_title(*candidates: str | None) -> str:
+    """A title safe to use in a file name and a caption: one line, no path characters."""
+    for candidate in candidates:
+        if candidate:
+            cleaned = " ".join(_UNSAFE_FILENAME.sub(" ", candidate).split()).strip(". ")
+            if cleaned:
+                return cleaned[:_MAX_TITLE_CHARS].rstrip()
+    return "Song"
+
+
+def _stem_of(file_name: str | None) -> str | None:
+    if not file_name:
+        return None
+    return file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+
+
+class ChatFlow:
+    """Receive a song, keep the user informed, deliver the results, record everything."""
+
+    def __init__(self, *, store: Store, backend: SeparationBackend, config: FlowConfig) -> None:
+        self._store = store
+        self._backend = backend
+        self._config = config
+        self._handles: dict[str, dict[int, JobHandle]] = {}
+
+    # -- songs ----------------------------------------------------------------------------
+    async def handle_song(
+        self,
+        user: ChatUser,
+        conversation: Conversation,
+        replier: Replier,
+        upload: SongUpload,
+        *,
+        stems: StemMode = "two",
+    ) -> JobRecord | None:
+        """Run one song from upload to delivered files; never raises for the user's errors.
+
+        Returns the job's final record, or None when it was refused before a job existed.
+        """
+        progress = ProgressMessage(
+            replier.send_text,
+            replier.edit_text,
+            min_interval=self._config.progress_interval_seconds,
+        )
+        try:
+            record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
+            if record.is_banned:
+                await progress.final(messages.BANNED)
+                return None
+            plan = replier.upload_plan
+            max_download = min(plan.max_download_bytes, self._config.limits.max_input_bytes)
+            if upload.declared_size is not None and upload.declared_size > max_download:
+                logger.info(
+                    "refused %s: declared size %d > %d",
+                    user.key,
+                    upload.declared_size,
+                    max_download,
+                )
+                await progress.final(
+                    messages.too_big_to_download(upload.declared_size, max_download)
+                )
+                return None
+            await progress.show(messages.DOWNLOADING)
+            saved = await self._store.files.save_upload(
+                upload.stream(), max_bytes=max_download, original_filename=upload.file_name
+            )
+        except (UploadTooLargeError, QuotaRefusedError) as exc:
+            await progress.final(messages.for_error(exc) or str(exc))
+            return None
+        except Exception as exc:
+            await self._internal_error(progress, exc, user, job_id=None)
+            return None
+        return await self._check_and_run(
+            user, record, conversation, replier, upload, saved, progress, stems
+        )
+
+    async def _check_and_run(
+        self,
+        user: ChatUser,
+        record: UserRecord,
+        conversation: Conversation,
+        replier: Replier,
+        upload: SongUpload,
+        saved: Any,
+        progress: ProgressMessage,
+        stems: StemMode,
+    ) -> JobRecord | None:
+        try:
+            info = await asyncio.to_thread(
+                inspect_audio, saved.path, ffmpeg=self._config.ffmpeg, limits=self._config.limits
+            )
+        except AudioInputError as exc:
+            logger.info("refused %s: %s (%s)", user.key, exc.kind, getattr(exc, "detail", ""))
+            await self._store.files.delete_upload(saved.path)
+            await progress.final(exc.user_message)
+            return None
+        request = JobRequest(
+            input_sha256=saved.sha256,
+            input_duration_seconds=info.duration_seconds or 0.0,
+            input_size_bytes=saved.size_bytes,
+            model=self._config.model_name,
+            options={
+                **self._config.options,
+                "stems": stems,
+                "format": self._config.encoding.format,
+            },
+            original_filename=(upload.file_name or "")[:200] or None,
+            input_path=saved.path,
+            chat=ChatRef(
+                chat_id=conversation.chat_id,
+                guild_id=conversation.guild_id,
+                channel_id=conversation.channel_id,
+                message_id=conversation.message_id,
+            ),
+        )
+        try:
+            job = await self._store.reserve_job(
+                record, request, self._config.quota_limits(user.platform)
+            )
+        except QuotaRefusedError as exc:
+            logger.info("quota refused %s: %s", user.key, type(exc).__name__)
+            await self._store.files.delete_upload(saved.path)
+            await progress.final(messages.quota_refused(exc))
+            return None
+        title = display_title(upload.title_hint, info.tags.get("title"), _stem_of(upload.file_name))
+        performer = upload.performer_hint or info.tags.get("artist")
+        return await self.run_job(
+            user, job, replier, progress=progress, stems=stems, title=title, performer=performer
+        )
+
+    async def run_job(
+        self,
+        user: ChatUser,
+        job: JobRecord,
+        replier: Replier,
+        *,
+        progress: ProgressMessage | None = None,
+        stems: StemMode = "two",
+        title: str = "Song",
+        performer: str | None = None,
+    ) -> JobRecord:
+        """Submit a reserved job and see it through (also used to resume after a restart)."""
+        if progress is None:
+            progress = ProgressMessage(
+                replier.send_text,
+                replier.edit_text,
+                min_interval=self._config.progress_interval_seconds,
+            )
+        assert job.input_path is not None
+        started = time.monotonic()
+        try:
+            handle = await self._backend.submit(
+                SeparationRequest(
+                    user_key=user.key,
+                    input_path=job.input_path,
+                    mode=stems,
+                    encoding=self._config.encoding,
+                    max_output_bytes=replier.upload_plan.max_file_bytes,
+                    min_mp3_bitrate=self._config.min_mp3_bitrate,
+                    fallback_title=title,
+                    job_id=str(job.id),
+                )
+            )
+        except Exception as exc:
+            return await self._fail(job, exc, progress, user)
+        self._handles.setdefault(user.key, {})[job.id] = handle
+        logger.info("job %s queued for %s", job.id, user.key)
+        try:
+            result = await self._follow(job, handle, progress)
+        except Exception as exc:
+            return await self._fail(job, exc, progress, user)
+        finally:
+            self._handles.get(user.key, {}).pop(job.id, None)
+        await progress.show(messages.UPLOADING)
+        files = [
+            OutgoingFile(
+                path=path,
+                filename=f"{title} ({name.capitalize()}){path.suffix}",
+                title=f"{title} ({name.capitalize()})",
+                performer=performer,
+                duration_seconds=result.duration_seconds,
+            )
+            for name, path in result.outputs.items()
+        ]  # instrumental first: the backend orders outputs that way
+        try:
+            await replier.send_files(files)
+        except Exception as exc:
+            return await self._fail(job, exc, progress, user)
+        cache_key = getattr(result, "cache_key", None) or job.input_sha256
+        done = await self._store.mark_done(job.id, cache_key, cache_hit=result.cache_hit)
+        logger.info(
+            "job %s done for %s in %.1f s (%.0f s of audio, cache %s)",
+            job.id,
+            user.key,
+            time.monotonic() - started,
+            result.duration_seconds,
+            "hit" if result.cache_hit else "miss",
+        )
+        await progress.final(messages.DONE)
+        return done
+
+    async def _follow(self, job: JobRecord, handle: JobHandle, progress: ProgressMessage):
+        marked_running = False
+        async for event in handle.events():
+            if isinstance(event, Queued):
+                await progress.show(messages.queued(event.position, event.eta_seconds))
+            elif isinstance(event, Running):
+                if not marked_running:
+                    await self._store.mark_running(job.id)
+                    marked_running = True
+                await progress.show(messages.running(event.fraction))
+            elif isinstance(event, Done):
+                break
+        return await handle.result()
+
+    async def _fail(
+        self, job: JobRecord, error: Exception, progress: ProgressMessage, user: ChatUser
+    ) -> JobRecord:
+        progress.close()
+        try:
+            if isinstance(error, JobCancelledError):
+                record = await self._store.mark_cancelled(job.id)
+            else:
+                record = await self._store.mark_failed(job.id, getattr(error, "kind", "internal"))
+        except StorageError as exc:
+            logger.warning("job %s: could not record failure: %s", job.id, exc)
+            record = job
+        if isinstance(error, JobCancelledError):
+            await progress.final(messages.CANCELLED)
+        elif (text := messages.for_error(error)) is not None:
+            logger.info(
+                "job %s failed for %s: %s",
+                job.id,
+                user.key,
+                getattr(error, "kind", type(error).__name__),
+            )
+            await progress.final(text)
+        else:
+            await self._internal_error(progress, error, user, job_id=job.id)
+        return record
+
+    async def _internal_error(
+        self, progress: ProgressMessage, error: BaseException, user: ChatUser, *, job_id: int | None
+    ) -> None:
+        reference = secrets.token_hex(3)
+        logger.error(
+            "internal error ref=%s job=%s user=%s: %s",
+            reference,
+            job_id,
+            user.key,
+            error,
+            exc_info=error,
+        )
+        await progress.final(messages.internal_error(reference))
+
+    # -- commands -----------------------------------------------------------------------
+    async def cancel(self, user: ChatUser) -> str:
+        """Cancel the user's newest song in progress."""
+        handles = self._handles.get(user.key) or {}
+        if not handles:
+            return messages.NOTHING_TO_CANCEL
+        newest = max(handles)
+        await handles[newest].cancel()
+        return "Cancelling your song..."
+
+    async def quota(self, user: ChatUser) -> str:
+        record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
+        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        return messages.quota_summary(status)
+
+    async def status(self, user: ChatUser) -> str:
+        record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
+        jobs = await self._store.active_jobs(record)
+        queue = self._backend.queue_length
+        lines = [f"Songs waiting in the queue: {queue}."]
+        if not jobs:
+            lines.append("You have no song in progress.")
+        for job in jobs:
+            name = display_title(job.original_filename)
+            lines.append(f"- {name}: {job.status.value}")
+        return "\n".join(lines)
+
+    def help(self, *, platform_note: str = "") -> str:
+        return messages.help_text(
+            max_minutes=self._config.limits.max_duration_seconds / 60,
+            retention_hours=self._config.retention_hours,
+            platform_note=platform_note,
+        )
+
+    # -- admin ------------------------------------------------------------------------------
+    async def admin_grant(self, target: str, songs: int | None, minutes: float | None) -> str:
+        user = await self._store.find_user(target)
+        updated = await self._store.grant(user, songs_per_day=songs, audio_minutes_per_day=minutes)
+        return (
+            f"{updated.ref}: songs/day {updated.songs_per_day_override}, "
+            f"minutes/day {updated.audio_minutes_per_day_override}"
+        )
+
+    async def admin_ban(self, target: str, banned: bool = True) -> str:
+        user = await self._store.find_user(target)
+        updated = await self._store.set_banned(user, banned)
+        return f"{updated.ref} is {'banned' if updated.is_banned else 'no longer banned'}."
+
+    async def admin_stats(self) -> str:
+        from .admin_cli import describe_stats
+
+        return describe_stats(await self._store.stats())
+
+    async def admin_command(self, command: str, args: list[str]) -> str:
+        """Run an admin chat command; bad arguments give a usage line, never a traceback."""
+        try:
+            if command == "stats" and not args:
+                return await self.admin_stats()
+            if command in ("ban", "unban") and len(args) == 1:
+                return await self.admin_ban(args[0], banned=command == "ban")
+            if command == "grant" and len(args) in (2, 3):
+                songs = int(args[1])
+                minutes = float(args[2]) if len(args) == 3 else None
+                return await self.admin_grant(args[0], songs, minutes)
+        except ValueError as exc:  # includes the store's invalid reference / grant errors
+            return f"{exc}. {messages.ADMIN_USAGE}"
+        except StorageError as exc:
+            return str(exc)
+        return messages.ADMIN_USAGE
+
+    def active_handles(self) -> list[JobHandle]:
+        return [handle for handles in self._handles.values() for handle in handles.values()]

@@ -1,0 +1,97 @@
+"""One progress message per job, edited in place, never more often than every 3 s.
+
+Telegram and Discord both rate-limit message edits; a job that reports progress ten
+times a second must not turn into ten edits a second. Intermediate texts are coalesced
+(only the latest is shown when the slot comes); final texts are always delivered, after
+waiting for the slot. Edits are best effort: a failed progress edit is logged, never
+allowed to fail the job whose results are still to be delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MIN_EDIT_INTERVAL_SECONDS = 3.0
+
+
+class ProgressMessage:
+    """Shows a job's state in one message: first ``send``, then throttled ``edit``s."""
+
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[Any]],
+        edit: Callable[[Any, str], Awaitable[None]],
+        *,
+        min_interval: float = MIN_EDIT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._send = send
+        self._edit = edit
+        self._min_interval = min_interval
+        self._clock = clock
+        self._handle: Any = None
+        self._shown: str | None = None
+        self._pending: str | None = None
+        self._last_write = float("-inf")
+        self._flush_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.writes = 0
+
+    async def show(self, text: str) -> None:
+        """Show ``text`` now if the slot is free, else when it frees up (latest wins)."""
+        if text in (self._shown, self._pending):
+            return
+        wait = self._wait_time()
+        if wait <= 0 and self._flush_task is None:
+            await self._write(text)
+            return
+        self._pending = text
+        if self._flush_task is None:
+            self._flush_task = asyncio.create_task(self._flush_later(wait))
+
+    async def final(self, text: str) -> None:
+        """Show ``text`` as the last state, waiting for the slot if needed."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self._flush_task = None
+        self._pending = None
+        if text == self._shown:
+            return
+        await asyncio.sleep(max(0.0, self._wait_time()))
+        await self._write(text)
+
+    def close(self) -> None:
+        """Drop any pending intermediate edit (the job ended elsewhere)."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self._flush_task = None
+
+    def _wait_time(self) -> float:
+        return self._last_write + self._min_interval - self._clock()
+
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(max(0.0, delay))
+        self._flush_task = None
+        text, self._pending = self._pending, None
+        if text is not None and text != self._shown:
+            await self._write(text)
+
+    async def _write(self, text: str) -> None:
+        async with self._lock:
+            self._last_write = self._clock()
+            try:
+                if self._handle is None:
+                    self._handle = await self._send(text)
+                else:
+                    await self._edit(self._handle, text)
+            except Exception as exc:  # progress is best effort; the job goes on
+                logger.warning("progress message update failed: %s", exc)
+                return
+            self._shown = text
+            self.writes += 1

@@ -1,0 +1,466 @@
+"""Telegram adapter: translates python-telegram-bot (v22) updates into the chat flow.
+
+Private chats: any audio, voice, video, video note, or document whose type is audio or
+video starts a job. Groups: only ``/karaoke`` in reply to a song, or a song that
+mentions the bot; everything else in a group is ignored silently (never spam a group).
+
+Handlers never block: the application runs updates concurrently and a job lives in the
+pool while the bot keeps answering others. Telegram's rate limits are handled by
+``AIORateLimiter`` (which retries ``RetryAfter``), and idempotent calls are retried on
+network errors a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiofiles
+import httpx
+from telegram import BotCommand, Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from . import messages
+from .flow import ChatFlow
+from .platform import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from .settings import TelegramSettings, secret_value
+
+if TYPE_CHECKING:
+    from storage.records import ChatRef
+
+logger = logging.getLogger(__name__)
+
+# Bot API limits (https://core.telegram.org/bots/api#sending-files): decimal megabytes.
+STANDARD_DOWNLOAD_LIMIT = 20_000_000
+STANDARD_UPLOAD_LIMIT = 50_000_000
+LOCAL_UPLOAD_LIMIT = 2_000_000_000
+_NETWORK_ATTEMPTS = 3
+_DOWNLOAD_CHUNK = 1 << 16
+
+SONG_FILTER = (
+    filters.AUDIO | filters.VOICE | filters.VIDEO | filters.VIDEO_NOTE
+    | filters.Document.AUDIO | filters.Document.VIDEO
+)  # fmt: skip
+
+COMMANDS = [
+    BotCommand("karaoke", "Make a karaoke track (reply to a song, or send one next)"),
+    BotCommand("stems", "Four stems instead of two"),
+    BotCommand("quota", "What you have left today"),
+    BotCommand("status", "The queue and your songs"),
+    BotCommand("cancel", "Cancel your song in progress"),
+    BotCommand("help", "What this bot does"),
+]
+
+T = TypeVar("T")
+
+
+class TelegramStartError(RuntimeError):
+    """The bot cannot start (missing or rejected token); the message is one line."""
+
+
+async def retry_network(call: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """Retry an idempotent Bot API call on network errors (not on other API errors)."""
+    for attempt in range(1, _NETWORK_ATTEMPTS + 1):
+        try:
+            return await call()
+        except RetryAfter as exc:  # AIORateLimiter already retried; wait once more
+            if attempt == _NETWORK_ATTEMPTS:
+                raise
+            await asyncio.sleep(
+                float(
+                    exc.retry_after
+                    if isinstance(exc.retry_after, int | float)
+                    else exc.retry_after.total_seconds()
+                )
+            )
+        except (TimedOut, NetworkError) as exc:
+            if isinstance(exc, BadRequest) or attempt == _NETWORK_ATTEMPTS:
+                raise
+            logger.info("%s: network error (%s), retry %d", what, exc, attempt)
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class TelegramReplier:
+    """Answers in one chat, replying to the message that brought the song."""
+
+    application: Application
+    chat_id: int
+    reply_to: int | None
+    plan: UploadPlan
+
+    @property
+    def upload_plan(self) -> UploadPlan:
+        return self.plan
+
+    async def send_text(self, text: str) -> Message:
+        return await retry_network(
+            lambda: self.application.bot.send_message(
+                self.chat_id,
+                text,
+                reply_to_message_id=self.reply_to,
+                allow_sending_without_reply=True,
+            ),
+            what="sendMessage",
+        )
+
+    async def edit_text(self, handle: Message, text: str) -> None:
+        try:
+            await retry_network(
+                lambda: self.application.bot.edit_message_text(
+                    text, chat_id=self.chat_id, message_id=handle.message_id
+                ),
+                what="editMessageText",
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def send_files(self, files: list[OutgoingFile]) -> None:
+        for file in files:
+            # PTB reads the whole file into the multipart body anyway; read it off the loop.
+            content = await asyncio.to_thread(file.path.read_bytes)
+
+            async def send(file: OutgoingFile = file, content: bytes = content) -> Message:
+                return await self.application.bot.send_audio(
+                    self.chat_id,
+                    audio=content,
+                    filename=file.filename,
+                    title=file.title,
+                    performer=file.performer,
+                    duration=round(file.duration_seconds or 0) or None,
+                    reply_to_message_id=self.reply_to,
+                    allow_sending_without_reply=True,
+                    read_timeout=120,
+                    write_timeout=120,
+                )
+
+            # Only a connection failure before anything was sent is retried: a timed-out
+            # upload may have arrived, and a duplicate file is worse than an error.
+            for attempt in range(1, _NETWORK_ATTEMPTS + 1):
+                try:
+                    await send()
+                    break
+                except TimedOut:
+                    raise
+                except NetworkError as exc:
+                    if isinstance(exc, BadRequest) or attempt == _NETWORK_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(0.5 * attempt)
+
+
+class TelegramAdapter:
+    """Builds the PTB ``Application`` and routes updates to the :class:`ChatFlow`."""
+
+    platform = "telegram"
+
+    def __init__(self, settings: TelegramSettings, flow: ChatFlow) -> None:
+        token = secret_value(settings.token)
+        if not token:
+            raise TelegramStartError(
+                "Telegram is enabled but no token is set: set "
+                "KARAOKE_TELEGRAM_TOKEN or telegram.token"
+            )
+        self._settings = settings
+        self._flow = flow
+        self._awaiting_song: dict[int, str] = {}
+        """user id -> stem mode, after /karaoke or /stems without a song."""
+        self._tasks: set[asyncio.Task[Any]] = set()
+        builder: ApplicationBuilder = (
+            Application.builder()
+            .token(token)
+            .concurrent_updates(True)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+        )
+        if settings.base_url:
+            builder = builder.base_url(settings.base_url)
+        if settings.base_file_url:
+            builder = builder.base_file_url(settings.base_file_url)
+        if settings.local_mode:
+            builder = builder.local_mode(True)
+        self.application = builder.build()
+        self._register_handlers()
+
+    @property
+    def upload_plan(self) -> UploadPlan:
+        if self._settings.local_mode:
+            return UploadPlan(
+                max_file_bytes=LOCAL_UPLOAD_LIMIT, max_download_bytes=LOCAL_UPLOAD_LIMIT
+            )
+        return UploadPlan(
+            max_file_bytes=STANDARD_UPLOAD_LIMIT, max_download_bytes=STANDARD_DOWNLOAD_LIMIT
+        )
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect (checks the token), set the command menu and start receiving updates."""
+        try:
+            await self.application.initialize()
+        except InvalidToken as exc:
+            raise TelegramStartError(
+                "Telegram rejected the bot token (check KARAOKE_TELEGRAM_TOKEN)"
+            ) from exc
+        await retry_network(
+            lambda: self.application.bot.set_my_commands(COMMANDS), what="setMyCommands"
+        )
+        await self.application.start()
+        updater = self.application.updater
+        assert updater is not None
+        if self._settings.mode == "webhook":
+            await updater.start_webhook(
+                listen=self._settings.webhook_listen,
+                port=self._settings.webhook_port,
+                url_path="telegram",
+                webhook_url=self._settings.webhook_url,
+                secret_token=secret_value(self._settings.webhook_secret),
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await updater.start_polling(
+                poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
+            )
+        logger.info(
+            "telegram: connected as @%s (%s)", self.application.bot.username, self._settings.mode
+        )
+
+    async def stop_receiving(self) -> None:
+        """Stop taking updates; the bot can still send (results of running jobs)."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
+    async def stop(self) -> None:
+        """Disconnect completely (after the jobs in progress were delivered)."""
+        await self.stop_receiving()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    def replier_for(self, chat: ChatRef) -> TelegramReplier | None:
+        """A replier for a job's stored chat reference (to deliver after a restart)."""
+        if chat.chat_id is None:
+            return None
+        reply_to = int(chat.message_id) if chat.message_id else None
+        return TelegramReplier(self.application, int(chat.chat_id), reply_to, self.upload_plan)
+
+    async def wait_for_jobs(self) -> None:
+        """Wait until every song task started by this adapter has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- routing ------------------------------------------------------------------------
+    def _register_handlers(self) -> None:
+        app = self.application
+        app.add_handler(CommandHandler(["start", "help"], self._help))
+        app.add_handler(CommandHandler("karaoke", self._karaoke))
+        app.add_handler(CommandHandler("stems", self._stems))
+        app.add_handler(CommandHandler("quota", self._quota))
+        app.add_handler(CommandHandler("status", self._status))
+        app.add_handler(CommandHandler("cancel", self._cancel))
+        app.add_handler(CommandHandler(["grant", "ban", "unban", "stats"], self._admin))
+        app.add_handler(MessageHandler(filters.ChatType.PRIVATE & SONG_FILTER, self._song))
+        app.add_handler(
+            MessageHandler(
+                filters.ChatType.GROUPS
+                & SONG_FILTER
+                & (filters.Entity("mention") | filters.CaptionEntity("mention")),
+                self._group_mention,
+            )
+        )
+        app.add_handler(
+            MessageHandler(filters.ChatType.PRIVATE & filters.Document.ALL, self._not_a_song)
+        )
+        app.add_handler(
+            MessageHandler(
+                filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, self._chatter
+            )
+        )
+        app.add_error_handler(self._on_error)
+
+    def _user(self, update: Update) -> ChatUser:
+        user = update.effective_user
+        assert user is not None
+        return ChatUser(
+            "telegram",
+            str(user.id),
+            user.full_name or "",
+            is_admin=user.id in self._settings.admin_ids,
+        )
+
+    def _replier(self, message: Message) -> TelegramReplier:
+        return TelegramReplier(
+            self.application, message.chat_id, message.message_id, self.upload_plan
+        )
+
+    def _start_song(self, update: Update, song_message: Message, stems: str) -> None:
+        """Run the song in its own task so this handler returns at once."""
+        reply_to = update.effective_message or song_message
+        upload = self._upload_from(song_message)
+        conversation = Conversation(
+            "telegram",
+            str(reply_to.chat_id),
+            message_id=str(reply_to.message_id),
+            is_private=reply_to.chat.type == ChatType.PRIVATE,
+        )
+        task = asyncio.create_task(
+            self._flow.handle_song(
+                self._user(update),
+                conversation,
+                self._replier(reply_to),
+                upload,
+                stems="four" if stems == "four" else "two",
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _upload_from(self, message: Message) -> SongUpload:
+        media = (
+            message.audio
+            or message.voice
+            or message.video
+            or message.video_note
+            or message.document
+        )
+        assert media is not None
+        file_name = getattr(media, "file_name", None)
+        title = getattr(media, "title", None)
+        performer = getattr(media, "performer", None)
+        if message.voice is not None or message.video_note is not None:
+            title = title or "Voice message"
+
+        def stream() -> AsyncIterator[bytes]:
+            return self._download(media.file_id)
+
+        return SongUpload(
+            stream=stream,
+            file_name=file_name,
+            declared_size=media.file_size,
+            title_hint=title,
+            performer_hint=performer,
+        )
+
+    async def _download(self, file_id: str) -> AsyncIterator[bytes]:
+        """Stream a file from the Bot API (or the local server's disk in local mode)."""
+        telegram_file = await retry_network(
+            lambda: self.application.bot.get_file(file_id), what="getFile"
+        )
+        path = telegram_file.file_path or ""
+        if self._settings.local_mode and not path.startswith(("http://", "https://")):
+            async with aiofiles.open(Path(path), "rb") as handle:
+                while chunk := await handle.read(_DOWNLOAD_CHUNK):
+                    yield chunk
+            return
+        # httpx is PTB's own HTTP client; its request log lines (which would contain the
+        # token in the URL) are silenced in logging_setup.
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client,
+            client.stream("GET", path) as response,
+        ):
+            response.raise_for_status()
+            async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
+                yield chunk
+
+    # -- handlers -----------------------------------------------------------------------
+    async def _song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A song in a private chat."""
+        message = update.effective_message
+        assert message is not None and update.effective_user is not None
+        stems = self._awaiting_song.pop(update.effective_user.id, "two")
+        self._start_song(update, message, stems)
+
+    async def _group_mention(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A song in a group that mentions the bot."""
+        message = update.effective_message
+        assert message is not None
+        username = f"@{self.application.bot.username}".lower()
+        mentioned = any(
+            text.lower() == username
+            for text in message.parse_caption_entities(["mention"]).values()
+        )
+        mentioned = mentioned or any(
+            text.lower() == username for text in message.parse_entities(["mention"]).values()
+        )
+        if mentioned:
+            self._start_song(update, message, "two")
+
+    async def _karaoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/karaoke: in reply to a song, or announce one."""
+        await self._song_command(update, "two")
+
+    async def _stems(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stems: like /karaoke with four stems."""
+        await self._song_command(update, "four")
+
+    async def _song_command(self, update: Update, stems: str) -> None:
+        message = update.effective_message
+        assert message is not None and update.effective_user is not None
+        replied = message.reply_to_message
+        if replied is not None and SONG_FILTER.check_update(
+            Update(update.update_id, message=replied)
+        ):
+            self._start_song(update, replied, stems)
+            return
+        if message.chat.type != ChatType.PRIVATE:
+            return  # in groups only a reply to a song counts; stay quiet otherwise
+        self._awaiting_song[update.effective_user.id] = stems
+        await message.reply_text("Send me the song now (audio, voice message or video).")
+
+    async def _reply(self, update: Update, text: str) -> None:
+        message = update.effective_message
+        if message is not None:
+            await retry_network(lambda: message.reply_text(text), what="reply")
+
+    async def _help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start and /help."""
+        note = "" if self._settings.local_mode else "Files up to 20 MB."
+        await self._reply(update, self._flow.help(platform_note=note))
+
+    async def _quota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/quota."""
+        await self._reply(update, await self._flow.quota(self._user(update)))
+
+    async def _status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/status."""
+        await self._reply(update, await self._flow.status(self._user(update)))
+
+    async def _cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/cancel."""
+        await self._reply(update, await self._flow.cancel(self._user(update)))
+
+    async def _admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/grant PLATFORM:ID SONGS [MINUTES], /ban PLATFORM:ID, /unban PLATFORM:ID, /stats."""
+        user = self._user(update)
+        message = update.effective_message
+        if not user.is_admin or message is None or message.text is None:
+            await self._reply(update, messages.NOT_ADMIN)
+            return
+        command, *args = message.text.split()
+        command = command.lstrip("/").split("@")[0]
+        await self._reply(update, await self._flow.admin_command(command, args))
+
+    async def _not_a_song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A document that is neither audio nor video, in a private chat."""
+        await self._reply(update, messages.NOT_A_SONG)
+
+    async def _chatter(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Plain text in a private chat."""
+        await self._reply(update, messages.SEND_A_SONG)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("telegram handler error: %s", context.error, exc_info=context.error)

@@ -1,0 +1,220 @@
+"""A whole bot (store, pool with a tiny model, flow, PTB adapter) against the fake Bot API."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from bot.app import BotApp, build_app
+from bot.settings import Settings
+from bot.telegram_adapter import TelegramAdapter
+from bot.wiring import flow_config
+from separation.models import load_model
+from separation.pool import PoolConfig, SeparationPool
+from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
+
+USER_ID = 4242
+ADMIN_ID = 7777
+
+
+@dataclass
+class TelegramHarness:
+    api: FakeBotApi
+    app: BotApp
+    settings: Settings
+    songs: dict[str, Path]
+
+    async def send(self, *, chat_id: int = USER_ID, user_id: int = USER_ID, **message: Any) -> dict:
+        update = {"message": self.api.message(chat_id=chat_id, user_id=user_id, **message)}
+        self.api.push_update(update)
+        return update["message"]
+
+    async def send_song(
+        self,
+        name: str = "clip.mp3",
+        *,
+        kind: str = "audio",
+        chat_id: int = USER_ID,
+        user_id: int = USER_ID,
+        chat_type: str = "private",
+        caption: str | None = None,
+        **attachment: Any,
+    ) -> dict:
+        media = self.api.audio_attachment(self.songs[name], kind=kind, **attachment)
+        if caption is not None:
+            media["caption"] = caption
+            media["caption_entities"] = self.api.mention_entities(caption)
+        return await self.send(chat_id=chat_id, user_id=user_id, chat_type=chat_type, **media)
+
+    def audio_uploads(self, chat_id: int = USER_ID) -> list:
+        return [
+            call
+            for call in self.api.calls_to("sendAudio")
+            if str(call.params.get("chat_id")) == str(chat_id)
+        ]
+
+    async def wait_for_text(
+        self, fragment: str, chat_id: int = USER_ID, within: float = 60
+    ) -> None:
+        await self.api.wait_for(
+            lambda api: any(fragment in text for text in api.texts_in_chat(chat_id)), within
+        )
+
+
+def _excerpt(source: Path, target: Path, ffmpeg: str, seconds: float, *args: str) -> Path:
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(source),
+            "-t",
+            str(seconds),
+            "-map",
+            "0:a:0",
+            *args,
+            "-y",
+            str(target),
+        ],
+        check=True,
+    )
+    return target
+
+
+@pytest.fixture(scope="session")
+def telegram_songs(tmp_path_factory, clip_path, ffmpeg) -> dict[str, Path]:
+    """Short real-music files in the forms Telegram users send."""
+    folder = tmp_path_factory.mktemp("songs")
+    songs = {
+        "clip.mp3": _excerpt(clip_path, folder / "clip.mp3", ffmpeg, 6, "-c:a", "libmp3lame"),
+        "voice.oga": _excerpt(
+            clip_path,
+            folder / "voice.oga",
+            ffmpeg,
+            5,
+            "-ac",
+            "1",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-f",
+            "ogg",
+        ),
+        "long.mp3": _excerpt(clip_path, folder / "long.mp3", ffmpeg, 20, "-c:a", "libmp3lame"),
+    }
+    video = folder / "clip.mp4"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=64x64:d=5",
+            "-i",
+            str(clip_path),
+            "-t",
+            "5",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-y",
+            str(video),
+        ],
+        check=True,
+    )
+    songs["clip.mp4"] = video
+    notes = folder / "notes.mp3"
+    notes.write_text("these are my lyrics, not a song\n" * 50)
+    songs["notes.mp3"] = notes
+    truncated = folder / "cut.mp3"
+    truncated.write_bytes(clip_path.read_bytes()[:250_000])
+    songs["cut.mp3"] = truncated
+    pdf = folder / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 1000)
+    songs["paper.pdf"] = pdf
+    return songs
+
+
+def make_settings(tmp_path: Path, api: FakeBotApi, model_repo: Path, **overrides: Any) -> Settings:
+    raw: dict[str, Any] = {
+        "general": {"data_dir": str(tmp_path / "data")},
+        "model": {"name": "tiny", "repo": str(model_repo), "device": "cpu"},
+        "telegram": {
+            "enabled": True,
+            "token": TOKEN,
+            "base_url": api.base_url,
+            "base_file_url": api.base_file_url,
+            "admin_ids": [ADMIN_ID],
+        },
+    }
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    return Settings.model_validate(raw)
+
+
+def make_pool(settings: Settings, **config: Any) -> SeparationPool:
+    from bot.wiring import audio_limits, separation_options
+    from separation.ffmpeg import find_ffmpeg
+
+    pool_config = PoolConfig(
+        ffmpeg=find_ffmpeg(),
+        tmp_root=settings.tmp_dir,
+        cache_dir=settings.general.data_dir / "cache",
+        limits=audio_limits(settings),
+        options=separation_options(settings),
+        warm_up=False,
+        **config,
+    )
+
+    def loader(device: torch.device):
+        return load_model(settings.model.name, repo=settings.model.repo, device=device)
+
+    return SeparationPool(pool_config, loader)
+
+
+@pytest.fixture
+async def telegram_bot(
+    request, tmp_path, model_repo, telegram_songs
+) -> AsyncIterator[TelegramHarness]:
+    """Parametrize through ``request.param``: {"settings": {...}, "pool": {...}}."""
+    options = getattr(request, "param", {}) or {}
+    api = FakeBotApi()
+    await api.start()
+    settings = make_settings(tmp_path, api, model_repo, **options.get("settings", {}))
+    pool = make_pool(settings, **options.get("pool", {}))
+    # A short edit interval keeps tests fast; the 3 s default is tested on its own.
+    config = dataclasses.replace(
+        flow_config(settings), progress_interval_seconds=options.get("progress_interval", 0.2)
+    )
+    app = await build_app(
+        settings,
+        backend=pool,
+        config=config,
+        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
+    )
+    await app.start()
+    harness = TelegramHarness(api=api, app=app, settings=settings, songs=telegram_songs)
+    try:
+        yield harness
+    finally:
+        await app.stop(grace_seconds=5)
+        await api.stop()

@@ -1,0 +1,317 @@
+"""A fake Telegram Bot API server on 127.0.0.1 that python-telegram-bot talks to.
+
+It answers like the Bot API would (``{"ok": true, "result": ...}``), serves updates from
+a queue through ``getUpdates`` long polling (bounded waits), serves uploaded songs
+through ``getFile`` and the file endpoint, and records every call — including the bytes
+of multipart uploads — so tests can assert on what a user would see. Errors such as
+429 ``RetryAfter`` can be injected per method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456:TEST-token-never-logged"
+BOT_USER = {
+    "id": 123456,
+    "is_bot": True,
+    "first_name": "Karaoke",
+    "username": "karaoke_test_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class RecordedCall:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Field name -> (file name, content) for multipart uploads."""
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class InjectedError:
+    error_code: int
+    description: str
+    retry_after: int | None = None
+
+
+class FakeBotApi:
+    """Start with ``await api.start()``; point PTB at ``api.base_url``/``api.base_file_url``."""
+
+    def __init__(self) -> None:
+        self.calls: list[RecordedCall] = []
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._file_ids = itertools.count(1)
+        self._files: dict[str, Path] = {}
+        self._errors: dict[str, list[InjectedError]] = {}
+        self._new_update = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application(client_max_size=200 * 2**20)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._handle_file)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # -- test controls ------------------------------------------------------------------
+    def add_file(self, path: Path) -> tuple[str, int]:
+        """Make ``path`` downloadable; returns (file_id, size)."""
+        file_id = f"file-{next(self._file_ids)}"
+        self._files[file_id] = path
+        return file_id, path.stat().st_size
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        update_id = next(self._update_ids)
+        self._updates.append({"update_id": update_id, **update})
+        self._new_update.set()
+        return update_id
+
+    def fail_next(self, method: str, error: InjectedError, times: int = 1) -> None:
+        self._errors.setdefault(method, []).extend([error] * times)
+
+    def calls_to(self, *methods: str) -> list[RecordedCall]:
+        return [call for call in self.calls if call.method in methods]
+
+    def texts_in_chat(self, chat_id: int) -> list[str]:
+        """Every text the bot sent or edited into ``chat_id``, in order."""
+        return [
+            call.params.get("text", "")
+            for call in self.calls
+            if call.method in ("sendMessage", "editMessageText")
+            and str(call.params.get("chat_id")) == str(chat_id)
+        ]
+
+    async def wait_for(self, predicate, within: float = 30.0) -> None:
+        """Poll (bounded) until ``predicate(self)`` is true."""
+        deadline = time.monotonic() + within
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                recent = [(c.method, c.params.get("text")) for c in self.calls[-8:]]
+                raise AssertionError(f"timed out waiting; last calls: {recent}")
+            await asyncio.sleep(0.05)
+
+    # -- update builders ----------------------------------------------------------------
+    def message(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        text: str | None = None,
+        chat_type: str = "private",
+        reply_to: dict[str, Any] | None = None,
+        **attachments: Any,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {
+                "id": chat_id,
+                "type": chat_type,
+                **({"first_name": "Ann"} if chat_type == "private" else {"title": "G"}),
+            },
+            "from": {"id": user_id, "is_bot": False, "first_name": "Ann", "username": "ann"},
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+            elif entities := self.mention_entities(text):
+                message["entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        message.update(attachments)
+        return message
+
+    @staticmethod
+    def mention_entities(text: str) -> list[dict[str, Any]]:
+        """A ``mention`` entity for the bot's @username in ``text``, as Telegram adds it."""
+        handle = "@" + BOT_USER["username"]
+        if handle not in text:
+            return []
+        return [{"type": "mention", "offset": text.index(handle), "length": len(handle)}]
+
+    def audio_attachment(
+        self,
+        path: Path,
+        *,
+        kind: str = "audio",
+        declared_size: int | None = None,
+        mime_type: str = "audio/mpeg",
+        title: str | None = None,
+        performer: str | None = None,
+        file_name: str | None = None,
+        duration: int = 20,
+    ) -> dict[str, Any]:
+        file_id, size = self.add_file(path)
+        attachment: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": declared_size if declared_size else size,
+        }
+        if kind in ("audio", "voice", "video", "video_note"):
+            attachment["duration"] = duration
+        if kind == "video_note":
+            attachment["length"] = 240
+        if kind == "video":
+            attachment.update(width=64, height=64)
+        if kind in ("audio", "voice", "video", "document"):
+            attachment["mime_type"] = mime_type
+        if kind in ("audio", "document", "video"):
+            attachment["file_name"] = file_name or path.name
+        if kind == "audio":
+            attachment.update({k: v for k, v in (("title", title), ("performer", performer)) if v})
+        return {kind: attachment}
+
+    # -- handlers -----------------------------------------------------------------------
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict]:
+        params: dict[str, Any] = dict(request.query)
+        files: dict[str, tuple[str, bytes]] = {}
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.can_read_body:
+            form = await request.post()
+            for key, value in form.items():
+                if isinstance(value, web.FileField):
+                    files[key] = (value.filename, value.file.read())
+                else:
+                    params[key] = value
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    pass
+        return params, files
+
+    async def _handle_method(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.match_info["token"] != TOKEN:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        params, files = await self._params(request)
+        if method != "getUpdates":
+            self.calls.append(RecordedCall(method, params, files))
+        injected = self._errors.get(method)
+        if injected:
+            error = injected.pop(0)
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": error.error_code,
+                "description": error.description,
+            }
+            if error.retry_after is not None:
+                body["parameters"] = {"retry_after": error.retry_after}
+            return web.json_response(body, status=error.error_code)
+        result = await getattr(self, f"_api_{method}", self._api_default)(params, files)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["path"].split("/")[-1]
+        path = self._files.get(file_id)
+        if path is None:
+            return web.Response(status=404)
+        return web.FileResponse(path)
+
+    async def _api_default(self, params, files) -> Any:
+        return True
+
+    async def _api_getMe(self, params, files) -> Any:
+        return BOT_USER
+
+    async def _api_getUpdates(self, params, files) -> Any:
+        offset = int(params.get("offset") or 0)
+        # Long polling, but bounded so a test never hangs on it.
+        timeout = min(float(params.get("timeout") or 0), 0.5)
+        pending = [u for u in self._updates if u["update_id"] >= offset]
+        if not pending and timeout > 0:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), timeout)
+            except TimeoutError:
+                pass
+            pending = [u for u in self._updates if u["update_id"] >= offset]
+        return pending[:100]
+
+    async def _api_getFile(self, params, files) -> Any:
+        file_id = params["file_id"]
+        path = self._files[file_id]
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": path.stat().st_size,
+            "file_path": f"music/{file_id}",
+        }
+
+    def _sent_message(self, params, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "from": BOT_USER,
+            **content,
+        }
+
+    async def _api_sendMessage(self, params, files) -> Any:
+        return self._sent_message(params, text=params.get("text", ""))
+
+    async def _api_editMessageText(self, params, files) -> Any:
+        return self._sent_message(params, text=params.get("text", ""))
+
+    async def _api_sendAudio(self, params, files) -> Any:
+        name, content = files.get("audio", ("audio.mp3", b""))
+        return self._sent_message(
+            params,
+            audio={
+                "file_id": f"sent-{len(self.calls)}",
+                "file_unique_id": f"s{len(self.calls)}",
+                "duration": 1,
+                "file_name": name,
+                "file_size": len(content),
+            },
+        )
+
+    async def _api_sendDocument(self, params, files) -> Any:
+        name, content = files.get("document", ("file", b""))
+        return self._sent_message(
+            params,
+            document={
+                "file_id": f"sent-{len(self.calls)}",
+                "file_unique_id": f"s{len(self.calls)}",
+                "file_name": name,
+                "file_size": len(content),
+            },
+        )
