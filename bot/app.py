@@ -149,7 +149,12 @@ async def build_app(
 
 
 async def run_until_stopped(app: BotApp, stop: asyncio.Event, *, grace_seconds: float) -> None:
-    await app.start()
+    """Start ``app``, wait for ``stop``, then stop gracefully (also when starting failed)."""
+    try:
+        await app.start()
+    except BaseException:
+        await app.stop(0)
+        raise
     logger.info("karaoke-bot running; Ctrl-C or SIGTERM stops it gracefully")
     await stop.wait()
     logger.info("stopping: finishing running jobs (up to %.0f s)", grace_seconds)

@@ -14,6 +14,7 @@ never sees a Telegram or Discord object.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from separation.decode import AudioLimits, inspect_audio
-from separation.encode import EncodingSpec
+from separation.encode import EncodingSpec, OutputFormat
 from separation.errors import AudioInputError, JobCancelledError
 from separation.jobs import Done, JobHandle, Queued, Running, SeparationBackend, SeparationRequest
 from separation.render import StemMode
@@ -91,6 +92,7 @@ class ChatFlow:
         upload: SongUpload,
         *,
         stems: StemMode = "two",
+        output_format: OutputFormat | None = None,
     ) -> JobRecord | None:
         """Run one song from upload to delivered files; never raises for the user's errors.
 
@@ -129,8 +131,11 @@ class ChatFlow:
         except Exception as exc:
             await self._internal_error(progress, exc, user, job_id=None)
             return None
+        encoding = self._config.encoding
+        if output_format is not None and output_format != encoding.format:
+            encoding = dataclasses.replace(encoding, format=output_format)
         return await self._check_and_run(
-            user, record, conversation, replier, upload, saved, progress, stems
+            user, record, conversation, replier, upload, saved, progress, stems, encoding
         )
 
     async def _check_and_run(
@@ -143,6 +148,7 @@ class ChatFlow:
         saved: Any,
         progress: ProgressMessage,
         stems: StemMode,
+        encoding: EncodingSpec,
     ) -> JobRecord | None:
         try:
             info = await asyncio.to_thread(
@@ -161,7 +167,7 @@ class ChatFlow:
             options={
                 **self._config.options,
                 "stems": stems,
-                "format": self._config.encoding.format,
+                "format": encoding.format,
             },
             original_filename=(upload.file_name or "")[:200] or None,
             input_path=saved.path,
@@ -184,7 +190,7 @@ class ChatFlow:
         title = display_title(upload.title_hint, info.tags.get("title"), _stem_of(upload.file_name))
         performer = upload.performer_hint or info.tags.get("artist")
         return await self.run_job(
-            user, job, replier, progress=progress, stems=stems, title=title, performer=performer
+            user, job, replier, progress=progress, title=title, performer=performer
         )
 
     async def run_job(
@@ -194,11 +200,18 @@ class ChatFlow:
         replier: Replier,
         *,
         progress: ProgressMessage | None = None,
-        stems: StemMode = "two",
         title: str = "Song",
         performer: str | None = None,
     ) -> JobRecord:
-        """Submit a reserved job and see it through (also used to resume after a restart)."""
+        """Submit a reserved job and see it through (also used to resume after a restart).
+
+        Stem mode and output format come from the job's stored options, so a job resumed
+        after a restart is delivered the way the user asked for it.
+        """
+        stems: StemMode = "four" if job.options.get("stems") == "four" else "two"
+        encoding = self._config.encoding
+        if job.options.get("format", encoding.format) != encoding.format:
+            encoding = dataclasses.replace(encoding, format=job.options["format"])
         if progress is None:
             progress = ProgressMessage(
                 replier.send_text,
@@ -213,7 +226,7 @@ class ChatFlow:
                     user_key=user.key,
                     input_path=job.input_path,
                     mode=stems,
-                    encoding=self._config.encoding,
+                    encoding=encoding,
                     max_output_bytes=replier.upload_plan.max_file_bytes,
                     min_mp3_bitrate=self._config.min_mp3_bitrate,
                     fallback_title=title,

@@ -1,0 +1,103 @@
+"""``karaoke-bot run --config config.toml`` as a real process against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.telegram.conftest import USER_ID
+from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
+
+
+def _write_config(tmp_path: Path, api: FakeBotApi, model_repo: Path) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[general]
+data_dir = "{tmp_path / "data"}"
+[model]
+name = "tiny"
+repo = "{model_repo}"
+device = "cpu"
+[pool]
+shutdown_timeout_seconds = 30
+[telegram]
+enabled = true
+base_url = "{api.base_url}"
+base_file_url = "{api.base_file_url}"
+""")
+    return config
+
+
+async def _run_bot(config: Path, token: str | None) -> asyncio.subprocess.Process:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KARAOKE_")}
+    if token is not None:
+        env["KARAOKE_TELEGRAM_TOKEN"] = token
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--config",
+        str(config),
+        "run",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+@pytest.fixture
+async def api():
+    server = FakeBotApi()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
+    api, tmp_path, model_repo, shared_music
+):
+    process = await _run_bot(_write_config(tmp_path, api, model_repo), TOKEN)
+    try:
+        await api.wait_for(lambda a: a.calls_to("setMyCommands"), within=60)
+        # 2:13 of real music: the tiny model needs several seconds, so SIGTERM lands mid-job.
+        media = api.audio_attachment(shared_music / "lets-go-fishin.ogg", mime_type="audio/ogg")
+        api.push_update({"message": api.message(chat_id=USER_ID, user_id=USER_ID, **media)})
+        await api.wait_for(lambda a: a.calls_to("getFile"), within=60)
+        await asyncio.sleep(2.0)
+        assert not api.calls_to("sendAudio")
+        process.send_signal(signal.SIGTERM)  # mid-job: the job must still be delivered
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, stderr.decode()
+    assert api.texts_in_chat(USER_ID)[-1].startswith("Done!")
+    assert len(api.calls_to("sendAudio")) == 2
+    log = stderr.decode()
+    assert TOKEN not in log and TOKEN.split(":")[1] not in log
+
+
+async def test_missing_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
+    process = await _run_bot(_write_config(tmp_path, api, model_repo), None)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    lines = [line for line in stderr.decode().splitlines() if line.startswith("karaoke-bot:")]
+    assert lines == [
+        "karaoke-bot: Telegram is enabled but no token is set: set "
+        "KARAOKE_TELEGRAM_TOKEN or telegram.token"
+    ]
+    assert "Traceback" not in stderr.decode()
+
+
+async def test_rejected_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
+    process = await _run_bot(_write_config(tmp_path, api, model_repo), "999:wrong-token")
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert "karaoke-bot: Telegram rejected the bot token" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert "wrong-token" not in stderr.decode()
