@@ -16,7 +16,9 @@ from pydantic import ValidationError
 
 from separation.errors import SeparationError
 
+from .commands.check import add_check_command
 from .commands.models import add_models_command
+from .commands.run import add_run_command
 from .commands.separate import add_separate_command
 from .logging_setup import configure_logging
 from .settings import ConfigError, Settings, describe_validation_error, load_settings
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_separate_command(subparsers)
+    add_run_command(subparsers)
     add_models_command(subparsers)
+    add_check_command(subparsers)
     try:
         from .admin_cli import add_admin_commands
     except ImportError:  # the store's commands are optional until storage/ lands

@@ -6,6 +6,7 @@ Models are saved to a temporary folder in Demucs' --repo layout and loaded back 
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -35,6 +36,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "shared_music" in item.fixturenames:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """``bot.cli.main`` and ``configure_logging`` replace the root handlers; put them back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    noisy = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, saved in noisy.items():
+        logging.getLogger(name).setLevel(saved)
 
 
 @pytest.fixture(scope="session")
