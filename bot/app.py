@@ -23,7 +23,10 @@ from storage.store import Store
 
 from .admin_cli import open_store
 from .flow import ChatFlow, FlowConfig
+from .health import HealthServer, Readiness
+from .metrics import Metrics
 from .platform import ChatUser, Replier
+from .ratelimit import RateLimiter
 from .settings import Settings
 from .wiring import flow_config
 
@@ -60,16 +63,32 @@ class BotApp:
     backend: SeparationBackend
     flow: ChatFlow
     adapters: list[Any] = field(default_factory=list)
+    metrics: Metrics | None = None
+    health: HealthServer | None = None
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
+    _backend_started: bool = False
 
     async def start(self) -> None:
+        if self.health is not None:
+            self._register_readiness(self.health.readiness)
+            await self.health.start()
         await self.backend.start()
+        self._backend_started = True
         for adapter in self.adapters:
             await adapter.start()
         for recovered in await self.store.recover_interrupted():
             self._resume(recovered)
         interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
         self._spawn(self.store.run_cleanup_every(interval))
+
+    def _register_readiness(self, readiness: Readiness) -> None:
+        async def model_loaded() -> bool:
+            return self._backend_started
+
+        readiness.register("model_loaded", model_loaded)
+        readiness.register("database", self.store.ping)
+        for adapter in self.adapters:
+            readiness.register(adapter.platform, adapter.is_connected)
 
     def _adapter_for(self, platform: str) -> Any | None:
         return next((a for a in self.adapters if a.platform == platform), None)
@@ -126,6 +145,8 @@ class BotApp:
         for adapter in self.adapters:
             await adapter.stop()
         await self.store.close()
+        if self.health is not None:
+            await self.health.stop()
 
 
 async def build_app(
@@ -134,17 +155,28 @@ async def build_app(
     backend: SeparationBackend,
     adapter_factories: list[Callable[[Settings, ChatFlow], Any]],
     config: FlowConfig | None = None,
+    metrics: Metrics | None = None,
 ) -> BotApp:
-    """Open the store and wire the flow and adapters (nothing is started yet)."""
+    """Open the store and wire the flow, the adapters and the health server (not started)."""
     store = await open_store(settings)
-    flow = ChatFlow(store=store, backend=backend, config=config or flow_config(settings))
+    metrics = metrics if metrics is not None else Metrics()
+    flow = ChatFlow(
+        store=store,
+        backend=backend,
+        config=config or flow_config(settings),
+        metrics=metrics,
+        rate_limiter=RateLimiter.from_settings(settings.rate_limit),
+    )
     adapters = [factory(settings, flow) for factory in adapter_factories]
+    health = HealthServer(settings.health, metrics) if settings.health.enabled else None
     return BotApp(
         settings=settings,
         store=store,
         backend=backend,
         flow=flow,
         adapters=[adapter for adapter in adapters if adapter is not None],
+        metrics=metrics,
+        health=health,
     )
 
 

@@ -21,6 +21,7 @@ from .commands.models import add_models_command
 from .commands.run import add_run_command
 from .commands.separate import add_separate_command
 from .logging_setup import configure_logging
+from .secrets import secret_values
 from .settings import ConfigError, Settings, describe_validation_error, load_settings
 
 EXIT_USAGE = 2
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         "DEBUG" if args.verbose else settings.general.log_level,
         json_lines=settings.general.log_json,
+        secrets=secret_values(settings),
     )
     try:
         return args.func(args, settings)

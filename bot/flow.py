@@ -26,15 +26,25 @@ from typing import Any
 from separation.decode import AudioLimits, inspect_audio
 from separation.encode import EncodingSpec, OutputFormat
 from separation.errors import AudioInputError, JobCancelledError
-from separation.jobs import Done, JobHandle, Queued, Running, SeparationBackend, SeparationRequest
+from separation.jobs import (
+    Done,
+    JobHandle,
+    JobResult,
+    Queued,
+    Running,
+    SeparationBackend,
+    SeparationRequest,
+)
 from separation.render import StemMode
 from storage.errors import QuotaRefusedError, StorageError, UploadTooLargeError
 from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
 from storage.store import Store
 
 from . import messages
+from .metrics import Metrics
 from .platform import ChatUser, Conversation, OutgoingFile, Replier, SongUpload
 from .progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
+from .ratelimit import RateDecision, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +87,54 @@ def _stem_of(file_name: str | None) -> str | None:
 class ChatFlow:
     """Receive a song, keep the user informed, deliver the results, record everything."""
 
-    def __init__(self, *, store: Store, backend: SeparationBackend, config: FlowConfig) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        backend: SeparationBackend,
+        config: FlowConfig,
+        metrics: Metrics | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self._store = store
         self._backend = backend
         self._config = config
+        self._metrics = metrics
+        self._rate_limiter = rate_limiter
         self._handles: dict[str, dict[int, JobHandle]] = {}
+
+    def admit(self, user: ChatUser) -> RateDecision:
+        """The per-user request rate limit, checked by adapters before any other work.
+
+        Adapters answer a refusal with ``decision.notice()`` only when ``notify`` is set,
+        so a flooding user gets one message, not one per spam message.
+        """
+        if self._rate_limiter is None or user.is_admin:
+            return RateDecision(allowed=True, notify=False, retry_after_seconds=0.0)
+        decision = self._rate_limiter.check(user.key)
+        if not decision.allowed:
+            logger.info("rate limited %s for %.0f s", user.key, decision.retry_after_seconds)
+            if self._metrics is not None:
+                self._metrics.quota_refused("rate_limit")
+        return decision
+
+    def _record(
+        self,
+        platform: str,
+        status: str,
+        error_kind: str | None = None,
+        *,
+        wait_s: float | None = None,
+        processing_s: float | None = None,
+        audio_s: float | None = None,
+    ) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.job_finished(
+            platform, status, wait_s=wait_s, processing_s=processing_s, audio_s=audio_s
+        )
+        if error_kind is not None:
+            self._metrics.error(error_kind)
 
     # -- songs ----------------------------------------------------------------------------
     async def handle_song(
@@ -156,6 +209,7 @@ class ChatFlow:
             )
         except AudioInputError as exc:
             logger.info("refused %s: %s (%s)", user.key, exc.kind, getattr(exc, "detail", ""))
+            self._record(user.platform, "refused", exc.kind)
             await self._store.files.delete_upload(saved.path)
             await progress.final(exc.user_message)
             return None
@@ -185,6 +239,8 @@ class ChatFlow:
         except QuotaRefusedError as exc:
             logger.info("quota refused %s: %s", user.key, type(exc).__name__)
             await self._store.files.delete_upload(saved.path)
+            if self._metrics is not None:
+                self._metrics.quota_refused(type(exc).__name__)
             await progress.final(messages.quota_refused(exc))
             return None
         title = display_title(upload.title_hint, info.tags.get("title"), _stem_of(upload.file_name))
@@ -238,7 +294,7 @@ class ChatFlow:
         self._handles.setdefault(user.key, {})[job.id] = handle
         logger.info("job %s queued for %s", job.id, user.key)
         try:
-            result = await self._follow(job, handle, progress)
+            result, running_since = await self._follow(job, handle, progress)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
         finally:
@@ -260,6 +316,18 @@ class ChatFlow:
             return await self._fail(job, exc, progress, user)
         cache_key = getattr(result, "cache_key", None) or job.input_sha256
         done = await self._store.mark_done(job.id, cache_key, cache_hit=result.cache_hit)
+        finished = time.monotonic()
+        separated = not result.cache_hit
+        if separated and running_since is None:  # ran between two progress events
+            running_since = started
+        self._record(
+            user.platform, "done",
+            wait_s=(running_since or finished) - started,
+            processing_s=finished - running_since if running_since and separated else None,
+            audio_s=result.duration_seconds if separated else None,
+        )  # fmt: skip
+        if self._metrics is not None:
+            self._metrics.cache(result.cache_hit)
         logger.info(
             "job %s done for %s in %.1f s (%.0f s of audio, cache %s)",
             job.id,
@@ -271,19 +339,23 @@ class ChatFlow:
         await progress.final(messages.DONE)
         return done
 
-    async def _follow(self, job: JobRecord, handle: JobHandle, progress: ProgressMessage):
-        marked_running = False
+    async def _follow(
+        self, job: JobRecord, handle: JobHandle, progress: ProgressMessage
+    ) -> tuple[JobResult, float | None]:
+        """Mirror the job's events in the progress message; returns the result and when
+        the job started running (None for a cache hit that never ran)."""
+        running_since: float | None = None
         async for event in handle.events():
             if isinstance(event, Queued):
                 await progress.show(messages.queued(event.position, event.eta_seconds))
             elif isinstance(event, Running):
-                if not marked_running:
+                if running_since is None:
                     await self._store.mark_running(job.id)
-                    marked_running = True
+                    running_since = time.monotonic()
                 await progress.show(messages.running(event.fraction))
             elif isinstance(event, Done):
                 break
-        return await handle.result()
+        return await handle.result(), running_since
 
     async def _fail(
         self, job: JobRecord, error: Exception, progress: ProgressMessage, user: ChatUser
@@ -297,6 +369,12 @@ class ChatFlow:
         except StorageError as exc:
             logger.warning("job %s: could not record failure: %s", job.id, exc)
             record = job
+        cancelled = isinstance(error, JobCancelledError)
+        self._record(
+            user.platform,
+            "cancelled" if cancelled else "failed",
+            None if cancelled else getattr(error, "kind", "internal"),
+        )
         if isinstance(error, JobCancelledError):
             await progress.final(messages.CANCELLED)
         elif (text := messages.for_error(error)) is not None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from .secrets import RedactSecretsFilter
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,8 +35,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = False, secrets: Iterable[str] = ()
+) -> None:
+    """One handler on stderr; every record passes the secret redactor (see bot.secrets)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactSecretsFilter(set(secrets)))
     handler.setFormatter(
         JsonFormatter()
         if json_lines
@@ -42,6 +49,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Libraries that log every HTTP request at INFO would drown our one-line events.
+    # Libraries that log every HTTP request at INFO would drown our one-line events; in
+    # debug mode they speak (the redactor keeps tokens in request URLs out of the log).
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
     for noisy in ("httpx", "httpcore", "urllib3", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(quiet)

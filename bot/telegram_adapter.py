@@ -28,9 +28,11 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -238,6 +240,11 @@ class TelegramAdapter:
             "telegram: connected as @%s (%s)", self.application.bot.username, self._settings.mode
         )
 
+    async def is_connected(self) -> bool:
+        """For the readiness probe: updates are being received."""
+        updater = self.application.updater
+        return self.application.running and updater is not None and updater.running
+
     async def stop_receiving(self) -> None:
         """Stop taking updates; the bot can still send (results of running jobs)."""
         updater = self.application.updater
@@ -266,6 +273,8 @@ class TelegramAdapter:
     # -- routing ------------------------------------------------------------------------
     def _register_handlers(self) -> None:
         app = self.application
+        # Group -1 runs before every other handler: flooding users are stopped here.
+        app.add_handler(TypeHandler(Update, self._rate_gate), group=-1)
         app.add_handler(CommandHandler(["start", "help"], self._help))
         app.add_handler(CommandHandler("karaoke", self._karaoke))
         app.add_handler(CommandHandler("stems", self._stems))
@@ -377,6 +386,18 @@ class TelegramAdapter:
                 yield chunk
 
     # -- handlers -----------------------------------------------------------------------
+    async def _rate_gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stop a user's update when they exceed the request rate (one notice, then silence)."""
+        if update.effective_user is None:
+            return
+        decision = self._flow.admit(self._user(update))
+        if decision.allowed:
+            return
+        message = update.effective_message
+        if decision.notify and message is not None and message.chat.type == ChatType.PRIVATE:
+            await retry_network(lambda: message.reply_text(decision.notice()), what="reply")
+        raise ApplicationHandlerStop
+
     async def _song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A song in a private chat."""
         message = update.effective_message

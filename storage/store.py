@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from storage import jobs, quotas, recovery, retention, stats, users
@@ -160,6 +161,15 @@ class Store:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query (for readiness probes)."""
+        try:
+            async with self._db.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the probe reports it
+            return False
+        return True
 
     # Users
 

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 import torch
 from pydantic import BaseModel, SecretStr
@@ -34,10 +33,16 @@ from separation.errors import DeviceError, FFmpegNotFoundError
 from separation.ffmpeg import find_ffmpeg
 from separation.models import describe_device, is_available_locally, resolve_device
 
+from ..secrets import (
+    MASK,
+    is_secret_name,
+    mask_url_password,
+    plain_value,
+    scrub,
+    secret_values,
+)
 from ..settings import Settings
 
-MASK = "********"
-_SECRET_WORDS = ("token", "password", "secret")
 _DATABASE_TIMEOUT_SECONDS = 10.0
 
 Level = Literal["OK", "WARN", "FATAL"]
@@ -70,15 +75,15 @@ def check_command(args: argparse.Namespace, settings: Settings) -> int:
     from ..cli import resolve_config_path  # the CLI imports this module
 
     config_path = resolve_config_path(args.config)
-    secrets = _secret_values(settings)
+    secrets = secret_values(settings)
     print(f"config: {config_path or 'built-in defaults'} (environment overrides applied)")
     print()
     for line in masked_settings_lines(settings):
-        print(_scrub(line, secrets))
+        print(scrub(line, secrets))
     print()
     findings = run_checks(settings)
     for finding in findings:
-        print(_scrub(finding.line(), secrets))
+        print(scrub(finding.line(), secrets))
     print()
     fatal = sum(finding.level == "FATAL" for finding in findings)
     warnings = sum(finding.level == "WARN" for finding in findings)
@@ -127,15 +132,11 @@ def _describe_section(model: BaseModel, path: tuple[str, ...], lines: list[str])
         _describe_section(section, (*path, name), lines)
 
 
-def _is_secret_name(name: str) -> bool:
-    return any(word in name.lower() for word in _SECRET_WORDS)
-
-
 def _show(name: str, value: object) -> str:
     if value is None:
         return "(not set)"
-    if isinstance(value, SecretStr) or _is_secret_name(name):
-        return json.dumps(MASK) if _plain(value) else '""'
+    if isinstance(value, SecretStr) or is_secret_name(name):
+        return json.dumps(MASK) if plain_value(value) else '""'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -143,45 +144,6 @@ def _show(name: str, value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_show(name, item) for item in value) + "]"
     return json.dumps(mask_url_password(str(value)))
-
-
-def _plain(value: object) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-
-
-def mask_url_password(text: str) -> str:
-    """``postgresql://user:pw@host/db`` -> ``postgresql://user:********@host/db``."""
-    try:
-        parts = urlsplit(text)
-        password = parts.password
-    except ValueError:
-        return text
-    if not password:
-        return text
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return parts._replace(netloc=f"{user}:{MASK}@{hostport}").geturl()
-
-
-def _secret_values(model: BaseModel) -> set[str]:
-    """Every secret's plain value, to scrub from any other text that contains it."""
-    found: set[str] = set()
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            found |= _secret_values(value)
-        elif isinstance(value, SecretStr) or (isinstance(value, str) and _is_secret_name(name)):
-            found.add(_plain(value))
-        elif isinstance(value, str) and mask_url_password(value) != value:
-            found.add(urlsplit(value).password or "")
-    # Very short values ("1", "on") would mask unrelated text; real secrets are long.
-    return {secret for secret in found if len(secret) >= 4}
-
-
-def _scrub(text: str, secrets: set[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -206,7 +168,7 @@ def check_platforms(settings: Settings) -> list[Finding]:
         enabled += bool(getattr(section, "enabled", False))
         if not getattr(section, "enabled", False):
             findings.append(Finding("OK", name, "disabled"))
-        elif token is None or not _plain(token).strip():
+        elif token is None or not plain_value(token).strip():
             findings.append(
                 Finding(
                     "FATAL",

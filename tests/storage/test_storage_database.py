@@ -191,3 +191,31 @@ def test_env_py_runs_on_an_async_engine_given_only_a_url(tmp_path: Path) -> None
             await database.close()
 
     assert asyncio.run(revision()) == head_revision()
+
+
+async def test_ping_answers_while_the_database_is_reachable(store):
+    assert await store.ping() is True
+
+
+async def test_ping_is_false_when_the_server_is_unreachable(tmp_path):
+    from datetime import timedelta
+
+    from storage.db import open_database
+    from storage.files import FileStore
+    from storage.records import utc_now
+    from storage.store import Store
+
+    database = open_database(
+        "postgresql+asyncpg://postgres@127.0.0.1:1/test", busy_timeout_seconds=1
+    )
+    unreachable = Store(
+        database,
+        FileStore(tmp_path),
+        cache_hits_are_free=True,
+        results_ttl=timedelta(hours=1),
+        clock=utc_now,
+    )
+    try:
+        assert await unreachable.ping() is False
+    finally:
+        await unreachable.close()

@@ -33,7 +33,7 @@ base_file_url = "{api.base_file_url}"
     return config
 
 
-async def _run_bot(config: Path, token: str | None) -> asyncio.subprocess.Process:
+async def _run_bot(config: Path, token: str | None, *flags: str) -> asyncio.subprocess.Process:
     env = {key: value for key, value in os.environ.items() if not key.startswith("KARAOKE_")}
     if token is not None:
         env["KARAOKE_TELEGRAM_TOKEN"] = token
@@ -43,6 +43,7 @@ async def _run_bot(config: Path, token: str | None) -> asyncio.subprocess.Proces
         "bot.cli",
         "--config",
         str(config),
+        *flags,
         "run",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -61,7 +62,8 @@ async def api():
 async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
     api, tmp_path, model_repo, shared_music
 ):
-    process = await _run_bot(_write_config(tmp_path, api, model_repo), TOKEN)
+    # -v: debug logging, where httpx and PTB log request URLs that contain the token.
+    process = await _run_bot(_write_config(tmp_path, api, model_repo), TOKEN, "-v")
     try:
         await api.wait_for(lambda a: a.calls_to("setMyCommands"), within=60)
         # 2:13 of real music: the tiny model needs several seconds, so SIGTERM lands mid-job.
@@ -79,6 +81,7 @@ async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
     assert api.texts_in_chat(USER_ID)[-1].startswith("Done!")
     assert len(api.calls_to("sendAudio")) == 2
     log = stderr.decode()
+    assert "HTTP Request" in log or "getUpdates" in log  # the debug log really was written
     assert TOKEN not in log and TOKEN.split(":")[1] not in log
 
 
