@@ -93,7 +93,7 @@ class FileStore:
         for folder in (self.uploads_dir, self.results_dir):
             probe = folder / _temporary_name("probe")
             try:
-                await aiofiles.os.makedirs(folder, exist_ok=True)
+                await aiofiles.os.makedirs(folder, mode=0o700, exist_ok=True)
                 async with aiofiles.open(probe, "wb"):
                     pass
                 await aiofiles.os.remove(probe)
@@ -246,7 +246,8 @@ async def _write_atomically(
     digest = hashlib.sha256()
     size = 0
     try:
-        async with aiofiles.open(temporary, "wb") as out:
+        # Users' music: readable by the bot's own user only.
+        async with aiofiles.open(temporary, "wb", opener=_private_opener) as out:
             async for chunk in chunks:
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
@@ -263,6 +264,10 @@ async def _write_atomically(
         raise
     await _fsync_dir(path.parent)
     return size, digest.hexdigest()
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def _fsync_dir_sync(directory: Path) -> None:

@@ -161,3 +161,15 @@ async def test_file_names_that_could_escape_are_typed_errors(files, name):
 async def test_an_empty_result_is_refused(files):
     with pytest.raises(ValueError, match="at least one file"):
         await files.store_results(KEY, {})
+
+
+async def test_uploads_and_results_are_private(tmp_path):
+    from storage.files import FileStore
+
+    files = FileStore(tmp_path / "data")
+    await files.prepare()
+    saved = await files.save_upload(b"song bytes", max_bytes=100)
+    stored = await files.store_results("a" * 64, {"vocals.mp3": b"vocals"})
+    assert saved.path.stat().st_mode & 0o777 == 0o600
+    assert stored.files["vocals.mp3"].stat().st_mode & 0o777 == 0o600
+    assert files.uploads_dir.stat().st_mode & 0o777 == 0o700

@@ -1,0 +1,194 @@
+"""The chat flow with the real store, pool and ffmpeg; only the platform is a recorder."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.flow import ChatFlow, display_title
+from bot.platform import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from bot.settings import Settings
+from bot.wiring import flow_config
+from storage.store import Store
+from tests.telegram.conftest import make_pool
+
+USER = ChatUser("telegram", "1", "Ann")
+CHAT = Conversation("telegram", "1", message_id="10")
+
+
+class RecordingReplier:
+    """The platform boundary: records what the user would see."""
+
+    def __init__(
+        self,
+        *,
+        max_file_bytes: int = 50_000_000,
+        max_download_bytes: int = 20_000_000,
+        fail_uploads: bool = False,
+    ) -> None:
+        self.plan = UploadPlan(max_file_bytes=max_file_bytes, max_download_bytes=max_download_bytes)
+        self.texts: list[str] = []
+        self.files: list[OutgoingFile] = []
+        self.fail_uploads = fail_uploads
+
+    @property
+    def upload_plan(self) -> UploadPlan:
+        return self.plan
+
+    async def send_text(self, text: str) -> int:
+        self.texts.append(text)
+        return len(self.texts)
+
+    async def edit_text(self, handle: int, text: str) -> None:
+        self.texts.append(text)
+
+    async def send_files(self, files: list[OutgoingFile]) -> None:
+        if self.fail_uploads:
+            raise ConnectionResetError("upload connection reset")
+        self.files.extend(files)
+
+
+def upload_of(
+    path: Path, *, declared_size: int | None = None, chunk: int = 65536, **hints: str
+) -> SongUpload:
+    data = path.read_bytes()
+
+    async def stream() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), chunk):
+            yield data[start : start + chunk]
+
+    return SongUpload(
+        stream=stream,
+        file_name=path.name,
+        declared_size=path.stat().st_size if declared_size is None else declared_size,
+        **hints,
+    )
+
+
+@pytest.fixture
+async def flow(tmp_path, model_repo) -> AsyncIterator[ChatFlow]:
+    settings = Settings.model_validate(
+        {
+            "general": {"data_dir": str(tmp_path / "data")},
+            "model": {"name": "tiny", "repo": str(model_repo), "device": "cpu"},
+        }
+    )
+    pool = make_pool(settings)
+    await pool.start()
+    store = await Store.open(settings.database_url, settings.general.data_dir)
+    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.05)
+    try:
+        yield ChatFlow(store=store, backend=pool, config=config)
+    finally:
+        await pool.shutdown(5)
+        await store.close()
+
+
+async def _songs_used(flow: ChatFlow) -> int:
+    user = await flow._store.get_user("telegram", "1")
+    status = await flow._store.quota_status(user, flow._config.quota_limits("telegram"))
+    return status.songs_used
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory, clip_path, ffmpeg) -> Path:
+    """6 s of real music as an MP3 (~100 KB)."""
+    path = tmp_path_factory.mktemp("song") / "clip.mp3"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(clip_path),
+            "-t",
+            "6",
+            "-c:a",
+            "libmp3lame",
+            "-y",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+async def test_results_that_cannot_fit_the_platform_are_explained(flow, song):
+    replier = RecordingReplier(max_file_bytes=30_000)  # 6 s at 96 kb/s needs ~72 KB
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
+    assert job is not None and job.status == "failed" and job.error_kind == "output_too_large"
+    assert "too long for the results to fit" in replier.texts[-1]
+    assert replier.files == []
+    assert await _songs_used(flow) == 0
+
+
+async def test_bitrate_is_lowered_to_fit_the_platform(flow, song):
+    replier = RecordingReplier(max_file_bytes=130_000)  # fits 160 kb/s, not 320
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
+    assert job is not None and job.status == "done"
+    assert [file.path.stat().st_size <= 130_000 for file in replier.files] == [True, True]
+
+
+async def test_a_failed_delivery_refunds_and_gives_a_reference(flow, song, caplog):
+    replier = RecordingReplier(fail_uploads=True)
+    with caplog.at_level(logging.ERROR):
+        job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
+    assert job is not None and job.status == "failed"
+    reference = re.search(r"reference ([0-9a-f]{6})", replier.texts[-1])
+    assert reference is not None
+    assert f"ref={reference.group(1)}" in caplog.text
+    assert await _songs_used(flow) == 0
+
+
+async def test_declared_size_is_checked_before_downloading(flow, song):
+    streamed = []
+
+    async def stream() -> AsyncIterator[bytes]:
+        streamed.append(True)
+        yield b""
+
+    upload = SongUpload(stream=stream, file_name="big.mp3", declared_size=25_000_000)
+    replier = RecordingReplier()
+    assert await flow.handle_song(USER, CHAT, replier, upload) is None
+    assert "too big" in replier.texts[-1]
+    assert streamed == []
+
+
+async def test_a_lying_declared_size_is_caught_while_streaming(flow, song, tmp_path):
+    replier = RecordingReplier(max_download_bytes=50_000)
+    upload = upload_of(song, declared_size=1000)  # the real file is ~100 KB
+    assert await flow.handle_song(USER, CHAT, replier, upload) is None
+    assert "too big" in replier.texts[-1]
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+async def test_files_are_named_after_the_title_and_instrumental_comes_first(flow, song):
+    replier = RecordingReplier()
+    await flow.handle_song(USER, CHAT, replier, upload_of(song, title_hint="AC/DC: Back\nin Black"))
+    assert [file.filename for file in replier.files] == [
+        "AC DC Back in Black (Instrumental).mp3",
+        "AC DC Back in Black (Vocals).mp3",
+    ]
+    assert replier.texts[0] == "Downloading your song..."
+    assert replier.texts[-1].startswith("Done!")
+
+
+@pytest.mark.parametrize(
+    "candidates, expected",
+    [
+        (("../../etc/passwd",), "etc passwd"),
+        ((None, "", "  . "), "Song"),
+        (("x" * 300,), "x" * 80),
+        (("a\x00b\tc",), "a b c"),
+        ((None, "From tags"), "From tags"),
+    ],
+)
+def test_display_titles_are_safe_file_names(candidates, expected):
+    assert display_title(*candidates) == expected
