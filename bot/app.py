@@ -22,7 +22,7 @@ from storage.records import RecoveredJob, RecoveryAction
 from storage.store import Store
 
 from .admin_cli import open_store
-from .flow import ChatFlow, FlowConfig
+from .flow import ChatFlow, FlowConfig, display_title, file_stem
 from .health import HealthServer, Readiness
 from .metrics import Metrics
 from .platform import ChatUser, Replier
@@ -113,7 +113,10 @@ class BotApp:
         if recovered.action is RecoveryAction.REQUEUED:
             self._spawn(
                 self.flow.run_job(
-                    user, recovered.job, replier, title=recovered.job.original_filename or "Song"
+                    user,
+                    recovered.job,
+                    replier,
+                    title=display_title(file_stem(recovered.job.original_filename)),
                 )
             )
         else:

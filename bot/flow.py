@@ -78,7 +78,8 @@ def display_title(*candidates: str | None) -> str:
     return "Song"
 
 
-def _stem_of(file_name: str | None) -> str | None:
+def file_stem(file_name: str | None) -> str | None:
+    """A user's file name without its extension (for titles only)."""
     if not file_name:
         return None
     return file_name.rsplit(".", 1)[0] if "." in file_name else file_name
@@ -243,7 +244,9 @@ class ChatFlow:
                 self._metrics.quota_refused(type(exc).__name__)
             await progress.final(messages.quota_refused(exc))
             return None
-        title = display_title(upload.title_hint, info.tags.get("title"), _stem_of(upload.file_name))
+        title = display_title(
+            upload.title_hint, info.tags.get("title"), file_stem(upload.file_name)
+        )
         performer = upload.performer_hint or info.tags.get("artist")
         return await self.run_job(
             user, job, replier, progress=progress, title=title, performer=performer

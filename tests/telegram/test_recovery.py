@@ -1,0 +1,83 @@
+"""After a restart: unfinished jobs are resumed and delivered, or reported and refunded."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bot.admin_cli import open_store, quota_limits
+from bot.app import build_app
+from bot.telegram_adapter import TelegramAdapter
+from bot.wiring import flow_config
+from storage.records import ChatRef, JobRequest
+from tests.telegram.conftest import make_pool, make_settings
+from tests.telegram.fake_bot_api import FakeBotApi
+
+SURVIVOR_CHAT, LOST_CHAT = 6001, 6002
+
+
+async def _leave_job(store, settings, user_id: int, song: bytes, *, keep_input: bool) -> int:
+    user = await store.upsert_user("telegram", str(user_id), "Ann")
+    saved = await store.files.save_upload(song, max_bytes=10**8, original_filename="a.mp3")
+    job = await store.reserve_job(
+        user,
+        JobRequest(
+            input_sha256=saved.sha256,
+            input_duration_seconds=6.0,
+            input_size_bytes=saved.size_bytes,
+            model="tiny",
+            options={"stems": "two", "format": "mp3"},
+            original_filename="Old Song.mp3",
+            input_path=saved.path,
+            chat=ChatRef(chat_id=str(user_id), message_id="77"),
+        ),
+        quota_limits(settings, "telegram"),
+    )
+    await store.mark_running(job.id)
+    if not keep_input:
+        saved.path.unlink()
+    return job.id
+
+
+async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, telegram_songs):
+    api = FakeBotApi()
+    await api.start()
+    settings = make_settings(tmp_path, api, model_repo)
+    song = telegram_songs["clip.mp3"].read_bytes()
+    store = await open_store(settings)  # the "previous process"
+    survivor = await _leave_job(store, settings, SURVIVOR_CHAT, song, keep_input=True)
+    lost = await _leave_job(store, settings, LOST_CHAT, song, keep_input=False)
+    await store.close()
+
+    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.2)
+    app = await build_app(
+        settings,
+        backend=make_pool(settings),
+        config=config,
+        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
+    )
+    await app.start()
+    try:
+        await api.wait_for(
+            lambda a: any(t.startswith("Done!") for t in a.texts_in_chat(SURVIVOR_CHAT)), within=60
+        )
+        await api.wait_for(
+            lambda a: any("restarted and lost your song" in t for t in a.texts_in_chat(LOST_CHAT)),
+            within=30,
+        )
+        uploads = [
+            c for c in api.calls_to("sendAudio") if c.params["chat_id"] == str(SURVIVOR_CHAT)
+        ]
+        assert [c.files["audio"][0] for c in uploads] == [
+            "Old Song (Instrumental).mp3",
+            "Old Song (Vocals).mp3",
+        ]
+        assert all(c.params["reply_parameters"]["message_id"] == 77 for c in uploads)
+        assert (await app.store.get_job(survivor)).status == "done"
+        lost_job = await app.store.get_job(lost)
+        assert lost_job.status == "failed"
+        user = await app.store.get_user("telegram", str(LOST_CHAT))
+        status = await app.store.quota_status(user, quota_limits(settings, "telegram"))
+        assert status.songs_used == 0
+    finally:
+        await app.stop(5)
+        await api.stop()
