@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from separation.errors import ModelNotAvailableError
 from separation.models import KNOWN_MODELS, download_model, is_available_locally
@@ -18,6 +19,25 @@ def add_models_command(subparsers: argparse._SubParsersAction) -> None:
     download = actions.add_parser("download", help="fetch a model into the HuggingFace cache")
     download.add_argument("name", help="model name, e.g. htdemucs")
     download.set_defaults(func=download_command)
+    random = actions.add_parser(
+        "make-random",
+        help="save a randomly initialised model (smoke tests without weights: output is noise)",
+    )
+    random.add_argument("name", help="model name to save it under")
+    random.add_argument(
+        "--repo",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="model folder to write (use it with --model-repo)",
+    )
+    random.add_argument(
+        "--architecture",
+        choices=["htdemucs", "tiny"],
+        default="tiny",
+        help="htdemucs: the real architecture (speed tests); tiny: fast",
+    )
+    random.set_defaults(func=make_random_command)
 
 
 def list_models(args: argparse.Namespace, settings: Settings) -> int:
@@ -33,6 +53,24 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
         marker = "available" if available else "not downloaded"
         default = " (configured)" if name == settings.model.name else ""
         print(f"{name:<14} {marker:<15} {description}{default}")
+    return 0
+
+
+def make_random_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a random model in Demucs' --repo layout, loadable like real weights."""
+    from separation.random_models import (
+        HTDEMUCS_KWARGS,
+        TINY_HTDEMUCS_KWARGS,
+        build_htdemucs,
+        save_repo_model,
+    )
+
+    kwargs = HTDEMUCS_KWARGS if args.architecture == "htdemucs" else TINY_HTDEMUCS_KWARGS
+    save_repo_model(args.repo, args.name, [build_htdemucs(kwargs)])
+    print(
+        f"{args.name}: random {args.architecture} model saved in {args.repo} "
+        f"(use --model {args.name} --model-repo {args.repo}; its output is noise)"
+    )
     return 0
 
 

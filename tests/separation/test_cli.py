@@ -95,3 +95,26 @@ def test_models_list_and_download(monkeypatch, capsys, model_repo, tmp_path):
     assert "not downloaded" in listing
     assert main(["models", "download", "htdemucs"]) == 1
     assert "cannot download htdemucs" in capsys.readouterr().out
+
+
+def test_make_random_model_then_separate_with_it(tmp_path, monkeypatch, clip_path, capsys):
+    monkeypatch.setenv("KARAOKE_DATA_DIR", str(tmp_path / "data"))
+    repo = tmp_path / "models"
+    assert main(["models", "make-random", "demo", "--repo", str(repo)]) == 0
+    assert (repo / "demo.yaml").is_file()
+    assert (
+        main(
+            [
+                "separate",
+                str(clip_path),
+                "--model",
+                "demo",
+                "--model-repo",
+                str(repo),
+                "-o",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    assert len(list((tmp_path / "out").glob("*.mp3"))) == 2
