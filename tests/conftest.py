@@ -123,6 +123,28 @@ def make_tone(
     return path
 
 
+def excerpt(source: Path, target: Path, ffmpeg: str, seconds: float, *args: str) -> Path:
+    """The first ``seconds`` of ``source``'s audio, converted with ffmpeg ``args``."""
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(source), "-t", str(seconds),
+         "-map", "0:a:0", *args, "-y", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def make_video(target: Path, ffmpeg: str, audio_source: Path, seconds: float) -> Path:
+    """An H.264 + AAC video whose sound is the first ``seconds`` of ``audio_source``."""
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", f"color=c=blue:s=64x64:d={seconds}", "-i", str(audio_source), "-t", str(seconds),
+         "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-c:a", "aac", "-shortest",
+         "-y", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
 @pytest.fixture
 def decoded_clip(tmp_path: Path, clip_path: Path, ffmpeg: str) -> DecodedAudio:
     return decode_audio(

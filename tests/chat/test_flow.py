@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from bot.platform import ChatUser, Conversation, OutgoingFile, SongUpload, Uploa
 from bot.settings import Settings
 from bot.wiring import flow_config
 from storage.store import Store
+from tests.conftest import excerpt
 from tests.telegram.conftest import make_pool
 
 USER = ChatUser("telegram", "1", "Ann")
@@ -99,25 +99,9 @@ async def _songs_used(flow: ChatFlow) -> int:
 @pytest.fixture(scope="module")
 def song(tmp_path_factory, clip_path, ffmpeg) -> Path:
     """6 s of real music as an MP3 (~100 KB)."""
-    path = tmp_path_factory.mktemp("song") / "clip.mp3"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            str(clip_path),
-            "-t",
-            "6",
-            "-c:a",
-            "libmp3lame",
-            "-y",
-            str(path),
-        ],
-        check=True,
+    return excerpt(
+        clip_path, tmp_path_factory.mktemp("song") / "clip.mp3", ffmpeg, 6, "-c:a", "libmp3lame"
     )
-    return path
 
 
 async def test_results_that_cannot_fit_the_platform_are_explained(flow, song):

@@ -19,7 +19,7 @@ from separation.errors import (
     NotAudioError,
 )
 from separation.ffmpeg import ProbeResult
-from tests.conftest import make_tone
+from tests.conftest import excerpt, make_tone, make_video
 
 # (file name, ffmpeg output arguments): what Telegram and Discord users actually send.
 FORMATS = {
@@ -34,28 +34,6 @@ FORMATS = {
 }
 
 
-def _convert(source: Path, target: Path, ffmpeg: str, args: list[str], seconds: float) -> Path:
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            str(source),
-            "-t",
-            str(seconds),
-            "-map",
-            "0:a:0",
-            *args,
-            "-y",
-            str(target),
-        ],
-        check=True,
-    )
-    return target
-
-
 def _decode(path: Path, tmp_path: Path, ffmpeg: str, **limits: float) -> object:
     return decode_audio(
         path,
@@ -68,7 +46,7 @@ def _decode(path: Path, tmp_path: Path, ffmpeg: str, **limits: float) -> object:
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_decodes_common_formats_to_stereo_44k(name, tmp_path, ffmpeg, clip_path):
-    source = _convert(clip_path, tmp_path / name, ffmpeg, FORMATS[name], seconds=3)
+    source = excerpt(clip_path, tmp_path / name, ffmpeg, 3, *FORMATS[name])
     audio = _decode(source, tmp_path, ffmpeg)
     assert audio.sample_rate == 44100
     assert abs(audio.duration_seconds - 3.0) < 0.08
@@ -79,35 +57,7 @@ def test_decodes_common_formats_to_stereo_44k(name, tmp_path, ffmpeg, clip_path)
 
 
 def test_video_with_audio_track_is_accepted(tmp_path, ffmpeg, clip_path):
-    video = tmp_path / "clip.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=blue:s=64x64:d=3",
-            "-i",
-            str(clip_path),
-            "-t",
-            "3",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-c:a",
-            "aac",
-            "-shortest",
-            "-y",
-            str(video),
-        ],
-        check=True,
-    )
+    video = make_video(tmp_path / "clip.mp4", ffmpeg, clip_path, 3)
     audio = _decode(video, tmp_path, ffmpeg)
     assert abs(audio.duration_seconds - 3.0) < 0.1
 
@@ -158,7 +108,7 @@ def test_mono_mix_statistics_match_demucs(tmp_path, ffmpeg, clip_path):
 
 def test_odd_file_names_are_not_interpreted(tmp_path, ffmpeg, clip_path):
     odd = tmp_path / "-y concat:x ;rm -rf $(HOME) 'ü|*.mp3"
-    _convert(clip_path, odd, ffmpeg, ["-c:a", "libmp3lame", "-f", "mp3"], seconds=1)
+    excerpt(clip_path, odd, ffmpeg, 1, "-c:a", "libmp3lame", "-f", "mp3")
     assert abs(_decode(odd, tmp_path, ffmpeg).duration_seconds - 1.0) < 0.06
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.telegram_adapter import TelegramAdapter
 from bot.wiring import flow_config
 from separation.models import load_model
 from separation.pool import PoolConfig, SeparationPool
+from tests.conftest import excerpt, make_video
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 USER_ID = 4242
@@ -68,35 +68,13 @@ class TelegramHarness:
         )
 
 
-def _excerpt(source: Path, target: Path, ffmpeg: str, seconds: float, *args: str) -> Path:
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            str(source),
-            "-t",
-            str(seconds),
-            "-map",
-            "0:a:0",
-            *args,
-            "-y",
-            str(target),
-        ],
-        check=True,
-    )
-    return target
-
-
 @pytest.fixture(scope="session")
 def telegram_songs(tmp_path_factory, clip_path, ffmpeg) -> dict[str, Path]:
     """Short real-music files in the forms Telegram users send."""
     folder = tmp_path_factory.mktemp("songs")
     songs = {
-        "clip.mp3": _excerpt(clip_path, folder / "clip.mp3", ffmpeg, 6, "-c:a", "libmp3lame"),
-        "voice.oga": _excerpt(
+        "clip.mp3": excerpt(clip_path, folder / "clip.mp3", ffmpeg, 6, "-c:a", "libmp3lame"),
+        "voice.oga": excerpt(
             clip_path,
             folder / "voice.oga",
             ffmpeg,
@@ -110,37 +88,9 @@ def telegram_songs(tmp_path_factory, clip_path, ffmpeg) -> dict[str, Path]:
             "-f",
             "ogg",
         ),
-        "long.mp3": _excerpt(clip_path, folder / "long.mp3", ffmpeg, 20, "-c:a", "libmp3lame"),
+        "long.mp3": excerpt(clip_path, folder / "long.mp3", ffmpeg, 20, "-c:a", "libmp3lame"),
     }
-    video = folder / "clip.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=red:s=64x64:d=5",
-            "-i",
-            str(clip_path),
-            "-t",
-            "5",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-c:a",
-            "aac",
-            "-shortest",
-            "-y",
-            str(video),
-        ],
-        check=True,
-    )
+    video = make_video(folder / "clip.mp4", ffmpeg, clip_path, 5)
     songs["clip.mp4"] = video
     notes = folder / "notes.mp3"
     notes.write_text("these are my lyrics, not a song\n" * 50)
