@@ -52,6 +52,8 @@ class FakeBotApi:
 
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
+        self.polls = 0
+        """getUpdates calls (not recorded in ``calls``: there are many)."""
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -223,7 +225,9 @@ class FakeBotApi:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         params, files = await self._params(request)
-        if method != "getUpdates":
+        if method == "getUpdates":
+            self.polls += 1
+        else:
             self.calls.append(RecordedCall(method, params, files))
         injected = self._errors.get(method)
         if injected:

@@ -26,6 +26,11 @@ def _decoded_duration(content: bytes, tmp_path, ffmpeg, name: str) -> float:
     ).duration_seconds
 
 
+async def test_polling_is_the_default(telegram_bot):
+    await telegram_bot.api.wait_for(lambda api: api.polls > 0, within=10)
+    assert telegram_bot.api.calls_to("setWebhook") == []
+
+
 async def test_start_sets_the_command_menu(telegram_bot):
     calls = telegram_bot.api.calls_to("setMyCommands")
     assert len(calls) == 1

@@ -1,0 +1,60 @@
+"""Webhook mode: Telegram posts updates to the bot's own HTTP server (here: the test)."""
+
+from __future__ import annotations
+
+import socket
+
+import aiohttp
+import pytest
+
+from tests.telegram.conftest import USER_ID
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+WEBHOOK_PORT = _free_port()
+
+
+@pytest.mark.parametrize(
+    "telegram_bot",
+    [
+        {
+            "settings": {
+                "telegram": {
+                    "mode": "webhook",
+                    "webhook_url": "https://bot.example.org/telegram",
+                    "webhook_listen": "127.0.0.1",
+                    "webhook_port": WEBHOOK_PORT,
+                    "webhook_secret": "s3cret-webhook-value",
+                }
+            }
+        }
+    ],
+    indirect=True,
+)
+async def test_updates_posted_to_the_webhook_are_answered(telegram_bot):
+    registered = telegram_bot.api.calls_to("setWebhook")
+    assert len(registered) == 1
+    assert registered[0].params["url"] == "https://bot.example.org/telegram"
+    assert registered[0].params["secret_token"] == "s3cret-webhook-value"
+    assert telegram_bot.api.polls == 0
+
+    update = {
+        "update_id": 1,
+        "message": telegram_bot.api.message(chat_id=USER_ID, user_id=USER_ID, text="/quota"),
+    }
+    url = f"http://127.0.0.1:{WEBHOOK_PORT}/telegram"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+        ) as response:
+            assert response.status == 403  # forged updates are refused
+        async with session.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-webhook-value"}
+        ) as response:
+            assert response.status == 200
+    await telegram_bot.wait_for_text("You have 10 songs")
