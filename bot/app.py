@@ -22,7 +22,7 @@ from storage.records import RecoveredJob, RecoveryAction
 from storage.store import Store
 
 from .admin_cli import open_store
-from .flow import ChatFlow, FlowConfig, display_title, file_stem
+from .flow import ChatFlow, FlowConfig
 from .health import HealthServer, Readiness
 from .metrics import Metrics
 from .platform import ChatUser, Replier
@@ -111,14 +111,7 @@ class BotApp:
             recovered.user.display_name,
         )
         if recovered.action is RecoveryAction.REQUEUED:
-            self._spawn(
-                self.flow.run_job(
-                    user,
-                    recovered.job,
-                    replier,
-                    title=display_title(file_stem(recovered.job.original_filename)),
-                )
-            )
+            self._spawn(self.flow.run_job(user, recovered.job, replier))
         else:
             self._spawn(
                 replier.send_text(

@@ -25,7 +25,7 @@ from typing import Any
 
 from separation.decode import AudioLimits, inspect_audio
 from separation.encode import EncodingSpec, OutputFormat
-from separation.errors import AudioInputError, JobCancelledError
+from separation.errors import AudioInputError, JobCancelledError, PoolShutdownError
 from separation.jobs import (
     Done,
     JobHandle,
@@ -259,13 +259,14 @@ class ChatFlow:
         replier: Replier,
         *,
         progress: ProgressMessage | None = None,
-        title: str = "Song",
+        title: str | None = None,
         performer: str | None = None,
     ) -> JobRecord:
         """Submit a reserved job and see it through (also used to resume after a restart).
 
         Stem mode and output format come from the job's stored options, so a job resumed
-        after a restart is delivered the way the user asked for it.
+        after a restart is delivered the way the user asked for it. Without a ``title``
+        (a resumed job) the song's own tags name the files, else its file name.
         """
         stems: StemMode = "four" if job.options.get("stems") == "four" else "two"
         encoding = self._config.encoding
@@ -288,7 +289,7 @@ class ChatFlow:
                     encoding=encoding,
                     max_output_bytes=replier.upload_plan.max_file_bytes,
                     min_mp3_bitrate=self._config.min_mp3_bitrate,
-                    fallback_title=title,
+                    fallback_title=title or display_title(file_stem(job.original_filename)),
                     job_id=str(job.id),
                 )
             )
@@ -303,6 +304,9 @@ class ChatFlow:
         finally:
             self._handles.get(user.key, {}).pop(job.id, None)
         await progress.show(messages.UPLOADING)
+        if title is None:
+            title = display_title(result.input_tags.get("title"), file_stem(job.original_filename))
+            performer = performer or result.input_tags.get("artist")
         files = [
             OutgoingFile(
                 path=path,
@@ -364,6 +368,12 @@ class ChatFlow:
         self, job: JobRecord, error: Exception, progress: ProgressMessage, user: ChatUser
     ) -> JobRecord:
         progress.close()
+        if isinstance(error, PoolShutdownError) and job.input_path is not None:
+            # The bot is stopping: keep the job and its upload; the next start resumes it
+            # (storage recovery) and delivers it here, instead of losing the song.
+            logger.info("job %s of %s left for the next start", job.id, user.key)
+            await progress.final(messages.RESUME_AFTER_RESTART)
+            return job
         try:
             if isinstance(error, JobCancelledError):
                 record = await self._store.mark_cancelled(job.id)

@@ -26,6 +26,9 @@ CHECKING = "Checking the file..."
 UPLOADING = "Uploading..."
 DONE = "Done! Instrumental first, then the vocals."
 CANCELLED = "Cancelled. That song did not count against your quota."
+RESUME_AFTER_RESTART = (
+    "The bot is restarting; your song is saved and I'll send the result as soon as I'm back."
+)
 NOTHING_TO_CANCEL = "You have no song in progress."
 BANNED = "Sorry, you can't use this bot."
 SEND_A_SONG = "Send me a song (audio file, voice message or video) and I'll make it karaoke."

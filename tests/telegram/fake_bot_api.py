@@ -258,6 +258,8 @@ class FakeBotApi:
 
     async def _api_getUpdates(self, params, files) -> Any:
         offset = int(params.get("offset") or 0)
+        if offset:  # like Telegram: an offset confirms (and forgets) every earlier update
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
         # Long polling, but bounded so a test never hangs on it.
         timeout = min(float(params.get("timeout") or 0), 0.5)
         pending = [u for u in self._updates if u["update_id"] >= offset]

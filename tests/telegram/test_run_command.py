@@ -14,7 +14,7 @@ from tests.telegram.conftest import USER_ID
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 
-def _write_config(tmp_path: Path, api: FakeBotApi, model_repo: Path) -> Path:
+def _write_config(tmp_path: Path, api: FakeBotApi, model_repo: Path, grace: float = 120) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(f"""
 [general]
@@ -24,7 +24,7 @@ name = "tiny"
 repo = "{model_repo}"
 device = "cpu"
 [pool]
-shutdown_timeout_seconds = 30
+shutdown_timeout_seconds = {grace}
 [telegram]
 enabled = true
 base_url = "{api.base_url}"
@@ -80,6 +80,9 @@ async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
     assert process.returncode == 0, stderr.decode()
     assert api.texts_in_chat(USER_ID)[-1].startswith("Done!")
     assert len(api.calls_to("sendAudio")) == 2
+    data_dir = tmp_path / "data"
+    assert list((data_dir / "tmp").iterdir()) == []  # job folders removed on the way out
+    assert list((data_dir / "uploads").iterdir()) == []
     log = stderr.decode()
     assert "HTTP Request" in log or "getUpdates" in log  # the debug log really was written
     assert TOKEN not in log and TOKEN.split(":")[1] not in log
@@ -104,3 +107,36 @@ async def test_rejected_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
     assert "karaoke-bot: Telegram rejected the bot token" in stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert "wrong-token" not in stderr.decode()
+
+
+async def test_a_song_unfinished_at_shutdown_is_delivered_after_the_restart(
+    api, tmp_path, model_repo, shared_music
+):
+    config = _write_config(tmp_path, api, model_repo, grace=0)
+    first = await _run_bot(config, TOKEN)
+    try:
+        await api.wait_for(lambda a: a.calls_to("setMyCommands"), within=60)
+        media = api.audio_attachment(shared_music / "lets-go-fishin.ogg", mime_type="audio/ogg")
+        api.push_update({"message": api.message(chat_id=USER_ID, user_id=USER_ID, **media)})
+        await api.wait_for(lambda a: a.calls_to("getFile"), within=60)
+        await asyncio.sleep(1.0)
+        first.send_signal(signal.SIGTERM)  # no grace period: the job cannot finish
+        await asyncio.wait_for(first.communicate(), 60)
+    finally:
+        if first.returncode is None:
+            first.kill()
+    assert first.returncode == 0
+    assert "restarting; your song is saved" in api.texts_in_chat(USER_ID)[-1]
+    assert api.calls_to("sendAudio") == []
+
+    second = await _run_bot(_write_config(tmp_path, api, model_repo), TOKEN)
+    try:
+        await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 2, within=120)
+        await api.wait_for(lambda a: a.texts_in_chat(USER_ID)[-1].startswith("Done!"), within=30)
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.communicate(), 60)
+    finally:
+        if second.returncode is None:
+            second.kill()
+    names = [call.files["audio"][0] for call in api.calls_to("sendAudio")]
+    assert names == ["Let's Go Fishin' (Instrumental).mp3", "Let's Go Fishin' (Vocals).mp3"]

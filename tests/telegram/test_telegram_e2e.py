@@ -155,6 +155,9 @@ async def test_cancel_mid_job(telegram_bot):
     assert telegram_bot.audio_uploads() == []
     stats = await telegram_bot.app.store.stats()
     assert stats.jobs_by_status.get("cancelled") == 1
+    data_dir = telegram_bot.settings.general.data_dir
+    await telegram_bot.api.wait_for(lambda _: not any((data_dir / "tmp").iterdir()), within=10)
+    assert list((data_dir / "uploads").iterdir()) == []  # nothing of the song is left
 
 
 async def test_retry_after_from_telegram_is_waited_out(telegram_bot):
