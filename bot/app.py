@@ -48,7 +48,7 @@ class Adapter(Protocol):
 
     async def stop(self) -> None: ...
 
-    def replier_for(self, job_chat: Any) -> Replier | None: ...
+    def replier_for(self, job_chat: Any, user_id: str | None = None) -> Replier | None: ...
 
 
 AdapterFactory = Callable[[Settings, ChatFlow], list[Any]]
@@ -96,7 +96,11 @@ class BotApp:
     def _resume(self, recovered: RecoveredJob) -> None:
         """Requeue a job a previous process left, or tell its user it was lost."""
         adapter = self._adapter_for(recovered.user.platform)
-        replier = adapter.replier_for(recovered.job.chat) if adapter is not None else None
+        replier = (
+            adapter.replier_for(recovered.job.chat, recovered.user.platform_user_id)
+            if adapter is not None
+            else None
+        )
         logger.info(
             "recovered job %s of %s: %s",
             recovered.job.id,

@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -443,10 +443,12 @@ class ChatFlow:
             lines.append(f"- {name}: {job.status.value}")
         return "\n".join(lines)
 
-    def help(self, *, platform_note: str = "") -> str:
+    def help(self, *, commands: Sequence[tuple[str, str]], platform_note: str = "") -> str:
+        """The help text with the platform's own command list."""
         return messages.help_text(
             max_minutes=self._config.limits.max_duration_seconds / 60,
             retention_hours=self._config.retention_hours,
+            commands=commands,
             platform_note=platform_note,
         )
 

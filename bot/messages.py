@@ -8,6 +8,7 @@ user's screenshot leads an operator straight to the log line.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
 from separation.errors import AudioInputError, OutputTooLargeError, PoolError
@@ -139,16 +140,20 @@ def quota_summary(status: QuotaStatus) -> str:
     return text
 
 
-def help_text(*, max_minutes: float, retention_hours: float, platform_note: str = "") -> str:
+def help_text(
+    *,
+    max_minutes: float,
+    retention_hours: float,
+    commands: Sequence[tuple[str, str]],
+    platform_note: str = "",
+) -> str:
+    """What the bot does, its limits, the platform's commands and the privacy promise."""
+    command_lines = "\n".join(f"{command} - {description}" for command, description in commands)
     return (
         "I turn any song into a karaoke track: send me an audio file, a voice message or a "
         "video, and I'll send back the instrumental and the vocals.\n\n"
         f"Songs can be up to {max_minutes:g} minutes long. {platform_note}\n"
-        "/karaoke - use in reply to a song (or send one after it)\n"
-        "/stems - four stems (drums, bass, other, vocals) instead of two\n"
-        "/quota - what you have left today\n"
-        "/status - the queue and your songs\n"
-        "/cancel - cancel your song in progress\n\n"
+        f"{command_lines}\n\n"
         f"Privacy: your upload is deleted as soon as it is processed and the results after "
         f"{retention_hours:g} hours. Separation by Demucs (Meta AI)."
     )

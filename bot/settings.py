@@ -123,6 +123,25 @@ class TelegramSettings(_Section):
     webhook_secret: SecretStr | None = None
 
 
+class DiscordSettings(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    """Better given as KARAOKE_DISCORD_TOKEN than written here."""
+    admin_ids: list[int] = Field(default_factory=list)
+    """Discord user ids allowed to use /admin (grant, ban, unban, stats)."""
+    admin_role_ids: list[int] = Field(default_factory=list)
+    """Members with any of these roles may use /admin too."""
+    song_channel_ids: list[int] = Field(default_factory=list)
+    """Channels where any audio or video attachment starts a job (needs the intent below)."""
+    test_guild_id: int | None = None
+    """Sync slash commands to this one server (instant) instead of globally."""
+    message_content_intent: bool = True
+    """Ask for the privileged message-content intent (enable it in the Developer Portal)."""
+    interaction_token_seconds: float = Field(default=900.0, gt=0)
+    """How long Discord lets a bot answer a slash command (15 minutes); later results go to
+    the channel as a message that mentions the user."""
+
+
 class HealthSettings(_Section):
     enabled: bool = False
     """Serve /healthz, /readyz and /metrics over HTTP (for Docker, Kubernetes, Prometheus)."""
@@ -187,6 +206,7 @@ class Settings(_Section):
     health: HealthSettings = HealthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     telegram: TelegramSettings = TelegramSettings()
+    discord: DiscordSettings = DiscordSettings()
 
     @property
     def database_url(self) -> str:
@@ -227,6 +247,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
 # container can be configured without writing tokens to a file.
 _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "KARAOKE_TELEGRAM_TOKEN": ("telegram", "token"),
+    "KARAOKE_DISCORD_TOKEN": ("discord", "token"),
     "KARAOKE_DATA_DIR": ("general", "data_dir"),
     "KARAOKE_DEVICE": ("model", "device"),
     # The Docker image turns the health server on through these (see Dockerfile).

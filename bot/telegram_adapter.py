@@ -258,8 +258,11 @@ class TelegramAdapter:
             await self.application.stop()
         await self.application.shutdown()
 
-    def replier_for(self, chat: ChatRef) -> TelegramReplier | None:
-        """A replier for a job's stored chat reference (to deliver after a restart)."""
+    def replier_for(self, chat: ChatRef, user_id: str | None = None) -> TelegramReplier | None:
+        """A replier for a job's stored chat reference (to deliver after a restart).
+
+        ``user_id`` is not needed: Telegram replies to the user's own message.
+        """
         if chat.chat_id is None:
             return None
         reply_to = int(chat.message_id) if chat.message_id else None
@@ -450,7 +453,8 @@ class TelegramAdapter:
     async def _help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start and /help."""
         note = "" if self._settings.local_mode else "Files up to 20 MB."
-        await self._reply(update, self._flow.help(platform_note=note))
+        commands = [(f"/{command.command}", command.description) for command in COMMANDS]
+        await self._reply(update, self._flow.help(commands=commands, platform_note=note))
 
     async def _quota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/quota."""

@@ -13,6 +13,7 @@ from separation.errors import SeparationError
 from storage.errors import StorageError
 
 from ..app import StartError, build_app, install_signal_handlers, run_until_stopped
+from ..discord_adapter import DiscordAdapter, DiscordStartError
 from ..flow import ChatFlow
 from ..settings import Settings
 from ..telegram_adapter import TelegramAdapter, TelegramStartError
@@ -36,11 +37,13 @@ def adapter_factories(settings: Settings) -> list[AdapterFactory]:
     factories: list[AdapterFactory] = []
     if settings.telegram.enabled:
         factories.append(lambda s, flow: TelegramAdapter(s.telegram, flow))
+    if settings.discord.enabled:
+        factories.append(DiscordAdapter.from_settings)
     return factories
 
 
 # Errors that stop the bot from starting; each is reported as one line.
-START_ERRORS = (StartError, TelegramStartError, StorageError, SeparationError)
+START_ERRORS = (StartError, TelegramStartError, DiscordStartError, StorageError, SeparationError)
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
