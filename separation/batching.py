@@ -69,7 +69,10 @@ def run_isolated(
         middle = len(segments) // 2
         first = run_isolated(runner, model, segments[:middle])
         second = run_isolated(runner, model, segments[middle:])
-        return IsolatedOutcome(first.outputs + second.outputs, out_of_memory=True)
+        return IsolatedOutcome(
+            first.outputs + second.outputs,
+            out_of_memory=out_of_memory or first.out_of_memory or second.out_of_memory,
+        )
 
 
 @dataclass(eq=False)

@@ -107,7 +107,8 @@ class ResultCache:
                     self._remove(folder, "unreadable manifest")
                 return None
             if self._clock() - manifest["created_at"] > self.policy.max_age_seconds:
-                self._remove(folder, "expired")
+                if not self._recently_used(folder):  # else a caller may still be reading it
+                    self._remove(folder, "expired")
                 return None
             self._touch(folder)  # protects it from eviction while we verify and serve
         entry = self._verify(key, folder, manifest)
@@ -138,6 +139,13 @@ class ResultCache:
             logger.warning("cache entry %s is incomplete", key)
             return None
         return CacheEntry(key, folder, outputs, dict(manifest.get("metadata", {})))
+
+    def _recently_used(self, folder: Path) -> bool:
+        try:
+            last_used = (folder / MANIFEST).stat().st_mtime
+        except OSError:
+            return False
+        return self._clock() - last_used < self.policy.min_age_seconds
 
     def _touch(self, folder: Path) -> None:
         now = self._clock()

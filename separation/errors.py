@@ -138,7 +138,6 @@ class OutOfMemoryError(SeparationError):
     kind = "out_of_memory"
 
 
-
 # -- the worker pool (separation.pool) ------------------------------------------------------
 class PoolError(SeparationError):
     """The pool refused, stopped or could not finish a job; ``user_message`` says so."""

@@ -215,7 +215,8 @@ class SeparationBackend(Protocol):
         """The user's jobs that are queued or running."""
         ...
 
-    async def shutdown(self, timeout: float) -> list[JobHandle]:
+    # ``timeout`` is the running jobs' grace period, not a limit on this call's wait.
+    async def shutdown(self, timeout: float) -> list[JobHandle]:  # noqa: ASYNC109
         """Stop accepting work, give running jobs ``timeout`` seconds to finish, and fail the
         rest with ``PoolShutdownError``; returns the handles of the jobs not completed."""
         ...

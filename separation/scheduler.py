@@ -46,7 +46,7 @@ class FairQueue(Generic[T]):
         self._tickets.insert(index, ticket)
 
     def pop(self) -> T:
-        """The next item to start.
+        """The next item to start (its user's later items move one round back).
 
         Raises:
             IndexError: the queue is empty.
@@ -70,9 +70,8 @@ class FairQueue(Generic[T]):
         return [ticket.item for ticket in self._tickets]
 
     def _forget_idle_users(self) -> None:
-        # A user with nothing waiting starts in the current round next time, so the map
-        # only holds users with waiting jobs (it would otherwise grow with every user seen).
-        waiting = {ticket.user_key for ticket in self._tickets}
-        for user_key in list(self._next_round):
-            if user_key not in waiting:
+        # A user whose next round has come is no different from a newcomer; dropping them
+        # keeps the map to users ahead of the current round (it would grow with every user).
+        for user_key, next_round in list(self._next_round.items()):
+            if next_round <= self._current_round:
                 del self._next_round[user_key]

@@ -1,0 +1,141 @@
+"""A worker: one model on one device, fed batches by the scheduler, on its own thread.
+
+Each worker has a single-thread executor, so a device never runs two forward passes of
+the same worker at once and the event loop never runs one at all. Accumulating outputs
+(file I/O) happens on the same thread right after the forward pass: the next batch is
+only taken once this one is written, which bounds memory to one batch per worker.
+
+The worker thread runs at a lower CPU priority (nice +5) than the event loop. On a
+busy CPU box torch's threads otherwise take the cores from the loop thread and a chat
+handler waits behind a forward pass; the pool benchmark measured loop delays above
+100 ms at batch size 4 before this. Torch's OpenMP threads are created by the worker
+thread and inherit its priority. On a GPU it changes nothing.
+
+After an out-of-memory error the worker halves its batch size (the failed batch itself
+was already retried in halves by ``run_isolated``) and grows it back step by step after
+a run of clean batches, so a transient memory spike does not slow it down for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from .batching import Batch, BatchRunner, BatchScheduler, run_isolated
+from .errors import JobFailedError
+from .eta import ThroughputMeter
+from .models import LoadedModel
+from .offload import run_blocking
+
+logger = logging.getLogger(__name__)
+
+_CLEAN_BATCHES_BEFORE_GROWING = 20
+_INFERENCE_NICENESS = 5
+
+
+def _lower_thread_priority() -> None:
+    """Raise the calling thread's nice value (Linux applies it per thread)."""
+    try:
+        thread_id = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread_id)
+        os.setpriority(os.PRIO_PROCESS, thread_id, current + _INFERENCE_NICENESS)
+    except (AttributeError, OSError):  # not on Linux or not permitted: run at normal priority
+        logger.debug("could not lower the worker thread's priority")
+
+
+class Worker:
+    def __init__(
+        self,
+        name: str,
+        model: LoadedModel,
+        scheduler: BatchScheduler,
+        *,
+        runner: BatchRunner,
+        batch_size: int,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.meter = ThroughputMeter()
+        self.batch_limit = batch_size
+        self._batch_size = batch_size
+        self._scheduler = scheduler
+        self._runner = runner
+        self._clean_batches = 0
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=name, initializer=_lower_thread_priority
+        )
+
+    async def warm_up(self) -> None:
+        """One forward pass on silence: initialises the device and measures its speed."""
+        await run_blocking(self._executor, self._warm_up)
+
+    def _warm_up(self) -> None:
+        sub_model = self.model.sub_models[0]
+        length = int(sub_model.segment * self.model.samplerate)
+        inputs = torch.zeros(self._batch_size, self.model.audio_channels, length)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            sub_model(inputs.to(self.model.device))
+        self.meter.record(self._batch_size, time.perf_counter() - started)
+
+    async def run(self) -> None:
+        """Serve batches until cancelled."""
+        while True:
+            batch = await self._scheduler.next_batch(self.batch_limit)
+            try:
+                errors = await run_blocking(self._executor, self._process, batch)
+            except asyncio.CancelledError:
+                self._scheduler.settle(
+                    batch, [JobFailedError("worker stopped")] * len(batch.entries)
+                )
+                raise
+            except Exception as error:  # a bug here must not stop the worker serving others
+                logger.exception("%s: batch failed outside the model", self.name)
+                failure = JobFailedError(f"internal error: {type(error).__name__}: {error}")
+                failure.__cause__ = error
+                errors = [failure] * len(batch.entries)
+            self._scheduler.settle(batch, errors)
+
+    def _process(self, batch: Batch) -> Sequence[BaseException | None]:
+        """Forward pass and overlap-add, on the worker thread."""
+        started = time.perf_counter()
+        outcome = run_isolated(self._runner, self.model, batch.segments)
+        self._adapt_batch_limit(len(batch.segments), outcome.out_of_memory)
+        errors: list[BaseException | None] = []
+        for segment, output in zip(batch.segments, outcome.outputs, strict=True):
+            if isinstance(output, BaseException):
+                errors.append(output)
+                continue
+            try:
+                segment.job.complete(segment, output)
+            except Exception as error:
+                logger.exception("%s: accumulating a segment failed", self.name)
+                errors.append(error)
+            else:
+                errors.append(None)
+        if not outcome.out_of_memory:
+            self.meter.record(len(batch.segments), time.perf_counter() - started)
+        return errors
+
+    def _adapt_batch_limit(self, size: int, out_of_memory: bool) -> None:
+        if out_of_memory:
+            self.batch_limit = max(1, min(self.batch_limit, size) // 2)
+            self._clean_batches = 0
+            logger.warning("%s: out of memory; batch size now %d", self.name, self.batch_limit)
+            return
+        self._clean_batches += 1
+        if self._clean_batches >= _CLEAN_BATCHES_BEFORE_GROWING and (
+            self.batch_limit < self._batch_size
+        ):
+            self.batch_limit += 1
+            self._clean_batches = 0
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,114 @@
+"""Helpers for the pool tests: runners that stand in for ``engine.run_batch``, readers.
+
+Runners are the one boundary the pool lets tests inject: they slow batches down, count
+them, or raise the errors a GPU would (out of memory) on chosen batches. The model
+itself, decoding, rendering and the cache all run for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from separation.encode import EncodingSpec
+from separation.engine import Segment, run_batch
+from separation.jobs import JobHandle, ProgressEvent, SeparationRequest
+from separation.models import LoadedModel
+
+WAV = EncodingSpec(format="wav")
+
+
+def read_audio(path: Path, ffmpeg: str) -> np.ndarray:
+    """A rendered file back as float32 ``(channels, n)``."""
+    raw = subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "f32le", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, 2).T
+
+
+class CountingRunner:
+    """``run_batch`` that records batch sizes, optionally slowed down."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.batches: list[int] = []
+        self.threads: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def segments(self) -> int:
+        return sum(self.batches)
+
+    def __call__(self, model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Tensor]:
+        with self._lock:
+            self.batches.append(len(segments))
+            self.threads.add(threading.current_thread().name.split("_")[0])
+        if self.delay:
+            time.sleep(self.delay)
+        return run_batch(model, segments)
+
+
+class FailingRunner(CountingRunner):
+    """Raises ``make_error()`` for batches that ``fails(segments)`` selects."""
+
+    def __init__(
+        self,
+        fails: Callable[[Sequence[Segment]], bool],
+        make_error: Callable[[], Exception],
+        delay: float = 0.0,
+    ) -> None:
+        super().__init__(delay)
+        self.fails = fails
+        self.make_error = make_error
+        self.failures = 0
+
+    def __call__(self, model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Tensor]:
+        if self.fails(segments):
+            self.failures += 1
+            raise self.make_error()
+        return super().__call__(model, segments)
+
+
+def frames_of(seconds: float) -> int:
+    return int(seconds * 44100)
+
+
+def out_of_memory() -> Exception:
+    return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def request(path: Path, user: str = "telegram:1", **fields: object) -> SeparationRequest:
+    """A request for ``path`` (WAV output unless ``encoding`` is given)."""
+    fields.setdefault("encoding", WAV)
+    return SeparationRequest(user_key=user, input_path=path, **fields)  # type: ignore[arg-type]
+
+
+async def first_event(handle: JobHandle, limit: float = 10.0) -> ProgressEvent:
+    """Wait until the pool said something about ``handle`` (it hashed and queued it)."""
+    async with asyncio.timeout(limit):
+        async for event in handle.events():
+            return event
+    raise AssertionError("no event")
+
+
+async def wait_for(
+    handle: JobHandle, predicate: Callable[[ProgressEvent], bool], limit: float = 20.0
+) -> ProgressEvent:
+    async with asyncio.timeout(limit):
+        async for event in handle.events():
+            if predicate(event):
+                return event
+    raise AssertionError(f"stream ended at {handle.state}")
+
+
+def job_folders(tmp_root: Path) -> list[Path]:
+    return list(tmp_root.glob("job-*")) if tmp_root.exists() else []
