@@ -32,6 +32,8 @@ from .wiring import flow_config
 
 logger = logging.getLogger(__name__)
 
+QUEUE_SAMPLE_SECONDS = 2.0
+
 
 class StartError(RuntimeError):
     """The bot cannot start; the message is one line for the operator."""
@@ -80,6 +82,14 @@ class BotApp:
             self._resume(recovered)
         interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
         self._spawn(self.store.run_cleanup_every(interval))
+        if self.metrics is not None:
+            self._spawn(self._sample_queue_length(self.metrics))
+
+    async def _sample_queue_length(self, metrics: Metrics) -> None:
+        """Keep the queue-length gauge current (the pool knows nothing of metrics)."""
+        while True:
+            metrics.set_queue_length(self.backend.queue_length)
+            await asyncio.sleep(QUEUE_SAMPLE_SECONDS)
 
     def _register_readiness(self, readiness: Readiness) -> None:
         async def model_loaded() -> bool:

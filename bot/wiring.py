@@ -6,18 +6,21 @@ that translates, so a renamed setting changes one line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from separation.cache import CachePolicy
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
-from separation.engine import SeparationOptions
+from separation.engine import Segment, SeparationOptions, run_batch
 from separation.ffmpeg import find_ffmpeg
 from separation.models import LoadedModel, ModelCache, resolve_device
 from separation.pipeline import PipelineConfig
 from separation.pool import PoolConfig, SeparationPool
 
 from .flow import FlowConfig
+from .metrics import Metrics
 from .settings import Settings
 
 
@@ -86,14 +89,27 @@ def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolCon
     )
 
 
-def build_pool(settings: Settings, config: PoolConfig | None = None) -> SeparationPool:
-    """A pool loading the configured model once per device (call ``configure_torch`` first)."""
+def build_pool(
+    settings: Settings, config: PoolConfig | None = None, *, metrics: Metrics | None = None
+) -> SeparationPool:
+    """A pool loading the configured model once per device (call ``configure_torch`` first).
+
+    With ``metrics``, every forward pass's batch size is recorded (from the worker thread;
+    prometheus-client is thread-safe).
+    """
     models = ModelCache(allow_download=settings.model.allow_download)
 
     def load(device: torch.device) -> LoadedModel:
         return models.get(settings.model.name, repo=settings.model.repo, device=device)
 
-    return SeparationPool(config or pool_config(settings), load)
+    if metrics is None:
+        return SeparationPool(config or pool_config(settings), load)
+
+    def counted_batch(model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Tensor]:
+        metrics.batch_ran(len(segments))
+        return run_batch(model, segments)
+
+    return SeparationPool(config or pool_config(settings), load, runner=counted_batch)
 
 
 def flow_config(settings: Settings) -> FlowConfig:

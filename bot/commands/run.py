@@ -15,6 +15,7 @@ from storage.errors import StorageError
 from ..app import StartError, build_app, install_signal_handlers, run_until_stopped
 from ..discord_adapter import DiscordAdapter, DiscordStartError
 from ..flow import ChatFlow
+from ..metrics import Metrics, cuda_memory_readers
 from ..settings import Settings
 from ..telegram_adapter import TelegramAdapter, TelegramStartError
 from ..wiring import build_pool, configure_torch
@@ -64,8 +65,14 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:
-    configure_torch(settings)
+    device = configure_torch(settings)
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    app = await build_app(settings, backend=build_pool(settings), adapter_factories=factories)
+    metrics = Metrics(gpu_memory=cuda_memory_readers(device))
+    app = await build_app(
+        settings,
+        backend=build_pool(settings, metrics=metrics),
+        adapter_factories=factories,
+        metrics=metrics,
+    )
     await run_until_stopped(app, stop, grace_seconds=settings.pool.shutdown_timeout_seconds)
