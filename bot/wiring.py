@@ -16,7 +16,6 @@ from separation.encode import EncodingSpec
 from separation.engine import Segment, SeparationOptions, run_batch
 from separation.ffmpeg import find_ffmpeg
 from separation.models import LoadedModel, ModelCache, resolve_device
-from separation.pipeline import PipelineConfig
 from separation.pool import PoolConfig, SeparationPool
 
 from .flow import FlowConfig
@@ -49,18 +48,6 @@ def configure_torch(settings: Settings) -> torch.device:
 def default_batch_size(device: torch.device) -> int:
     """Segments per forward pass: several on a GPU; on CPU one is as fast as any batch."""
     return 4 if device.type == "cuda" else 1
-
-
-def pipeline_config(settings: Settings, *, batch_size: int) -> PipelineConfig:
-    return PipelineConfig(
-        ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
-        tmp_root=settings.tmp_dir,
-        limits=audio_limits(settings),
-        options=separation_options(settings),
-        encoding=encoding_spec(settings),
-        mode=settings.output.stems,
-        batch_size=batch_size,
-    )
 
 
 def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolConfig:

@@ -135,7 +135,7 @@ def _describe_section(model: BaseModel, path: tuple[str, ...], lines: list[str])
 def _show(name: str, value: object) -> str:
     if value is None:
         return "(not set)"
-    if isinstance(value, SecretStr) or is_secret_name(name):
+    if isinstance(value, SecretStr) or (isinstance(value, str) and is_secret_name(name)):
         return json.dumps(MASK) if plain_value(value) else '""'
     if isinstance(value, bool):
         return "true" if value else "false"

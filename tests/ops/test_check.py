@@ -247,6 +247,13 @@ def test_masking_is_generic():
     assert f'dsn = "redis://user:{MASK}@127.0.0.1:6379/0"' in text
 
 
+def test_numbers_named_like_secrets_are_shown():
+    from bot.settings import Settings
+
+    text = "\n".join(masked_settings_lines(Settings()))
+    assert "interaction_token_seconds = 900.0" in text
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
