@@ -92,35 +92,27 @@ def clip_path(shared_music: Path) -> Path:
     return shared_music / "demucs-test-clip.mp3"
 
 
-def make_tone(
-    path: Path,
-    ffmpeg: str,
-    *,
-    seconds: float,
-    channels: int = 2,
-    rate: int = 44100,
-    extra: list[str] | None = None,
-) -> Path:
-    """Generate a test file with ffmpeg's sine source (format from the file extension)."""
+def generate(path: Path, ffmpeg: str, source: str, *args: str) -> Path:
+    """Write ``path`` from one of ffmpeg's synthetic ``lavfi`` sources (sine, silence...)."""
     subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
-            "-ac",
-            str(channels),
-            *(extra or []),
-            "-y",
-            str(path),
-        ],
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", source, *args,
+         "-y", str(path)],
         check=True,
-    )
+    )  # fmt: skip
     return path
+
+
+def make_tone(
+    path: Path, ffmpeg: str, *, seconds: float, channels: int = 2, rate: int = 44100
+) -> Path:
+    """A 440 Hz tone (format from the file extension)."""
+    return generate(
+        path,
+        ffmpeg,
+        f"sine=frequency=440:sample_rate={rate}:duration={seconds}",
+        "-ac",
+        str(channels),
+    )
 
 
 def excerpt(source: Path, target: Path, ffmpeg: str, seconds: float, *args: str) -> Path:

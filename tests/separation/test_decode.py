@@ -19,7 +19,7 @@ from separation.errors import (
     NotAudioError,
 )
 from separation.ffmpeg import ProbeResult
-from tests.conftest import excerpt, make_tone, make_video
+from tests.conftest import excerpt, generate, make_tone, make_video
 
 # (file name, ffmpeg output arguments): what Telegram and Discord users actually send.
 FORMATS = {
@@ -138,21 +138,7 @@ def test_random_bytes_are_not_audio(tmp_path, ffmpeg):
 
 def test_video_without_audio_is_not_audio(tmp_path, ffmpeg):
     video = tmp_path / "silent.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=black:s=32x32:d=1",
-            "-y",
-            str(video),
-        ],
-        check=True,
-    )
+    generate(video, ffmpeg, "color=c=black:s=32x32:d=1")
     with pytest.raises(NotAudioError) as caught:
         _decode(video, tmp_path, ffmpeg)
     assert caught.value.detail == "no audio stream"
@@ -174,23 +160,7 @@ def test_garbage_after_a_valid_header_is_corrupt(tmp_path, ffmpeg, clip_path):
 
 def test_digital_silence_is_refused_as_empty(tmp_path, ffmpeg):
     silence = tmp_path / "silence.wav"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=44100:cl=stereo",
-            "-t",
-            "2",
-            "-y",
-            str(silence),
-        ],
-        check=True,
-    )
+    generate(silence, ffmpeg, "anullsrc=r=44100:cl=stereo", "-t", "2")
     with pytest.raises(EmptyAudioError):
         _decode(silence, tmp_path, ffmpeg)
 
@@ -204,26 +174,8 @@ def test_too_large_is_refused_before_ffmpeg_runs(tmp_path, ffmpeg, clip_path):
 def test_tiny_file_announcing_hours_is_refused_in_milliseconds(tmp_path, ffmpeg):
     # 10 minutes of silence in ~220 KB; with a 60 s limit it must be refused from the header.
     silent = tmp_path / "long.opus"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=8000:cl=mono",
-            "-t",
-            "600",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "6k",
-            "-y",
-            str(silent),
-        ],
-        check=True,
+    generate(
+        silent, ffmpeg, "anullsrc=r=8000:cl=mono", "-t", "600", "-c:a", "libopus", "-b:a", "6k"
     )
     started = time.monotonic()
     with pytest.raises(AudioTooLongError) as caught:
