@@ -37,6 +37,7 @@ from separation.jobs import (
 )
 from separation.render import StemMode
 from storage.errors import QuotaRefusedError, StorageError, UploadTooLargeError
+from storage.files import SavedUpload
 from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
 from storage.store import Store
 
@@ -199,7 +200,7 @@ class ChatFlow:
         conversation: Conversation,
         replier: Replier,
         upload: SongUpload,
-        saved: Any,
+        saved: SavedUpload,
         progress: ProgressMessage,
         stems: StemMode,
         encoding: EncodingSpec,

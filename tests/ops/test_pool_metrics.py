@@ -12,11 +12,13 @@ from tests.conftest import excerpt
 
 
 async def test_every_forward_pass_is_counted(tmp_path, model_repo, clip_path, ffmpeg):
-    settings = Settings.model_validate({
-        "general": {"data_dir": str(tmp_path / "data")},
-        "model": {"name": "tiny", "repo": str(model_repo), "device": "cpu"},
-        "pool": {"batch_size": 2},
-    })
+    settings = Settings.model_validate(
+        {
+            "general": {"data_dir": str(tmp_path / "data")},
+            "model": {"name": "tiny", "repo": str(model_repo), "device": "cpu"},
+            "pool": {"batch_size": 2},
+        }
+    )
     metrics = Metrics()
     config = dataclasses.replace(pool_config(settings), warm_up=False)
     pool = build_pool(settings, config, metrics=metrics)
