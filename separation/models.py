@@ -103,6 +103,23 @@ def _hf_repo_id(name: str) -> tuple[str, str]:
     return f"{namespace}/{hf_repo_name(name)}", name
 
 
+def _cached_file(repo_id: str, filename: str) -> str:
+    """A file from the HuggingFace cache, without any network access.
+
+    ``hf_hub_download(local_files_only=True)`` still fetches a user-agent registry from
+    the hub (huggingface_hub 1.x), which can stall an offline server on DNS; this does not.
+
+    Raises:
+        FileNotFoundError: the file is not in the cache.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo_id, filename)
+    if not isinstance(path, str):
+        raise FileNotFoundError(f"{repo_id}/{filename} is not in the HuggingFace cache")
+    return path
+
+
 def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
     import yaml
     from demucs.apply import BagOfModels
@@ -112,9 +129,9 @@ def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
     repo_id, short_name = _hf_repo_id(name)
 
     def fetch(filename: str) -> str:
-        return hf_hub_download(
-            repo_id, filename, local_files_only=not allow_download, etag_timeout=10
-        )
+        if allow_download:
+            return hf_hub_download(repo_id, filename, etag_timeout=10)
+        return _cached_file(repo_id, filename)
 
     try:
         with open(fetch(f"{short_name}.yaml"), encoding="utf-8") as handle:
@@ -215,12 +232,10 @@ def is_available_locally(name: str, repo: Path | None = None) -> bool:
     """Whether ``name`` can be loaded without network access (for ``models list``)."""
     if repo is not None:
         return (repo / f"{name}.yaml").is_file() or any(repo.glob(f"{name}*.th"))
-    from huggingface_hub import hf_hub_download
-
     repo_id, short_name = _hf_repo_id(name)
     try:
-        hf_hub_download(repo_id, f"{short_name}.yaml", local_files_only=True)
-    except Exception:
+        _cached_file(repo_id, f"{short_name}.yaml")
+    except FileNotFoundError:
         return False
     return True
 

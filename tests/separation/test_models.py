@@ -132,3 +132,24 @@ def test_cuda_index_out_of_range(monkeypatch):
 def test_unknown_device_names(spec):
     with pytest.raises(DeviceError):
         resolve_device(spec)
+
+
+def test_cache_lookups_never_touch_the_network(hub_cache, monkeypatch):
+    """An offline server must not stall on DNS while it loads weights from its cache."""
+    import socket
+
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)  # libraries swallow the error, so record the attempt
+        raise OSError("network access during a cache lookup")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    save_hub_cache_model(hub_cache, "htdemucs", [build_htdemucs(TINY_HTDEMUCS_KWARGS)])
+    assert is_available_locally("htdemucs")
+    assert not is_available_locally("htdemucs_6s")
+    assert load_model("htdemucs", device=CPU).sources[-1] == "vocals"
+    with pytest.raises(ModelNotAvailableError):
+        load_model("htdemucs_6s", device=CPU)
+    assert attempts == []
