@@ -61,19 +61,24 @@ def running(fraction: float) -> str:
     return f"Separating... {math.floor(fraction * 100)}%"
 
 
+def megabytes(size_bytes: float) -> str:
+    """Sizes for users in decimal megabytes, as Telegram and Discord state their limits."""
+    return f"{size_bytes / 1e6:.0f} MB" if size_bytes >= 10e6 else f"{size_bytes / 1e6:.1f} MB"
+
+
 def too_big_to_download(size_bytes: int | None, limit_bytes: int) -> str:
-    size = f" ({size_bytes / 2**20:.1f} MB)" if size_bytes else ""
+    size = f" ({megabytes(size_bytes)})" if size_bytes else ""
     return (
         f"That file is too big for me to download here{size}; the limit is "
-        f"{limit_bytes / 2**20:.0f} MB. Try a compressed MP3 or a shorter clip."
+        f"{megabytes(limit_bytes)}. Try a compressed MP3 or a shorter clip."
     )
 
 
 def output_too_large(error: OutputTooLargeError) -> str:
     return (
         f"Your song is too long for the results to fit this chat's upload limit "
-        f"({error.budget_bytes / 2**20:.0f} MB per file) even at {error.min_bitrate} kb/s. "
-        "Try a shorter song."
+        f"({megabytes(error.budget_bytes)} per file), even at the lowest quality I send. "
+        "Try a shorter song, or MP3 instead of FLAC."
     )
 
 

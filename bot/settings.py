@@ -43,7 +43,7 @@ class GeneralSettings(_Section):
 
 class AudioSettings(_Section):
     max_duration_seconds: float = Field(default=900.0, gt=0)
-    max_input_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_input_bytes: int = Field(default=200_000_000, gt=0)
 
 
 class ModelSettings(_Section):

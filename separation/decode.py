@@ -47,7 +47,7 @@ _TRUNCATION_MIN_SECONDS = 2.0
 @dataclass(frozen=True)
 class AudioLimits:
     max_duration_seconds: float = 900.0
-    max_input_bytes: int = 200 * 1024 * 1024
+    max_input_bytes: int = 200_000_000
 
 
 @dataclass

@@ -19,7 +19,8 @@ def _format_duration(seconds: float) -> str:
 
 
 def _format_bytes(size: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+    # Decimal units, as the chat platforms state their limits ("20 MB").
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} bytes"
