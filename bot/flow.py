@@ -105,6 +105,13 @@ class ChatFlow:
         self._rate_limiter = rate_limiter
         self._handles: dict[str, dict[int, JobHandle]] = {}
 
+    def _progress_message(self, replier: Replier) -> ProgressMessage:
+        return ProgressMessage(
+            replier.send_text,
+            replier.edit_text,
+            min_interval=self._config.progress_interval_seconds,
+        )
+
     def admit(self, user: ChatUser) -> RateDecision:
         """The per-user request rate limit, checked by adapters before any other work.
 
@@ -153,11 +160,7 @@ class ChatFlow:
 
         Returns the job's final record, or None when it was refused before a job existed.
         """
-        progress = ProgressMessage(
-            replier.send_text,
-            replier.edit_text,
-            min_interval=self._config.progress_interval_seconds,
-        )
+        progress = self._progress_message(replier)
         try:
             record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
             if record.is_banned:
@@ -274,11 +277,7 @@ class ChatFlow:
         if job.options.get("format", encoding.format) != encoding.format:
             encoding = dataclasses.replace(encoding, format=job.options["format"])
         if progress is None:
-            progress = ProgressMessage(
-                replier.send_text,
-                replier.edit_text,
-                min_interval=self._config.progress_interval_seconds,
-            )
+            progress = self._progress_message(replier)
         assert job.input_path is not None
         started = time.monotonic()
         try:

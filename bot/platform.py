@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Platform = Literal["telegram", "discord", "cli"]
+from storage.records import Platform
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,6 @@ class ProgressMessage:
         self._last_write = float("-inf")
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self.writes = 0
 
     async def show(self, text: str) -> None:
         """Show ``text`` now if the slot is free, else when it frees up (latest wins)."""
@@ -94,4 +93,3 @@ class ProgressMessage:
                 logger.warning("progress message update failed: %s", exc)
                 return
             self._shown = text
-            self.writes += 1

@@ -18,6 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from separation.encode import OutputFormat
+from storage.records import Platform
+
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid."""
@@ -27,9 +30,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-OutputFormat = Literal["mp3", "opus", "flac", "wav"]
 StemMode = Literal["two", "four"]
-Platform = Literal["telegram", "discord", "cli"]
 
 
 class GeneralSettings(_Section):
