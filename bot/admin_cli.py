@@ -21,7 +21,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from bot.settings import Platform, Settings
+from bot.settings import Settings
+from bot.wiring import quota_limits
 from storage import (
     InvalidGrantError,
     InvalidUserRefError,
@@ -80,17 +81,6 @@ def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply pending schema migrations")
     upgrade.set_defaults(func=db_upgrade)
-
-
-def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
-    """The platform's default limits from the settings, as the value ``storage`` takes."""
-    limits = settings.quota.for_platform(platform)
-    return QuotaLimits(
-        songs_per_day=limits.songs_per_day,
-        audio_minutes_per_day=limits.audio_minutes_per_day,
-        max_song_minutes=limits.max_song_minutes,
-        max_concurrent_jobs=limits.max_concurrent_jobs,
-    )
 
 
 async def open_store(settings: Settings, *, migrate: bool = True) -> Store:

@@ -17,10 +17,11 @@ from separation.engine import Segment, SeparationOptions, run_batch
 from separation.ffmpeg import find_ffmpeg
 from separation.models import LoadedModel, ModelCache, resolve_device
 from separation.pool import PoolConfig, SeparationPool
+from storage.records import QuotaLimits
 
 from .flow import FlowConfig
 from .metrics import Metrics
-from .settings import Settings
+from .settings import Platform, Settings
 
 
 def audio_limits(settings: Settings) -> AudioLimits:
@@ -99,10 +100,19 @@ def build_pool(
     return SeparationPool(config or pool_config(settings), load, runner=counted_batch)
 
 
+def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
+    """The platform's default limits from the settings, as the value ``storage`` takes."""
+    limits = settings.quota.for_platform(platform)
+    return QuotaLimits(
+        songs_per_day=limits.songs_per_day,
+        audio_minutes_per_day=limits.audio_minutes_per_day,
+        max_song_minutes=limits.max_song_minutes,
+        max_concurrent_jobs=limits.max_concurrent_jobs,
+    )
+
+
 def flow_config(settings: Settings) -> FlowConfig:
     """The chat flow's view of the settings."""
-    from .admin_cli import quota_limits
-
     return FlowConfig(
         model_name=settings.model.name,
         ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),

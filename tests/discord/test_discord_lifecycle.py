@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin_cli import open_store, quota_limits
+from bot.admin_cli import open_store
 from bot.cli import main
 from bot.discord_adapter import (
     INTENT_REFUSED_WARNING,
@@ -19,6 +19,7 @@ from bot.discord_adapter import (
 )
 from bot.discord_sync import STATE_FILE_NAME
 from bot.messages import DONE
+from bot.wiring import quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.discord.conftest import (
     GUILD_ID,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.admin_cli import open_store, quota_limits
+from bot.admin_cli import open_store
 from bot.app import build_app
 from bot.telegram_adapter import TelegramAdapter
-from bot.wiring import flow_config
+from bot.wiring import flow_config, quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.telegram.conftest import make_pool, make_settings
 from tests.telegram.fake_bot_api import FakeBotApi
