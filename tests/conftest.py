@@ -137,6 +137,20 @@ def make_video(target: Path, ffmpeg: str, audio_source: Path, seconds: float) ->
     return target
 
 
+def decode_file(path: Path, ffmpeg: str, workdir: Path) -> DecodedAudio:
+    """Decode a file (an output, usually) the way the bot decodes its inputs."""
+    return decode_audio(
+        path, workdir / f"{path.name}.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
+    )
+
+
+def decode_bytes(content: bytes, name: str, ffmpeg: str, workdir: Path) -> DecodedAudio:
+    """Decode uploaded bytes (what a fake chat server received) saved as ``name``."""
+    path = workdir / name
+    path.write_bytes(content)
+    return decode_file(path, ffmpeg, workdir)
+
+
 @pytest.fixture
 def decoded_clip(tmp_path: Path, clip_path: Path, ffmpeg: str) -> DecodedAudio:
     return decode_audio(

@@ -8,18 +8,10 @@ import pytest
 
 from bot.discord_replies import MOVED_NOTICE
 from bot.messages import DONE
-from separation.decode import AudioLimits, decode_audio
+from tests.conftest import decode_bytes, decode_file
 from tests.discord.conftest import ADMIN_ID, ADMIN_ROLE_ID, OTHER_USER_ID, SONG_CHANNEL, USER_ID
 
 EPHEMERAL = 64
-
-
-def _decoded_seconds(content: bytes, tmp_path, ffmpeg, name: str) -> float:
-    path = tmp_path / name
-    path.write_bytes(content)
-    return decode_audio(
-        path, tmp_path / f"{name}.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
-    ).duration_seconds
 
 
 async def _job_count(bot, status: str) -> int:
@@ -44,9 +36,10 @@ async def test_karaoke_defers_shows_progress_and_follows_up_with_two_files(
     assert texts[-2:] == ["Uploading...", DONE]
     [followup] = api.calls_to("followup")
     assert followup.file_names == ["clip (Instrumental).mp3", "clip (Vocals).mp3"]
-    source = _decoded_seconds(discord_bot.songs["clip.mp3"].read_bytes(), tmp_path, ffmpeg, "in")
+    source = decode_file(discord_bot.songs["clip.mp3"], ffmpeg, tmp_path).duration_seconds
     for index, (_, content) in enumerate(followup.files):
-        assert abs(_decoded_seconds(content, tmp_path, ffmpeg, f"out{index}.mp3") - source) < 0.05
+        output = decode_bytes(content, f"out{index}.mp3", ffmpeg, tmp_path)
+        assert abs(output.duration_seconds - source) < 0.05
     assert await discord_bot.songs_used() == 1
     assert not list((discord_bot.settings.general.data_dir / "uploads").iterdir())
 

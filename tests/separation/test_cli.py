@@ -6,7 +6,7 @@ import huggingface_hub.constants
 import pytest
 
 from bot.cli import main
-from separation.decode import AudioLimits, decode_audio
+from tests.conftest import decode_file
 
 
 @pytest.fixture
@@ -17,12 +17,6 @@ def cli_env(tmp_path, monkeypatch, model_repo):
     return ["--model-repo", str(model_repo), "--model", "tiny", "-o", str(tmp_path / "out")]
 
 
-def _duration(path, ffmpeg, tmp_path):
-    return decode_audio(
-        path, tmp_path / f"{path.name}.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
-    ).duration_seconds
-
-
 def test_separate_writes_instrumental_and_vocals(cli_env, clip_path, tmp_path, ffmpeg, capsys):
     assert main(["separate", str(clip_path), *cli_env]) == 0
     out = tmp_path / "out"
@@ -30,9 +24,9 @@ def test_separate_writes_instrumental_and_vocals(cli_env, clip_path, tmp_path, f
     vocals = out / "demucs-test-clip - vocals.mp3"
     assert capsys.readouterr().out.split() != []
     assert sorted(p.name for p in out.iterdir()) == sorted([instrumental.name, vocals.name])
-    source = _duration(clip_path, ffmpeg, tmp_path)
+    source = decode_file(clip_path, ffmpeg, tmp_path).duration_seconds
     for path in (instrumental, vocals):
-        assert abs(_duration(path, ffmpeg, tmp_path) - source) <= 0.010
+        assert abs(decode_file(path, ffmpeg, tmp_path).duration_seconds - source) <= 0.010
     assert not list((tmp_path / "data" / "tmp").iterdir())  # job folders removed
 
 

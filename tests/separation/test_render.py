@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from separation.decode import AudioLimits, decode_audio
 from separation.encode import (
     EncodingSpec,
     StreamingEncoder,
@@ -19,6 +18,7 @@ from separation.engine import SeparatedStems, _FloatFile
 from separation.errors import AudioExportError, OutputTooLargeError
 from separation.ffmpeg import probe
 from separation.render import clip_gain, iter_outputs, output_names, render_outputs
+from tests.conftest import decode_file
 
 SOURCES = ["drums", "bass", "other", "vocals"]
 
@@ -38,12 +38,6 @@ def music_stems(tmp_path, decoded_clip):
     mix = decoded_clip.read(0, frames)
     data = np.stack([mix * 0.1, mix * 0.2, mix * 0.3, mix * 0.4]).astype(np.float32)
     return _stems(tmp_path, data)
-
-
-def _decode(path: Path, tmp_path: Path, ffmpeg: str):
-    return decode_audio(
-        path, tmp_path / f"{path.name}.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
-    )
 
 
 def test_instrumental_plus_vocals_add_up_to_the_model_output(music_stems):
@@ -100,8 +94,8 @@ def test_one_gain_for_all_outputs_when_clipping(tmp_path, ffmpeg, caplog):
             sample_rate=44100,
         )
     assert "applying one gain" in caplog.text
-    instrumental = _decode(paths["instrumental"], tmp_path, ffmpeg).read_all()
-    vocals = _decode(paths["vocals"], tmp_path, ffmpeg).read_all()
+    instrumental = decode_file(paths["instrumental"], ffmpeg, tmp_path).read_all()
+    vocals = decode_file(paths["vocals"], ffmpeg, tmp_path).read_all()
     assert np.abs(instrumental).max() == pytest.approx(0.999, abs=1e-5)
     # The balance between outputs is unchanged: the same gain on both.
     assert vocals[0, 2000] / instrumental[0, 1000] == pytest.approx(0.5 / 2.7, rel=1e-5)
@@ -134,7 +128,7 @@ def test_formats_round_trip_with_duration_and_tags(spec, music_stems, tmp_path, 
         music_stems, paths, mode="two", spec=spec, tags=tags, ffmpeg=ffmpeg, sample_rate=44100
     )
     for name, path in paths.items():
-        decoded = _decode(path, tmp_path, ffmpeg)
+        decoded = decode_file(path, ffmpeg, tmp_path)
         assert abs(decoded.duration_seconds - 3.0) <= 0.010, name
         info = probe(path, ffmpeg=ffmpeg)
         assert info.tags["title"] == f"Song ({name.capitalize()})"
@@ -156,7 +150,7 @@ def test_lossless_formats_keep_the_samples(music_stems, tmp_path, ffmpeg):
             sample_rate=44100,
         )
         np.testing.assert_allclose(
-            _decode(path, tmp_path, ffmpeg).read_all(), expected, atol=tolerance
+            decode_file(path, ffmpeg, tmp_path).read_all(), expected, atol=tolerance
         )
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from separation.decode import AudioLimits, decode_audio
+from tests.conftest import decode_bytes
 from tests.telegram.conftest import ADMIN_ID, USER_ID
 from tests.telegram.fake_bot_api import InjectedError
 
@@ -16,14 +16,6 @@ async def _user_jobs(bot, user_id: int = USER_ID):
     user = await store.get_user("telegram", str(user_id))
     status = await store.quota_status(user, bot.app.flow._config.quota_limits("telegram"))
     return user, status
-
-
-def _decoded_duration(content: bytes, tmp_path, ffmpeg, name: str) -> float:
-    path = tmp_path / name
-    path.write_bytes(content)
-    return decode_audio(
-        path, tmp_path / f"{name}.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=AudioLimits()
-    ).duration_seconds
 
 
 async def test_polling_is_the_default(telegram_bot):
@@ -57,9 +49,11 @@ async def test_private_audio_gets_instrumental_then_vocals(telegram_bot, tmp_pat
     ]
     assert uploads[0].params["performer"] == "The Band"
     source = telegram_bot.songs["clip.mp3"].read_bytes()
-    expected = _decoded_duration(source, tmp_path, ffmpeg, "source.mp3")
+    expected = decode_bytes(source, "source.mp3", ffmpeg, tmp_path).duration_seconds
     for index, call in enumerate(uploads):
-        duration = _decoded_duration(call.files["audio"][1], tmp_path, ffmpeg, f"out{index}.mp3")
+        duration = decode_bytes(
+            call.files["audio"][1], f"out{index}.mp3", ffmpeg, tmp_path
+        ).duration_seconds
         assert abs(duration - expected) < 0.05
     _, status = await _user_jobs(telegram_bot)
     assert status.songs_used == 1
