@@ -303,7 +303,7 @@ class ChatFlow:
             return await self._fail(job, exc, progress, user)
         finally:
             self._handles.get(user.key, {}).pop(job.id, None)
-        await progress.show(messages.UPLOADING)
+        await progress.milestone(messages.UPLOADING)
         if title is None:
             title = display_title(result.input_tags.get("title"), file_stem(job.original_filename))
             performer = performer or result.input_tags.get("artist")

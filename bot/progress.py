@@ -38,6 +38,7 @@ class ProgressMessage:
         self._handle: Any = None
         self._shown: str | None = None
         self._pending: str | None = None
+        self._pending_is_milestone = False
         self._last_write = float("-inf")
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -51,25 +52,35 @@ class ProgressMessage:
             await self._write(text)
             return
         self._pending = text
+        self._pending_is_milestone = False
         if self._flush_task is None:
             self._flush_task = asyncio.create_task(self._flush_later(wait))
+
+    async def milestone(self, text: str) -> None:
+        """Like :meth:`show`, but a later :meth:`final` shows it first instead of dropping it
+        ("Uploading..." must appear even when the upload is quicker than the throttle)."""
+        await self.show(text)
+        if self._pending == text:
+            self._pending_is_milestone = True
 
     async def final(self, text: str) -> None:
         """Show ``text`` as the last state, waiting for the slot if needed."""
         if self._flush_task is not None:
             self._flush_task.cancel()
             self._flush_task = None
-        self._pending = None
-        if text == self._shown:
-            return
-        await asyncio.sleep(max(0.0, self._wait_time()))
-        await self._write(text)
+        milestone = self._pending if self._pending_is_milestone else None
+        self._pending, self._pending_is_milestone = None, False
+        for step in (milestone, text):
+            if step is not None and step != self._shown:
+                await asyncio.sleep(max(0.0, self._wait_time()))
+                await self._write(step)
 
     def close(self) -> None:
-        """Drop any pending intermediate edit (the job ended elsewhere)."""
+        """Drop any pending edit, milestones included (the job ended another way)."""
         if self._flush_task is not None:
             self._flush_task.cancel()
             self._flush_task = None
+        self._pending, self._pending_is_milestone = None, False
 
     def _wait_time(self) -> float:
         return self._last_write + self._min_interval - self._clock()
@@ -77,7 +88,7 @@ class ProgressMessage:
     async def _flush_later(self, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))
         self._flush_task = None
-        text, self._pending = self._pending, None
+        text, self._pending, self._pending_is_milestone = self._pending, None, False
         if text is not None and text != self._shown:
             await self._write(text)
 

@@ -77,3 +77,33 @@ async def test_failed_edits_do_not_fail_the_job():
     await progress.show("Queued")
     await progress.final("Done")  # raises nothing
     assert [text for _, text, _ in recorder.events] == ["Queued"]
+
+
+async def test_a_milestone_is_shown_before_a_quick_final_state():
+    recorder = Recorder()
+    progress = ProgressMessage(recorder.send, recorder.edit, min_interval=0.2)
+    await progress.show("Separating... 99%")
+    await progress.milestone("Uploading...")  # within the interval: pending
+    await progress.final("Done")
+    events = recorder.events
+    assert [text for _, text, _ in events] == ["Separating... 99%", "Uploading...", "Done"]
+    assert events[2][2] - events[1][2] >= 0.19  # still throttled
+
+
+async def test_an_ordinary_pending_state_is_dropped_by_final():
+    recorder = Recorder()
+    progress = ProgressMessage(recorder.send, recorder.edit, min_interval=0.2)
+    await progress.show("Separating... 10%")
+    await progress.show("Separating... 20%")
+    await progress.final("Done")
+    assert [text for _, text, _ in recorder.events] == ["Separating... 10%", "Done"]
+
+
+async def test_close_drops_a_pending_milestone():
+    recorder = Recorder()
+    progress = ProgressMessage(recorder.send, recorder.edit, min_interval=0.2)
+    await progress.show("Separating... 99%")
+    await progress.milestone("Uploading...")
+    progress.close()
+    await progress.final("Upload failed")
+    assert [text for _, text, _ in recorder.events] == ["Separating... 99%", "Upload failed"]
