@@ -4,9 +4,15 @@ Why it works this way:
 
 * The header is read first (``ffmpeg -i`` without output, see ``separation.ffmpeg``) so a
   file whose container says it lasts three hours is refused in milliseconds.
+* Every ffmpeg run on an upload goes through ``separation.sandbox`` (no playlists, no
+  network, no pictures decoded, OS limits); its deadlines scale with the duration limit,
+  not with whatever the file claims.
 * Headers can be missing or lie, so decoding itself is capped with ``-t`` at the limit plus
   one second: a tiny file that decodes to hours of silence costs at most a few seconds
-  and ``limit`` seconds of disk, never memory.
+  and ``limit`` seconds of disk, never memory. The decoded length, not the header's, is
+  what callers charge (``DecodedAudio.duration_seconds``).
+* Samples that are not finite (NaN, infinity) would poison the model's normalisation;
+  such a file is refused as damaged before the model sees it.
 * The decoded samples go to a raw float32 file in the job's folder, not into RAM. The
   engine reads the windows it needs with ``pread``; a 12-minute song then needs no more
   memory than a 2-minute one (users report plain Demucs being killed on long tracks).
@@ -17,8 +23,8 @@ Why it works this way:
 from __future__ import annotations
 
 import logging
+import math
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +38,7 @@ from .errors import (
     NotAudioError,
 )
 from .ffmpeg import ProbeResult, probe, stderr_tail
+from .sandbox import ChildLimits, run_ffmpeg, untrusted_input
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +51,34 @@ _TRUNCATION_RATIO = 0.9
 _TRUNCATION_MIN_SECONDS = 2.0
 
 
+# Decoding runs at a hundred times real time or more, even on a busy CPU; these bound a
+# wedged or hostile process, scaled to the longest song we accept.
+_DECODE_BASE_SECONDS = 30.0
+_DECODE_SECONDS_PER_AUDIO_SECOND = 0.1
+
+
 @dataclass(frozen=True)
 class AudioLimits:
     max_duration_seconds: float = 900.0
     max_input_bytes: int = 200_000_000
+    ffmpeg_memory_bytes: int = 512 * 2**20
+    """Address space of one ffmpeg child (a normal decode needs well under 100 MiB)."""
+    probe_timeout_seconds: float = 20.0
+    """Reading a header takes milliseconds; this only stops a wedged or hostile probe."""
+
+    @property
+    def cap_seconds(self) -> float:
+        """How much audio a decode produces at most: one second past the limit, so that
+        "longer than the limit" can be told from "exactly the limit"."""
+        return self.max_duration_seconds + 1.0
+
+    def probe_limits(self) -> ChildLimits:
+        return ChildLimits(self.probe_timeout_seconds, self.ffmpeg_memory_bytes)
+
+    def decode_limits(self, *, sample_rate: int, channels: int) -> ChildLimits:
+        wall = _DECODE_BASE_SECONDS + _DECODE_SECONDS_PER_AUDIO_SECOND * self.cap_seconds
+        raw_bytes = math.ceil(self.cap_seconds * sample_rate) * channels * _BYTES_PER_SAMPLE
+        return ChildLimits(wall, self.ffmpeg_memory_bytes, file_bytes=raw_bytes + 2**20)
 
 
 @dataclass
@@ -103,9 +134,9 @@ def inspect_audio(path: Path, *, ffmpeg: str, limits: AudioLimits) -> ProbeResul
         EmptyAudioError, AudioTooLargeError, NotAudioError, AudioTooLongError.
     """
     check_input_file(path, limits)
-    info = probe(path, ffmpeg=ffmpeg)
+    info = probe(path, ffmpeg=ffmpeg, limits=limits.probe_limits())
     if not info.opened:
-        raise NotAudioError(detail="ffmpeg cannot open the input")
+        raise NotAudioError(detail=f"ffmpeg cannot open the input: {info.refusal}")
     if not info.has_audio:
         raise NotAudioError(detail="no audio stream")
     if info.duration_seconds is not None and info.duration_seconds > limits.max_duration_seconds:
@@ -113,6 +144,36 @@ def inspect_audio(path: Path, *, ffmpeg: str, limits: AudioLimits) -> ProbeResul
             duration_seconds=info.duration_seconds, limit_seconds=limits.max_duration_seconds
         )
     return info
+
+
+def measure_duration(path: Path, *, ffmpeg: str, limits: AudioLimits) -> float:
+    """The length of the first audio stream, for a file whose header does not say it.
+
+    The packets are read and counted, not decoded (``-c copy``), up to the limit plus
+    one second, under the decode's deadline: cheap, and bounded whatever the file
+    claims. The real decode later settles the figure (see ``DecodedAudio``).
+
+    Raises:
+        AudioTooLongError: longer than ``limits.max_duration_seconds``.
+        CorruptAudioError: no audio could be read.
+        InputLimitError: a limit stopped ffmpeg.
+    """
+    command = [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
+        *untrusted_input(ffmpeg, path),
+        "-map", "0:a:0", "-c", "copy", "-t", f"{limits.cap_seconds:.3f}",
+        "-f", "null", "-progress", "pipe:1", "-",
+    ]  # fmt: skip
+    run = run_ffmpeg(command, limits.decode_limits(sample_rate=1, channels=1), what="measure")
+    times = [
+        line.split("=", 1)[1] for line in run.stdout.splitlines() if line.startswith("out_time_us=")
+    ]
+    if run.returncode != 0 or not times or not times[-1].strip().isdigit():
+        raise CorruptAudioError(detail=stderr_tail(run.stderr) or "no audio packets")
+    seconds = int(times[-1]) / 1e6
+    if seconds > limits.max_duration_seconds:
+        raise AudioTooLongError(duration_seconds=None, limit_seconds=limits.max_duration_seconds)
+    return seconds
 
 
 def decode_audio(
@@ -144,40 +205,35 @@ def decode_audio(
     if info is None:
         info = inspect_audio(path, ffmpeg=ffmpeg, limits=limits)
     file_channels = 1 if info.channels == 1 else MODEL_CHANNELS
-    cap_seconds = limits.max_duration_seconds + 1.0
     command = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-i", f"file:{path}",
+        *untrusted_input(ffmpeg, path),
         "-map", "0:a:0", "-vn", "-sn", "-dn",
         "-ac", str(file_channels), "-ar", str(sample_rate),
-        "-t", f"{cap_seconds:.3f}",
+        "-t", f"{limits.cap_seconds:.3f}",
         "-f", "f32le", "-y", f"file:{raw_path}",
     ]  # fmt: skip
-    # Decoding runs far faster than real time; this bound only stops a wedged process.
-    timeout = 60.0 + cap_seconds
-    try:
-        completed = subprocess.run(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, timeout=timeout, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        raise CorruptAudioError(detail=f"decoding took longer than {timeout:.0f} s") from exc
+    run = run_ffmpeg(
+        command,
+        limits.decode_limits(sample_rate=sample_rate, channels=file_channels),
+        what="decode",
+    )
     frames = (
         raw_path.stat().st_size // (file_channels * _BYTES_PER_SAMPLE) if raw_path.exists() else 0
     )
-    if completed.returncode != 0:
-        detail = stderr_tail(completed.stderr)
-        logger.info("ffmpeg failed decoding (rc=%s): %s", completed.returncode, detail)
+    if run.returncode != 0:
+        detail = stderr_tail(run.stderr)
+        logger.info("ffmpeg failed decoding (rc=%s): %s", run.returncode, detail)
         raise CorruptAudioError(detail=detail)
     if frames == 0:
         # The header looked like audio but not one sample decoded.
-        raise CorruptAudioError(detail=stderr_tail(completed.stderr) or "no samples decoded")
+        raise CorruptAudioError(detail=stderr_tail(run.stderr) or "no samples decoded")
     decoded_seconds = frames / sample_rate
     if decoded_seconds > limits.max_duration_seconds:
         raise AudioTooLongError(duration_seconds=None, limit_seconds=limits.max_duration_seconds)
     _check_not_truncated(info, decoded_seconds)
-    if completed.stderr:
-        logger.debug("ffmpeg decode warnings: %s", stderr_tail(completed.stderr))
+    if run.stderr:
+        logger.debug("ffmpeg decode warnings: %s", stderr_tail(run.stderr))
     decoded = DecodedAudio(
         raw_path=raw_path, sample_rate=sample_rate, file_channels=file_channels,
         frames=frames, mean=0.0, std=0.0, tags=dict(info.tags),
@@ -202,13 +258,22 @@ def _check_not_truncated(info: ProbeResult, decoded_seconds: float) -> None:
 def _mono_mix_stats(decoded: DecodedAudio) -> tuple[float, float]:
     """Mean and unbiased std of the mono mix, as ``demucs.api.Separator`` computes them.
 
-    Accumulated in float64 block by block so memory stays flat for long songs.
+    Accumulated in float64 block by block so memory stays flat for long songs; the same
+    pass refuses samples that are not finite.
+
+    Raises:
+        CorruptAudioError: a NaN or infinite sample.
     """
     total = 0.0
     total_sq = 0.0
     for start in range(0, decoded.frames, _STATS_BLOCK_FRAMES):
         stop = min(start + _STATS_BLOCK_FRAMES, decoded.frames)
-        mono = decoded.read(start, stop).astype(np.float64).mean(axis=0)
+        block = decoded.read(start, stop)
+        if not np.isfinite(block).all():
+            raise CorruptAudioError(
+                detail=f"non-finite samples after {start / decoded.sample_rate:.1f} s"
+            )
+        mono = block.astype(np.float64).mean(axis=0)
         total += float(mono.sum())
         total_sq += float(np.square(mono).sum())
     count = decoded.frames

@@ -65,6 +65,23 @@ class CorruptAudioError(AudioInputError):
         )
 
 
+class InputLimitError(AudioInputError):
+    """Reading the file went past a time, memory or size limit (see ``separation.sandbox``).
+
+    A real song never gets here; a crafted or pathological file does, and is refused
+    like any other bad upload (no quota charged, ``detail`` logged).
+    """
+
+    kind = "input_limit"
+
+    def __init__(self, *, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            "Reading that file took far too long or needed too much memory, so I stopped. "
+            "Please send an ordinary audio file."
+        )
+
+
 class AudioTooLongError(AudioInputError):
     kind = "too_long"
 

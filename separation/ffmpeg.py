@@ -6,20 +6,23 @@ streams and tags to stderr after reading only the header, then exits. That is en
 refuse a three-hour file in milliseconds instead of decoding it.
 
 ffmpeg is always run with an argument list, never through a shell, and the input path
-is always one we created (see ``separation.workdir``), never a name a user chose.
+is always one we created (see ``separation.workdir``), never a name a user chose. An
+upload is only ever opened through ``separation.sandbox``, which restricts what ffmpeg
+may open and use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from .errors import FFmpegNotFoundError
+from .sandbox import ChildLimits, run_ffmpeg, untrusted_input
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,10 @@ class ProbeResult:
     channels: int | None
     tags: dict[str, str] = field(default_factory=dict)
     opened: bool = True
-    """False when ffmpeg could not open the input at all (not a media file)."""
+    """False when ffmpeg could not open the input at all (not a media file, or a format
+    the sandbox does not allow)."""
+    refusal: str = ""
+    """ffmpeg's reason when it did not open the input (for the log, never the user)."""
 
 
 def _channels_from_layout(layout: str) -> int | None:
@@ -137,19 +143,19 @@ def parse_probe_output(stderr: str) -> ProbeResult:
     )
 
 
-def probe(path: Path, *, ffmpeg: str, timeout: float = 30.0) -> ProbeResult:
-    """Read ``path``'s header with ffmpeg (no decoding)."""
-    completed = subprocess.run(
-        # "file:" keeps a name such as "-y" or "concat:x" from being read as an option
-        # or a protocol.
-        [ffmpeg, "-hide_banner", "-nostdin", "-i", f"file:{path}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=timeout,
-        check=False,
+def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
+    """Read ``path``'s header with ffmpeg (no decoding: not even an attached picture).
+
+    Raises:
+        InputLimitError: the probe ran past ``limits`` (a hostile file).
+    """
+    run = run_ffmpeg(
+        [ffmpeg, "-hide_banner", "-nostdin", *untrusted_input(ffmpeg, path)], limits, what="probe"
     )
-    return parse_probe_output(completed.stderr.decode("utf-8", errors="replace"))
+    result = parse_probe_output(run.stderr)
+    if not result.opened:
+        return dataclasses.replace(result, refusal=stderr_tail(run.stderr, 3))
+    return result
 
 
 def stderr_tail(stderr: bytes | str, lines: int = 4) -> str:

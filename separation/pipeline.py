@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decode import AudioLimits, DecodedAudio, decode_audio, inspect_audio
+from .decode import AudioLimits, DecodedAudio, check_input_file, decode_audio, inspect_audio
 from .encode import EncodingSpec, Tags
 from .engine import ProgressCallback, SeparationJob, SeparationOptions, run_job
+from .ffmpeg import ProbeResult
 from .models import LoadedModel
 from .render import StemMode, output_names, render_outputs
 from .workdir import job_directory
@@ -55,10 +56,21 @@ def output_tags(
 
 
 def decode_input(
-    path: Path, workdir: Path, *, config: PipelineConfig, sample_rate: int
+    path: Path,
+    workdir: Path,
+    *,
+    config: PipelineConfig,
+    sample_rate: int,
+    info: ProbeResult | None = None,
 ) -> DecodedAudio:
-    """Check and decode ``path`` into ``workdir`` (raises AudioInputError subclasses)."""
-    info = inspect_audio(path, ffmpeg=config.ffmpeg, limits=config.limits)
+    """Check and decode ``path`` into ``workdir`` (raises AudioInputError subclasses).
+
+    With ``info`` (the header a caller already read) the file is not probed again.
+    """
+    if info is None:
+        info = inspect_audio(path, ffmpeg=config.ffmpeg, limits=config.limits)
+    else:
+        check_input_file(path, config.limits)
     return decode_audio(
         path,
         workdir / "input.f32",

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from separation.decode import AudioLimits
 from separation.encode import (
     EncodingSpec,
     StreamingEncoder,
@@ -130,7 +131,7 @@ def test_formats_round_trip_with_duration_and_tags(spec, music_stems, tmp_path, 
     for name, path in paths.items():
         decoded = decode_file(path, ffmpeg, tmp_path)
         assert abs(decoded.duration_seconds - 3.0) <= 0.010, name
-        info = probe(path, ffmpeg=ffmpeg)
+        info = probe(path, ffmpeg=ffmpeg, limits=AudioLimits().probe_limits())
         assert info.tags["title"] == f"Song ({name.capitalize()})"
         assert info.tags["artist"] == "Band"
     assert not list(tmp_path.glob(".*.partial"))

@@ -1,0 +1,212 @@
+"""Hostile files against the hardened ffmpeg runs (``separation.sandbox``), header to decode.
+
+Every case here was an attack on the old ingest path (issue 10). The tests drive the real
+ffmpeg; nothing may reach the network, which a listener on 127.0.0.1 proves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from separation.decode import AudioLimits, decode_audio, inspect_audio, measure_duration
+from separation.errors import (
+    AudioTooLongError,
+    CorruptAudioError,
+    InputLimitError,
+    NotAudioError,
+)
+from separation.ffmpeg import ProbeResult
+from tests.conftest import make_tone
+from tests.hostile import (
+    counting_listener,
+    cover_bomb,
+    ffconcat,
+    headerless,
+    hls_playlist,
+    lying_mp3,
+    non_finite_wav,
+    png_image,
+    subtitles,
+)
+
+LIMITS = AudioLimits()
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server_secret(tmp_path_factory, ffmpeg) -> Path:
+    """A file on "the server" that no upload may make ffmpeg read."""
+    return make_tone(tmp_path_factory.mktemp("server") / "secret.mp3", ffmpeg, seconds=5)
+
+
+@pytest.fixture(scope="module")
+def huge_cover(tmp_path_factory, ffmpeg) -> Path:
+    """A 16000x16000 PNG (under 1 MB on disk, ~770 MB once decoded)."""
+    return png_image(tmp_path_factory.mktemp("cover") / "cover.png", ffmpeg, side=16000)
+
+
+AS_AUDIO = ProbeResult(
+    duration_seconds=5.0,
+    duration_is_estimate=False,
+    has_audio=True,
+    audio_codec="mp3",
+    sample_rate=44100,
+    channels=2,
+)
+"""A header that says "audio": to prove the decode is hardened on its own as well."""
+
+
+def _refused_by_probe_and_decode(path: Path, ffmpeg: str, tmp_path: Path) -> None:
+    with pytest.raises(NotAudioError) as refused:
+        inspect_audio(path, ffmpeg=ffmpeg, limits=LIMITS)
+    assert refused.value.kind == "not_audio"
+    with pytest.raises(CorruptAudioError):
+        decode_audio(
+            path, tmp_path / "raw.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=LIMITS,
+            info=AS_AUDIO,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["song.m3u8", "song.m3u", "song.upload", "playlist"])
+@pytest.mark.parametrize("live", [False, True], ids=["vod", "live"])
+def test_a_playlist_of_a_server_file_is_refused(tmp_path, ffmpeg, server_secret, name, live):
+    playlist = hls_playlist(tmp_path / name, str(server_secret), live=live)
+    _refused_by_probe_and_decode(playlist, ffmpeg, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["song.m3u8", "song.upload"])
+def test_a_playlist_of_a_url_opens_no_connection(tmp_path, ffmpeg, name):
+    with counting_listener() as listener:
+        for live in (False, True):
+            playlist = hls_playlist(tmp_path / name, listener.url("a.ts"), live=live)
+            _refused_by_probe_and_decode(playlist, ffmpeg, tmp_path)
+            plain = tmp_path / "plain.m3u"
+            plain.write_text(listener.url("song.mp3") + "\n")
+            _refused_by_probe_and_decode(plain, ffmpeg, tmp_path)
+    assert listener.accepted == 0
+
+
+def test_concat_lists_images_and_subtitles_are_not_audio(tmp_path, ffmpeg, server_secret):
+    for path in (
+        ffconcat(tmp_path / "list.ffconcat", server_secret),
+        ffconcat(tmp_path / "list.upload", server_secret),
+        png_image(tmp_path / "img001.png", ffmpeg),
+        subtitles(tmp_path / "song.srt"),
+    ):
+        _refused_by_probe_and_decode(path, ffmpeg, tmp_path)
+
+
+def _ffmpeg_peak_in_a_small_process(path: Path, workdir: Path) -> dict:
+    """Probe and decode ``path`` in a fresh Python without torch; report the peak memory
+    of its ffmpeg children (Linux carries a parent's peak into its children, so this
+    must not run in the test process)."""
+    script = textwrap.dedent(
+        f"""
+        import json, resource, time
+        from pathlib import Path
+        from separation.decode import AudioLimits, decode_audio, inspect_audio
+        from separation.ffmpeg import find_ffmpeg
+        ffmpeg, limits, started = find_ffmpeg(), AudioLimits(), time.monotonic()
+        info = inspect_audio(Path({str(path)!r}), ffmpeg=ffmpeg, limits=limits)
+        audio = decode_audio(Path({str(path)!r}), Path({str(workdir / "raw.f32")!r}),
+                             ffmpeg=ffmpeg, sample_rate=44100, limits=limits, info=info)
+        print(json.dumps({{
+            "seconds": audio.duration_seconds,
+            "wall": time.monotonic() - started,
+            "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }}))
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=120, cwd=PROJECT, check=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )  # fmt: skip
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_an_attached_picture_bomb_is_never_decoded(tmp_path, ffmpeg, huge_cover):
+    """The old probe decoded the cover: ~770 MB and seconds for a 1 MB MP3."""
+    bomb = cover_bomb(tmp_path / "bomb.mp3", ffmpeg, huge_cover)
+    assert bomb.stat().st_size < 2_000_000
+    measured = _ffmpeg_peak_in_a_small_process(bomb, tmp_path)
+    assert measured["seconds"] == pytest.approx(5.0, abs=0.1)
+    # The children's figure includes the small parent's own size (see above).
+    assert measured["peak_mib"] < max(measured["self_mib"], 60) + 60, measured
+    assert measured["wall"] < 5, measured
+
+
+def test_the_memory_limit_is_applied_to_ffmpeg(tmp_path, ffmpeg):
+    song = make_tone(tmp_path / "tone.mp3", ffmpeg, seconds=2)
+    starved = AudioLimits(ffmpeg_memory_bytes=16 * 2**20)
+    with pytest.raises(InputLimitError) as stopped:
+        inspect_audio(song, ffmpeg=ffmpeg, limits=starved)
+    assert stopped.value.kind == "input_limit"
+    assert "memory" in stopped.value.user_message
+
+
+@pytest.fixture
+def hanging_ffmpeg(tmp_path, ffmpeg) -> str:
+    """An "ffmpeg" that lists the real decoders but hangs on any input."""
+    script = tmp_path / "ffmpeg-hangs"
+    script.write_text(
+        f'#!/bin/sh\nif [ "$2" = "-decoders" ]; then exec {ffmpeg} "$@"; fi\nexec sleep 60\n'
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_probe_that_hangs_is_stopped_at_its_deadline(tmp_path, ffmpeg, hanging_ffmpeg):
+    song = make_tone(tmp_path / "tone.mp3", ffmpeg, seconds=2)
+    limits = AudioLimits(probe_timeout_seconds=0.5)
+    with pytest.raises(InputLimitError) as stopped:
+        inspect_audio(song, ffmpeg=hanging_ffmpeg, limits=limits)
+    assert "within 0 s" in stopped.value.detail or "within 1 s" in stopped.value.detail
+
+
+def test_a_lying_header_is_decoded_for_what_it_is(tmp_path, ffmpeg):
+    liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=40)
+    info = inspect_audio(liar, ffmpeg=ffmpeg, limits=LIMITS)
+    assert info.duration_seconds == pytest.approx(2.0, abs=0.1)
+    audio = decode_audio(
+        liar, tmp_path / "raw.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=LIMITS, info=info
+    )
+    assert audio.duration_seconds == pytest.approx(40.0, abs=0.2)
+
+
+def test_decoding_stops_just_past_the_limit_whatever_the_header_says(tmp_path, ffmpeg):
+    liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=60)
+    limits = AudioLimits(max_duration_seconds=10)
+    info = inspect_audio(liar, ffmpeg=ffmpeg, limits=limits)
+    raw = tmp_path / "raw.f32"
+    with pytest.raises(AudioTooLongError):
+        decode_audio(liar, raw, ffmpeg=ffmpeg, sample_rate=44100, limits=limits, info=info)
+    assert raw.stat().st_size <= 11 * 44100 * 2 * 4  # the limit plus one second, no more
+
+
+def test_a_file_without_a_length_is_measured_within_the_limit(tmp_path, ffmpeg):
+    hidden = headerless(tmp_path / "stream.mkv", ffmpeg, seconds=30)
+    info = inspect_audio(hidden, ffmpeg=ffmpeg, limits=LIMITS)
+    assert info.duration_seconds is None and info.has_audio
+    assert measure_duration(hidden, ffmpeg=ffmpeg, limits=LIMITS) == pytest.approx(30, abs=0.2)
+    with pytest.raises(AudioTooLongError):
+        measure_duration(hidden, ffmpeg=ffmpeg, limits=AudioLimits(max_duration_seconds=10))
+
+
+def test_samples_that_are_not_numbers_are_a_damaged_file(tmp_path, ffmpeg):
+    wav = non_finite_wav(tmp_path / "nan.wav")
+    info = inspect_audio(wav, ffmpeg=ffmpeg, limits=LIMITS)
+    with pytest.raises(CorruptAudioError) as damaged:
+        decode_audio(
+            wav, tmp_path / "raw.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=LIMITS, info=info
+        )
+    assert "non-finite" in damaged.value.detail
+    assert "damaged" in damaged.value.user_message
