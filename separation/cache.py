@@ -11,15 +11,21 @@ Why it is built this way:
   that looks complete, and a hit re-hashes the files, so a truncated or edited file is
   recomputed instead of being sent to a user.
 * The cache is bounded on disk by size (least recently used first) and by age (results
-  are users' music: they are not kept longer than ``max_age_seconds``). An entry used
-  within ``min_age_seconds`` is never evicted, because callers are still copying or
-  uploading its files; the cache may exceed its size for that long.
+  are users' music: they are not kept longer than ``max_age_seconds``).
+* An entry being delivered is never evicted: every entry handed out comes with a
+  :class:`ResultPin`, a shared ``flock`` on its manifest that the caller holds until the
+  files are uploaded or copied. Eviction takes the exclusive lock without waiting and
+  skips an entry it cannot get, so a pin protects against every process sharing the
+  folder, for exactly as long as the delivery takes, and dies with its process. (A
+  minimum age used to stand in for this; a small cache evicted fresh results before
+  they were sent.) ``min_age_seconds`` remains as a grace period for recent entries.
 * Last use is the manifest's mtime, and creation time is in the manifest, so the state
   is the folder itself (no index to get out of sync, several processes may share it).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -28,10 +34,13 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .workdir import private_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +57,33 @@ class CachePolicy:
     max_age_seconds: float = 24 * 3600.0
     """Entries older than this (since creation) are neither served nor kept."""
     min_age_seconds: float = 600.0
-    """Entries used more recently than this are never evicted (callers still read them)."""
+    """Entries used more recently than this are not evicted (a grace period; what keeps an
+    entry that is being delivered is its pin)."""
+
+
+class ResultPin:
+    """Holds a cache entry in place: while any pin on it is open, eviction skips it.
+
+    A shared ``flock`` on the entry's manifest. :meth:`share` gives another holder its
+    own pin on the same lock; the lock ends when the last one is released (or garbage
+    collected, or the process dies).
+    """
+
+    def __init__(self, descriptor: int) -> None:
+        self._close = weakref.finalize(self, os.close, descriptor)
+        self._descriptor = descriptor
+
+    def share(self) -> ResultPin:
+        """A second pin on the same entry, released independently of this one."""
+        return ResultPin(os.dup(self._descriptor))
+
+    def release(self) -> None:
+        """Let the entry be evicted again (idempotent)."""
+        self._close()
+
+    @property
+    def held(self) -> bool:
+        return self._close.alive
 
 
 @dataclass(frozen=True)
@@ -58,6 +93,8 @@ class CacheEntry:
     outputs: dict[str, Path]
     """Output name -> file, in the order they were stored (instrumental first)."""
     metadata: dict[str, Any]
+    pin: ResultPin | None = field(default=None, compare=False, repr=False)
+    """Held for the caller of ``lookup``/``commit``; release it once the files are sent."""
 
 
 def file_sha256(path: Path) -> str:
@@ -91,30 +128,36 @@ class ResultCache:
         # Guards the decisions "serve this entry" and "delete this entry" against each
         # other; hashing and copying happen outside it.
         self._lock = threading.Lock()
-        (root / _STAGING).mkdir(parents=True, exist_ok=True)
+        private_dirs(root / _STAGING)
 
     def _folder(self, key: str) -> Path:
         return self.root / key[:2] / key
 
     # -- reading ----------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
-        """The verified entry for ``key``, or None (a corrupt or expired entry is removed)."""
+        """The verified entry for ``key``, pinned for the caller, or None.
+
+        A corrupt or expired entry is removed (unless someone still delivers it).
+        """
         folder = self._folder(key)
         with self._lock:
             manifest = self._read_manifest(folder)
             if manifest is None:
                 if folder.exists():
-                    self._remove(folder, "unreadable manifest")
+                    self._remove_unpinned(folder, "unreadable manifest")
                 return None
             if self._clock() - manifest["created_at"] > self.policy.max_age_seconds:
-                if not self._recently_used(folder):  # else a caller may still be reading it
-                    self._remove(folder, "expired")
+                self._remove_unpinned(folder, "expired")
                 return None
-            self._touch(folder)  # protects it from eviction while we verify and serve
-        entry = self._verify(key, folder, manifest)
+            pin = _pin(folder)
+            if pin is None:  # removed by another process a moment ago
+                return None
+            self._touch(folder)
+        entry = self._verify(key, folder, manifest, pin)
         if entry is None:
+            pin.release()
             with self._lock:
-                self._remove(folder, "corrupt")
+                self._remove_unpinned(folder, "corrupt")
         return entry
 
     def _read_manifest(self, folder: Path) -> dict[str, Any] | None:
@@ -126,7 +169,9 @@ class ResultCache:
             return None
         return manifest
 
-    def _verify(self, key: str, folder: Path, manifest: dict[str, Any]) -> CacheEntry | None:
+    def _verify(
+        self, key: str, folder: Path, manifest: dict[str, Any], pin: ResultPin
+    ) -> CacheEntry | None:
         outputs: dict[str, Path] = {}
         try:
             for item in manifest["outputs"]:
@@ -138,14 +183,7 @@ class ResultCache:
         except (OSError, KeyError, TypeError):
             logger.warning("cache entry %s is incomplete", key)
             return None
-        return CacheEntry(key, folder, outputs, dict(manifest.get("metadata", {})))
-
-    def _recently_used(self, folder: Path) -> bool:
-        try:
-            last_used = (folder / MANIFEST).stat().st_mtime
-        except OSError:
-            return False
-        return self._clock() - last_used < self.policy.min_age_seconds
+        return CacheEntry(key, folder, outputs, dict(manifest.get("metadata", {})), pin)
 
     def _touch(self, folder: Path) -> None:
         now = self._clock()
@@ -154,14 +192,16 @@ class ResultCache:
     # -- writing ----------------------------------------------------------------------
     def staging(self) -> Path:
         """A new private folder to write outputs into before :meth:`commit`."""
-        (self.root / _STAGING).mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root / _STAGING)
         return Path(tempfile.mkdtemp(prefix="entry-", dir=self.root / _STAGING))
 
     def commit(
         self, key: str, staging: Path, outputs: dict[str, Path], metadata: dict[str, Any]
     ) -> CacheEntry:
-        """Move the files in ``staging`` into the entry for ``key`` (replacing an old one).
+        """Move the files in ``staging`` into the entry for ``key``, pinned for the caller.
 
+        An old entry under the same key is replaced, unless someone is delivering it: then
+        it stays (same key, same files) and is returned instead.
         ``outputs`` maps names to files inside ``staging``; ``metadata`` must be JSON.
         """
         items = [
@@ -184,15 +224,35 @@ class ResultCache:
         partial.write_text(json.dumps(manifest), encoding="utf-8")
         partial.replace(staging / MANIFEST)
         self._touch(staging)
+        pin = _pin(staging)  # taken before the entry is visible: no moment unpinned
+        assert pin is not None
         folder = self._folder(key)
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(folder.parent)
         with self._lock:
-            if folder.exists():
-                self._remove(folder, "replaced")
+            if folder.exists() and not self._remove_unpinned(folder, "replaced"):
+                kept = self._keep_pinned(key, folder)
+                if kept is not None:
+                    pin.release()
+                    self.discard_staging(staging)
+                    return kept
             staging.rename(folder)
         return CacheEntry(
-            key, folder, {name: folder / path.name for name, path in outputs.items()}, metadata
+            key, folder, {name: folder / path.name for name, path in outputs.items()}, metadata, pin
         )
+
+    def _keep_pinned(self, key: str, folder: Path) -> CacheEntry | None:
+        """The entry someone is delivering, pinned again, if it is intact (same key, same
+        files as the new one); a damaged one is moved aside for the new one (its
+        holder is sending damaged files either way)."""
+        manifest = self._read_manifest(folder)
+        pin = _pin(folder)
+        if manifest is not None and pin is not None:
+            entry = self._verify(key, folder, manifest, pin)
+            if entry is not None:
+                return entry
+            pin.release()
+        self._remove(folder, "damaged, replaced while being delivered")
+        return None
 
     def discard_staging(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
@@ -226,9 +286,9 @@ class ResultCache:
                 if now - last_used < self.policy.min_age_seconds:
                     continue
                 if now - created > self.policy.max_age_seconds or total > self.policy.max_bytes:
-                    self._remove(folder, "evicted")
-                    removed.append(folder.name)
-                    total -= size
+                    if self._remove_unpinned(folder, "evicted"):
+                        removed.append(folder.name)
+                        total -= size
             self._remove_stale_staging(now)
         return removed
 
@@ -236,13 +296,33 @@ class ResultCache:
         return sum(_folder_size(path.parent) for path in self.root.glob(f"??/*/{MANIFEST}"))
 
     def _remove_stale_staging(self, now: float) -> None:
-        for folder in (self.root / _STAGING).glob("entry-*"):
+        # "trash-" folders are removals a crash interrupted.
+        staged = (self.root / _STAGING).glob("*-*")
+        for folder in staged:
             try:
                 stale = now - folder.stat().st_mtime > _STALE_STAGING_SECONDS
             except OSError:
                 continue
             if stale:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _remove_unpinned(self, folder: Path, reason: str) -> bool:
+        """Remove an entry unless a pin holds it; True when it is gone."""
+        try:
+            descriptor = os.open(folder / MANIFEST, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self._remove(folder, reason)  # no manifest: nothing can pin it
+            return True
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("cache: keeping %s (%s, but being delivered)", folder.name, reason)
+                return False
+            self._remove(folder, reason)
+            return True
+        finally:
+            os.close(descriptor)
 
     def _remove(self, folder: Path, reason: str) -> None:
         logger.info("cache: removing %s (%s)", folder.name, reason)
@@ -253,6 +333,26 @@ class ResultCache:
         except OSError:
             pass
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _pin(folder: Path) -> ResultPin | None:
+    """A shared lock on ``folder``'s manifest, or None when the entry is gone."""
+    manifest = folder / MANIFEST
+    try:
+        descriptor = os.open(manifest, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    pin = ResultPin(descriptor)
+    # Blocks only while another process holds the exclusive lock to remove the entry.
+    fcntl.flock(descriptor, fcntl.LOCK_SH)
+    try:
+        same = os.fstat(descriptor).st_ino == manifest.stat().st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:  # removed (renamed away) while we waited for the lock
+        pin.release()
+        return None
+    return pin
 
 
 def _folder_size(folder: Path) -> int:

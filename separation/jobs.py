@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from .cache import ResultPin
 from .encode import EncodingSpec
 from .errors import JobCancelledError
+from .ffmpeg import ProbeResult
 from .render import StemMode
 
 
@@ -42,18 +44,38 @@ class SeparationRequest:
     """Title for the output tags when the input has none (default: the input's stem)."""
     job_id: str | None = None
     """Caller-chosen id (for example the database row); a random one otherwise."""
+    probe: ProbeResult | None = None
+    """The header the caller already read (``inspect_audio``): the backend decodes with it
+    instead of probing the file a second time."""
 
 
 @dataclass(frozen=True)
 class JobResult:
     outputs: dict[str, Path]
-    """Output name -> file, instrumental first. The files belong to the result cache:
-    copy or upload them; they stay valid for at least the cache's minimum age."""
+    """Output name -> file, instrumental first. The files belong to the result cache and
+    are pinned there for this caller: copy or upload them, then call :meth:`release`."""
     duration_seconds: float
     cache_hit: bool
     bitrate_kbps: int | None
     """The MP3/Opus bitrate used (lowered to fit ``max_output_bytes``); None for FLAC/WAV."""
     input_tags: dict[str, str] = field(default_factory=dict)
+    pin: ResultPin | None = field(default=None, compare=False, repr=False)
+
+    def release(self) -> None:
+        """The files are delivered: the cache may evict them again (idempotent)."""
+        if self.pin is not None:
+            self.pin.release()
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The song is decoded: its true length, which may differ from what its header said.
+
+    Published before the model runs, so a caller that charges by length can settle the
+    charge (or stop the job) before the expensive part.
+    """
+
+    duration_seconds: float
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,7 @@ class Cancelled:
     pass
 
 
-ProgressEvent = Queued | Running | Done | Failed | Cancelled
+ProgressEvent = Queued | Decoded | Running | Done | Failed | Cancelled
 _TERMINAL = (Done, Failed, Cancelled)
 
 

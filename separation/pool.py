@@ -7,12 +7,17 @@ A submitted song goes through these steps, each off the event loop where it bloc
    else is joined rather than run twice (single-flight);
 2. *queue*: jobs wait for one of ``max_running_jobs`` slots, handed out round-robin
    between users (``separation.scheduler``);
-3. *decode* into a raw file in a private job folder; the MP3 bitrate is fitted to the
-   caller's size budget here, before any model time is spent;
+3. *decode* into a raw file in a private job folder, with the header the caller already
+   read (never probing twice); the true length is published (``Decoded``) and the MP3
+   bitrate is fitted to the caller's size budget here, before any model time is spent;
 4. *separate*: the song's segments join those of the other running songs in shared
    forward passes (``separation.batching``, ``separation.workers``); an out-of-memory
    error shrinks the batch, then the segment;
-5. *render* the outputs straight into a cache staging folder and commit the entry.
+5. *render* the outputs straight into a cache staging folder and commit the entry; each
+   caller gets the entry pinned (``JobResult.release`` unpins it once delivered).
+
+Job folders are owned by a lock, so those a killed process left behind are swept at
+start and with every cache sweep (``separation.workdir``).
 
 Every intermediate array stays on disk (the engine's accumulators, the decoded input,
 streamed encoders), so memory does not grow with song length. The pool knows nothing
@@ -27,7 +32,6 @@ import functools
 import hashlib
 import logging
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -56,6 +60,7 @@ from .errors import (
 from .eta import segments_for, start_times
 from .jobs import (
     Cancelled,
+    Decoded,
     Done,
     Failed,
     JobHandle,
@@ -70,6 +75,7 @@ from .offload import run_blocking
 from .pipeline import PipelineConfig, decode_input, output_tags
 from .render import output_names, render_outputs
 from .scheduler import FairQueue
+from .workdir import JobFolder, private_dirs, sweep_abandoned
 from .workers import Worker
 
 logger = logging.getLogger(__name__)
@@ -186,6 +192,8 @@ class SeparationPool:
         """Load the model on every device, start the workers and the cache sweeper."""
         if self._started:
             return
+        await run_blocking(None, private_dirs, self.config.tmp_root)
+        await run_blocking(None, sweep_abandoned, self.config.tmp_root)
         self._batches = BatchScheduler()
         for index, device in enumerate(self.config.devices):
             model = await run_blocking(None, self._load_model, device)
@@ -302,6 +310,8 @@ class SeparationPool:
         except Exception as error:
             handle.publish(Failed(_typed(error)))
         else:
+            if handle.done:  # cancelled as the result arrived: nobody will deliver it
+                result.release()
             handle.publish(Done(result))
         finally:
             self._submissions.remove(submission)
@@ -323,15 +333,20 @@ class SeparationPool:
         flight.owner = flight.owner or submission.handle
         submission.flight = flight
         try:
-            result = await asyncio.shield(flight.result)
+            shared = await asyncio.shield(flight.result)
+            # Each caller delivers on its own schedule, so each holds its own pin.
+            result = dataclasses.replace(shared, pin=shared.pin.share() if shared.pin else None)
         finally:
             flight.handles.remove(submission.handle)
             if flight.owner is submission.handle and not flight.result.done():
                 flight.owner = flight.handles[0] if flight.handles else None
                 if flight.owner is not None:  # the leaver's caller may delete its input file
                     flight.request = flight.owner.request
-            if not flight.handles and not flight.result.done():
-                self._stop_flight(flight, None)
+            if not flight.handles:
+                if flight.result.done():
+                    _release_flight_result(flight)
+                else:
+                    self._stop_flight(flight, None)
         if flight.owner is submission.handle:
             return result
         return dataclasses.replace(result, cache_hit=True)  # joined someone else's run
@@ -375,6 +390,8 @@ class SeparationPool:
             flight.result.set_exception(_typed(error))
         else:
             flight.result.set_result(result)
+            if not flight.handles:
+                result.release()
         finally:
             if self._flights.get(flight.key) is flight:
                 del self._flights[flight.key]
@@ -465,7 +482,8 @@ class SeparationPool:
     async def _process(self, flight: _Flight) -> JobResult:
         request = flight.request
         model = self._current_model()
-        workdir = await run_blocking(None, _make_job_folder, self.config.tmp_root)
+        folder = await run_blocking(None, JobFolder.create, self.config.tmp_root)
+        workdir = folder.path
         staging: Path | None = None
         try:
             audio = await run_blocking(
@@ -475,7 +493,9 @@ class SeparationPool:
                 workdir,
                 config=self._pipeline,
                 sample_rate=model.samplerate,
+                info=request.probe,
             )
+            flight.publish(Decoded(audio.duration_seconds))
             spec = _fit_encoding(request, audio.duration_seconds)
             stems = await self._separate(flight, audio, workdir)
             staging = await run_blocking(None, self._cache.staging)
@@ -506,7 +526,7 @@ class SeparationPool:
         finally:
             if staging is not None:
                 await run_blocking(None, self._cache.discard_staging, staging)
-            await run_blocking(None, shutil.rmtree, workdir, True)
+            await run_blocking(None, folder.remove)
 
     async def _separate(
         self, flight: _Flight, audio: DecodedAudio, workdir: Path
@@ -589,6 +609,10 @@ class SeparationPool:
     async def _sweep_cache_periodically(self) -> None:
         while True:
             await self._evict_cache()
+            try:  # folders a killed process left (another one may share tmp_root)
+                await run_blocking(None, sweep_abandoned, self.config.tmp_root)
+            except OSError:
+                logger.exception("sweeping job folders failed")
             await asyncio.sleep(self.config.cache_sweep_seconds)
 
 
@@ -635,12 +659,15 @@ def _result_from_entry(entry: CacheEntry, *, cache_hit: bool) -> JobResult:
         cache_hit=cache_hit,
         bitrate_kbps=metadata.get("bitrate_kbps"),
         input_tags=dict(metadata.get("input_tags", {})),
+        pin=entry.pin,
     )
 
 
-def _make_job_folder(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="job-", dir=root))  # mode 0700
+def _release_flight_result(flight: _Flight) -> None:
+    """Drop the computation's own pin once every caller has taken theirs."""
+    future = flight.result
+    if not future.cancelled() and future.exception() is None:
+        future.result().release()
 
 
 def _fingerprint(model: LoadedModel) -> str:
