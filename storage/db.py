@@ -19,11 +19,19 @@ Everything SQLite-specific lives here, so the queries elsewhere stay portable:
   check-and-reserve atomic.
 
 Each task gets its own session from :meth:`Database.read` or :meth:`Database.write`.
+
+The SQLite file holds users' display names, so it is created here, 0600, before SQLAlchemy
+connects: left to SQLite it would get 0644 from the usual umask and be readable by every
+account on a shared host. SQLite gives its ``-wal`` and ``-shm`` files the database
+file's mode, so they follow. Its folder, when this module creates it, is 0700.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +50,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.errors import DatabaseError, DatabaseOpenError, DataDirError
+from storage.files import make_private_dirs
+
+logger = logging.getLogger(__name__)
 
 # Execution option read by the SQLite "begin" hook; other backends ignore it.
 _SQLITE_BEGIN = "karaoke_sqlite_begin"
@@ -136,10 +147,12 @@ def open_database(
     """Create the engine for ``url`` (no connection is made yet).
 
     ``serialize_writes`` queues this process's SQLite writers (see the module docstring);
-    other backends ignore it.
+    other backends ignore it. A SQLite file is created (empty, 0600) when missing, and an
+    existing one that others may read is made 0600.
 
     Raises:
-        DatabaseOpenError: the URL is malformed or names a driver that is not installed.
+        DatabaseOpenError: the URL is malformed or names a driver that is not installed,
+            or the SQLite file cannot be created or made private.
         DataDirError: the folder for a SQLite file cannot be created.
     """
     try:
@@ -150,19 +163,68 @@ def open_database(
         raise DatabaseOpenError(url=shown, reason=str(exc)) from None
     if engine.dialect.name != "sqlite":
         return Database(engine)
-    _prepare_sqlite_folder(parsed)
+    _prepare_sqlite_file(parsed)
     _configure_sqlite(engine, busy_timeout_seconds)
     return Database(engine, serialize_writes=serialize_writes)
 
 
-def _prepare_sqlite_folder(url: URL) -> None:
+def _prepare_sqlite_file(url: URL) -> None:
     if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
         return
-    folder = Path(url.database).parent
+    path = Path(url.database)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
     except OSError as exc:
-        raise DataDirError(path=folder, reason=exc.strerror or str(exc)) from None
+        raise DataDirError(path=path.parent, reason=exc.strerror or str(exc)) from None
+    try:
+        _create_private_file(path)
+    except OSError as exc:
+        shown = url.render_as_string(hide_password=True)
+        raise DatabaseOpenError(url=shown, reason=exc.strerror or str(exc)) from None
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 (SQLite takes an empty file for a new database),
+    or, when it exists, take group and other access away from it and its companions.
+
+    ``O_EXCL`` creates only a file that is not there, and never through a symlink. The
+    ``fchmod`` makes the mode exactly 0600 whatever the umask.
+    """
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        # Companions survive a crash, or may come from an install before this check.
+        for existing in (path, *(Path(f"{path}{suffix}") for suffix in _COMPANIONS)):
+            _make_private(existing)
+        return
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
+# SQLite's rollback journal and its WAL-mode files, named after the database file.
+_COMPANIONS = ("-journal", "-wal", "-shm")
+
+
+def _make_private(path: Path) -> None:
+    """Take group and other access away from a file of the bot's own, if it has any."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(status.st_mode)
+    # Folders and devices are not ours to change; SQLite reports them when it opens.
+    if not stat.S_ISREG(status.st_mode) or not mode & 0o077:
+        return
+    try:
+        os.chmod(path, mode & ~0o077)
+    except PermissionError as exc:
+        # Another account's file (an admin's copy, say): refusing to start would not
+        # make it private, so say so and go on; SQLite reports it if it cannot be used.
+        logger.warning("cannot make %s private (mode %04o): %s", path, mode, exc.strerror)
+        return
+    logger.info("made %s private (mode %04o -> %04o)", path, mode, mode & ~0o077)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:

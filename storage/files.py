@@ -2,7 +2,7 @@
 
 Layout below the data directory::
 
-    uploads/<random><.ext>             an upload, deleted when its job ends
+    uploads/<random>.upload            an upload, deleted when its job ends
     results/<ab>/<key>/<name>          the files of one result, ``ab`` = key[:2]
 
 Every write is atomic: data goes to a hidden temporary name in the same folder, is
@@ -12,12 +12,17 @@ removes them) but never a result folder that looks complete and is not.
 
 A result folder's modification time is when it was last stored or looked up;
 retention removes it once that is older than the configured time to live.
+
+Everything here is users' music on what may be a shared host, so every folder the store
+creates is 0700 and every file 0600, whatever the process umask (see
+:func:`make_private_dirs`).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -35,10 +40,14 @@ from storage.errors import DataDirError, InvalidCacheKeyError, UploadTooLargeErr
 
 CHUNK_BYTES = 1024 * 1024
 TEMPORARY_SUFFIX = ".tmp"
+UPLOAD_SUFFIX = ".upload"
+"""Every upload's extension: one no demuxer claims, whatever the user named the file."""
+PRIVATE_DIR_MODE = 0o700
+
+logger = logging.getLogger(__name__)
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,127}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 
 ByteSource = bytes | AsyncIterable[bytes]
 """Upload data: all of it at once, or chunk by chunk as it arrives from the platform."""
@@ -93,25 +102,24 @@ class FileStore:
         for folder in (self.uploads_dir, self.results_dir):
             probe = folder / _temporary_name("probe")
             try:
-                await aiofiles.os.makedirs(folder, mode=0o700, exist_ok=True)
+                await _prepare_own_folder(folder)
                 async with aiofiles.open(probe, "wb"):
                     pass
                 await aiofiles.os.remove(probe)
             except OSError as exc:
                 raise DataDirError(path=folder, reason=exc.strerror or str(exc)) from None
 
-    async def save_upload(
-        self, source: ByteSource, *, max_bytes: int, original_filename: str | None = None
-    ) -> SavedUpload:
+    async def save_upload(self, source: ByteSource, *, max_bytes: int) -> SavedUpload:
         """Write an upload under a fresh name, hashing it and enforcing ``max_bytes``.
 
-        The original file name only contributes its extension (decoders like a hint);
-        it is never part of the path, so it cannot escape the uploads folder.
+        Nothing of the user's file name is kept, not even its extension: ffmpeg takes
+        an extension as a hint for the demuxer, and ``song.m3u8`` made it open a
+        playlist of the server's files. The content alone decides (``separation.sandbox``).
 
         Raises:
             UploadTooLargeError: more than ``max_bytes`` arrived; nothing is kept.
         """
-        path = self.uploads_dir / f"{uuid4().hex}{_safe_suffix(original_filename)}"
+        path = self.uploads_dir / f"{uuid4().hex}{UPLOAD_SUFFIX}"
         size, digest = await _write_atomically(path, _chunks(source), max_bytes=max_bytes)
         return SavedUpload(path=path, size_bytes=size, sha256=digest)
 
@@ -164,7 +172,7 @@ class FileStore:
         if existing is not None:
             return existing
         staging = final.parent / _temporary_name(key)
-        await aiofiles.os.makedirs(staging)
+        await _make_private_dirs(staging)
         try:
             for name, source in files.items():
                 await _write_atomically(staging / name, _chunks(source))
@@ -215,13 +223,57 @@ class FileStore:
         return True
 
 
+def make_private_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents as 0700 folders, whatever the umask.
+
+    ``os.makedirs(path, mode=0o700)`` gives that mode to the last folder only: parents get
+    the umask's default (0755 with the usual 022, 0777 with umask 0), so a folder of
+    users' music can end up listable, or writable, by every account on the host. And the
+    mode is itself masked by the umask, so a strict one (0277) would leave the bot a
+    folder it cannot write. Each folder created here is chmodded to exactly 0700; ``mkdir``
+    is asked for 0700 first, so in between it is never wider than that. Folders that
+    already existed are the operator's and are left as they are.
+
+    Returns:
+        The folders created, outermost first.
+
+    Raises:
+        OSError: a folder cannot be created (e.g. a parent is a regular file).
+    """
+    path = Path(os.path.abspath(path))
+    missing: list[Path] = []
+    current = path
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    created: list[Path] = []
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            # Made by someone else meanwhile: theirs, not ours to chmod.
+            continue
+        os.chmod(folder, PRIVATE_DIR_MODE)
+        created.append(folder)
+    return created
+
+
+def _prepare_own_folder_sync(folder: Path) -> None:
+    """Create one of the store's own folders, and make it 0700 if it already existed.
+
+    ``uploads/`` and ``results/`` hold nothing but users' files, so an older install's
+    0755 folders are tightened; the data directory above them may be the operator's.
+    """
+    if make_private_dirs(folder):
+        return
+    mode = os.stat(folder).st_mode & 0o777
+    if mode != PRIVATE_DIR_MODE:
+        os.chmod(folder, PRIVATE_DIR_MODE)
+        logger.info("made %s private (mode %04o -> %04o)", folder, mode, PRIVATE_DIR_MODE)
+
+
 def _temporary_name(name: str) -> str:
     return f".{name}.{uuid4().hex[:12]}{TEMPORARY_SUFFIX}"
-
-
-def _safe_suffix(original_filename: str | None) -> str:
-    suffix = Path(original_filename or "").suffix.lower()
-    return suffix if _SUFFIX.fullmatch(suffix) else ""
 
 
 async def _chunks(source: ByteSource | Path) -> AsyncIterator[bytes]:
@@ -280,6 +332,8 @@ def _fsync_dir_sync(directory: Path) -> None:
 
 
 _fsync = aiofiles.os.wrap(os.fsync)
+_make_private_dirs = aiofiles.os.wrap(make_private_dirs)
+_prepare_own_folder = aiofiles.os.wrap(_prepare_own_folder_sync)
 _fsync_dir = aiofiles.os.wrap(_fsync_dir_sync)
 _touch = aiofiles.os.wrap(os.utime)
 _rmtree = aiofiles.os.wrap(shutil.rmtree)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from storage import quotas, users
 from storage.errors import InvalidCacheKeyError, JobNotFoundError, JobStateError
-from storage.models import Job, Usage
+from storage.models import Job, Usage, User
 from storage.records import (
     ACTIVE_STATUS_VALUES,
     ACTIVE_STATUSES,
@@ -120,6 +120,55 @@ async def reserve(
             songs=1,
             audio_seconds=request.input_duration_seconds,
         )
+    )
+    await session.flush()
+    return job
+
+
+# A decoded length within this of the charged one is rounding (encoder delay, padding),
+# not a lying header: it is recorded but never turns an admitted song away.
+SETTLE_TOLERANCE_SECONDS = 2.0
+SETTLE_TOLERANCE_RATIO = 0.02
+
+
+async def settle_duration(
+    session: AsyncSession,
+    job_id: int,
+    decoded_seconds: float,
+    defaults: QuotaLimits,
+    now: datetime,
+    *,
+    enforce: bool,
+) -> Job:
+    """Charge an active job its decoded length instead of the length its header gave.
+
+    With ``enforce``, a length clearly longer than charged is checked against the
+    user's per-song limit and daily minutes (their other charges, this one replaced);
+    a refusal writes nothing and the caller fails the job, which refunds it.
+
+    Raises:
+        SongTooLongError, QuotaExceededError: only with ``enforce``.
+        JobNotFoundError, JobStateError: unknown, or already ended.
+    """
+    job = await lock(session, job_id)
+    if not JobStatus(job.status).is_active:
+        raise JobStateError(job_id=job.id, current=job.status, requested="settled")
+    charged = job.input_duration_seconds
+    tolerance = max(SETTLE_TOLERANCE_SECONDS, SETTLE_TOLERANCE_RATIO * charged)
+    if enforce and decoded_seconds > charged + tolerance:
+        user = await session.get(User, job.user_id, with_for_update=True, populate_existing=True)
+        assert user is not None  # jobs.user_id is a foreign key
+        charges = await quotas.load_charges(session, user.id, now)
+        others = [charge for charge in charges if charge.job_id != job.id]
+        limits = quotas.effective_limits(defaults, user)
+        status = quotas.summarize(user, limits, others, active_jobs=0)
+        quotas.check_settlement(status, others, decoded_seconds)
+    job.input_duration_seconds = decoded_seconds
+    await session.execute(
+        update(Usage)
+        .where(Usage.job_id == job_id)
+        .values(audio_seconds=decoded_seconds)
+        .execution_options(synchronize_session=False)
     )
     await session.flush()
     return job

@@ -37,6 +37,7 @@ class Charge:
     charged_at: datetime
     songs: int
     audio_seconds: float
+    job_id: int | None = None
 
 
 def effective_limits(defaults: QuotaLimits, user: User) -> QuotaLimits:
@@ -94,10 +95,7 @@ def check_request(
     limits = status.limits
     if user.is_banned:
         raise UserBannedError(platform=user.platform, platform_user_id=user.platform_user_id)
-    if limits.max_song_minutes is not None and duration_seconds > limits.max_song_minutes * 60:
-        raise SongTooLongError(
-            duration_seconds=duration_seconds, max_seconds=limits.max_song_minutes * 60
-        )
+    _check_song_length(limits, duration_seconds)
     if limits.max_concurrent_jobs is not None and status.active_jobs >= limits.max_concurrent_jobs:
         raise TooManyConcurrentJobsError(
             active=status.active_jobs, limit=limits.max_concurrent_jobs
@@ -111,6 +109,31 @@ def check_request(
                 charges, lambda c: c.songs, status.songs_used + 1 - limits.songs_per_day
             ),
         )
+    _check_minutes(status, charges, duration_seconds)
+
+
+def check_settlement(
+    status: QuotaStatus, others: Sequence[Charge], duration_seconds: float
+) -> None:
+    """For an admitted job whose decoded length turned out longer than its header said:
+    the checks that depend on the length, against the user's *other* charges.
+
+    Raises:
+        SongTooLongError, QuotaExceededError.
+    """
+    _check_song_length(status.limits, duration_seconds)
+    _check_minutes(status, others, duration_seconds)
+
+
+def _check_song_length(limits: QuotaLimits, duration_seconds: float) -> None:
+    if limits.max_song_minutes is not None and duration_seconds > limits.max_song_minutes * 60:
+        raise SongTooLongError(
+            duration_seconds=duration_seconds, max_seconds=limits.max_song_minutes * 60
+        )
+
+
+def _check_minutes(status: QuotaStatus, charges: Sequence[Charge], duration_seconds: float) -> None:
+    limits = status.limits
     if status.audio_minutes_left is not None and duration_seconds / 60 > status.audio_minutes_left:
         assert limits.audio_minutes_per_day is not None
         excess_seconds = (
@@ -146,7 +169,7 @@ def _pick(override: _N | None, default: _N | None) -> _N | None:
 async def load_charges(session: AsyncSession, user_id: int, now: datetime) -> list[Charge]:
     """The user's unrefunded charges within the rolling window ending at ``now``."""
     rows = await session.execute(
-        select(Usage.charged_at, Usage.songs, Usage.audio_seconds)
+        select(Usage.charged_at, Usage.songs, Usage.audio_seconds, Usage.job_id)
         .where(
             Usage.user_id == user_id,
             Usage.refunded_at.is_(None),

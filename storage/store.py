@@ -290,6 +290,32 @@ class Store:
             active = await quotas.count_active_jobs(session, row.id)
             return quotas.summarize(row, quotas.effective_limits(limits, row), charges, active)
 
+    async def settle_duration(
+        self,
+        job_id: int,
+        decoded_seconds: float,
+        limits: QuotaLimits,
+        *,
+        enforce: bool = True,
+        now: datetime | None = None,
+    ) -> JobRecord:
+        """Charge the job its decoded length (a header may lie or say nothing).
+
+        ``limits`` are the platform defaults, as for :meth:`reserve_job`. With
+        ``enforce``, a song clearly longer than charged must still fit the user's
+        per-song limit and daily minutes.
+
+        Raises:
+            SongTooLongError, QuotaExceededError: it does not fit; nothing changed (fail
+                the job, which refunds it).
+            JobNotFoundError, JobStateError: the job is unknown or already finished.
+        """
+        async with self._db.write() as session:
+            job = await jobs.settle_duration(
+                session, job_id, decoded_seconds, limits, self._now(now), enforce=enforce
+            )
+            return jobs.to_record(job)
+
     async def get_job(self, job_id: int) -> JobRecord:
         """Raises: JobNotFoundError."""
         async with self._db.read() as session:

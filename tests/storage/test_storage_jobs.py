@@ -105,7 +105,7 @@ async def test_unknown_jobs_are_typed_errors(store):
 @pytest.mark.parametrize("end", ["done", "failed", "cancelled"])
 async def test_the_upload_is_deleted_when_its_job_ends(store, make_limits, make_request, end):
     user = await store.upsert_user("telegram", "1", "Ann")
-    upload = await store.files.save_upload(b"audio", max_bytes=100, original_filename="a.mp3")
+    upload = await store.files.save_upload(b"audio", max_bytes=100)
     job = await store.reserve_job(user, make_request(input_path=upload.path), make_limits())
     assert job.input_path == upload.path
     await store.mark_running(job.id)
