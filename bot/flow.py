@@ -3,6 +3,13 @@
 A song arrives -> it is downloaded (with a byte limit enforced while streaming) -> its
 header is checked -> quota is reserved -> the job is submitted to the separation backend
 -> one progress message follows it -> the files are delivered -> the job is recorded.
+
+Uploads are hostile until proven otherwise: downloads and header checks run a bounded
+number at a time across all users (the rest wait in line, off the event loop); the
+header travels with the job so the backend never probes twice; a file whose header
+gives no length is measured before it is admitted; and the charge follows the *decoded*
+length, reported by the backend before the model runs (``Decoded``), so a header that
+lies neither dodges the quota nor the per-song limit.
 Any failure on the way refunds the quota (the store does that when a job fails or is
 cancelled) and is explained in one friendly sentence; unexpected failures get a short
 reference id that is also in the log.
@@ -23,10 +30,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from separation.decode import AudioLimits, inspect_audio
+from separation.decode import AudioLimits, inspect_audio, measure_duration
 from separation.encode import EncodingSpec, OutputFormat
 from separation.errors import AudioInputError, JobCancelledError, PoolShutdownError
+from separation.ffmpeg import ProbeResult
 from separation.jobs import (
+    Decoded,
     Done,
     JobHandle,
     JobResult,
@@ -67,6 +76,10 @@ class FlowConfig:
     options: dict[str, Any] = field(default_factory=dict)
     retention_hours: float = 24.0
     progress_interval_seconds: float = MIN_EDIT_INTERVAL_SECONDS
+    max_parallel_downloads: int = 8
+    """Uploads being downloaded at once, across all users."""
+    max_parallel_probes: int = 2
+    """Header checks (ffmpeg) at once, across all users."""
 
 
 def display_title(*candidates: str | None) -> str:
@@ -104,6 +117,8 @@ class ChatFlow:
         self._metrics = metrics
         self._rate_limiter = rate_limiter
         self._handles: dict[str, dict[int, JobHandle]] = {}
+        self._download_slots = asyncio.Semaphore(config.max_parallel_downloads)
+        self._probe_slots = asyncio.Semaphore(config.max_parallel_probes)
 
     def _progress_message(self, replier: Replier) -> ProgressMessage:
         return ProgressMessage(
@@ -180,9 +195,8 @@ class ChatFlow:
                 )
                 return None
             await progress.show(messages.DOWNLOADING)
-            saved = await self._store.files.save_upload(
-                upload.stream(), max_bytes=max_download, original_filename=upload.file_name
-            )
+            async with self._download_slots:
+                saved = await self._store.files.save_upload(upload.stream(), max_bytes=max_download)
         except (UploadTooLargeError, QuotaRefusedError) as exc:
             await progress.final(messages.for_error(exc) or str(exc))
             return None
@@ -209,14 +223,16 @@ class ChatFlow:
         encoding: EncodingSpec,
     ) -> JobRecord | None:
         try:
-            info = await asyncio.to_thread(
-                inspect_audio, saved.path, ffmpeg=self._config.ffmpeg, limits=self._config.limits
-            )
+            info = await self._inspect(saved)
         except AudioInputError as exc:
             logger.info("refused %s: %s (%s)", user.key, exc.kind, getattr(exc, "detail", ""))
             self._record(user.platform, "refused", exc.kind)
             await self._store.files.delete_upload(saved.path)
             await progress.final(exc.user_message)
+            return None
+        except Exception as exc:
+            await self._store.files.delete_upload(saved.path)
+            await self._internal_error(progress, exc, user, job_id=None)
             return None
         request = JobRequest(
             input_sha256=saved.sha256,
@@ -253,8 +269,27 @@ class ChatFlow:
         )
         performer = upload.performer_hint or info.tags.get("artist")
         return await self.run_job(
-            user, job, replier, progress=progress, title=title, performer=performer
+            user, job, replier, progress=progress, title=title, performer=performer, probe=info
         )
+
+    async def _inspect(self, saved: SavedUpload) -> ProbeResult:
+        """The upload's header, waiting for a free ffmpeg slot; a file whose header gives no
+        length is measured (bounded) so that it is admitted and charged for what it is.
+
+        Raises:
+            AudioInputError: not audio we accept (the user's problem).
+        """
+        config = self._config
+        async with self._probe_slots:
+            info = await asyncio.to_thread(
+                inspect_audio, saved.path, ffmpeg=config.ffmpeg, limits=config.limits
+            )
+            if info.duration_seconds is None:
+                seconds = await asyncio.to_thread(
+                    measure_duration, saved.path, ffmpeg=config.ffmpeg, limits=config.limits
+                )
+                info = dataclasses.replace(info, duration_seconds=seconds)
+        return info
 
     async def run_job(
         self,
@@ -265,6 +300,7 @@ class ChatFlow:
         progress: ProgressMessage | None = None,
         title: str | None = None,
         performer: str | None = None,
+        probe: ProbeResult | None = None,
     ) -> JobRecord:
         """Submit a reserved job and see it through (also used to resume after a restart).
 
@@ -291,6 +327,7 @@ class ChatFlow:
                     min_mp3_bitrate=self._config.min_mp3_bitrate,
                     fallback_title=title or display_title(file_stem(job.original_filename)),
                     job_id=str(job.id),
+                    probe=probe,
                 )
             )
         except Exception as exc:
@@ -298,11 +335,31 @@ class ChatFlow:
         self._handles.setdefault(user.key, {})[job.id] = handle
         logger.info("job %s queued for %s", job.id, user.key)
         try:
-            result, running_since = await self._follow(job, handle, progress)
+            result, running_since = await self._follow(job, handle, progress, user)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
         finally:
             self._handles.get(user.key, {}).pop(job.id, None)
+        try:
+            return await self._deliver(
+                user, job, replier, result, progress, title, performer, started, running_since
+            )
+        finally:
+            result.release()  # the cache may evict the files again
+
+    async def _deliver(
+        self,
+        user: ChatUser,
+        job: JobRecord,
+        replier: Replier,
+        result: JobResult,
+        progress: ProgressMessage,
+        title: str | None,
+        performer: str | None,
+        started: float,
+        running_since: float | None,
+    ) -> JobRecord:
+        """Send the result files and record the job as done."""
         await progress.milestone(messages.UPLOADING)
         if title is None:
             title = display_title(result.input_tags.get("title"), file_stem(job.original_filename))
@@ -347,13 +404,22 @@ class ChatFlow:
         return done
 
     async def _follow(
-        self, job: JobRecord, handle: JobHandle, progress: ProgressMessage
+        self, job: JobRecord, handle: JobHandle, progress: ProgressMessage, user: ChatUser
     ) -> tuple[JobResult, float | None]:
         """Mirror the job's events in the progress message; returns the result and when
-        the job started running (None for a cache hit that never ran)."""
+        the job started running (None for a cache hit that never ran).
+
+        Raises:
+            QuotaRefusedError: the decoded song is longer than its header said and does
+                not fit the user's limits; the job was cancelled.
+        """
         running_since: float | None = None
+        settled = False
         async for event in handle.events():
-            if isinstance(event, Queued):
+            if isinstance(event, Decoded):
+                settled = True
+                await self._settle(job, handle, user, event.duration_seconds)
+            elif isinstance(event, Queued):
                 await progress.show(messages.queued(event.position, event.eta_seconds))
             elif isinstance(event, Running):
                 if running_since is None:
@@ -362,7 +428,36 @@ class ChatFlow:
                 await progress.show(messages.running(event.fraction))
             elif isinstance(event, Done):
                 break
-        return await handle.result(), running_since
+        result = await handle.result()
+        if not settled:  # a cache hit, or a run joined after its decode: record the length
+            await self._store.settle_duration(
+                job.id,
+                result.duration_seconds,
+                self._config.quota_limits(user.platform),
+                enforce=False,
+            )
+        return result, running_since
+
+    async def _settle(
+        self, job: JobRecord, handle: JobHandle, user: ChatUser, decoded_seconds: float
+    ) -> None:
+        """Charge the decoded length; stop the job if the true length does not fit."""
+        try:
+            await self._store.settle_duration(
+                job.id, decoded_seconds, self._config.quota_limits(user.platform)
+            )
+        except QuotaRefusedError:
+            logger.info(
+                "job %s of %s: decoded %.1f s, charged %.1f s; refused",
+                job.id, user.key, decoded_seconds, job.input_duration_seconds,
+            )  # fmt: skip
+            await handle.cancel()
+            raise
+        if abs(decoded_seconds - job.input_duration_seconds) > 1.0:
+            logger.info(
+                "job %s of %s: charged %.1f s decoded instead of %.1f s from the header",
+                job.id, user.key, decoded_seconds, job.input_duration_seconds,
+            )  # fmt: skip
 
     async def _fail(
         self, job: JobRecord, error: Exception, progress: ProgressMessage, user: ChatUser

@@ -16,7 +16,15 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from separation.encode import OutputFormat
 from storage.records import Platform
@@ -43,8 +51,19 @@ class GeneralSettings(_Section):
 
 
 class AudioSettings(_Section):
+    """Limits on what users send (see the README's Privacy and Troubleshooting sections)."""
+
     max_duration_seconds: float = Field(default=900.0, gt=0)
+    """Longest song, by its decoded length (a header may lie); decoding stops past it."""
     max_input_bytes: int = Field(default=200_000_000, gt=0)
+    ffmpeg_memory_mb: int = Field(default=512, ge=128)
+    """Address space of each ffmpeg run on an upload; a normal decode needs under 100."""
+    probe_timeout_seconds: float = Field(default=20.0, gt=0)
+    """Reading a file's header takes milliseconds; a probe still running then is stopped."""
+    max_parallel_downloads: int = Field(default=0, ge=0)
+    """Uploads downloaded at once across all users (0: four per CPU core, at least 8)."""
+    max_parallel_probes: int = Field(default=0, ge=0)
+    """Uploads' headers checked at once across all users (0: one per CPU core, at least 2)."""
 
 
 class ModelSettings(_Section):
@@ -182,7 +201,8 @@ class PoolSettings(_Section):
     cache_max_age_hours: float = Field(default=24.0, gt=0)
     """Results are users' music: not kept (nor served) longer than this."""
     cache_min_age_minutes: float = Field(default=10.0, ge=0)
-    """Results used this recently are never evicted (callers are still sending them)."""
+    """Results used this recently are not evicted even over ``cache_max_bytes``. A result
+    being sent is kept for as long as that takes whatever this says (it is pinned)."""
 
     @field_validator("devices")
     @classmethod
@@ -208,6 +228,28 @@ class Settings(_Section):
     rate_limit: RateLimitSettings = RateLimitSettings()
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
+
+    @model_validator(mode="after")
+    def _check_folders_apart(self) -> Settings:
+        """Each folder is swept by its own rule (job folders of dead processes, expired
+        cache entries, orphaned uploads): one inside another would sweep the other's files.
+        """
+        data = self.general.data_dir.resolve()
+        owned = {
+            "pool.cache_dir": (self.pool.cache_dir or data / "cache").resolve(),
+            "tmp (<data_dir>/tmp)": (data / "tmp").resolve(),
+            "uploads (<data_dir>/uploads)": (data / "uploads").resolve(),
+            "results (<data_dir>/results)": (data / "results").resolve(),
+        }
+        names = list(owned)
+        for index, first in enumerate(names):
+            for second in names[index + 1 :]:
+                a, b = owned[first], owned[second]
+                if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+                    raise ValueError(f"{first} ({a}) and {second} ({b}) must not overlap")
+        if data == owned["pool.cache_dir"] or data.is_relative_to(owned["pool.cache_dir"]):
+            raise ValueError("pool.cache_dir must not contain general.data_dir")
+        return self
 
     @property
     def database_url(self) -> str:

@@ -6,6 +6,7 @@ that translates, so a renamed setting changes one line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
@@ -28,7 +29,18 @@ def audio_limits(settings: Settings) -> AudioLimits:
     return AudioLimits(
         max_duration_seconds=settings.audio.max_duration_seconds,
         max_input_bytes=settings.audio.max_input_bytes,
+        ffmpeg_memory_bytes=settings.audio.ffmpeg_memory_mb * 2**20,
+        probe_timeout_seconds=settings.audio.probe_timeout_seconds,
     )
+
+
+def ingest_parallelism(settings: Settings) -> tuple[int, int]:
+    """(downloads, header checks) at once across all users: the settings, or from the
+    core count (downloads wait on the network, header checks on a core)."""
+    cores = os.cpu_count() or 2
+    downloads = settings.audio.max_parallel_downloads or max(8, 4 * cores)
+    probes = settings.audio.max_parallel_probes or max(2, cores)
+    return downloads, probes
 
 
 def separation_options(settings: Settings) -> SeparationOptions:
@@ -113,6 +125,7 @@ def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
 
 def flow_config(settings: Settings) -> FlowConfig:
     """The chat flow's view of the settings."""
+    downloads, probes = ingest_parallelism(settings)
     return FlowConfig(
         model_name=settings.model.name,
         ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
@@ -122,4 +135,6 @@ def flow_config(settings: Settings) -> FlowConfig:
         min_mp3_bitrate=settings.output.min_mp3_bitrate,
         options={"shifts": settings.model.shifts, "overlap": settings.model.overlap},
         retention_hours=settings.storage.results_ttl_hours,
+        max_parallel_downloads=downloads,
+        max_parallel_probes=probes,
     )

@@ -142,7 +142,7 @@ async def test_a_job_a_crash_left_behind_is_delivered_in_its_channel(
     async def chunks():
         yield song.read_bytes()
 
-    saved = await store.files.save_upload(chunks(), max_bytes=10**8, original_filename=song.name)
+    saved = await store.files.save_upload(chunks(), max_bytes=10**8)
     request = JobRequest(
         input_sha256=saved.sha256,
         input_duration_seconds=6.0,

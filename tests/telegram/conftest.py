@@ -60,6 +60,12 @@ class TelegramHarness:
             if str(call.params.get("chat_id")) == str(chat_id)
         ]
 
+    async def songs_used(self, user_id: int = USER_ID) -> int:
+        store = self.app.store
+        user = await store.get_user("telegram", str(user_id))
+        status = await store.quota_status(user, self.app.flow._config.quota_limits("telegram"))
+        return status.songs_used
+
     async def wait_for_text(
         self, fragment: str, chat_id: int = USER_ID, within: float = 60
     ) -> None:
@@ -126,7 +132,7 @@ def make_pool(settings: Settings, **config: Any) -> SeparationPool:
     from separation.ffmpeg import find_ffmpeg
 
     pool_config = PoolConfig(
-        ffmpeg=find_ffmpeg(),
+        ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
         tmp_root=settings.tmp_dir,
         cache_dir=settings.general.data_dir / "cache",
         limits=audio_limits(settings),

@@ -17,7 +17,7 @@ SURVIVOR_CHAT, LOST_CHAT = 6001, 6002
 
 async def _leave_job(store, settings, user_id: int, song: bytes, *, keep_input: bool) -> int:
     user = await store.upsert_user("telegram", str(user_id), "Ann")
-    saved = await store.files.save_upload(song, max_bytes=10**8, original_filename="a.mp3")
+    saved = await store.files.save_upload(song, max_bytes=10**8)
     job = await store.reserve_job(
         user,
         JobRequest(

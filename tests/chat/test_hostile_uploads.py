@@ -1,0 +1,278 @@
+"""Hostile uploads through the chat flow: real store, pool and ffmpeg; only the platform is
+a recorder. Each test is an attack from issue 10 that worked on the old ingest path."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.flow import ChatFlow
+from bot.platform import OutgoingFile, SongUpload
+from bot.settings import Settings
+from bot.wiring import flow_config
+from separation.cache import CachePolicy, ResultCache
+from storage.store import Store
+from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
+from tests.conftest import excerpt
+from tests.hostile import (
+    counting_listener,
+    headerless,
+    hls_playlist,
+    lying_mp3,
+    non_finite_wav,
+)
+from tests.telegram.conftest import make_pool
+
+FlowFactory = Callable[..., Awaitable[ChatFlow]]
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merged(merged.get(key, {}), value) if isinstance(value, dict) else value
+    return merged
+
+
+@pytest.fixture
+async def make_flow(tmp_path, model_repo) -> AsyncIterator[FlowFactory]:
+    """``await make_flow(settings_overrides, **pool_config)``: a flow on a fresh data dir."""
+    opened: list[tuple[Any, Store]] = []
+
+    async def factory(overrides: dict[str, Any] | None = None, **pool_config: Any) -> ChatFlow:
+        raw = {
+            "general": {"data_dir": str(tmp_path / "data")},
+            "model": {"name": "tiny", "repo": str(model_repo), "device": "cpu"},
+        }
+        settings = Settings.model_validate(_merged(raw, overrides or {}))
+        pool = make_pool(settings, **pool_config)
+        await pool.start()
+        store = await Store.open(settings.database_url, settings.general.data_dir)
+        opened.append((pool, store))
+        config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.05)
+        return ChatFlow(store=store, backend=pool, config=config)
+
+    yield factory
+    for pool, store in opened:
+        await pool.shutdown(5)
+        await store.close()
+
+
+async def _quota(flow: ChatFlow) -> Any:
+    user = await flow._store.get_user("telegram", "1")
+    return await flow._store.quota_status(user, flow._config.quota_limits("telegram"))
+
+
+def _uploads_left(tmp_path: Path) -> list[Path]:
+    return list((tmp_path / "data" / "uploads").iterdir())
+
+
+@pytest.fixture(scope="module")
+def server_secret(tmp_path_factory, clip_path, ffmpeg) -> Path:
+    folder = tmp_path_factory.mktemp("server")
+    return excerpt(clip_path, folder / "secret.mp3", ffmpeg, 5, "-c:a", "libmp3lame")
+
+
+@pytest.mark.parametrize(
+    ("name", "live", "remote"),
+    [
+        ("song.m3u8", False, False),
+        ("song.m3u", True, False),
+        ("song.m3u8", False, True),
+        ("song", True, True),
+    ],
+)
+async def test_a_playlist_reads_nothing_costs_nothing_and_connects_nowhere(
+    make_flow, tmp_path, server_secret, name, live, remote
+):
+    flow = await make_flow()
+    replier = RecordingReplier()
+    with counting_listener() as listener:
+        target = listener.url("a.ts") if remote else str(server_secret)
+        playlist = hls_playlist(tmp_path / name, target, live=live)
+        assert await flow.handle_song(USER, CHAT, replier, upload_of(playlist)) is None
+    assert listener.accepted == 0
+    assert "doesn't look like audio" in replier.texts[-1]
+    assert replier.files == []
+    assert (await _quota(flow)).songs_used == 0
+    assert _uploads_left(tmp_path) == []
+
+
+async def test_a_lying_header_is_charged_its_decoded_length(make_flow, tmp_path, ffmpeg):
+    flow = await make_flow()
+    liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=20)
+    job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(liar))
+    assert job is not None and job.status == "done"
+    record = await flow._store.get_job(job.id)
+    assert record.input_duration_seconds == pytest.approx(20, abs=0.2)
+    assert (await _quota(flow)).audio_minutes_used == pytest.approx(20 / 60, abs=0.01)
+
+
+async def test_a_lying_header_over_the_users_song_limit_is_stopped_and_refunded(
+    make_flow, tmp_path, ffmpeg
+):
+    flow = await make_flow({"quota": {"telegram": {"max_song_minutes": 0.25}}})
+    liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=40)
+    replier = RecordingReplier()
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(liar))
+    assert job is not None and job.status == "failed"
+    assert "your limit is 0.25 minutes per song" in replier.texts[-1]
+    assert replier.files == []
+    quota = await _quota(flow)
+    assert quota.songs_used == 0 and quota.audio_minutes_used == 0
+
+
+async def test_a_lying_header_past_the_bots_limit_is_refused_as_too_long(
+    make_flow, tmp_path, ffmpeg
+):
+    flow = await make_flow({"audio": {"max_duration_seconds": 15}})
+    liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=40)
+    replier = RecordingReplier()
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(liar))
+    assert job is not None and job.status == "failed" and job.error_kind == "too_long"
+    assert "longer than 0:15" in replier.texts[-1]
+    assert (await _quota(flow)).songs_used == 0
+
+
+async def test_a_file_without_a_length_is_measured_before_it_is_admitted(
+    make_flow, tmp_path, ffmpeg
+):
+    flow = await make_flow({"quota": {"telegram": {"audio_minutes_per_day": 0.25}}})
+    hidden = headerless(tmp_path / "stream.mkv", ffmpeg, seconds=30)
+    replier = RecordingReplier()
+    assert await flow.handle_song(USER, CHAT, replier, upload_of(hidden)) is None
+    assert "minutes" in replier.texts[-1]  # the daily allowance, not an admitted job
+    assert (await _quota(flow)).songs_used == 0
+    short = headerless(tmp_path / "short.mkv", ffmpeg, seconds=10)
+    job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(short))
+    assert job is not None and job.status == "done"
+    assert (await flow._store.get_job(job.id)).input_duration_seconds == pytest.approx(10, abs=0.1)
+
+
+async def test_non_finite_samples_are_a_damaged_file_and_cost_nothing(make_flow, tmp_path):
+    flow = await make_flow()
+    replier = RecordingReplier()
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(non_finite_wav(tmp_path / "n.wav")))
+    assert job is not None and job.status == "failed" and job.error_kind == "corrupt"
+    assert "damaged" in replier.texts[-1]
+    assert "reference" not in replier.texts[-1]  # the user's file, not our bug
+    assert (await _quota(flow)).songs_used == 0
+
+
+def _wrapped_ffmpeg(tmp_path: Path, real: str, *, pause: float = 0.0) -> tuple[str, Path]:
+    """An ffmpeg that logs each run's start and end (with its arguments) around the real
+    one, optionally pausing first so that overlapping runs are visible."""
+    log = tmp_path / "ffmpeg.log"
+    script = tmp_path / "ffmpeg-logged"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "start $$ $*" >> {log}\n'
+        f"sleep {pause}\n"
+        f'{real} "$@"\nrc=$?\n'
+        f'echo "end $$" >> {log}\n'
+        "exit $rc\n"
+    )
+    script.chmod(0o755)
+    return str(script), log
+
+
+def _runs(log: Path) -> list[str]:
+    return [
+        line.split(" ", 2)[2] for line in log.read_text().splitlines() if line.startswith("start")
+    ]
+
+
+def _most_at_once(log: Path) -> int:
+    running = most = 0
+    for line in log.read_text().splitlines():
+        running += 1 if line.startswith("start") else -1
+        most = max(most, running)
+    return most
+
+
+async def test_a_song_is_probed_once_and_decoded_once(make_flow, tmp_path, ffmpeg, clip_path):
+    wrapper, log = _wrapped_ffmpeg(tmp_path, ffmpeg)
+    flow = await make_flow({"general": {"ffmpeg_path": wrapper}})
+    song = excerpt(clip_path, tmp_path / "clip.mp3", ffmpeg, 4, "-c:a", "libmp3lame")
+    job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
+    assert job is not None and job.status == "done"
+    on_the_upload = [run for run in _runs(log) if ".upload" in run]
+    assert len(on_the_upload) == 2  # the flow's header check, the pool's decode
+    assert "-f f32le" not in on_the_upload[0] and "-f f32le" in on_the_upload[1]
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+async def test_header_checks_run_a_bounded_number_at_a_time(make_flow, tmp_path, ffmpeg, slots):
+    wrapper, log = _wrapped_ffmpeg(tmp_path, ffmpeg, pause=0.3)
+    flow = await make_flow({"general": {"ffmpeg_path": wrapper},
+                            "audio": {"max_parallel_probes": slots}})  # fmt: skip
+    junk = tmp_path / "notes.mp3"
+    junk.write_text("not a song\n" * 100)
+    users = [dataclasses.replace(USER, user_id=str(n)) for n in range(4)]
+    repliers = [RecordingReplier() for _ in users]
+    await asyncio.gather(
+        *(
+            flow.handle_song(u, CHAT, r, upload_of(junk))
+            for u, r in zip(users, repliers, strict=True)
+        )
+    )
+    assert all("doesn't look like audio" in r.texts[-1] for r in repliers)
+    assert len([run for run in _runs(log) if ".upload" in run]) == 4
+    assert _most_at_once(log) == slots
+
+
+async def test_downloads_run_a_bounded_number_at_a_time(make_flow, tmp_path):
+    flow = await make_flow({"audio": {"max_parallel_downloads": 2}})
+    at_once = most = 0
+
+    def slow_upload() -> SongUpload:
+        async def stream() -> AsyncIterator[bytes]:
+            nonlocal at_once, most
+            at_once += 1
+            most = max(most, at_once)
+            for _ in range(5):
+                await asyncio.sleep(0.02)
+                yield b"not audio " * 10
+            at_once -= 1
+
+        return SongUpload(stream=stream, file_name="a.mp3", declared_size=500)
+
+    users = [dataclasses.replace(USER, user_id=str(n)) for n in range(6)]
+    await asyncio.gather(
+        *(flow.handle_song(u, CHAT, RecordingReplier(), slow_upload()) for u in users)
+    )
+    assert most == 2
+
+
+class EvictingReplier(RecordingReplier):
+    """Delivers while another process sharing the cache sweeps it as hard as it can."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        super().__init__()
+        self.cache_dir = cache_dir
+        self.sizes: list[int] = []
+
+    async def send_files(self, files: list[OutgoingFile]) -> None:
+        greedy = ResultCache(self.cache_dir, CachePolicy(max_bytes=0, min_age_seconds=0))
+        await asyncio.to_thread(greedy.evict)
+        self.sizes = [file.path.stat().st_size for file in files]
+        await super().send_files(files)
+
+
+async def test_a_result_being_delivered_is_never_evicted(make_flow, tmp_path, server_secret):
+    cache_dir = tmp_path / "data" / "cache"
+    flow = await make_flow(
+        {"pool": {"cache_min_age_minutes": 0}},
+        cache=CachePolicy(max_bytes=0, min_age_seconds=0),
+    )
+    replier = EvictingReplier(cache_dir)
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(server_secret))
+    assert job is not None and job.status == "done"
+    assert len(replier.sizes) == 2 and all(size > 1000 for size in replier.sizes)
+    # Delivered: now nothing holds it, and a sweep removes it.
+    swept = ResultCache(cache_dir, CachePolicy(max_bytes=0, min_age_seconds=0)).evict()
+    assert len(swept) == 1
