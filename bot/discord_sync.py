@@ -18,6 +18,8 @@ from pathlib import Path
 import discord
 from discord import app_commands
 
+from storage.files import make_private_dirs
+
 logger = logging.getLogger(__name__)
 
 STATE_FILE_NAME = "command-sync.json"
@@ -78,7 +80,7 @@ def _read_state(path: Path) -> dict[str, str]:
 
 
 def _write_state(path: Path, synced: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # usually the data folder: 0700 like all the bot's
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(synced, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(temporary, path)

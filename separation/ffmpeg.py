@@ -154,8 +154,15 @@ def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
     )
     result = parse_probe_output(run.stderr)
     if not result.opened:
-        return dataclasses.replace(result, refusal=stderr_tail(run.stderr, 3))
+        return dataclasses.replace(result, refusal=_refusal(run.stderr))
     return result
+
+
+def _refusal(stderr: str) -> str:
+    """ffmpeg's reason for not opening a file; the sandbox's own refusal when it is one."""
+    lines = stderr.strip().splitlines()
+    sandbox = [line for line in lines if "whitelist" in line]
+    return stderr_tail("\n".join(sandbox[:1] or lines[-2:]))
 
 
 def stderr_tail(stderr: bytes | str, lines: int = 4) -> str:

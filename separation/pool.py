@@ -537,7 +537,7 @@ class SeparationPool:
         progress = self._progress_callback(flight)
         for attempt in range(64):
             folder = workdir / f"attempt-{attempt}"
-            folder.mkdir()
+            folder.mkdir(mode=0o700)  # inside the private job folder
             job = SeparationJob(self._current_model(), audio, folder, options, progress=progress)
             flight.job = job
             flight.separation_started_at = time.monotonic()

@@ -23,6 +23,7 @@ from separation.random_models import (
     build_htdemucs,
     save_repo_model,
 )
+from tests import hostile
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEST_CLIP = SHARED_DATA / "demucs-test-clip.mp3"  # 20 s MP3, pop/rock with vocals
@@ -49,6 +50,12 @@ def restore_logging():
     root.setLevel(level)
     for name, saved in noisy.items():
         logging.getLogger(name).setLevel(saved)
+
+
+@pytest.fixture
+def hanging_ffmpeg(tmp_path: Path, ffmpeg: str) -> str:
+    """An "ffmpeg" that lists the real decoders but hangs on any input."""
+    return hostile.hanging_ffmpeg(tmp_path, ffmpeg)
 
 
 @pytest.fixture(scope="session")

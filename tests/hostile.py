@@ -32,6 +32,14 @@ def hls_playlist(path: Path, segment: str, *, live: bool = False) -> Path:
     return path
 
 
+def playlist_of(
+    path: Path, *, server_file: Path, listener: ConnectionCounter, remote: bool, live: bool = False
+) -> Path:
+    """An HLS playlist of a file on the server, or of a URL on ``listener``."""
+    target = listener.url("a.ts") if remote else str(server_file)
+    return hls_playlist(path, target, live=live)
+
+
 def ffconcat(path: Path, target: Path) -> Path:
     path.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
     return path
@@ -50,14 +58,35 @@ def subtitles(path: Path) -> Path:
     return path
 
 
-def cover_bomb(path: Path, ffmpeg: str, picture: Path, *, seconds: float = 5.0) -> Path:
-    """An MP3 of ``seconds`` whose ID3 cover is ``picture`` (a huge PNG costs its decoded
-    size in memory to any ffmpeg that decodes attached pictures)."""
-    tone = f"sine=frequency=440:duration={seconds}"
-    _ffmpeg(ffmpeg, "-f", "lavfi", "-i", tone, "-i", str(picture), "-map", "0", "-map", "1",
-            "-c:a", "libmp3lame", "-c:v", "copy", "-id3v2_version", "3",
-            "-disposition:v", "attached_pic", "-y", str(path))  # fmt: skip
+def cover_bomb(
+    path: Path, ffmpeg: str, picture: Path, *, seconds: float = 5.0, copies: int = 1
+) -> Path:
+    """``seconds`` of audio carrying ``picture`` (a huge PNG costs its decoded size in
+    memory to any ffmpeg that decodes attached pictures): once as the ID3 cover of an
+    MP3, or ``copies`` times as Matroska attachments (``.mkv``), which ffmpeg reads back
+    as attached pictures."""
+    tone = ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    if path.suffix == ".mp3":
+        _ffmpeg(ffmpeg, *tone, "-i", str(picture), "-map", "0", "-map", "1",
+                "-c:a", "libmp3lame", "-c:v", "copy", "-id3v2_version", "3",
+                "-disposition:v", "attached_pic", "-y", str(path))  # fmt: skip
+        return path
+    attachments: list[str] = []
+    for index in range(copies):
+        attachments += ["-attach", str(picture), f"-metadata:s:t:{index}", "mimetype=image/png",
+                        f"-metadata:s:t:{index}", f"filename=cover{index}.png"]  # fmt: skip
+    _ffmpeg(ffmpeg, *tone, *attachments, "-c:a", "aac", "-y", str(path))
     return path
+
+
+def hanging_ffmpeg(folder: Path, ffmpeg: str) -> str:
+    """An "ffmpeg" that lists the real decoders but hangs on any input."""
+    script = folder / "ffmpeg-hangs"
+    script.write_text(
+        f'#!/bin/sh\nif [ "$2" = "-decoders" ]; then exec {ffmpeg} "$@"; fi\nexec sleep 60\n'
+    )
+    script.chmod(0o755)
+    return str(script)
 
 
 def lying_mp3(path: Path, ffmpeg: str, work: Path, *, claims: float, plays: float) -> Path:

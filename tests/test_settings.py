@@ -76,6 +76,8 @@ def test_unknown_sections_are_errors(tmp_path):
         ("[model]\noverlap = 1.5\n", "model.overlap"),
         ("[output]\nformat = 'aac'\n", "output.format"),
         ("[audio]\nmax_duration_seconds = -1\n", "audio.max_duration_seconds"),
+        ("[audio]\nffmpeg_memory_mb = 16\n", "audio.ffmpeg_memory_mb"),
+        ("[audio]\nprobe_timeout_seconds = 0\n", "audio.probe_timeout_seconds"),
         ("this is not toml", "not valid TOML"),
     ],
 )
@@ -84,6 +86,23 @@ def test_invalid_values_name_the_setting(tmp_path, text, fragment):
     config.write_text(text)
     with pytest.raises(ConfigError, match=fragment):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    "cache_dir, clash",
+    [("data/tmp", "tmp"), ("data/tmp/cache", "tmp"), ("data/uploads", "uploads"), (".", "data")],
+)
+def test_a_cache_folder_that_another_sweep_would_empty_is_refused(
+    tmp_path, monkeypatch, cache_dir, clash
+):
+    """Job folders, uploads and cache entries are each swept by their own rule."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(f"[general]\ndata_dir = 'data'\n[pool]\ncache_dir = '{cache_dir}'\n")
+    with pytest.raises(ConfigError, match=rf"{clash}.*must not (overlap|contain)"):
+        load_settings(config)
+    config.write_text("[general]\ndata_dir = 'data'\n[pool]\ncache_dir = 'elsewhere'\n")
+    assert load_settings(config).pool.cache_dir == Path("elsewhere")
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

@@ -22,9 +22,9 @@ from tests.conftest import excerpt
 from tests.hostile import (
     counting_listener,
     headerless,
-    hls_playlist,
     lying_mp3,
     non_finite_wav,
+    playlist_of,
 )
 from tests.telegram.conftest import make_pool
 
@@ -92,8 +92,9 @@ async def test_a_playlist_reads_nothing_costs_nothing_and_connects_nowhere(
     flow = await make_flow()
     replier = RecordingReplier()
     with counting_listener() as listener:
-        target = listener.url("a.ts") if remote else str(server_secret)
-        playlist = hls_playlist(tmp_path / name, target, live=live)
+        playlist = playlist_of(
+            tmp_path / name, server_file=server_secret, listener=listener, remote=remote, live=live
+        )
         assert await flow.handle_song(USER, CHAT, replier, upload_of(playlist)) is None
     assert listener.accepted == 0
     assert "doesn't look like audio" in replier.texts[-1]
@@ -151,6 +152,20 @@ async def test_a_file_without_a_length_is_measured_before_it_is_admitted(
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(short))
     assert job is not None and job.status == "done"
     assert (await flow._store.get_job(job.id)).input_duration_seconds == pytest.approx(10, abs=0.1)
+
+
+async def test_a_probe_that_hangs_gets_one_sentence_and_leaves_nothing(
+    make_flow, tmp_path, ffmpeg, server_secret, hanging_ffmpeg
+):
+    flow = await make_flow(
+        {"general": {"ffmpeg_path": hanging_ffmpeg}, "audio": {"probe_timeout_seconds": 0.5}}
+    )
+    replier = RecordingReplier()
+    assert await flow.handle_song(USER, CHAT, replier, upload_of(server_secret)) is None
+    assert replier.texts[-1].startswith("Reading that file took far too long")
+    assert len(replier.texts) == 2  # "Downloading...", then that one sentence
+    assert _uploads_left(tmp_path) == []
+    assert await flow._store.active_jobs(await flow._store.get_user("telegram", "1")) == []
 
 
 async def test_non_finite_samples_are_a_damaged_file_and_cost_nothing(make_flow, tmp_path):

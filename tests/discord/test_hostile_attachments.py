@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.discord.conftest import SONG_CHANNEL
-from tests.hostile import counting_listener, hls_playlist
+from tests.hostile import counting_listener, playlist_of
 
 
 @pytest.mark.parametrize(
@@ -19,10 +19,11 @@ from tests.hostile import counting_listener, hls_playlist
 async def test_a_playlist_attachment_is_refused_and_opens_nothing(
     discord_bot, tmp_path, name, content_type, remote, how
 ):
-    secret = discord_bot.songs["clip.mp3"]  # a file on the server's disk
     with counting_listener() as listener:
-        target = listener.url("a.ts") if remote else str(secret)
-        playlist = hls_playlist(tmp_path / name, target)
+        server_file = discord_bot.songs["clip.mp3"]
+        playlist = playlist_of(
+            tmp_path / name, server_file=server_file, listener=listener, remote=remote
+        )
         attachment = discord_bot.api.attachment(
             playlist, channel_id=SONG_CHANNEL, filename=name, content_type=content_type
         )

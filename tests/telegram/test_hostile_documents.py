@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile import counting_listener, hls_playlist
+from tests.hostile import counting_listener, playlist_of
 from tests.telegram.conftest import USER_ID
 
 NOT_AUDIO = "doesn't look like audio"  # downloaded, then refused by the header check
@@ -23,10 +23,11 @@ NOT_A_SONG = "doesn't look like a song"  # refused by its type before downloadin
 async def test_a_playlist_document_is_refused_and_opens_nothing(
     telegram_bot, tmp_path, name, mime_type, remote, answer
 ):
-    secret = telegram_bot.songs["clip.mp3"]  # a file on the server's disk
     with counting_listener() as listener:
-        target = listener.url("a.ts") if remote else str(secret)
-        playlist = hls_playlist(tmp_path / name, target)
+        server_file = telegram_bot.songs["clip.mp3"]
+        playlist = playlist_of(
+            tmp_path / name, server_file=server_file, listener=listener, remote=remote
+        )
         telegram_bot.songs = {**telegram_bot.songs, name: playlist}  # the session's stay
         await telegram_bot.send_song(name, kind="document", mime_type=mime_type, file_name=name)
         await telegram_bot.wait_for_text(answer)
