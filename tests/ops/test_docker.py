@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -249,21 +250,31 @@ def _copy_build_context(source_root: Path) -> None:
                 shutil.copy2(path, into)
 
 
+def _borrow_this_environment(venv: Path) -> None:
+    """Let ``venv`` import what the tests run with (torch, the dependencies, pip and the
+    setuptools the test extras require) instead of downloading them.
+
+    Not ``--system-site-packages``: from inside a virtual environment that borrows the
+    base interpreter's packages, which a fresh ``python3 -m venv`` does not share (a
+    test that passed only where the base Python happened to carry them). Plain paths in
+    a ``.pth`` file: their own ``.pth`` files (this checkout's editable install) are not
+    run, so the copy under test is the one the app step installs.
+    """
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    (site_packages / "borrowed-test-environment.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n"
+    )
+
+
 def test_the_app_step_installs_a_working_console_script(tmp_path):
     source = tmp_path / "src"
     venv = tmp_path / "venv"
     _copy_build_context(source)
-    completed = _install(
-        "venv",
-        "app",
-        PYTHON=sys.executable,
-        VENV=str(venv),
-        # Borrow torch and the dependencies from this machine instead of downloading
-        # them; pip then comes from there too.
-        VENV_OPTIONS="--system-site-packages --without-pip",
-        PIP_OPTIONS="--no-build-isolation --no-index --quiet",
-        SRC=str(source),
-    )
+    options = {"PYTHON": sys.executable, "VENV": str(venv), "SRC": str(source)}
+    created = _install("venv", VENV_OPTIONS="--without-pip", **options)
+    assert created.returncode == 0, created.stdout + created.stderr
+    _borrow_this_environment(venv)
+    completed = _install("app", PIP_OPTIONS="--no-build-isolation --no-index --quiet", **options)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     outside = tmp_path / "elsewhere"  # not the repository, so nothing imports from it
     outside.mkdir()
