@@ -100,11 +100,19 @@ class JobStateError(StorageError):
 
 
 class QuotaRefusedError(StorageError):
-    """Base class for every reason a new job is refused before it is queued."""
+    """Base class for every reason a job is refused: before it is queued, or when its
+    decoded length turns out longer than its header said (``Store.settle_duration``).
+
+    ``kind`` names the reason in job records and metrics, like the engine's errors.
+    """
+
+    kind = "quota"
 
 
 class UserBannedError(QuotaRefusedError):
     """The user is banned; nothing is reserved."""
+
+    kind = "banned"
 
     def __init__(self, *, platform: str, platform_user_id: str) -> None:
         super().__init__(f"user {platform}:{platform_user_id} is banned")
@@ -114,6 +122,8 @@ class UserBannedError(QuotaRefusedError):
 
 class SongTooLongError(QuotaRefusedError):
     """The song is longer than this user's maximum song duration."""
+
+    kind = "song_too_long"
 
     def __init__(self, *, duration_seconds: float, max_seconds: float) -> None:
         super().__init__(
@@ -125,6 +135,8 @@ class SongTooLongError(QuotaRefusedError):
 
 class TooManyConcurrentJobsError(QuotaRefusedError):
     """The user already has as many queued or running jobs as allowed."""
+
+    kind = "too_many_jobs"
 
     def __init__(self, *, active: int, limit: int) -> None:
         super().__init__(f"{active} jobs are already queued or running; the limit is {limit}")
@@ -141,6 +153,8 @@ class QuotaExceededError(QuotaRefusedError):
         frees_at: when enough of it frees up for this job (UTC), or None if it never
             will (a limit of zero).
     """
+
+    kind = "quota_exceeded"
 
     def __init__(
         self, *, limit: QuotaLimitName, remaining: float, frees_at: datetime | None

@@ -120,7 +120,7 @@ async def test_a_lying_header_over_the_users_song_limit_is_stopped_and_refunded(
     liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=40)
     replier = RecordingReplier()
     job = await flow.handle_song(USER, CHAT, replier, upload_of(liar))
-    assert job is not None and job.status == "failed"
+    assert job is not None and job.status == "failed" and job.error_kind == "song_too_long"
     assert "your limit is 0.25 minutes per song" in replier.texts[-1]
     assert replier.files == []
     quota = await _quota(flow)
