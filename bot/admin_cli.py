@@ -4,7 +4,9 @@
 subparsers; each command's ``func(args, settings)`` prints a short report and returns
 an exit code. Anything the store refuses (an unknown user, a negative grant, a file
 that is not a database, a read-only data directory) becomes one line on stderr, never a
-traceback:
+traceback: exit 2 for a malformed command or a store that cannot be opened, 1 for a
+user that does not exist. ``grant``, ``ban`` and ``admin`` create a user not seen yet,
+so an operator can pre-grant a friend or pre-ban an abuser. Nothing here imports torch.
 
     karaoke-bot users show telegram:12345
     karaoke-bot users grant telegram:12345 --songs 20 --minutes 120
@@ -17,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from bot.commands import messages
+from bot.commands.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
-from bot.wiring import quota_limits
 from storage import (
+    DatabaseError,
+    DataDirError,
     InvalidGrantError,
     InvalidUserRefError,
     QuotaLimits,
@@ -33,10 +37,6 @@ from storage import (
     Store,
     UserRecord,
 )
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -51,7 +51,9 @@ def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=users_show)
 
     grant = users_commands.add_parser(
-        "grant", help="override a user's limits (unset limits keep the platform default)"
+        "grant",
+        help="override a user's limits (unset limits keep the platform default); "
+        "a user not seen yet is created",
     )
     _add_user_argument(grant)
     grant.add_argument("--songs", type=_whole_number(0), help="songs per rolling 24 h")
@@ -64,9 +66,9 @@ def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
     grant.set_defaults(func=users_grant)
 
     for name, command, summary in (
-        ("ban", users_ban, "refuse all new jobs from a user"),
+        ("ban", users_ban, "refuse all new jobs from a user (created if not seen yet)"),
         ("unban", users_unban, "lift a ban"),
-        ("admin", users_admin, "make a user an admin (no quota limits)"),
+        ("admin", users_admin, "make a user an admin, no quota limits (created if not seen yet)"),
         ("unadmin", users_unadmin, "take admin rights away"),
     ):
         flag = users_commands.add_parser(name, help=summary)
@@ -103,8 +105,10 @@ def users_show(args: argparse.Namespace, settings: Settings) -> int:
     """Print a user's flags, limits, usage in the last 24 h and active jobs."""
 
     async def show(store: Store) -> None:
-        user = await store.find_user(args.user)
-        status = await store.quota_status(user, quota_limits(settings, user.platform))
+        user = await store.find_chat_user(args.user)
+        status = await store.quota_status(
+            user, settings.quota.for_platform(user.platform).as_limits()
+        )
         active = await store.active_jobs(user)
         print(describe_user(user, status))
         jobs = ", ".join(f"#{job.id} {job.status}" for job in active) or "none"
@@ -117,14 +121,10 @@ def users_grant(args: argparse.Namespace, settings: Settings) -> int:
     """Override some of a user's limits and print the result."""
     overrides = (args.songs, args.minutes, args.max_song_minutes, args.concurrent)
     if not args.reset and all(value is None for value in overrides):
-        return _fail(
-            "nothing to grant: give --songs, --minutes, --max-song-minutes, --concurrent "
-            "or --reset",
-            EXIT_USAGE,
-        )
+        return _fail(messages.NOTHING_TO_GRANT, EXIT_USAGE)
 
     async def grant(store: Store) -> None:
-        user = await store.find_user(args.user)
+        user = await store.find_or_create_user(args.user)
         if args.reset:
             user = await store.reset_limits(user)
         user = await store.grant(
@@ -134,15 +134,19 @@ def users_grant(args: argparse.Namespace, settings: Settings) -> int:
             max_song_minutes=args.max_song_minutes,
             max_concurrent_jobs=args.concurrent,
         )
-        status = await store.quota_status(user, quota_limits(settings, user.platform))
+        status = await store.quota_status(
+            user, settings.quota.for_platform(user.platform).as_limits()
+        )
         print(describe_user(user, status))
 
     return _run(settings, grant)
 
 
 def users_ban(args: argparse.Namespace, settings: Settings) -> int:
-    """Ban a user: new jobs are refused; jobs already queued or running go on."""
-    return _update_user(args, settings, lambda store, user: store.set_banned(user, True))
+    """Ban a user (created if not seen yet): new jobs are refused; running ones go on."""
+    return _update_user(
+        args, settings, lambda store, user: store.set_banned(user, True), create=True
+    )
 
 
 def users_unban(args: argparse.Namespace, settings: Settings) -> int:
@@ -151,8 +155,10 @@ def users_unban(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def users_admin(args: argparse.Namespace, settings: Settings) -> int:
-    """Make a user an admin: no quota limits apply to them."""
-    return _update_user(args, settings, lambda store, user: store.set_admin(user, True))
+    """Make a user (created if not seen yet) an admin: no quota limits apply to them."""
+    return _update_user(
+        args, settings, lambda store, user: store.set_admin(user, True), create=True
+    )
 
 
 def users_unadmin(args: argparse.Namespace, settings: Settings) -> int:
@@ -186,9 +192,15 @@ def _update_user(
     args: argparse.Namespace,
     settings: Settings,
     update: Callable[[Store, UserRecord], Awaitable[UserRecord]],
+    *,
+    create: bool = False,
 ) -> int:
     async def apply(store: Store) -> None:
-        user = await update(store, await store.find_user(args.user))
+        if create:
+            user = await store.find_or_create_user(args.user)
+        else:
+            user = await store.find_chat_user(args.user)
+        user = await update(store, user)
         print(f"{user.ref}: {_flags(user)}")
 
     return _run(settings, apply)
@@ -213,18 +225,22 @@ def _run(
         asyncio.run(main())
     except (InvalidUserRefError, InvalidGrantError) as exc:
         return _fail(str(exc), EXIT_USAGE)
+    except (DatabaseError, DataDirError) as exc:  # the environment: nothing was done
+        return _fail(str(exc), EXIT_USAGE)
     except StorageError as exc:
         return _fail(str(exc), EXIT_FAILED)
     return EXIT_OK
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    messages.error(message)
     return code
 
 
 def _add_user_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("user", metavar="PLATFORM:ID", help="e.g. telegram:12345")
+    parser.add_argument(
+        "user", metavar="PLATFORM:ID", help="a Telegram or Discord user id, e.g. telegram:12345"
+    )
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:

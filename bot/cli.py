@@ -1,7 +1,12 @@
 """The ``karaoke-bot`` command line: one entry point for every job of the bot.
 
-Exit codes: 0 success, 1 a job failed (each failure is one line naming it), 2 usage or
-configuration errors.
+Exit codes: 0 success, 1 a job failed (each failure is one line naming it), 2 usage,
+configuration or environment errors (a bad option or config file, no CUDA, no weights,
+a database that cannot be opened). Every problem is one line, ``karaoke-bot: error: ...``.
+
+Only what every command needs is imported here: ``--help``, ``check`` of a bad config and
+the store's commands must not pay seconds for torch, so each command imports the
+separation code in its own function.
 """
 
 from __future__ import annotations
@@ -10,48 +15,103 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import NoReturn
 
 from separation.errors import SeparationError
 
+from .commands import messages
 from .commands.check import add_check_command
+from .commands.messages import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from .commands.models import add_models_command
 from .commands.run import add_run_command
 from .commands.separate import add_separate_command
 from .logging_setup import configure_logging
 from .secrets import secret_values
-from .settings import ConfigError, Settings, describe_validation_error, load_settings
+from .settings import ConfigError, Settings, load_settings
 
-EXIT_USAGE = 2
 logger = logging.getLogger(__name__)
 
+SYNOPSIS = """\
+commands:
+  karaoke-bot run                       the bot: enabled platforms, pool and store
+  karaoke-bot check                     validate config, tokens, ffmpeg, weights, device, DB
+  karaoke-bot separate INPUT... [-o OUTDIR] [--model NAME] [--model-repo DIR] ...
+  karaoke-bot models list | download NAME | make-random NAME --repo DIR
+  karaoke-bot db upgrade
+  karaoke-bot users show|ban|unban|admin|unadmin PLATFORM:ID
+  karaoke-bot users grant PLATFORM:ID [--songs N] [--minutes M] [--max-song-minutes M]
+                                      [--concurrent N] [--reset]
+  karaoke-bot stats [--top N]
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="karaoke-bot",
-        description="Turn any song into a karaoke track (instrumental + vocals) with Demucs.",
-    )
+--config and -v may come before or after the command; `karaoke-bot COMMAND --help` tells
+more about each.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors start ``karaoke-bot: error:`` like every other problem.
+
+    argparse would name the subcommand's parser instead (``karaoke-bot users grant:
+    error:``); the usage line above the error still shows the whole command. Subparsers
+    are made of the same class, so this holds at every level.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{messages.PROG}: error: {message}\n")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """``--config`` and ``-v``, accepted before and after the command.
+
+    Below the top level the defaults are SUPPRESS: a subcommand's parser then sets these
+    only when they are typed after it, and leaves a value typed before it alone.
+    """
     parser.add_argument(
         "--config",
         type=Path,
         metavar="PATH",
+        default=None if top_level else argparse.SUPPRESS,
         help="config file (default: $KARAOKE_CONFIG, else ./config.toml if "
         "present, else built-in defaults)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="debug logging",
+    )
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):
+                yield subparser
+                yield from _subcommand_parsers(subparser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=messages.PROG,
+        description="Turn any song into a karaoke track (instrumental + vocals) with Demucs.",
+        epilog=SYNOPSIS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_global_options(parser, top_level=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_separate_command(subparsers)
     add_run_command(subparsers)
     add_models_command(subparsers)
     add_check_command(subparsers)
-    try:
-        from .admin_cli import add_admin_commands
-    except ImportError:  # the store's commands are optional until storage/ lands
-        pass
-    else:
-        add_admin_commands(subparsers)
+    from .admin_cli import add_admin_commands
+
+    add_admin_commands(subparsers)
+    for subparser in _subcommand_parsers(parser):
+        _add_global_options(subparser, top_level=False)
     return parser
 
 
@@ -66,6 +126,12 @@ def resolve_config_path(explicit: Path | None) -> Path | None:
 
 
 def load_cli_settings(args: argparse.Namespace) -> Settings:
+    """The config file's settings with the command's flags applied.
+
+    Raises:
+        ConfigError: the file is missing or invalid.
+        UsageError: a flag's value is invalid (named by the flag).
+    """
     settings = load_settings(resolve_config_path(args.config))
     apply_overrides = getattr(args, "apply_overrides", None)
     if apply_overrides is not None:
@@ -78,11 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_cli_settings(args)
-    except ValidationError as exc:
-        print(f"karaoke-bot: {describe_validation_error(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as exc:
-        print(f"karaoke-bot: {exc}", file=sys.stderr)
+    except (ConfigError, UsageError) as exc:
+        messages.error(str(exc))
         return EXIT_USAGE
     configure_logging(
         "DEBUG" if args.verbose else settings.general.log_level,
@@ -91,12 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args, settings)
+    except UsageError as exc:
+        messages.error(str(exc))
+        return EXIT_USAGE
     except SeparationError as exc:
-        print(f"karaoke-bot: {exc}", file=sys.stderr)
-        return 1
+        # Per-input failures are reported by the command itself; what reaches here
+        # stopped it before any job ran: no ffmpeg, no CUDA, no weights.
+        messages.error(str(exc))
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("karaoke-bot: interrupted", file=sys.stderr)
-        return 130
+        messages.error(messages.INTERRUPTED)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Everything an operator can set lives here, loaded from a TOML file (see
 ``config.example.toml``) with environment overrides for secrets, so tokens never have
 to be written to a file. Unknown keys are an error: a typo such as ``max_duraton`` must
 not be silently ignored and leave the operator wondering why a limit does not apply.
+Relative paths in the file are relative to the file's folder, wherever the bot is
+started from (systemd, cron and Docker rarely start it next to its config).
 
 ``separation/`` and ``storage/`` do not import this module; the application wiring
 (``bot.app`` / ``bot.cli``) hands them the plain values they need.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -25,9 +27,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from separation.encode import OutputFormat
-from storage.records import Platform
+from storage.records import Platform, QuotaLimits
 
 
 class ConfigError(ValueError):
@@ -96,7 +100,8 @@ class OutputSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str | None = None
-    """Any async SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/karaoke.db."""
+    """Any async SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/karaoke.db. One with
+    a password is better given as KARAOKE_DATABASE_URL."""
     busy_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a SQLite writer waits for another one before giving up."""
 
@@ -113,11 +118,21 @@ class QuotaLimitsSettings(_Section):
     max_song_minutes: float = Field(default=15.0, gt=0)
     max_concurrent_jobs: int = Field(default=2, ge=1)
 
+    def as_limits(self) -> QuotaLimits:
+        """These defaults as the plain value ``storage`` takes."""
+        return QuotaLimits(
+            songs_per_day=self.songs_per_day,
+            audio_minutes_per_day=self.audio_minutes_per_day,
+            max_song_minutes=self.max_song_minutes,
+            max_concurrent_jobs=self.max_concurrent_jobs,
+        )
+
 
 class QuotaSettings(_Section):
+    """Per chat platform. The command line has none: it is the operator's own tool."""
+
     telegram: QuotaLimitsSettings = QuotaLimitsSettings()
     discord: QuotaLimitsSettings = QuotaLimitsSettings()
-    cli: QuotaLimitsSettings = QuotaLimitsSettings(songs_per_day=1000, audio_minutes_per_day=6000)
 
     def for_platform(self, platform: Platform) -> QuotaLimitsSettings:
         return getattr(self, platform)
@@ -141,6 +156,7 @@ class TelegramSettings(_Section):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, gt=0, lt=65536)
     webhook_secret: SecretStr | None = None
+    """Better given as KARAOKE_TELEGRAM_WEBHOOK_SECRET than written here."""
 
 
 class DiscordSettings(_Section):
@@ -279,6 +295,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        _resolve_relative_paths(raw, Settings, Path(path).absolute().parent)
     _apply_env_overrides(raw, environ)
     try:
         return Settings.model_validate(raw)
@@ -291,6 +308,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
 _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "KARAOKE_TELEGRAM_TOKEN": ("telegram", "token"),
     "KARAOKE_DISCORD_TOKEN": ("discord", "token"),
+    "KARAOKE_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "KARAOKE_DATABASE_URL": ("database", "url"),  # it may hold a password
     "KARAOKE_DATA_DIR": ("general", "data_dir"),
     "KARAOKE_DEVICE": ("model", "device"),
     # The Docker image turns the health server on through these (see Dockerfile).
@@ -300,11 +319,57 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 }
 
 
+def _resolve_relative_paths(raw: dict[str, Any], model: type[BaseModel], base: Path) -> None:
+    """Make the file's relative paths relative to ``base``, the file's folder.
+
+    Every ``Path`` setting, an ``ffmpeg_path`` that is a path (not a bare command name
+    looked up on PATH) and a SQLite ``database.url`` with a relative file name. Values
+    of the wrong type are left for validation to name.
+    """
+    for name, field in model.model_fields.items():
+        value = raw.get(name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if isinstance(value, dict):
+                _resolve_relative_paths(value, annotation, base)
+        elif isinstance(value, str) and (annotation is Path or Path in get_args(annotation)):
+            raw[name] = str(_against(base, value))
+        elif isinstance(value, str) and name == "ffmpeg_path" and "/" in value:
+            raw[name] = str(_against(base, value))
+        elif isinstance(value, str) and model is DatabaseSettings and name == "url":
+            raw[name] = _sqlite_url_against(base, value)
+
+
+def _against(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _sqlite_url_against(base: Path, text: str) -> str:
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        return text  # not a URL at all: the store says so when it opens it
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return text
+    if database.startswith("file:") or Path(database).is_absolute():
+        return text
+    return url.set(database=str(base / database)).render_as_string(hide_password=False)
+
+
 def _apply_env_overrides(raw: dict, environ: dict[str, str]) -> None:
     for variable, (section, key) in _ENV_OVERRIDES.items():
         value = environ.get(variable)
         if value:
             raw.setdefault(section, {})[key] = value
+
+
+# Settings older versions had: an operator upgrading is told why, not "check the spelling".
+_REMOVED_SETTINGS = {
+    "quota.cli": "the command line is the operator's own tool and has no quota; "
+    "delete the [quota.cli] section",
+}
 
 
 def describe_validation_error(exc: ValidationError, path: Path | None = None) -> str:
@@ -313,7 +378,9 @@ def describe_validation_error(exc: ValidationError, path: Path | None = None) ->
     lines = []
     for error in exc.errors():
         location = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
+        if location in _REMOVED_SETTINGS:
+            lines.append(f"setting '{location}'{where} was removed: {_REMOVED_SETTINGS[location]}")
+        elif error["type"] == "extra_forbidden":
             lines.append(f"unknown setting '{location}'{where} (check the spelling)")
         else:
             lines.append(f"invalid setting '{location}'{where}: {error['msg']}")

@@ -114,13 +114,7 @@ def build_pool(
 
 def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
     """The platform's default limits from the settings, as the value ``storage`` takes."""
-    limits = settings.quota.for_platform(platform)
-    return QuotaLimits(
-        songs_per_day=limits.songs_per_day,
-        audio_minutes_per_day=limits.audio_minutes_per_day,
-        max_song_minutes=limits.max_song_minutes,
-        max_concurrent_jobs=limits.max_concurrent_jobs,
-    )
+    return settings.quota.for_platform(platform).as_limits()
 
 
 def flow_config(settings: Settings) -> FlowConfig:

@@ -4,12 +4,20 @@ The migrations ship inside the package (``storage/migrations``), so an installed
 upgrades its database on start, and ``karaoke-bot db upgrade`` does the same on demand,
 without an alembic.ini. They run on the store's own engine, so SQLite gets the same
 pragmas and transaction handling as the running bot.
+
+Alembic logs three INFO lines per upgrade (its context, DDL mode, each step), which an
+operator would see before every first answer of an admin command or start-up error;
+they are kept to warnings, and this module logs one line of its own instead: INFO when
+an existing schema changes, DEBUG when a new database gets its first schema.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -23,6 +31,8 @@ from storage.db import Database, open_database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
+
+logger = logging.getLogger(__name__)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -63,8 +73,23 @@ def _upgrade(connection: Connection) -> tuple[str | None, str | None]:
             f"the schema is at revision {before!r}, which this version of karaoke-bot does "
             "not know (did a newer version upgrade it?)"
         )
-    command.upgrade(alembic_config(connection), "head")
-    return before, _revision_of(connection)
+    with _alembic_warnings_only():
+        command.upgrade(alembic_config(connection), "head")
+    after = _revision_of(connection)
+    level = logging.DEBUG if before is None else logging.INFO
+    logger.log(level, "database schema upgraded from %s to %s", before or "empty", after)
+    return before, after
+
+
+@contextlib.contextmanager
+def _alembic_warnings_only() -> Iterator[None]:
+    alembic_logger = logging.getLogger("alembic")
+    previous = alembic_logger.level
+    alembic_logger.setLevel(max(previous, logging.WARNING))
+    try:
+        yield
+    finally:
+        alembic_logger.setLevel(previous)
 
 
 def _revision_of(connection: Connection) -> str | None:

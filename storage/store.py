@@ -207,6 +207,30 @@ class Store:
         """
         return await self.get_user(*users.parse_user_ref(ref))
 
+    async def find_or_create_user(self, ref: str, *, now: datetime | None = None) -> UserRecord:
+        """The user an admin names by ``PLATFORM:ID``, created if never seen.
+
+        An operator may ban an abuser or grant a friend before they first write; the
+        user is then created with an empty display name (filled in when they write).
+
+        Raises:
+            InvalidUserRefError: a malformed reference, e.g. ``telegram:abc``.
+        """
+        platform, platform_user_id = users.parse_admin_ref(ref)
+        async with self._db.write() as session:
+            user = await users.find_or_create(session, platform, platform_user_id, self._now(now))
+            await session.flush()
+            return users.to_record(user)
+
+    async def find_chat_user(self, ref: str) -> UserRecord:
+        """Look a user up by ``PLATFORM:ID``, checked like :meth:`find_or_create_user`.
+
+        Raises:
+            InvalidUserRefError: a malformed reference, e.g. ``telegram:abc``.
+            UserNotFoundError: no such user.
+        """
+        return await self.get_user(*users.parse_admin_ref(ref))
+
     async def grant(
         self,
         user: UserRecord,

@@ -15,6 +15,8 @@ from storage.records import PLATFORMS, UserRecord
 
 MAX_PLATFORM_USER_ID_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 255
+CHAT_PLATFORMS = ("telegram", "discord")
+"""Platforms an admin manages users of; both number their users (Discord: snowflakes)."""
 
 
 def parse_user_ref(ref: str) -> tuple[str, str]:
@@ -27,6 +29,30 @@ def parse_user_ref(ref: str) -> tuple[str, str]:
     if not colon:
         raise InvalidUserRefError(ref=ref, reason="expected PLATFORM:ID, e.g. telegram:12345")
     check_user_key(platform, platform_user_id, ref=ref)
+    return platform, platform_user_id
+
+
+def parse_admin_ref(ref: str) -> tuple[str, str]:
+    """``PLATFORM:ID`` as an admin types it to look up, grant, ban or make admin.
+
+    Stricter than :func:`parse_user_ref`: admin commands create a user they have not
+    seen yet (to pre-ban or pre-grant), so an id the platform could never send
+    (``telegram:abc``, a typo) must be refused as malformed instead of creating a user
+    nobody can ever be.
+
+    Raises:
+        InvalidUserRefError: as :func:`parse_user_ref`, or not a chat platform, or an id
+            that is not a number.
+    """
+    platform, platform_user_id = parse_user_ref(ref)
+    if platform not in CHAT_PLATFORMS:
+        raise InvalidUserRefError(
+            ref=ref, reason=f"unknown platform {platform!r} (expected {', '.join(CHAT_PLATFORMS)})"
+        )
+    if not (platform_user_id.isascii() and platform_user_id.isdigit()):
+        raise InvalidUserRefError(
+            ref=ref, reason=f"a {platform} id is a number, e.g. {platform}:12345"
+        )
     return platform, platform_user_id
 
 
@@ -73,6 +99,14 @@ async def get(session: AsyncSession, platform: str, platform_user_id: str) -> Us
     if user is None:
         raise UserNotFoundError(platform=platform, platform_user_id=platform_user_id)
     return user
+
+
+async def find_or_create(
+    session: AsyncSession, platform: str, platform_user_id: str, now: datetime
+) -> User:
+    """The user, created with an empty display name if never seen (seen times untouched)."""
+    user = await find(session, platform, platform_user_id)
+    return user if user is not None else await upsert(session, platform, platform_user_id, "", now)
 
 
 async def load(session: AsyncSession, user: UserRecord, *, for_update: bool = False) -> User:

@@ -52,7 +52,8 @@ def test_example_config_documents_every_setting_with_its_default():
 
 
 def test_example_config_loads():
-    assert load_settings(EXAMPLE) == Settings()
+    expected = Settings.model_validate({"general": {"data_dir": EXAMPLE.parent / "data"}})
+    assert load_settings(EXAMPLE) == expected
 
 
 def test_unknown_keys_are_errors(tmp_path):
@@ -102,7 +103,7 @@ def test_a_cache_folder_that_another_sweep_would_empty_is_refused(
     with pytest.raises(ConfigError, match=rf"{clash}.*must not (overlap|contain)"):
         load_settings(config)
     config.write_text("[general]\ndata_dir = 'data'\n[pool]\ncache_dir = 'elsewhere'\n")
-    assert load_settings(config).pool.cache_dir == Path("elsewhere")
+    assert load_settings(config).pool.cache_dir == tmp_path / "elsewhere"
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -114,6 +115,54 @@ def test_environment_overrides(tmp_path):
     settings = load_settings(None, {"KARAOKE_DATA_DIR": str(tmp_path), "KARAOKE_DEVICE": "cpu"})
     assert settings.general.data_dir == tmp_path
     assert settings.model.device == "cpu"
+
+
+def test_secrets_have_environment_overrides():
+    settings = load_settings(
+        None,
+        {
+            "KARAOKE_TELEGRAM_WEBHOOK_SECRET": "hook-secret-1234",
+            "KARAOKE_DATABASE_URL": "postgresql+asyncpg://bot:pw-5678@db/karaoke",
+        },
+    )
+    assert settings.telegram.webhook_secret.get_secret_value() == "hook-secret-1234"
+    assert settings.database_url == "postgresql+asyncpg://bot:pw-5678@db/karaoke"
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    """Not to wherever the bot was started from (systemd, cron, Docker)."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text(
+        "[general]\ndata_dir = 'data'\nffmpeg_path = 'bin/ffmpeg'\n"
+        "[model]\nrepo = 'models'\n[pool]\ncache_dir = '../cache'\n"
+        "[database]\nurl = 'sqlite+aiosqlite:///db/karaoke.db'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(Path("etc/config.toml"), {})
+    assert settings.general.data_dir == folder / "data"
+    assert settings.model.repo == folder / "models"
+    assert settings.pool.cache_dir == folder / "../cache"
+    assert settings.general.ffmpeg_path == str(folder / "bin/ffmpeg")
+    assert settings.database_url == f"sqlite+aiosqlite:///{folder}/db/karaoke.db"
+    # Absolute paths, bare command names and the environment's values stay as given.
+    config.write_text(f"[general]\ndata_dir = '{tmp_path}/abs'\nffmpeg_path = 'ffmpeg'\n")
+    settings = load_settings(config, {})
+    assert settings.general.data_dir == tmp_path / "abs"
+    assert settings.general.ffmpeg_path == "ffmpeg"
+    settings = load_settings(config, {"KARAOKE_DATA_DIR": "here"})
+    assert settings.general.data_dir == Path("here")
+    # Without a config file, relative means the working directory, as always.
+    assert load_settings(None, {}).general.data_dir == Path("data")
+
+
+def test_an_old_quota_cli_section_says_it_was_removed(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[quota.cli]\nsongs_per_day = 1000\n")
+    with pytest.raises(ConfigError, match=r"'quota.cli'.*removed.*no quota"):
+        load_settings(config)
+    assert "cli" not in Settings().quota.model_dump()
 
 
 def test_settings_objects_do_not_share_state():

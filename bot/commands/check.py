@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
 from pydantic import BaseModel, SecretStr
 
 from separation.errors import DeviceError, FFmpegNotFoundError
 from separation.ffmpeg import find_ffmpeg
-from separation.models import describe_device, is_available_locally, resolve_device
 
 from ..secrets import (
     MASK,
@@ -211,6 +209,8 @@ def check_ffmpeg(configured: str | None) -> Finding:
 
 def check_model(settings: Settings) -> Finding:
     """The configured model's weights are on this machine (a bot starts offline)."""
+    from separation.models import is_available_locally  # torch: not for a bad config
+
     name, repo = settings.model.name, settings.model.repo
     subject = f"model {name}"
     if repo is not None and not repo.is_dir():
@@ -237,6 +237,10 @@ def _hub_cache() -> str:
 
 def check_device(settings: Settings) -> Finding:
     """The device separation will run on: GPU name and memory, or CPU threads."""
+    import torch
+
+    from separation.models import describe_device, resolve_device
+
     try:
         device = resolve_device(settings.model.device)
     except DeviceError as exc:

@@ -1,23 +1,30 @@
-"""``karaoke-bot models list|download``."""
+"""``karaoke-bot models list|download|make-random``.
+
+``separation.models`` brings torch with it, so each command imports it itself (the CLI's
+``--help`` must not wait for torch).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from separation.errors import ModelNotAvailableError
-from separation.models import KNOWN_MODELS, download_model, is_available_locally
-
 from ..settings import Settings
+from . import messages
+from .messages import EXIT_OK, EXIT_USAGE
 
 
 def add_models_command(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="list or download Demucs models")
+    parser = subparsers.add_parser(
+        "models", help="list or download Demucs models, or make a random one for tests"
+    )
     actions = parser.add_subparsers(dest="models_action", required=True)
     listing = actions.add_parser("list", help="known models and whether they are available here")
     listing.set_defaults(func=list_models)
     download = actions.add_parser("download", help="fetch a model into the HuggingFace cache")
-    download.add_argument("name", help="model name, e.g. htdemucs")
+    download.add_argument(
+        "name", help="a known model (see `models list`), or NAMESPACE/NAME on the HuggingFace hub"
+    )
     download.set_defaults(func=download_command)
     random = actions.add_parser(
         "make-random",
@@ -42,6 +49,8 @@ def add_models_command(subparsers: argparse._SubParsersAction) -> None:
 
 def list_models(args: argparse.Namespace, settings: Settings) -> int:
     """Print every known model (and those in the configured model folder)."""
+    from separation.models import KNOWN_MODELS, is_available_locally
+
     repo = settings.model.repo
     names = dict(KNOWN_MODELS)
     if repo is not None and repo.is_dir():
@@ -53,7 +62,7 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
         marker = "available" if available else "not downloaded"
         default = " (configured)" if name == settings.model.name else ""
         print(f"{name:<14} {marker:<15} {description}{default}")
-    return 0
+    return EXIT_OK
 
 
 def make_random_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,20 +75,34 @@ def make_random_command(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     kwargs = HTDEMUCS_KWARGS if args.architecture == "htdemucs" else TINY_HTDEMUCS_KWARGS
-    save_repo_model(args.repo, args.name, [build_htdemucs(kwargs)])
+    try:
+        save_repo_model(args.repo, args.name, [build_htdemucs(kwargs)])
+    except OSError as exc:  # --repo is a file, read-only, on a full disk...
+        messages.error(messages.cannot_write_model(args.repo, exc.strerror or str(exc)))
+        return EXIT_USAGE
     print(
         f"{args.name}: random {args.architecture} model saved in {args.repo} "
         f"(use --model {args.name} --model-repo {args.repo}; its output is noise)"
     )
-    return 0
+    return EXIT_OK
 
 
 def download_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Fill the HuggingFace cache with a model's weights."""
+    """Fill the HuggingFace cache with a model's weights.
+
+    A name that is neither known nor NAMESPACE/NAME is refused before the network is
+    tried: "cannot reach the hub" would send the operator after the wrong problem.
+    """
+    from separation.errors import ModelNotAvailableError
+    from separation.models import KNOWN_MODELS, download_model
+
+    if args.name not in KNOWN_MODELS and "/" not in args.name:
+        messages.error(messages.unknown_model(args.name, KNOWN_MODELS))
+        return EXIT_USAGE
     try:
         download_model(args.name)
     except ModelNotAvailableError as exc:
-        print(f"karaoke-bot: cannot download {args.name}: {exc}")
-        return 1
+        messages.error(messages.cannot_download(args.name, str(exc)))
+        return EXIT_USAGE  # no network or no such model on the hub: the environment's
     print(f"{args.name}: downloaded to the HuggingFace cache")
-    return 0
+    return EXIT_OK

@@ -1,29 +1,28 @@
-"""``karaoke-bot run``: start the enabled chat platforms with the pool and the store."""
+"""``karaoke-bot run``: start the enabled chat platforms with the pool and the store.
+
+The adapters, the flow and the pool bring torch, python-telegram-bot and discord.py
+with them; they are imported when the bot starts, not whenever the CLI is called.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from separation.errors import SeparationError
-from storage.errors import StorageError
-
-from ..app import StartError, build_app, install_signal_handlers, run_until_stopped
-from ..discord_adapter import DiscordAdapter, DiscordStartError
-from ..flow import ChatFlow
-from ..metrics import Metrics, cuda_memory_readers
 from ..settings import Settings
-from ..telegram_adapter import TelegramAdapter, TelegramStartError
-from ..wiring import build_pool, configure_torch
+from . import messages
+from .messages import EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from ..flow import ChatFlow
 
 logger = logging.getLogger(__name__)
 
-EXIT_START_FAILED = 2
-AdapterFactory = Callable[[Settings, ChatFlow], Any]
+EXIT_START_FAILED = EXIT_USAGE
+AdapterFactory = Callable[[Settings, "ChatFlow"], Any]
 
 
 def add_run_command(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +34,9 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
 
 def adapter_factories(settings: Settings) -> list[AdapterFactory]:
     """One factory per enabled platform (each builds its adapter around the flow)."""
+    from ..discord_adapter import DiscordAdapter
+    from ..telegram_adapter import TelegramAdapter
+
     factories: list[AdapterFactory] = []
     if settings.telegram.enabled:
         factories.append(lambda s, flow: TelegramAdapter(s.telegram, flow))
@@ -43,28 +45,36 @@ def adapter_factories(settings: Settings) -> list[AdapterFactory]:
     return factories
 
 
-# Errors that stop the bot from starting; each is reported as one line.
-START_ERRORS = (StartError, TelegramStartError, DiscordStartError, StorageError, SeparationError)
+def start_errors() -> tuple[type[Exception], ...]:
+    """Errors that stop the bot from starting; each is reported as one line."""
+    from separation.errors import SeparationError
+    from storage.errors import StorageError
+
+    from ..app import StartError
+    from ..discord_adapter import DiscordStartError
+    from ..telegram_adapter import TelegramStartError
+
+    return (StartError, TelegramStartError, DiscordStartError, StorageError, SeparationError)
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     factories = adapter_factories(settings)
     if not factories:
-        print(
-            "karaoke-bot: no chat platform is enabled: set telegram.enabled = true "
-            "(or discord.enabled) in the config",
-            file=sys.stderr,
-        )
+        messages.error(messages.NO_PLATFORM)
         return EXIT_START_FAILED
     try:
         asyncio.run(_serve(settings, factories))
-    except START_ERRORS as exc:
-        print(f"karaoke-bot: {exc}", file=sys.stderr)
+    except start_errors() as exc:
+        messages.error(str(exc))
         return EXIT_START_FAILED
-    return 0
+    return EXIT_OK
 
 
 async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:
+    from ..app import build_app, install_signal_handlers, run_until_stopped
+    from ..metrics import Metrics, cuda_memory_readers
+    from ..wiring import build_pool, configure_torch
+
     device = configure_torch(settings)
     stop = asyncio.Event()
     install_signal_handlers(stop)

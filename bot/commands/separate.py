@@ -4,6 +4,11 @@ The inputs go through the same worker pool as the bot's users, all at once: thei
 segments share forward passes, a song separated before comes from the result cache
 (``<data_dir>/cache`` unless ``pool.cache_dir`` says otherwise), and the same input
 given twice runs once. Outputs are copied out of the cache into OUTDIR.
+
+Everything that can be checked without the model is checked before it loads (seconds):
+each flag by the setting it overrides, every input path, the output folder. Two inputs
+with the same name (``a/song.mp3 b/song.ogg``) get distinct output names
+(``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
 """
 
 from __future__ import annotations
@@ -12,27 +17,39 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from separation.errors import AudioInputError, SeparationError
-from separation.jobs import (
-    JobHandle,
-    JobResult,
-    Queued,
-    Running,
-    SeparationBackend,
-    SeparationRequest,
-)
-from separation.pool import PoolConfig
 
 from ..settings import Settings
-from ..wiring import build_pool, configure_torch, encoding_spec, pool_config
+from . import messages
+from .messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+
+if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
+    from separation.jobs import JobHandle, JobResult, SeparationBackend
+    from separation.pool import PoolConfig
 
 logger = logging.getLogger(__name__)
 
 CLI_USER = "cli"
+
+# Each flag overrides one setting and is validated by that setting's type and limits.
+FLAG_SETTINGS: dict[str, tuple[str, str]] = {
+    "model": ("model", "name"),
+    "model_repo": ("model", "repo"),
+    "device": ("model", "device"),
+    "shifts": ("model", "shifts"),
+    "overlap": ("model", "overlap"),
+    "stems": ("output", "stems"),
+    "format": ("output", "format"),
+    "batch_size": ("pool", "batch_size"),
+}
 
 
 def add_separate_command(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +58,8 @@ def add_separate_command(subparsers: argparse._SubParsersAction) -> None:
         help="separate songs into instrumental and vocals",
         description="Writes OUTDIR/<input stem> - instrumental.<ext> and - vocals.<ext> "
         "(and - drums, - bass, - other with --stems four). Several inputs are separated "
-        "together.",
+        "together; an input whose name another already has gets '<stem> (2)'. Flags are "
+        "checked like the config file's settings, and inputs before the model loads.",
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("."), metavar="OUTDIR")
@@ -54,73 +72,151 @@ def add_separate_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--shifts", type=int, help="random shifts averaged (0 = deterministic)")
     parser.add_argument("--overlap", type=float, help="segment overlap, 0 to <1 (default 0.25)")
-    parser.add_argument("--batch-size", type=int, help="segments per forward pass")
+    parser.add_argument(
+        "--batch-size", type=int, help="segments per forward pass (0: 4 on a GPU, 1 on CPU)"
+    )
     parser.set_defaults(func=separate_command, apply_overrides=apply_separate_overrides)
 
 
 def apply_separate_overrides(args: argparse.Namespace, settings: Settings) -> None:
-    """Command-line flags win over the config file (validated by the same settings types)."""
-    overrides = {
-        ("model", "name"): args.model, ("model", "repo"): args.model_repo,
-        ("model", "device"): args.device, ("model", "shifts"): args.shifts,
-        ("model", "overlap"): args.overlap, ("output", "stems"): args.stems,
-        ("output", "format"): args.format,
-    }  # fmt: skip
-    for (section, key), value in overrides.items():
-        if value is not None:
+    """Command-line flags win over the config file, validated like the file's values.
+
+    Raises:
+        UsageError: a value the setting refuses, named by the flag (``--batch-size -3``).
+    """
+    for dest, (section, key) in FLAG_SETTINGS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        try:
             setattr(getattr(settings, section), key, value)
+        except ValidationError as exc:
+            reason = "; ".join(error["msg"] for error in exc.errors())
+            option = "--" + dest.replace("_", "-")
+            raise UsageError(messages.bad_option(option, reason, f"{section}.{key}")) from None
 
 
-def output_file(output_dir: Path, input_path: Path, name: str, extension: str) -> Path:
-    return output_dir / f"{input_path.stem} - {name}.{extension}"
+def output_file(output_dir: Path, stem: str, name: str, extension: str) -> Path:
+    return output_dir / f"{stem} - {name}.{extension}"
+
+
+def input_problems(inputs: list[Path]) -> list[str]:
+    """What is wrong with each input path that cannot be separated at all."""
+    problems = []
+    for path in inputs:
+        if path.is_dir():
+            problems.append(messages.is_a_directory(path))
+        elif not path.exists():
+            problems.append(messages.no_such_file(path))
+        elif not os.access(path, os.R_OK):
+            problems.append(messages.not_readable(path, "permission denied"))
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class _Input:
+    path: Path
+    """As typed: named in messages."""
+    resolved: Path
+    stem: str
+    """What its output files are named after, distinct within one run."""
+
+
+def plan_inputs(paths: list[Path]) -> list[_Input]:
+    """One entry per distinct file, each with output names no other input uses.
+
+    The same file given twice runs once. ``a/song.mp3 b/song.ogg`` would otherwise
+    write the same two files twice, so the second becomes ``song (2)`` (with a note).
+    Case is ignored, since ``Song`` and ``song`` are one file on macOS and Windows.
+    """
+    planned: dict[Path, _Input] = {}
+    owners: dict[str, Path] = {}
+    for path in paths:
+        resolved = path.resolve()
+        if resolved in planned:
+            continue
+        stem = path.stem
+        if stem.casefold() in owners:
+            number = 2
+            while f"{stem} ({number})".casefold() in owners:
+                number += 1
+            first, stem = owners[stem.casefold()], f"{stem} ({number})"
+            messages.note(messages.same_name(path, first, stem))
+        owners[stem.casefold()] = path
+        planned[resolved] = _Input(path, resolved, stem)
+    return list(planned.values())
+
+
+def prepare_output_dir(output_dir: Path) -> None:
+    """Create OUTDIR (and its parents).
+
+    Raises:
+        UsageError: it is an existing file, or it cannot be created.
+    """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(messages.output_is_a_file(output_dir))
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(messages.output_not_usable(output_dir, exc.strerror or str(exc))) from None
 
 
 def separate_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Separate every input; one clear line per failure; exit 1 if any failed."""
+    """Separate every input; one clear line per failure; exit 1 if any failed.
+
+    Paths are checked before the model loads: a typo costs nothing and nothing runs.
+    """
+    problems = input_problems(args.inputs)
+    for problem in problems:
+        messages.error(problem)
+    if problems:
+        messages.error(messages.nothing_separated(len(problems)))
+        return EXIT_USAGE
+    prepare_output_dir(args.output_dir)
+    inputs = plan_inputs(args.inputs)
+
+    from ..wiring import configure_torch, pool_config  # torch: only when separating
+
     configure_torch(settings)
-    config = pool_config(settings, batch_size=args.batch_size)
+    config = pool_config(settings)
     # Every input is this one user's: the pool's per-user and queue limits must admit all.
     config = dataclasses.replace(
         config,
-        max_jobs_per_user=max(config.max_jobs_per_user, len(args.inputs)),
-        max_queued_jobs=max(config.max_queued_jobs, len(args.inputs)),
+        max_jobs_per_user=max(config.max_jobs_per_user, len(inputs)),
+        max_queued_jobs=max(config.max_queued_jobs, len(inputs)),
         warm_up=False,
     )
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    found = {path: path.resolve() for path in args.inputs if path.is_file()}
-    return asyncio.run(_separate_all(args.inputs, found, args.output_dir, settings, config))
+    return asyncio.run(_separate_all(inputs, args.output_dir, settings, config))
 
 
 async def _separate_all(
-    inputs: list[Path],
-    found: dict[Path, Path],
+    inputs: list[_Input],
     output_dir: Path,
     settings: Settings,
     config: PoolConfig,
 ) -> int:
+    from ..wiring import build_pool
+
     pool = build_pool(settings, config)
     await pool.start()
     try:
         outcomes = await asyncio.gather(
             *(
-                _separate_one(
-                    pool, input_path, found.get(input_path), output_dir, settings, position
-                )
-                for position, input_path in enumerate(inputs)
+                _separate_one(pool, item, output_dir, settings, position)
+                for position, item in enumerate(inputs)
             ),
             return_exceptions=True,
         )
     finally:
         await pool.shutdown(timeout=0)
     failures = 0
-    for input_path, outcome in zip(inputs, outcomes, strict=True):
+    for item, outcome in zip(inputs, outcomes, strict=True):
         if isinstance(outcome, AudioInputError | SeparationError | OSError):
             failures += 1
-            message = outcome.user_message if isinstance(outcome, AudioInputError) else str(outcome)
-            print(f"{input_path}: {message}", file=sys.stderr)
+            messages.error(messages.input_failed(item.path, outcome))
             logger.info(
                 "failed %s: %s (%s)",
-                input_path,
+                item.path,
                 type(outcome).__name__,
                 getattr(outcome, "detail", ""),
             )
@@ -129,40 +225,43 @@ async def _separate_all(
         else:
             for path in outcome:
                 print(path)
-    return 1 if failures else 0
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 async def _separate_one(
     pool: SeparationBackend,
-    input_path: Path,
-    resolved: Path | None,
+    item: _Input,
     output_dir: Path,
     settings: Settings,
     position: int,
 ) -> list[Path]:
     """Submit one input, follow its progress, copy its outputs; returns the files written."""
-    if resolved is None:
-        raise OSError(f"no such file: {input_path}")
+    from separation.jobs import SeparationRequest
+
+    from ..wiring import encoding_spec
+
     spec = encoding_spec(settings)
     handle = await pool.submit(
         SeparationRequest(
             user_key=CLI_USER,
-            input_path=resolved,
+            input_path=item.resolved,
             mode=settings.output.stems,
             encoding=spec,
-            fallback_title=input_path.stem,
+            fallback_title=item.path.stem,
         )
     )
-    progress_bar = _ProgressBar(input_path.name, position)
+    progress_bar = _ProgressBar(item.path.name, position)
     try:
         await _follow(handle, progress_bar)
         result = await handle.result()
     finally:
         progress_bar.close()
-    return await asyncio.to_thread(_copy_outputs, result, output_dir, input_path, spec.extension)
+    return await asyncio.to_thread(_copy_outputs, result, output_dir, item.stem, spec.extension)
 
 
 async def _follow(handle: JobHandle, progress_bar: _ProgressBar) -> None:
+    from separation.jobs import Queued, Running
+
     async for event in handle.events():
         if isinstance(event, Queued):
             progress_bar.waiting(event.position)
@@ -170,12 +269,10 @@ async def _follow(handle: JobHandle, progress_bar: _ProgressBar) -> None:
             progress_bar.update_fraction(event.fraction)
 
 
-def _copy_outputs(
-    result: JobResult, output_dir: Path, input_path: Path, extension: str
-) -> list[Path]:
+def _copy_outputs(result: JobResult, output_dir: Path, stem: str, extension: str) -> list[Path]:
     written = []
     for name, source in result.outputs.items():
-        target = output_file(output_dir, input_path, name, extension)
+        target = output_file(output_dir, stem, name, extension)
         shutil.copyfile(source, target)
         written.append(target)
     return written

@@ -133,7 +133,8 @@ def test_a_data_dir_below_a_regular_file_is_fatal(tmp_path, empty_hub, model_rep
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
-        ({"repo": "missing-models"}, "FATAL model htdemucs: model folder missing-models"),
+        # Relative to the config file's folder (tmp_path), not the working directory.
+        ({"repo": "missing-models"}, "FATAL model htdemucs: model folder {tmp}/missing-models"),
         ({"allow_download": True}, "WARN  model htdemucs: weights not downloaded yet"),
         ({"device": "cuda:7"}, "FATAL device: device 'cuda:7'"),
     ],
@@ -145,6 +146,7 @@ def test_model_and_device_problems(tmp_path, empty_hub, capsys, model, expected)
         tmp_path / "config.toml", {"general": {"data_dir": tmp_path}, "model": model}
     )
     _, lines = _check(config, capsys)
+    expected = expected.format(tmp=tmp_path)
     assert any(line.startswith(expected) for line in lines), lines
 
 
@@ -221,6 +223,20 @@ def test_a_database_that_does_not_answer_is_fatal_and_its_password_hidden(
     assert password not in output
     assert f"postgresql+asyncpg://karaoke:{MASK}@127.0.0.1:9/karaoke" in output
     assert any(line.startswith("FATAL database ") for line in lines)
+
+
+def test_secrets_from_the_environment_are_masked(tmp_path, empty_hub, capsys, clean_env):
+    """KARAOKE_DATABASE_URL (with its password) and KARAOKE_TELEGRAM_WEBHOOK_SECRET."""
+    pytest.importorskip("asyncpg")
+    password, secret = "db-pass-from-env-77", "webhook-secret-from-env-99"
+    clean_env.setenv("KARAOKE_DATABASE_URL", f"postgresql+asyncpg://bot:{password}@127.0.0.1:9/k")
+    clean_env.setenv("KARAOKE_TELEGRAM_WEBHOOK_SECRET", secret)
+    config = _write_config(tmp_path / "config.toml", {"general": {"data_dir": tmp_path}})
+    _, lines = _check(config, capsys)
+    output = "\n".join(lines)
+    assert password not in output and secret not in output
+    assert f'url = "postgresql+asyncpg://bot:{MASK}@127.0.0.1:9/k"' in lines
+    assert f'webhook_secret = "{MASK}"' in lines
 
 
 class _Inner(BaseModel):

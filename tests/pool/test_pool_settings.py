@@ -22,7 +22,8 @@ def test_defaults_follow_the_device(tmp_path):
     config = pool_config(settings)
     assert config.devices == (torch.device("cpu"),)
     assert config.batch_size == 1 and config.max_running_jobs == 2
-    assert config.cache_dir == Path("d") / "cache" and config.tmp_root == Path("d") / "tmp"
+    data = tmp_path / "d"  # relative to the config file's folder
+    assert config.cache_dir == data / "cache" and config.tmp_root == data / "tmp"
     assert config.cache.max_age_seconds == 24 * 3600 and config.cache.min_age_seconds == 600
     assert pool_config(settings, batch_size=3).max_running_jobs == 3
 

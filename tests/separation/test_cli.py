@@ -42,17 +42,15 @@ def test_four_stems_in_flac(cli_env, tmp_path, ffmpeg, clip_path):
     assert names == [f"short song - {stem}.flac" for stem in ("bass", "drums", "other", "vocals")]
 
 
-def test_a_bad_input_fails_alone_with_one_line(cli_env, tmp_path, capsys):
+def test_a_bad_input_fails_alone_with_one_line(cli_env, tmp_path, clip_path, capsys):
     text = tmp_path / "notes.mp3"
     text.write_text("not audio")
-    missing = tmp_path / "missing.mp3"
-    assert main(["separate", str(text), str(missing), *cli_env]) == 1
-    errors = [
-        line for line in capsys.readouterr().err.splitlines() if line.startswith(str(tmp_path))
-    ]
-    assert len(errors) == 2
-    assert errors[0].startswith(f"{text}: ") and "doesn't look like audio" in errors[0]
-    assert errors[1].startswith(f"{missing}: ")
+    assert main(["separate", str(text), str(clip_path), *cli_env]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("karaoke-bot:")]
+    # The operator's wording, not the chat's ("Send an MP3...").
+    assert errors == [f"karaoke-bot: error: {text}: not an audio or video file ffmpeg can read"]
+    assert len(captured.out.splitlines()) == 2  # the good input's two files
 
 
 def test_usage_errors_exit_2(cli_env, capsys):
@@ -73,8 +71,9 @@ def test_bad_config_file_exits_2(tmp_path, capsys):
 def test_missing_weights_is_one_clear_line(tmp_path, monkeypatch, capsys, clip_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("KARAOKE_DATA_DIR", str(tmp_path / "data"))
-    assert main(["separate", str(clip_path), "--model", "htdemucs_ft", "-o", str(tmp_path)]) == 1
+    assert main(["separate", str(clip_path), "--model", "htdemucs_ft", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
+    assert err.startswith("karaoke-bot: error: ")
     assert "karaoke-bot models download htdemucs_ft" in err
     assert "Traceback" not in err
 
@@ -87,8 +86,8 @@ def test_models_list_and_download(monkeypatch, capsys, model_repo, tmp_path):
     for name in ("htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx_extra"):
         assert name in listing
     assert "not downloaded" in listing
-    assert main(["models", "download", "htdemucs"]) == 1
-    assert "cannot download htdemucs" in capsys.readouterr().out
+    assert main(["models", "download", "htdemucs"]) == 2  # offline: the environment's problem
+    assert capsys.readouterr().err.startswith("karaoke-bot: error: cannot download htdemucs")
 
 
 def test_make_random_model_then_separate_with_it(tmp_path, monkeypatch, clip_path, capsys):

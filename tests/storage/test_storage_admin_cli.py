@@ -12,11 +12,11 @@ from bot.admin_cli import (
     add_admin_commands,
     db_upgrade,
     open_store,
-    quota_limits,
     show_stats,
     users_grant,
     users_show,
 )
+from bot.cli import main
 from bot.settings import Settings
 from storage import JobRequest, QuotaLimits
 
@@ -46,7 +46,9 @@ def _seed(settings: Settings, *, jobs: int = 0) -> None:
             user = await store.upsert_user("telegram", "12", "Ann")
             for number in range(jobs):
                 request = JobRequest(SHA, 240.0, 1000, "htdemucs")
-                job = await store.reserve_job(user, request, quota_limits(settings, "telegram"))
+                job = await store.reserve_job(
+                    user, request, settings.quota.for_platform("telegram").as_limits()
+                )
                 await store.mark_running(job.id)
                 await store.mark_done(job.id, f"key-{number}", cache_hit=number == 0)
         finally:
@@ -65,8 +67,8 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_settings_limits_become_storage_limits(settings):
-    assert quota_limits(settings, "cli") == QuotaLimits(1000, 6000, 15, 2)
-    assert quota_limits(settings, "telegram").songs_per_day == 10
+    assert settings.quota.for_platform("telegram").as_limits() == QuotaLimits(10, 60, 15, 2)
+    assert settings.quota.for_platform("discord").as_limits().songs_per_day == 10
 
 
 def test_users_show(settings, capsys):
@@ -107,18 +109,76 @@ def test_ban_unban_admin(settings, capsys):
     [
         ("telegram-12", "expected PLATFORM:ID"),
         ("myspace:1", "unknown platform 'myspace'"),
+        ("nosuch:1", "unknown platform 'nosuch'"),
+        ("telegram:abc", "a telegram id is a number"),
+        ("discord:12a", "a discord id is a number"),
+        ("cli:me", "unknown platform 'cli' (expected telegram, discord)"),
     ],
 )
-@pytest.mark.parametrize("action", ["show", "ban", "unban", "grant"])
+@pytest.mark.parametrize("action", ["show", "ban", "unban", "admin", "grant"])
 def test_bad_user_refs_are_one_line_usage_errors(settings, capsys, ref, message, action):
     extra = ["--songs", "1"] if action == "grant" else []
     assert _run(settings, "users", action, ref, *extra) == 2
-    assert message in _one_line_error(capsys)
+    line = _one_line_error(capsys)
+    assert line.startswith(f"karaoke-bot: error: invalid user {ref!r}: ")
+    assert message in line
+    assert not _users_in_store(settings)  # nothing was created
+
+
+def _users_in_store(settings: Settings) -> int:
+    async def count() -> int:
+        store = await open_store(settings)
+        try:
+            return (await store.stats()).users
+        finally:
+            await store.close()
+
+    return asyncio.run(count())
 
 
 def test_unknown_users_are_one_line_errors(settings, capsys):
     assert _run(settings, "users", "show", "telegram:404") == 1
-    assert _one_line_error(capsys) == "error: no such user: telegram:404"
+    assert _one_line_error(capsys) == "karaoke-bot: error: no such user: telegram:404"
+    assert _run(settings, "users", "unban", "telegram:404") == 1  # nothing to lift
+    assert _one_line_error(capsys) == "karaoke-bot: error: no such user: telegram:404"
+
+
+def test_grant_ban_and_admin_create_a_user_not_seen_yet(settings, capsys):
+    """The README's own examples, on a fresh database: pre-grant a friend, pre-ban."""
+    assert (
+        _run(settings, "users", "grant", "telegram:12345", "--songs", "20", "--minutes", "120") == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("telegram:12345\n")  # no display name until they write
+    assert "20 songs/day, 120 min/day" in out
+    assert _run(settings, "users", "ban", "telegram:666") == 0
+    assert capsys.readouterr().out == "telegram:666: banned\n"
+    assert _run(settings, "users", "admin", "discord:80351110224678912") == 0
+    assert capsys.readouterr().out == "discord:80351110224678912: admin\n"
+    assert _run(settings, "users", "show", "telegram:666") == 0
+    assert "flags        banned" in capsys.readouterr().out
+
+    async def first_message() -> str:
+        store = await open_store(settings)
+        try:
+            user = await store.upsert_user("telegram", "666", "Mallory")
+            return f"{user.display_name} {user.is_banned}"
+        finally:
+            await store.close()
+
+    assert asyncio.run(first_message()) == "Mallory True"  # the ban holds when they write
+
+
+def test_admin_commands_print_no_log_lines(tmp_path, monkeypatch, capsys):
+    """No alembic INFO lines around an admin command's answer, even on a new database."""
+    monkeypatch.setenv("KARAOKE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("KARAOKE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["users", "ban", "telegram:5"]) == 0
+    assert main(["stats"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.startswith("telegram:5: banned\n")
 
 
 @pytest.mark.parametrize(
@@ -186,7 +246,7 @@ def test_a_file_that_is_not_a_database_is_a_one_line_error(settings, capsys):
     settings.general.data_dir.mkdir(parents=True)
     (settings.general.data_dir / "karaoke.db").write_text("definitely not SQLite\n" * 200)
     for command in (["db", "upgrade"], ["stats"], ["users", "show", "telegram:1"]):
-        assert _run(settings, *command) == 1
+        assert _run(settings, *command) == 2  # the environment's problem: exit 2
         assert "file is not a database" in _one_line_error(capsys)
 
 
@@ -194,7 +254,7 @@ def test_a_data_dir_below_a_regular_file_is_a_one_line_error(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     settings = Settings.model_validate({"general": {"data_dir": str(blocker / "data")}})
-    assert _run(settings, "stats") == 1
+    assert _run(settings, "stats") == 2
     assert "not usable" in _one_line_error(capsys)
 
 
@@ -206,7 +266,7 @@ def test_a_read_only_data_dir_is_a_one_line_error(tmp_path, capsys):
         if _writable(data_dir):
             pytest.skip("this user (root?) can write to a read-only folder")
         settings = Settings.model_validate({"general": {"data_dir": str(data_dir)}})
-        assert users_show(argparse.Namespace(user="telegram:1"), settings) == 1
+        assert users_show(argparse.Namespace(user="telegram:1"), settings) == 2
         assert "Permission denied" in _one_line_error(capsys)
     finally:
         data_dir.chmod(0o755)

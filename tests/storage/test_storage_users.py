@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from storage import InvalidGrantError, InvalidUserRefError, UserNotFoundError, parse_user_ref
+from storage.users import parse_admin_ref
 
 
 async def test_first_sight_creates_and_later_sights_refresh(store, clock):
@@ -64,6 +67,44 @@ def test_bad_user_refs_are_typed_errors(ref, reason):
 )
 def test_good_user_refs_are_split(ref, expected):
     assert parse_user_ref(ref) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("telegram:abc", "a telegram id is a number, e.g. telegram:12345"),
+        ("discord:1:2", "a discord id is a number"),
+        ("telegram:-5", "a telegram id is a number"),
+        ("telegram:١٢", "a telegram id is a number"),  # Arabic-Indic digits
+        ("cli:me", "unknown platform 'cli' (expected telegram, discord)"),
+        ("nosuch:1", "unknown platform 'nosuch'"),
+        ("telegram-12", "expected PLATFORM:ID"),
+    ],
+)
+async def test_admin_refs_are_chat_users_with_numeric_ids(store, ref, reason):
+    with pytest.raises(InvalidUserRefError, match=re.escape(reason)):
+        parse_admin_ref(ref)
+    with pytest.raises(InvalidUserRefError, match=re.escape(reason)):
+        await store.find_or_create_user(ref)
+    with pytest.raises(InvalidUserRefError, match=re.escape(reason)):
+        await store.find_chat_user(ref)
+    assert (await store.stats()).users == 0
+
+
+async def test_admins_can_name_a_user_before_they_first_write(store, clock):
+    created = await store.find_or_create_user(" telegram:12345 ")
+    assert created.ref == "telegram:12345" and created.display_name == ""
+    assert not created.is_banned and not created.is_admin
+    await store.set_banned(created, True)
+    clock.advance(hours=1)
+    again = await store.find_or_create_user("telegram:12345")
+    assert again.id == created.id and again.is_banned
+    assert again.last_seen == clock.start  # naming a user is not seeing them
+    seen = await store.upsert_user("telegram", "12345", "Ann")
+    assert seen.id == created.id and seen.display_name == "Ann" and seen.is_banned
+    assert (await store.find_chat_user("telegram:12345")).display_name == "Ann"
+    with pytest.raises(UserNotFoundError):
+        await store.find_chat_user("discord:12345")
 
 
 async def test_upserting_an_unknown_platform_is_refused(store):
