@@ -21,11 +21,13 @@ from separation.jobs import SeparationBackend
 from storage.records import RecoveredJob, RecoveryAction
 from storage.store import Store
 
+from . import messages
 from .admin_cli import open_store
 from .flow import ChatFlow, FlowConfig
 from .health import HealthServer, Readiness
 from .metrics import Metrics
 from .platform import ChatUser, Replier
+from .platform import StartError as StartError  # where ``run`` and adapters look for it
 from .ratelimit import RateLimiter
 from .settings import Settings
 from .wiring import flow_config
@@ -33,10 +35,6 @@ from .wiring import flow_config
 logger = logging.getLogger(__name__)
 
 QUEUE_SAMPLE_SECONDS = 2.0
-
-
-class StartError(RuntimeError):
-    """The bot cannot start; the message is one line for the operator."""
 
 
 class Adapter(Protocol):
@@ -127,13 +125,7 @@ class BotApp:
         if recovered.action is RecoveryAction.REQUEUED:
             self._spawn(self.flow.run_job(user, recovered.job, replier))
         else:
-            self._spawn(
-                replier.send_text(
-                    "Sorry: the bot restarted and lost your song. "
-                    "It did not count against your quota; please send "
-                    "it again."
-                )
-            )
+            self._spawn(replier.send_text(messages.LOST_IN_RESTART))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -191,12 +183,28 @@ async def build_app(
 
 
 async def run_until_stopped(app: BotApp, stop: asyncio.Event, *, grace_seconds: float) -> None:
-    """Start ``app``, wait for ``stop``, then stop gracefully (also when starting failed)."""
+    """Start ``app``, wait for ``stop``, then stop gracefully (also when starting failed).
+
+    ``stop`` also ends a start that is still retrying an unreachable platform, so a
+    SIGTERM is obeyed at once rather than after the retry budget.
+    """
+    starting = asyncio.create_task(app.start())
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await app.start()
-    except BaseException:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            logger.info("stopped before the bot was up")
+        starting.cancel()  # no-op when it has finished
+        await starting  # a start error, or CancelledError when stopped while starting
+    except BaseException as exc:
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
         await app.stop(0)
+        if isinstance(exc, asyncio.CancelledError) and starting.cancelled() and stop.is_set():
+            return
         raise
+    finally:
+        stopping.cancel()
     logger.info("karaoke-bot running; Ctrl-C or SIGTERM stops it gracefully")
     await stop.wait()
     logger.info("stopping: finishing running jobs (up to %.0f s)", grace_seconds)

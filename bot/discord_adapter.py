@@ -11,8 +11,10 @@ in the settings, or refused by Discord when connecting) the bot keeps working: D
 still delivers attachments of DMs and of messages that mention the bot, and the slash
 commands do not need the intent at all. One warning says so.
 
-Rate limits, 429s and reconnects are discord.py's job. Our own code retries nothing in a
-loop: the one fallback (reconnecting without the intent) happens at most once.
+Rate limits, 429s and reconnects are discord.py's job. Our own code retries one thing in
+a loop: logging in at start-up while Discord cannot be reached (with backoff, for a
+bounded time: ``bot.platform.START_RETRY_SECONDS``). The one fallback (reconnecting
+without the intent) happens at most once.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from .discord_replies import (
 )
 from .discord_sync import sync_if_changed
 from .flow import ChatFlow
-from .platform import ChatUser, Conversation, Replier
+from .platform import ChatUser, Conversation, Replier, StartError, connect_with_retries
 from .settings import DiscordSettings, Settings, secret_value
 
 if TYPE_CHECKING:
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _STOP_TIMEOUT_SECONDS = 10.0
-RESTARTING = "The bot is restarting; please try again in a minute."
 NO_INTENT_WARNING = (
     "discord: running without the message-content intent: songs posted in song channels "
     "are ignored; /karaoke, DMs and songs that mention the bot still work"
@@ -70,8 +71,15 @@ HELP_COMMANDS = [
 ]
 
 
-class DiscordStartError(RuntimeError):
-    """The bot cannot start (missing or rejected token); the message is one line."""
+class DiscordStartError(StartError):
+    """The bot cannot start (missing or rejected token, Discord unreachable)."""
+
+
+def _is_network_error(error: BaseException) -> bool:
+    """No network, DNS failure, or Discord down (5xx); not a refusal (4xx)."""
+    if isinstance(error, discord.HTTPException):
+        return error.status >= 500
+    return isinstance(error, aiohttp.ClientError | OSError | TimeoutError)
 
 
 def default_client(intents: discord.Intents) -> discord.Client:
@@ -138,7 +146,11 @@ class DiscordAdapter:
         wants_content = self._settings.message_content_intent
         if not wants_content:
             logger.warning(NO_INTENT_WARNING)
-        self.client = await self._login(bot_intents(message_content=wants_content))
+        self.client = await connect_with_retries(
+            lambda: self._login(bot_intents(message_content=wants_content)),
+            platform="Discord",
+            is_transient=_is_network_error,
+        )
         await self._sync_commands()
         self._gateway = asyncio.create_task(self._run_gateway(), name="discord-gateway")
 
@@ -154,8 +166,10 @@ class DiscordAdapter:
             raise DiscordStartError(
                 "Discord rejected the bot token (check KARAOKE_DISCORD_TOKEN)"
             ) from exc
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             await client.close()
+            if _is_network_error(exc):
+                raise  # retried by ``start``; a fresh client each time
             raise DiscordStartError(f"cannot log in to Discord: {exc}") from exc
         self.tree = tree
         return client
@@ -348,7 +362,7 @@ class DiscordAdapter:
     async def _admit(self, interaction: discord.Interaction, user: ChatUser) -> bool:
         """Refuse (with an answer only the user sees) while stopping or over the rate."""
         if not self._accepting:
-            await interaction.response.send_message(RESTARTING, ephemeral=True)
+            await interaction.response.send_message(messages.STOPPING, ephemeral=True)
             return False
         decision = self._flow.admit(user)
         if not decision.allowed:

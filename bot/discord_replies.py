@@ -24,6 +24,7 @@ import discord
 
 from separation.errors import OutputTooLargeError
 
+from . import messages
 from .platform import OutgoingFile, UploadPlan
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _EXPIRY_MARGIN_SECONDS = 60.0
 _TOKEN_ERRORS = (401, 404)
 """Invalid Webhook Token / Unknown Webhook: the interaction token is no longer usable."""
 _TOO_LARGE = 413
-MOVED_NOTICE = "This is taking a while: I'll post the result in this channel and mention you."
+MOVED_NOTICE = messages.MOVED_TO_CHANNEL
 
 
 class DiscordUploadTooLargeError(OutputTooLargeError):
@@ -162,8 +163,15 @@ class ChannelReplier:
             allowed_mentions=self._allowed(ping=self._mention is not None),
         )
 
-    async def edit_text(self, handle: discord.Message, text: str) -> None:
+    async def edit_text(self, handle: discord.Message | discord.PartialMessage, text: str) -> None:
         await handle.edit(content=self._content(text), allowed_mentions=self._allowed(ping=False))
+
+    def message_ref(self, handle: discord.Message) -> str | None:
+        return str(handle.id)
+
+    def message_handle(self, ref: str) -> discord.PartialMessage | None:
+        get = getattr(self._channel, "get_partial_message", None)
+        return get(int(ref)) if get is not None and ref.isdigit() else None
 
     async def send_files(self, files: list[OutgoingFile]) -> None:
         await send_grouped(files, self._plan, min_bitrate=self._min_bitrate, send=self.send_group)
@@ -230,6 +238,12 @@ class InteractionReplier:
 
     async def edit_text(self, handle: Any, text: str) -> None:
         await self._show(text)
+
+    def message_ref(self, handle: Any) -> str | None:
+        return None  # the command's response: after a restart its token is gone
+
+    def message_handle(self, ref: str) -> Any | None:
+        return None
 
     async def send_files(self, files: list[OutgoingFile]) -> None:
         await send_grouped(files, self._plan, min_bitrate=self._min_bitrate, send=self._send_group)

@@ -1,8 +1,10 @@
 """The chat flow, written once for every platform.
 
-A song arrives -> it is downloaded (with a byte limit enforced while streaming) -> its
-header is checked -> quota is reserved -> the job is submitted to the separation backend
--> one progress message follows it -> the files are delivered -> the job is recorded.
+A song arrives -> what can be refused without the file (a ban, no songs left, too many in
+progress) is refused at once -> it is downloaded (with a byte limit enforced while
+streaming) -> its header is checked -> quota is reserved -> the job is submitted to the
+separation backend -> one progress message follows it (kept with the job, so a restart
+goes on in it) -> "Done!" is shown and the files are delivered -> the job is recorded.
 
 Uploads are hostile until proven otherwise: downloads and header checks run a bounded
 number at a time across all users (the rest wait in line, off the event loop); the
@@ -26,8 +28,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from separation.decode import AudioLimits, inspect_audio, measure_duration
@@ -45,7 +48,13 @@ from separation.jobs import (
     SeparationRequest,
 )
 from separation.render import StemMode
-from storage.errors import QuotaRefusedError, StorageError, UploadTooLargeError
+from storage.errors import (
+    QuotaExceededError,
+    QuotaRefusedError,
+    StorageError,
+    TooManyConcurrentJobsError,
+    UploadTooLargeError,
+)
 from storage.files import SavedUpload
 from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
 from storage.store import Store
@@ -58,6 +67,8 @@ from .ratelimit import RateDecision, RateLimiter
 
 logger = logging.getLogger(__name__)
 
+PROGRESS_MESSAGE_OPTION = "progress_message"
+"""Key of the progress message's id in a job's stored options (see ``_progress_ref``)."""
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 _MAX_TITLE_CHARS = 80
 
@@ -82,14 +93,23 @@ class FlowConfig:
     """Header checks (ffmpeg) at once, across all users."""
 
 
+def _cleaned(candidate: str | None) -> str:
+    if not candidate:
+        return ""
+    cleaned = " ".join(_UNSAFE_FILENAME.sub(" ", candidate).split()).strip(". ")
+    return cleaned[:_MAX_TITLE_CHARS].rstrip()
+
+
 def display_title(*candidates: str | None) -> str:
     """A title safe to use in a file name and a caption: one line, no path characters."""
     for candidate in candidates:
-        if candidate:
-            cleaned = " ".join(_UNSAFE_FILENAME.sub(" ", candidate).split()).strip(". ")
-            if cleaned:
-                return cleaned[:_MAX_TITLE_CHARS].rstrip()
+        if cleaned := _cleaned(candidate):
+            return cleaned
     return "Song"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def file_stem(file_name: str | None) -> str | None:
@@ -97,6 +117,30 @@ def file_stem(file_name: str | None) -> str | None:
     if not file_name:
         return None
     return file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+
+
+def song_credits(
+    tags: Mapping[str, str],
+    *,
+    file_name: str | None = None,
+    title_hint: str | None = None,
+    performer_hint: str | None = None,
+    fallback_title: str | None = None,
+) -> tuple[str, str | None]:
+    """The results' title and artist, named consistently.
+
+    The platform's own metadata first (a Telegram audio's title and performer), then the
+    file's tags, then its name. A song with none of these (a voice note) gets the
+    generic ``fallback_title`` and is credited to nobody: "Voice message" by an artist
+    found in the tags was a title and an artist that did not belong together.
+    """
+    performer = performer_hint or tags.get("artist")
+    for candidate in (title_hint, tags.get("title"), file_stem(file_name)):
+        if _cleaned(candidate):
+            return display_title(candidate), performer
+    if fallback_title:
+        return display_title(fallback_title), None
+    return display_title(None), performer
 
 
 class ChatFlow:
@@ -110,8 +154,11 @@ class ChatFlow:
         config: FlowConfig,
         metrics: Metrics | None = None,
         rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
+        self._clock = clock
+        """Wall clock for the times users read ("frees up in 3 h"); tests pin it."""
         self._backend = backend
         self._config = config
         self._metrics = metrics
@@ -178,8 +225,9 @@ class ChatFlow:
         progress = self._progress_message(replier)
         try:
             record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
-            if record.is_banned:
-                await progress.final(messages.BANNED)
+            # Refuse what can be refused without the file before downloading it, at once.
+            if (refusal := await self._refusal_before_download(user, record)) is not None:
+                await progress.final(refusal)
                 return None
             plan = replier.upload_plan
             max_download = min(plan.max_download_bytes, self._config.limits.max_input_bytes)
@@ -198,7 +246,7 @@ class ChatFlow:
             async with self._download_slots:
                 saved = await self._store.files.save_upload(upload.stream(), max_bytes=max_download)
         except (UploadTooLargeError, QuotaRefusedError) as exc:
-            await progress.final(messages.for_error(exc) or str(exc))
+            await progress.final(messages.for_error(exc, now=self._clock()) or str(exc))
             return None
         except Exception as exc:
             await self._internal_error(progress, exc, user, job_id=None)
@@ -209,6 +257,41 @@ class ChatFlow:
         return await self._check_and_run(
             user, record, conversation, replier, upload, saved, progress, stems, encoding
         )
+
+    async def _refusal_before_download(self, user: ChatUser, record: UserRecord) -> str | None:
+        """Why the user's next song would be refused whatever its length, or None.
+
+        A ban, no songs left in the rolling 24 h, too many songs in progress, or no audio
+        time left at all: none of these need the file, so the user is told before a byte
+        is downloaded. The song's length is only known after the download; whether its
+        minutes fit is checked then (``reserve_job`` checks everything again, atomically).
+        """
+        if record.is_banned:
+            return messages.BANNED
+        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        limits = status.limits
+        refusal: QuotaRefusedError | None = None
+        most_at_once = limits.max_concurrent_jobs
+        if most_at_once is not None and status.active_jobs >= most_at_once:
+            refusal = TooManyConcurrentJobsError(active=status.active_jobs, limit=most_at_once)
+        elif status.songs_left is not None and status.songs_left < 1:
+            refusal = QuotaExceededError(
+                limit="songs_per_day",
+                remaining=0,
+                frees_at=status.frees_at if limits.songs_per_day else None,
+            )
+        elif status.audio_minutes_left is not None and status.audio_minutes_left * 60 < 1:
+            refusal = QuotaExceededError(
+                limit="audio_minutes_per_day",
+                remaining=0,
+                frees_at=status.frees_at if limits.audio_minutes_per_day else None,
+            )
+        if refusal is None:
+            return None
+        logger.info("refused %s before downloading: %s", user.key, type(refusal).__name__)
+        if self._metrics is not None:
+            self._metrics.quota_refused(type(refusal).__name__)
+        return messages.quota_refused(refusal, now=self._clock())
 
     async def _check_and_run(
         self,
@@ -243,6 +326,7 @@ class ChatFlow:
                 **self._config.options,
                 "stems": stems,
                 "format": encoding.format,
+                **self._progress_ref(replier, progress),
             },
             original_filename=(upload.file_name or "")[:200] or None,
             input_path=saved.path,
@@ -262,15 +346,26 @@ class ChatFlow:
             await self._store.files.delete_upload(saved.path)
             if self._metrics is not None:
                 self._metrics.quota_refused(type(exc).__name__)
-            await progress.final(messages.quota_refused(exc))
+            await progress.final(messages.quota_refused(exc, now=self._clock()))
             return None
-        title = display_title(
-            upload.title_hint, info.tags.get("title"), file_stem(upload.file_name)
+        title, performer = song_credits(
+            info.tags,
+            file_name=upload.file_name,
+            title_hint=upload.title_hint,
+            performer_hint=upload.performer_hint,
+            fallback_title=upload.fallback_title,
         )
-        performer = upload.performer_hint or info.tags.get("artist")
         return await self.run_job(
             user, job, replier, progress=progress, title=title, performer=performer, probe=info
         )
+
+    @staticmethod
+    def _progress_ref(replier: Replier, progress: ProgressMessage) -> dict[str, str]:
+        """The progress message's id, kept with the job so that after a crash and restart
+        the resumed job goes on in the same message instead of leaving it at "37%"."""
+        if progress.handle is None or (ref := replier.message_ref(progress.handle)) is None:
+            return {}
+        return {PROGRESS_MESSAGE_OPTION: ref}
 
     async def _inspect(self, saved: SavedUpload) -> ProbeResult:
         """The upload's header, waiting for a free ffmpeg slot; a file whose header gives no
@@ -314,6 +409,9 @@ class ChatFlow:
             encoding = dataclasses.replace(encoding, format=job.options["format"])
         if progress is None:
             progress = self._progress_message(replier)
+            ref = job.options.get(PROGRESS_MESSAGE_OPTION)
+            if ref is not None and (handle := replier.message_handle(str(ref))) is not None:
+                progress.continue_in(handle)  # a restart: go on in the same message
         assert job.input_path is not None
         started = time.monotonic()
         try:
@@ -359,11 +457,9 @@ class ChatFlow:
         started: float,
         running_since: float | None,
     ) -> JobRecord:
-        """Send the result files and record the job as done."""
-        await progress.milestone(messages.UPLOADING)
+        """Show "Done!", send the result files and record the job as done."""
         if title is None:
-            title = display_title(result.input_tags.get("title"), file_stem(job.original_filename))
-            performer = performer or result.input_tags.get("artist")
+            title, performer = song_credits(result.input_tags, file_name=job.original_filename)
         files = [
             OutgoingFile(
                 path=path,
@@ -374,6 +470,9 @@ class ChatFlow:
             )
             for name, path in result.outputs.items()
         ]  # instrumental first: the backend orders outputs that way
+        # The final state is shown before the files, never after them (issue 11): edit
+        # throttling may delay the intermediate states, not this one.
+        await progress.final(messages.DONE)
         try:
             await replier.send_files(files)
         except Exception as exc:
@@ -400,7 +499,6 @@ class ChatFlow:
             result.duration_seconds,
             "hit" if result.cache_hit else "miss",
         )
-        await progress.final(messages.DONE)
         return done
 
     async def _follow(
@@ -485,7 +583,7 @@ class ChatFlow:
         )
         if isinstance(error, JobCancelledError):
             await progress.final(messages.CANCELLED)
-        elif (text := messages.for_error(error)) is not None:
+        elif (text := messages.for_error(error, now=self._clock())) is not None:
             logger.info(
                 "job %s failed for %s: %s",
                 job.id,
@@ -519,24 +617,22 @@ class ChatFlow:
             return messages.NOTHING_TO_CANCEL
         newest = max(handles)
         await handles[newest].cancel()
-        return "Cancelling your song..."
+        return messages.CANCELLING
 
     async def quota(self, user: ChatUser) -> str:
+        """/quota: what is left and when it frees up."""
         record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
         status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
-        return messages.quota_summary(status)
+        return messages.quota_summary(status, now=self._clock())
 
     async def status(self, user: ChatUser) -> str:
+        """/status: the queue, the user's songs in progress and their quota."""
         record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
         jobs = await self._store.active_jobs(record)
-        queue = self._backend.queue_length
-        lines = [f"Songs waiting in the queue: {queue}."]
-        if not jobs:
-            lines.append("You have no song in progress.")
-        for job in jobs:
-            name = display_title(job.original_filename)
-            lines.append(f"- {name}: {job.status.value}")
-        return "\n".join(lines)
+        songs = [(display_title(job.original_filename), job.status.value) for job in jobs]
+        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        quota = messages.quota_summary(status, now=self._clock())
+        return messages.status_summary(self._backend.queue_length, songs, quota)
 
     def help(self, *, commands: Sequence[tuple[str, str]], platform_note: str = "") -> str:
         """The help text with the platform's own command list."""
@@ -549,17 +645,21 @@ class ChatFlow:
 
     # -- admin ------------------------------------------------------------------------------
     async def admin_grant(self, target: str, songs: int | None, minutes: float | None) -> str:
-        user = await self._store.find_user(target)
+        """Grant a user (created if they never wrote: an admin may grant a friend first)."""
+        user = await self._store.find_or_create_user(target)
         updated = await self._store.grant(user, songs_per_day=songs, audio_minutes_per_day=minutes)
-        return (
-            f"{updated.ref}: songs/day {updated.songs_per_day_override}, "
-            f"minutes/day {updated.audio_minutes_per_day_override}"
+        return messages.admin_granted(
+            updated.ref, updated.songs_per_day_override, updated.audio_minutes_per_day_override
         )
 
     async def admin_ban(self, target: str, banned: bool = True) -> str:
-        user = await self._store.find_user(target)
+        """Ban (an abuser may be banned before they write) or unban a known user."""
+        if banned:
+            user = await self._store.find_or_create_user(target)
+        else:
+            user = await self._store.find_chat_user(target)
         updated = await self._store.set_banned(user, banned)
-        return f"{updated.ref} is {'banned' if updated.is_banned else 'no longer banned'}."
+        return messages.admin_banned(updated.ref, updated.is_banned)
 
     async def admin_stats(self) -> str:
         from .admin_cli import describe_stats

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from separation.errors import AudioInputError, OutputTooLargeError, PoolError
+from separation.errors import AudioInputError, OutputTooLargeError, PoolError, UserJobLimitError
 from storage.errors import (
     QuotaExceededError,
     QuotaRefusedError,
@@ -24,16 +24,24 @@ from storage.records import QuotaStatus
 
 DOWNLOADING = "Downloading your song..."
 CHECKING = "Checking the file..."
-UPLOADING = "Uploading..."
 DONE = "Done! Instrumental first, then the vocals."
 CANCELLED = "Cancelled. That song did not count against your quota."
+CANCELLING = "Cancelling your song..."
 RESUME_AFTER_RESTART = (
     "The bot is restarting; your song is saved and I'll send the result as soon as I'm back."
+)
+LOST_IN_RESTART = (
+    "Sorry: the bot restarted and lost your song. It did not count against your quota; "
+    "please send it again."
 )
 NOTHING_TO_CANCEL = "You have no song in progress."
 BANNED = "Sorry, you can't use this bot."
 SEND_A_SONG = "Send me a song (audio file, voice message or video) and I'll make it karaoke."
-RATE_LIMITED = "Slow down a little, please: try again in {seconds} s."
+SEND_THE_SONG_NOW = "Send me the song now (audio, voice message or video)."
+VOICE_MESSAGE = "Voice message"
+"""The title of a song that has none of its own (a voice note without tags)."""
+STOPPING = "The bot is restarting; please try again in a minute."
+MOVED_TO_CHANNEL = "This is taking a while: I'll post the result in this channel and mention you."
 NOT_ADMIN = "That command is for the bot's admins."
 NOT_A_SONG = (
     "That file doesn't look like a song. Send an audio file, a voice message or a video with sound."
@@ -41,6 +49,47 @@ NOT_A_SONG = (
 ADMIN_USAGE = (
     "Usage: /grant PLATFORM:ID SONGS [MINUTES], /ban PLATFORM:ID, /unban PLATFORM:ID, /stats"
 )
+
+
+def count(amount: float, singular: str, plural: str | None = None) -> str:
+    """``1 song``, ``2 songs``, ``0.25 minutes``: the number and the right form of the word."""
+    number = str(amount)
+    if isinstance(amount, float):
+        number = f"{amount:.2f}".rstrip("0").removesuffix(".")
+    return f"{number} {singular if number == '1' else plural or singular + 's'}"
+
+
+def relative_time(moment: datetime, now: datetime | None = None) -> str:
+    """When ``moment`` is, in a way that cannot be misread a minute later or a day off.
+
+    The relative part comes first ("in 3 h 12 min"); the UTC clock time follows, with
+    the day when it is not today: "in 3 h 12 min (tomorrow, 23:38 UTC)". A bare "23:38"
+    was read as today even when it meant tomorrow (issue 11).
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = (moment - now).total_seconds()
+    if seconds <= 0:
+        return "now"
+    if seconds < 60:
+        relative = "in less than a minute"
+    else:
+        hours, minutes = divmod(math.ceil(seconds / 60), 60)
+        parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes else [])
+        relative = "in " + " ".join(parts)
+    days = (moment.date() - now.date()).days
+    if days == 0:
+        day = ""
+    elif days == 1:
+        day = "tomorrow, "
+    else:
+        day = f"{moment:%a %d %b}, ".replace(" 0", " ")
+    return f"{relative} ({day}{moment:%H:%M} UTC)"
+
+
+def rate_limited(retry_after_seconds: float) -> str:
+    """The one notice a user over the request rate gets."""
+    return f"Slow down a little: try again in {max(1, math.ceil(retry_after_seconds))} s."
 
 
 def format_wait(seconds: float | None) -> str:
@@ -89,60 +138,96 @@ def internal_error(reference: str) -> str:
     )
 
 
-def _clock(moment: datetime) -> str:
-    return f"{moment:%H:%M} UTC"
+def songs_in_progress(active: int, limit: int | None = None) -> str:
+    """A refusal: the user already has as many songs in progress as allowed."""
+    limit_note = f" (the limit is {limit})" if limit is not None else ""
+    one = "it" if active == 1 else "one"
+    return (
+        f"You already have {count(active, 'song')} in progress{limit_note}; "
+        f"wait for {one} to finish."
+    )
 
 
-def quota_refused(error: QuotaRefusedError) -> str:
+def quota_refused(error: QuotaRefusedError, *, now: datetime | None = None) -> str:
+    """A refusal by the quota; ``now`` is the clock the times are relative to."""
     if isinstance(error, UserBannedError):
         return BANNED
     if isinstance(error, SongTooLongError):
         return (
-            f"That song is {error.duration_seconds / 60:.1f} minutes long; your limit is "
-            f"{error.max_seconds / 60:g} minutes per song."
+            f"That song is {count(error.duration_seconds / 60, 'minute')} long; your limit "
+            f"is {count(error.max_seconds / 60, 'minute')} per song."
         )
     if isinstance(error, TooManyConcurrentJobsError):
-        return (
-            f"You already have {error.active} song(s) in progress (the limit is "
-            f"{error.limit}); wait for one to finish."
-        )
+        return songs_in_progress(error.active, error.limit)
     if isinstance(error, QuotaExceededError):
-        what = "songs" if error.limit == "songs_per_day" else "minutes of audio"
-        when = f" The next frees up at {_clock(error.frees_at)}." if error.frees_at else ""
-        return f"You've used today's {what}.{when}"
+        if error.limit == "songs_per_day":
+            text = "You've used today's songs."
+            when = "The next one frees up"
+        else:
+            text = (
+                f"That song needs more audio time than you have left today "
+                f"({count(float(error.remaining), 'minute')})."
+            )
+            when = "Enough frees up"
+        if error.frees_at is not None:
+            text += f" {when} {relative_time(error.frees_at, now)}."
+        return text
     return str(error)
 
 
-def for_error(error: BaseException) -> str | None:
+def for_error(error: BaseException, *, now: datetime | None = None) -> str | None:
     """The user sentence for a known error; None for unexpected (internal) ones."""
+    if isinstance(error, UserJobLimitError):
+        return songs_in_progress(error.limit)
     if isinstance(error, AudioInputError | PoolError):
         return error.user_message
     if isinstance(error, OutputTooLargeError):
         return output_too_large(error)
     if isinstance(error, QuotaRefusedError):
-        return quota_refused(error)
+        return quota_refused(error, now=now)
     if isinstance(error, UploadTooLargeError):
         return too_big_to_download(None, error.max_bytes)
     return None
 
 
-def quota_summary(status: QuotaStatus) -> str:
+def quota_summary(status: QuotaStatus, *, now: datetime | None = None) -> str:
+    """/quota: what is left in the rolling 24 h window and when the oldest charge expires."""
     if status.is_banned:
         return BANNED
     if status.is_admin:
         return "You're an admin: no limits."
     parts = []
     if status.songs_left is not None:
-        parts.append(f"{status.songs_left} song{'s' if status.songs_left != 1 else ''}")
+        parts.append(count(status.songs_left, "song"))
     if status.audio_minutes_left is not None:
-        parts.append(f"{status.audio_minutes_left:.0f} minutes of audio")
-    left = " and ".join(parts) if parts else "no limit"
-    text = f"You have {left} left today."
-    if status.frees_at is not None:
-        text += f" The next frees up at {_clock(status.frees_at)}."
+        parts.append(f"{count(float(round(status.audio_minutes_left)), 'minute')} of audio")
+    if parts:
+        text = f"You have {' and '.join(parts)} left today."
+    else:
+        text = "You have no daily limit."
+    if status.frees_at is not None and parts:
+        text += f" Your oldest song stops counting {relative_time(status.frees_at, now)}."
     if status.limits.max_song_minutes is not None:
-        text += f" Songs can be up to {status.limits.max_song_minutes:g} minutes long."
+        text += f" Songs can be up to {count(status.limits.max_song_minutes, 'minute')} long."
     return text
+
+
+def status_summary(queue_length: int, songs: Sequence[tuple[str, str]], quota: str) -> str:
+    """/status: the queue, the user's songs in progress (title, state) and their quota."""
+    lines = [f"Songs waiting in the queue: {queue_length}."]
+    if not songs:
+        lines.append(NOTHING_TO_CANCEL)
+    lines.extend(f"- {title}: {state}" for title, state in songs)
+    lines.append(quota)
+    return "\n".join(lines)
+
+
+def admin_granted(ref: str, songs: int | None, minutes: float | None) -> str:
+    return f"{ref}: songs/day {songs}, minutes/day {minutes}"
+
+
+def admin_banned(ref: str, banned: bool) -> str:
+    return f"{ref} is {'banned' if banned else 'no longer banned'}."
 
 
 def help_text(

@@ -15,12 +15,12 @@ recently is in the same state as a user never seen, so the entry is forgotten.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import messages
 from .settings import RateLimitSettings
 
 NOTICE_INTERVAL_SECONDS = 60.0
@@ -40,8 +40,7 @@ class RateDecision:
 
     def notice(self) -> str:
         """The one message a refused user gets."""
-        seconds = max(1, math.ceil(self.retry_after_seconds))
-        return f"Slow down a little: try again in {seconds} s."
+        return messages.rate_limited(self.retry_after_seconds)
 
 
 @dataclass

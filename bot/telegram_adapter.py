@@ -7,7 +7,10 @@ mentions the bot; everything else in a group is ignored silently (never spam a g
 Handlers never block: the application runs updates concurrently and a job lives in the
 pool while the bot keeps answering others. Telegram's rate limits are handled by
 ``AIORateLimiter`` (which retries ``RetryAfter``), and idempotent calls are retried on
-network errors a bounded number of times.
+network errors a bounded number of times. At start-up an unreachable Telegram is retried
+with backoff for a bounded time (``bot.platform.connect_with_retries``); a rejected token
+is not. The Bot API's own refusals are translated into the flow's typed errors: a file
+over the 20 MB download limit, a result over the upload limit (413).
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ import aiofiles
 import httpx
 from telegram import BotCommand, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -36,9 +46,20 @@ from telegram.ext import (
     filters,
 )
 
+from separation.errors import OutputTooLargeError
+from storage.errors import UploadTooLargeError
+
 from . import messages
 from .flow import ChatFlow
-from .platform import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from .platform import (
+    ChatUser,
+    Conversation,
+    OutgoingFile,
+    SongUpload,
+    StartError,
+    UploadPlan,
+    connect_with_retries,
+)
 from .settings import TelegramSettings, secret_value
 
 if TYPE_CHECKING:
@@ -70,8 +91,22 @@ COMMANDS = [
 T = TypeVar("T")
 
 
-class TelegramStartError(RuntimeError):
-    """The bot cannot start (missing or rejected token); the message is one line."""
+class TelegramStartError(StartError):
+    """The bot cannot start (missing or rejected token, Telegram unreachable)."""
+
+
+class TelegramUploadTooLargeError(OutputTooLargeError):
+    """Telegram refused a result file as too big (413); retrying cannot help."""
+
+
+def _is_too_big(error: TelegramError) -> bool:
+    """413 Request Entity Too Large (PTB raises it as a NetworkError)."""
+    return "request entity too large" in error.message.lower() or "(413)" in error.message
+
+
+def _is_network_error(error: BaseException) -> bool:
+    """No network, DNS failure, Telegram down or timing out; not an API refusal."""
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
 
 
 async def retry_network(call: Callable[[], Awaitable[T]], *, what: str) -> T:
@@ -90,7 +125,7 @@ async def retry_network(call: Callable[[], Awaitable[T]], *, what: str) -> T:
                 )
             )
         except (TimedOut, NetworkError) as exc:
-            if isinstance(exc, BadRequest) or attempt == _NETWORK_ATTEMPTS:
+            if isinstance(exc, BadRequest) or _is_too_big(exc) or attempt == _NETWORK_ATTEMPTS:
                 raise
             logger.info("%s: network error (%s), retry %d", what, exc, attempt)
             await asyncio.sleep(0.5 * attempt)
@@ -121,17 +156,24 @@ class TelegramReplier:
             what="sendMessage",
         )
 
-    async def edit_text(self, handle: Message, text: str) -> None:
+    async def edit_text(self, handle: Message | int, text: str) -> None:
+        message_id = handle if isinstance(handle, int) else handle.message_id
         try:
             await retry_network(
                 lambda: self.application.bot.edit_message_text(
-                    text, chat_id=self.chat_id, message_id=handle.message_id
+                    text, chat_id=self.chat_id, message_id=message_id
                 ),
                 what="editMessageText",
             )
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise
+
+    def message_ref(self, handle: Message) -> str | None:
+        return str(handle.message_id)
+
+    def message_handle(self, ref: str) -> int | None:
+        return int(ref) if ref.isdigit() else None
 
     async def send_files(self, files: list[OutgoingFile]) -> None:
         for file in files:
@@ -161,6 +203,12 @@ class TelegramReplier:
                 except TimedOut:
                     raise
                 except NetworkError as exc:
+                    if _is_too_big(exc):  # the plan's limit is more than this server takes
+                        raise TelegramUploadTooLargeError(
+                            duration_seconds=file.duration_seconds or 0.0,
+                            budget_bytes=self.plan.max_file_bytes,
+                            min_bitrate=0,
+                        ) from exc
                     if isinstance(exc, BadRequest) or attempt == _NETWORK_ATTEMPTS:
                         raise
                     await asyncio.sleep(0.5 * attempt)
@@ -210,16 +258,35 @@ class TelegramAdapter:
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect (checks the token), set the command menu and start receiving updates."""
+        """Connect (checks the token), set the command menu and start receiving updates.
+
+        Network errors are retried with backoff for ``bot.platform.START_RETRY_SECONDS``
+        (a bot started before the network is up comes up when it is); a rejected token
+        is not. Either way a failure is one :class:`TelegramStartError` line.
+        """
+        try:
+            await connect_with_retries(
+                self._connect, platform="Telegram", is_transient=_is_network_error
+            )
+            await self._receive()
+        except StartError:
+            raise
+        except TelegramError as exc:
+            raise TelegramStartError(f"cannot start Telegram: {exc}") from exc
+        logger.info(
+            "telegram: connected as @%s (%s)", self.application.bot.username, self._settings.mode
+        )
+
+    async def _connect(self) -> None:
         try:
             await self.application.initialize()
         except InvalidToken as exc:
             raise TelegramStartError(
                 "Telegram rejected the bot token (check KARAOKE_TELEGRAM_TOKEN)"
             ) from exc
-        await retry_network(
-            lambda: self.application.bot.set_my_commands(COMMANDS), what="setMyCommands"
-        )
+        await self.application.bot.set_my_commands(COMMANDS)
+
+    async def _receive(self) -> None:
         await self.application.start()
         updater = self.application.updater
         assert updater is not None
@@ -236,9 +303,6 @@ class TelegramAdapter:
             await updater.start_polling(
                 poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES
             )
-        logger.info(
-            "telegram: connected as @%s (%s)", self.application.bot.username, self._settings.mode
-        )
 
     async def is_connected(self) -> bool:
         """For the readiness probe: updates are being received."""
@@ -353,8 +417,7 @@ class TelegramAdapter:
         file_name = getattr(media, "file_name", None)
         title = getattr(media, "title", None)
         performer = getattr(media, "performer", None)
-        if message.voice is not None or message.video_note is not None:
-            title = title or "Voice message"
+        voice = message.voice is not None or message.video_note is not None
 
         def stream() -> AsyncIterator[bytes]:
             return self._download(media.file_id)
@@ -365,13 +428,23 @@ class TelegramAdapter:
             declared_size=media.file_size,
             title_hint=title,
             performer_hint=performer,
+            fallback_title=messages.VOICE_MESSAGE if voice else None,
         )
 
     async def _download(self, file_id: str) -> AsyncIterator[bytes]:
-        """Stream a file from the Bot API (or the local server's disk in local mode)."""
-        telegram_file = await retry_network(
-            lambda: self.application.bot.get_file(file_id), what="getFile"
-        )
+        """Stream a file from the Bot API (or the local server's disk in local mode).
+
+        Raises:
+            UploadTooLargeError: the Bot API will not hand out a file this big (20 MB).
+        """
+        try:
+            telegram_file = await retry_network(
+                lambda: self.application.bot.get_file(file_id), what="getFile"
+            )
+        except BadRequest as exc:
+            if "file is too big" not in exc.message.lower():
+                raise
+            raise UploadTooLargeError(max_bytes=self.upload_plan.max_download_bytes) from exc
         path = telegram_file.file_path or ""
         if self._settings.local_mode and not path.startswith(("http://", "https://")):
             async with aiofiles.open(Path(path), "rb") as handle:
@@ -398,7 +471,13 @@ class TelegramAdapter:
             return
         message = update.effective_message
         if decision.notify and message is not None and message.chat.type == ChatType.PRIVATE:
-            await retry_network(lambda: message.reply_text(decision.notice()), what="reply")
+            # Quoted: the user must see which of their messages (a song?) was dropped.
+            await retry_network(
+                lambda: message.reply_text(
+                    decision.notice(), do_quote=True, allow_sending_without_reply=True
+                ),
+                what="reply",
+            )
         raise ApplicationHandlerStop
 
     async def _song(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -443,7 +522,7 @@ class TelegramAdapter:
         if message.chat.type != ChatType.PRIVATE:
             return  # in groups only a reply to a song counts; stay quiet otherwise
         self._awaiting_song[update.effective_user.id] = stems
-        await message.reply_text("Send me the song now (audio, voice message or video).")
+        await message.reply_text(messages.SEND_THE_SONG_NOW)
 
     async def _reply(self, update: Update, text: str) -> None:
         message = update.effective_message

@@ -190,11 +190,14 @@ class UserJobLimitError(PoolError):
 
     def __init__(self, *, limit: int) -> None:
         self.limit = limit
-        super().__init__(f"the user already has {limit} song(s) queued or running")
+        songs = "1 song" if limit == 1 else f"{limit} songs"
+        super().__init__(f"the user already has {songs} queued or running")
 
     @property
     def user_message(self) -> str:
-        return f"You already have {self.limit} song(s) in progress; wait for one to finish."
+        if self.limit == 1:
+            return "You already have a song in progress; wait for it to finish."
+        return f"You already have {self.limit} songs in progress; wait for one to finish."
 
 
 class JobTimeoutError(PoolError):

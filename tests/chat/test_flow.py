@@ -48,6 +48,12 @@ class RecordingReplier:
     async def edit_text(self, handle: int, text: str) -> None:
         self.texts.append(text)
 
+    def message_ref(self, handle: int) -> str | None:
+        return str(handle)
+
+    def message_handle(self, ref: str) -> int | None:
+        return int(ref)
+
     async def send_files(self, files: list[OutgoingFile]) -> None:
         if self.fail_uploads:
             raise ConnectionResetError("upload connection reset")
@@ -176,3 +182,10 @@ async def test_files_are_named_after_the_title_and_instrumental_comes_first(flow
 )
 def test_display_titles_are_safe_file_names(candidates, expected):
     assert display_title(*candidates) == expected
+
+
+async def test_the_progress_message_is_kept_with_the_job_for_a_restart(flow, song):
+    replier = RecordingReplier()
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
+    assert job is not None and job.status == "done"
+    assert job.options["progress_message"] == "1"  # the first (and only) message sent

@@ -7,7 +7,9 @@ state, and assert on the REST calls the fake API recorded: what a user would see
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from bot.app import BotApp, build_app
 from bot.discord_adapter import DiscordAdapter
+from bot.messages import DONE
 from bot.settings import Settings
 from bot.wiring import flow_config
 from tests.discord.fake_discord_api import TOKEN, FakeDiscordApi, FakeGatewayClient
@@ -178,6 +181,21 @@ class DiscordHarness:
         await self.api.wait_for(
             lambda api: any(fragment in text for text in api.texts(channel_id)), within
         )
+
+    async def wait_for_done(
+        self,
+        fragment: str = DONE,
+        channel_id: int = SONG_CHANNEL,
+        user_id: int = USER_ID,
+        within: float = 60,
+    ) -> None:
+        """Until "Done!" is shown and the files that follow it were sent (the job is over)."""
+        await self.wait_for_text(fragment, channel_id, within)
+        user = await self.app.store.get_user("discord", str(user_id))
+        deadline = time.monotonic() + within
+        while await self.app.store.active_jobs(user):
+            assert time.monotonic() < deadline, "the job did not finish after Done!"
+            await asyncio.sleep(0.05)
 
     async def songs_used(self, user_id: int = USER_ID) -> int:
         store = self.app.store

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from bot import messages
 from bot.admin_cli import open_store
 from bot.cli import main
 from bot.discord_adapter import (
     INTENT_REFUSED_WARNING,
     NO_INTENT_WARNING,
-    RESTARTING,
     DiscordStartError,
 )
 from bot.discord_sync import STATE_FILE_NAME
@@ -91,7 +91,11 @@ def test_a_missing_token_stops_run_with_one_line_and_exit_2(
     monkeypatch.delenv("KARAOKE_DISCORD_TOKEN", raising=False)
     assert main(["--config", str(config), "run"]) == 2
     stderr = capsys.readouterr().err
-    lines = [line for line in stderr.splitlines() if line.startswith("karaoke-bot:")]
+    lines = [  # the prefix of bot.commands.messages.error
+        line.replace("karaoke-bot: error: ", "karaoke-bot: ", 1)
+        for line in stderr.splitlines()
+        if line.startswith("karaoke-bot:")
+    ]
     assert lines == [
         "karaoke-bot: Discord is enabled but no token is set: set "
         "KARAOKE_DISCORD_TOKEN or discord.token"
@@ -125,7 +129,7 @@ async def test_after_stop_receiving_new_songs_are_turned_away(discord_bot):
     await discord_bot.adapter.stop_receiving()
     token = discord_bot.karaoke()
     await discord_bot.api.wait_for(lambda api: api.interaction_texts(token))
-    assert discord_bot.api.interaction_texts(token) == [RESTARTING]
+    assert discord_bot.api.interaction_texts(token) == [messages.STOPPING]
     discord_bot.post_song()
     await asyncio.sleep(0.3)
     assert discord_bot.api.calls_to("download", "send") == []
@@ -167,6 +171,7 @@ async def test_a_job_a_crash_left_behind_is_delivered_in_its_channel(
         await discord_api.wait_for(
             lambda api: any(text.endswith(DONE) for text in api.texts(SONG_CHANNEL)), 30
         )
+        await discord_api.wait_for(lambda api: api.uploads(SONG_CHANNEL), 30)
     finally:
         await app.stop(grace_seconds=5)
     mention = f"<@{user.platform_user_id}>"

@@ -24,7 +24,7 @@ def _replies_to(call, message: dict) -> bool:
 
 async def test_a_song_in_a_song_channel_gets_replies_and_the_files(discord_bot):
     song = discord_bot.post_song("clip.mp3")
-    await discord_bot.wait_for_text(DONE)
+    await discord_bot.wait_for_done()
     api = discord_bot.api
     texts = api.texts(SONG_CHANNEL)
     assert texts[0] == "Downloading your song..."
@@ -49,7 +49,7 @@ async def test_a_song_in_a_song_channel_gets_replies_and_the_files(discord_bot):
 )
 async def test_dms_and_mentions_start_jobs_anywhere(discord_bot, where):
     discord_bot.post_song("clip.mp3", **where)
-    await discord_bot.wait_for_text(DONE, channel_id=where["channel_id"])
+    await discord_bot.wait_for_done(channel_id=where["channel_id"])
     [delivery] = discord_bot.api.uploads(where["channel_id"])
     assert len(delivery.files) == 2
 
@@ -121,3 +121,36 @@ async def test_declared_and_real_sizes_over_the_limit_are_both_refused(discord_b
     assert len(discord_bot.api.calls_to("download")) == 1  # cut off while streaming
     assert await discord_bot.songs_used() == 0
     assert not list((discord_bot.settings.general.data_dir / "uploads").iterdir())
+
+
+@pytest.mark.parametrize(
+    "discord_bot",
+    [{"settings": {"rate_limit": {"requests_per_minute": 1, "burst": 1}}}],
+    indirect=True,
+)
+async def test_a_rate_limited_song_is_answered_in_reply_to_that_song(discord_bot):
+    discord_bot.post(content="hello", mention_bot=True)
+    await discord_bot.wait_for_text("Send me a song")
+    dropped = discord_bot.post_song("clip.mp3")
+    await discord_bot.wait_for_text("Slow down")
+    notice = discord_bot.api.calls_to("send")[-1]
+    assert notice.text.startswith("Slow down a little: try again in ")
+    assert _replies_to(notice, dropped)
+    assert discord_bot.api.calls_to("download") == []
+
+
+@pytest.mark.parametrize(
+    "discord_bot", [{"settings": {"quota": {"discord": {"songs_per_day": 1}}}}], indirect=True
+)
+async def test_an_over_quota_song_is_refused_at_once_without_downloading(discord_bot):
+    discord_bot.post_song("clip.mp3")
+    await discord_bot.wait_for_done()
+    api = discord_bot.api
+    downloads, before = len(api.calls_to("download")), len(api.texts(SONG_CHANNEL))
+    song = discord_bot.post_song("clip.mp3")
+    await discord_bot.wait_for_text("You've used today's songs")
+    await asyncio.sleep(0.5)
+    [refusal] = api.texts(SONG_CHANNEL)[before:]
+    assert refusal.startswith("You've used today's songs. The next one frees up in ")
+    assert _replies_to(api.calls_to("send")[-1], song)
+    assert len(api.calls_to("download")) == downloads

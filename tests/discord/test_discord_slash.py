@@ -22,7 +22,7 @@ async def test_karaoke_defers_shows_progress_and_follows_up_with_two_files(
     discord_bot, tmp_path, ffmpeg
 ):
     token = discord_bot.karaoke("clip.mp3")
-    await discord_bot.wait_for_text("Done!")
+    await discord_bot.wait_for_done()
     api = discord_bot.api
     kinds = [call.kind for call in api.calls if call.interaction_token == token]
     assert kinds[0] == "respond"  # deferred before anything else (Discord allows 3 s)
@@ -30,10 +30,12 @@ async def test_karaoke_defers_shows_progress_and_follows_up_with_two_files(
     assert kinds.index("respond") < kinds.index("edit_original") < kinds.index("followup")
     texts = api.interaction_texts(token)
     assert texts[0] == "Downloading your song..."
-    edits = [call.at for call in api.calls_to("edit_original")]
+    edits = [call.at for call in api.calls_to("edit_original")][:-1]  # "Done!" is not held
     assert min(b - a for a, b in itertools.pairwise(edits)) >= 0.1  # throttled (0.2 s here)
     assert any(text.startswith(("Queued", "Separating...")) for text in texts)
-    assert texts[-2:] == ["Uploading...", DONE]
+    assert texts[-1] == DONE
+    last_edit = max(index for index, kind in enumerate(kinds) if kind == "edit_original")
+    assert last_edit < kinds.index("followup")  # "Done!" no later than the files
     [followup] = api.calls_to("followup")
     assert followup.file_names == ["clip (Instrumental).mp3", "clip (Vocals).mp3"]
     source = decode_file(discord_bot.songs["clip.mp3"], ffmpeg, tmp_path).duration_seconds
@@ -46,7 +48,7 @@ async def test_karaoke_defers_shows_progress_and_follows_up_with_two_files(
 
 async def test_four_stems_in_another_format(discord_bot):
     discord_bot.karaoke("clip.mp3", stems="four", output_format="opus")
-    await discord_bot.wait_for_text("Done!")
+    await discord_bot.wait_for_done()
     names = [name for call in discord_bot.api.calls_to("followup") for name in call.file_names]
     stems = [name.rsplit(".", 1)[0] for name in names]
     assert stems == ["clip (Drums)", "clip (Bass)", "clip (Other)", "clip (Vocals)"]
@@ -140,7 +142,7 @@ async def test_a_413_on_the_followup_is_explained_and_refunded(discord_bot):
 async def test_a_429_is_waited_out_by_discord_py(discord_bot):
     discord_bot.api.rate_limit_next("followup", retry_after=0.5)
     discord_bot.karaoke()
-    await discord_bot.wait_for_text(DONE)
+    await discord_bot.wait_for_done()
     refused, delivered = discord_bot.api.calls_to("followup")
     assert (refused.status, delivered.status) == (429, 200)
     assert delivered.at - refused.at >= 0.45
@@ -151,7 +153,7 @@ async def test_a_429_is_waited_out_by_discord_py(discord_bot):
 async def test_files_that_do_not_fit_together_go_in_separate_messages(discord_bot):
     limit = 300_000
     discord_bot.karaoke(size_limit=limit)
-    await discord_bot.wait_for_text("Done!")
+    await discord_bot.wait_for_done()
     followups = discord_bot.api.calls_to("followup")
     assert [call.file_names for call in followups] == [
         ["clip (Instrumental).mp3"],
@@ -176,7 +178,7 @@ async def test_a_file_that_cannot_fit_alone_is_explained(discord_bot, limit, out
 )
 async def test_near_the_token_expiry_results_go_to_the_channel_mentioning_the_user(discord_bot):
     token = discord_bot.karaoke()  # separating a song takes longer than 0.3 s
-    await discord_bot.wait_for_text(f"<@{USER_ID}> {DONE}")
+    await discord_bot.wait_for_done(f"<@{USER_ID}> {DONE}")
     api = discord_bot.api
     assert api.interaction_texts(token)[-1] == MOVED_NOTICE
     assert api.calls_to("followup") == []
@@ -196,7 +198,7 @@ async def test_a_token_discord_refuses_early_also_moves_to_the_channel(discord_b
     token = discord_bot.karaoke()
     await discord_bot.api.wait_for(lambda api: api.calls_to("download"))
     discord_bot.api.expire(token)  # Discord says no before the 15 minutes are up
-    await discord_bot.wait_for_text(f"<@{USER_ID}> {DONE}")
+    await discord_bot.wait_for_done(f"<@{USER_ID}> {DONE}")
     assert 401 in [call.status for call in discord_bot.api.calls_to("edit_original")]
     assert discord_bot.api.calls_to("followup") == []
     [delivery] = discord_bot.api.uploads(SONG_CHANNEL)
@@ -208,7 +210,7 @@ async def test_a_late_defer_answers_in_the_channel(discord_bot):
     """The interaction was already gone when we deferred (Discord allows 3 s)."""
     discord_bot.api.fail_next("respond", 404, 10062, "Unknown interaction")
     discord_bot.karaoke()
-    await discord_bot.wait_for_text(f"<@{USER_ID}> {DONE}")
+    await discord_bot.wait_for_done(f"<@{USER_ID}> {DONE}")
     assert discord_bot.api.calls_to("edit_original", "followup") == []
     assert len(discord_bot.api.uploads(SONG_CHANNEL)) == 1
 
@@ -260,23 +262,27 @@ async def test_admin_ban_stops_a_user_and_bad_arguments_show_usage(discord_bot):
     await discord_bot.api.wait_for(lambda api: "is banned" in " ".join(api.interaction_texts(ban)))
     discord_bot.karaoke()
     await discord_bot.wait_for_text("can't use this bot")
-    grant = discord_bot.slash(
-        "admin",
-        [
-            {
-                "name": "grant",
-                "type": 1,
-                "options": [
-                    {"name": "user", "type": 3, "value": "discord:nobody"},
-                    {"name": "songs", "type": 4, "value": 5},
-                ],
-            }
-        ],
-        user_id=ADMIN_ID,
-    )
-    await discord_bot.api.wait_for(
-        lambda api: "no such user" in " ".join(api.interaction_texts(grant))
-    )
+    for target, answer in (
+        ("discord:nobody", "invalid user 'discord:nobody'"),  # not a Discord id
+        ("discord:123456789", "discord:123456789: songs/day 5"),  # never wrote: created
+    ):
+        grant = discord_bot.slash(
+            "admin",
+            [
+                {
+                    "name": "grant",
+                    "type": 1,
+                    "options": [
+                        {"name": "user", "type": 3, "value": target},
+                        {"name": "songs", "type": 4, "value": 5},
+                    ],
+                }
+            ],
+            user_id=ADMIN_ID,
+        )
+        await discord_bot.api.wait_for(
+            lambda api, grant=grant, answer=answer: answer in " ".join(api.interaction_texts(grant))
+        )
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.messages import DONE
 from bot.telegram_adapter import TelegramAdapter
 from tests.discord.conftest import SONG_CHANNEL, start_discord_app
@@ -44,6 +46,10 @@ async def test_a_song_from_each_platform_at_the_same_time_both_complete(
         discord.client._connection.parse_message_create(payload)
         await telegram_api.wait_for(lambda api: api.texts_in_chat(TELEGRAM_USER)[-1:] == [DONE], 60)
         await discord_api.wait_for(lambda api: api.texts(SONG_CHANNEL)[-1:] == [DONE], 60)
+        for _ in range(200):  # "Done!" comes first; the job is recorded once its files are sent
+            if (await app.store.stats()).jobs_by_status.get("done") == 2:
+                break
+            await asyncio.sleep(0.05)
         assert (await app.store.stats()).jobs_by_status["done"] == 2
     finally:
         await app.stop(grace_seconds=5)

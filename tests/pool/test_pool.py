@@ -167,7 +167,10 @@ async def test_busy_and_per_user_limits_fail_at_once(make_pool, clips):
     queued = await pool.submit(request(clips[3], user="a"))
     with pytest.raises(UserJobLimitError) as limit:
         await pool.submit(request(clips[7], user="a"))
-    assert limit.value.kind == "user_limit" and "2 song(s)" in limit.value.user_message
+    assert limit.value.kind == "user_limit"
+    assert limit.value.user_message == (
+        "You already have 2 songs in progress; wait for one to finish."
+    )
     with pytest.raises(PoolBusyError) as busy:
         await pool.submit(request(clips[7], user="b"))
     assert busy.value.kind == "busy" and busy.value.retry_after_seconds >= 5

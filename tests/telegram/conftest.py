@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,17 @@ class TelegramHarness:
         await self.api.wait_for(
             lambda api: any(fragment in text for text in api.texts_in_chat(chat_id)), within
         )
+
+    async def wait_for_done(
+        self, chat_id: int = USER_ID, user_id: int = USER_ID, within: float = 60
+    ) -> None:
+        """Until "Done!" is shown and the files that follow it were sent (the job is over)."""
+        await self.wait_for_text("Done!", chat_id, within)
+        user = await self.app.store.get_user("telegram", str(user_id))
+        deadline = time.monotonic() + within
+        while await self.app.store.active_jobs(user):
+            assert time.monotonic() < deadline, "the job did not finish after Done!"
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -151,9 +164,12 @@ def make_pool(settings: Settings, **config: Any) -> SeparationPool:
 async def telegram_bot(
     request, tmp_path, model_repo, telegram_songs
 ) -> AsyncIterator[TelegramHarness]:
-    """Parametrize through ``request.param``: {"settings": {...}, "pool": {...}}."""
+    """Parametrize through ``request.param``: {"settings", "pool", "api"} dicts and
+    "progress_interval" (seconds)."""
     options = getattr(request, "param", {}) or {}
     api = FakeBotApi()
+    for name, value in options.get("api", {}).items():
+        setattr(api, name, value)
     await api.start()
     settings = make_settings(tmp_path, api, model_repo, **options.get("settings", {}))
     pool = make_pool(settings, **options.get("pool", {}))

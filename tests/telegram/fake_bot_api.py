@@ -4,7 +4,13 @@ It answers like the Bot API would (``{"ok": true, "result": ...}``), serves upda
 a queue through ``getUpdates`` long polling (bounded waits), serves uploaded songs
 through ``getFile`` and the file endpoint, and records every call — including the bytes
 of multipart uploads — so tests can assert on what a user would see. Errors such as
-429 ``RetryAfter`` can be injected per method.
+429 ``RetryAfter`` can be injected per method, and connections dropped.
+
+Like the real Bot API (https://core.telegram.org/bots/api): an unknown method is a 404;
+an edit to the text a message already has is 400 "message is not modified"; ``getFile``
+of a file over 20 MB is 400 "file is too big" (unless ``local_mode``, where the local
+Bot API server answers with a path on its own disk and has no such limit); an upload
+over 50 MB is 413 "Request Entity Too Large".
 """
 
 from __future__ import annotations
@@ -20,6 +26,23 @@ from typing import Any
 from aiohttp import web
 
 TOKEN = "123456:TEST-token-never-logged"
+DOWNLOAD_LIMIT = 20_000_000
+UPLOAD_LIMIT = 50_000_000
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+_ANSWERED_TRUE = {
+    "setMyCommands",
+    "deleteMyCommands",
+    "setWebhook",
+    "deleteWebhook",
+    "deleteMessage",
+    "sendChatAction",
+    "close",
+    "logOut",
+}
+"""Methods the Bot API answers with ``true``; any other method without a handler is 404."""
 BOT_USER = {
     "id": 123456,
     "is_bot": True,
@@ -62,16 +85,26 @@ class FakeBotApi:
         self._errors: dict[str, list[InjectedError]] = {}
         self._new_update = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._drops: dict[str, int] = {}
+        self._texts: dict[tuple[str, int], str] = {}
+        """(chat id, message id) -> the text it shows (for "message is not modified")."""
         self.port = 0
+        self.download_limit = DOWNLOAD_LIMIT
+        self.upload_limit = UPLOAD_LIMIT
+        self.local_mode = False
+        """Answer ``getFile`` like a local Bot API server: an absolute path, no size limit."""
+        self.file_downloads = 0
+        """Requests to the file endpoint (none in local mode: files are read from disk)."""
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Listen on ``port`` (0: any free one; a fixed one to come up "later")."""
         app = web.Application(client_max_size=200 * 2**20)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.*}", self._handle_file)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -102,6 +135,11 @@ class FakeBotApi:
 
     def fail_next(self, method: str, error: InjectedError, times: int = 1) -> None:
         self._errors.setdefault(method, []).extend([error] * times)
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Close the connection of the next ``times`` calls of ``method`` without an answer
+        (the call is recorded: the request did arrive)."""
+        self._drops[method] = self._drops.get(method, 0) + times
 
     def calls_to(self, *methods: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method in methods]
@@ -229,6 +267,11 @@ class FakeBotApi:
             self.polls += 1
         else:
             self.calls.append(RecordedCall(method, params, files))
+        if self._drops.get(method):
+            self._drops[method] -= 1
+            assert request.transport is not None
+            request.transport.close()  # the client sees the server disconnect
+            return web.Response()
         injected = self._errors.get(method)
         if injected:
             error = injected.pop(0)
@@ -240,7 +283,13 @@ class FakeBotApi:
             if error.retry_after is not None:
                 body["parameters"] = {"retry_after": error.retry_after}
             return web.json_response(body, status=error.error_code)
-        result = await getattr(self, f"_api_{method}", self._api_default)(params, files)
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None and method not in _ANSWERED_TRUE:
+            return _error(404, "Not Found")
+        try:
+            result = await handler(params, files) if handler is not None else True
+        except _ApiError as refused:
+            return _error(refused.code, refused.description)
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -248,10 +297,8 @@ class FakeBotApi:
         path = self._files.get(file_id)
         if path is None:
             return web.Response(status=404)
+        self.file_downloads += 1
         return web.FileResponse(path)
-
-    async def _api_default(self, params, files) -> Any:
-        return True
 
     async def _api_getMe(self, params, files) -> Any:
         return BOT_USER
@@ -274,12 +321,21 @@ class FakeBotApi:
 
     async def _api_getFile(self, params, files) -> Any:
         file_id = params["file_id"]
-        path = self._files[file_id]
+        path = self._files.get(file_id)
+        if path is None:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        size = path.stat().st_size
+        if self.local_mode:
+            file_path = str(path.resolve())
+        elif size > self.download_limit:
+            raise _ApiError(400, "Bad Request: file is too big")
+        else:
+            file_path = f"music/{file_id}"
         return {
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",
-            "file_size": path.stat().st_size,
-            "file_path": f"music/{file_id}",
+            "file_size": size,
+            "file_path": file_path,
         }
 
     def _sent_message(self, params, **content: Any) -> dict[str, Any]:
@@ -292,13 +348,27 @@ class FakeBotApi:
         }
 
     async def _api_sendMessage(self, params, files) -> Any:
-        return self._sent_message(params, text=params.get("text", ""))
+        sent = self._sent_message(params, text=params.get("text", ""))
+        self._texts[(str(params["chat_id"]), sent["message_id"])] = sent["text"]
+        return sent
 
     async def _api_editMessageText(self, params, files) -> Any:
-        return self._sent_message(params, text=params.get("text", ""))
+        key = (str(params.get("chat_id")), int(params.get("message_id") or 0))
+        text = params.get("text", "")
+        if key not in self._texts:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        if self._texts[key] == text:
+            raise _ApiError(400, NOT_MODIFIED)
+        self._texts[key] = text
+        return {**self._sent_message(params, text=text), "message_id": key[1]}
+
+    def _check_upload(self, content: bytes) -> None:
+        if len(content) > self.upload_limit:
+            raise _ApiError(413, "Request Entity Too Large")
 
     async def _api_sendAudio(self, params, files) -> Any:
         name, content = files.get("audio", ("audio.mp3", b""))
+        self._check_upload(content)
         return self._sent_message(
             params,
             audio={
@@ -312,6 +382,7 @@ class FakeBotApi:
 
     async def _api_sendDocument(self, params, files) -> Any:
         name, content = files.get("document", ("file", b""))
+        self._check_upload(content)
         return self._sent_message(
             params,
             document={
@@ -321,3 +392,18 @@ class FakeBotApi:
                 "file_size": len(content),
             },
         )
+
+
+class _ApiError(Exception):
+    """Raised by a method handler: the Bot API refuses the call."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+def _error(code: int, description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )

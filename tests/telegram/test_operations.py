@@ -33,11 +33,9 @@ async def test_jobs_and_cache_are_counted(telegram_bot):
     for expected_done in (1, 2):  # the same song twice: the second comes from the cache
         await telegram_bot.send_song("clip.mp3")
         await telegram_bot.api.wait_for(
-            lambda api, n=expected_done: (
-                sum(text.startswith("Done!") for text in api.texts_in_chat(USER_ID)) == n
-            ),
-            within=60,
+            lambda api, n=expected_done: len(api.calls_to("sendAudio")) == 2 * n, within=60
         )
+        await telegram_bot.wait_for_done()
     metrics = telegram_bot.app.metrics.render().decode()
     assert 'karaoke_jobs_total{platform="telegram",status="done"} 2.0' in metrics
     assert "karaoke_cache_hits_total 1.0" in metrics

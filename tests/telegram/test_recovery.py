@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
+import aiohttp
+
 from bot.admin_cli import open_store
 from bot.app import build_app
 from bot.telegram_adapter import TelegramAdapter
 from bot.wiring import flow_config, quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.telegram.conftest import make_pool, make_settings
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 SURVIVOR_CHAT, LOST_CHAT = 6001, 6002
 
 
-async def _leave_job(store, settings, user_id: int, song: bytes, *, keep_input: bool) -> int:
+async def _leave_job(
+    store, settings, user_id: int, song: bytes, *, keep_input: bool, options: dict | None = None
+) -> int:
     user = await store.upsert_user("telegram", str(user_id), "Ann")
     saved = await store.files.save_upload(song, max_bytes=10**8)
     job = await store.reserve_job(
@@ -25,7 +29,7 @@ async def _leave_job(store, settings, user_id: int, song: bytes, *, keep_input: 
             input_duration_seconds=6.0,
             input_size_bytes=saved.size_bytes,
             model="tiny",
-            options={"stems": "two", "format": "mp3"},
+            options={"stems": "two", "format": "mp3", **(options or {})},
             original_filename="Old Song.mp3",
             input_path=saved.path,
             chat=ChatRef(chat_id=str(user_id), message_id="77"),
@@ -61,6 +65,12 @@ async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, tel
             lambda a: any(t.startswith("Done!") for t in a.texts_in_chat(SURVIVOR_CHAT)), within=60
         )
         await api.wait_for(
+            lambda a: (
+                sum(c.params["chat_id"] == str(SURVIVOR_CHAT) for c in a.calls_to("sendAudio")) == 2
+            ),
+            within=30,
+        )
+        await api.wait_for(
             lambda a: any("restarted and lost your song" in t for t in a.texts_in_chat(LOST_CHAT)),
             within=30,
         )
@@ -81,3 +91,47 @@ async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, tel
     finally:
         await app.stop(5)
         await api.stop()
+
+
+async def test_after_a_crash_the_song_goes_on_in_its_own_progress_message(
+    tmp_path, model_repo, telegram_songs
+):
+    api = FakeBotApi()
+    await api.start()
+    settings = make_settings(tmp_path, api, model_repo)
+    # The previous process showed "Separating... 37%" in its progress message, then died.
+    url = f"{api.base_url}{TOKEN}/sendMessage"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json={"chat_id": SURVIVOR_CHAT, "text": "Separating... 37%"}) as sent,
+    ):
+        progress_id = (await sent.json())["result"]["message_id"]
+    store = await open_store(settings)
+    await _leave_job(
+        store,
+        settings,
+        SURVIVOR_CHAT,
+        telegram_songs["clip.mp3"].read_bytes(),
+        keep_input=True,
+        options={"progress_message": str(progress_id)},
+    )
+    await store.close()
+    before = len(api.calls)
+
+    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.2)
+    app = await build_app(
+        settings,
+        backend=make_pool(settings),
+        config=config,
+        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
+    )
+    await app.start()
+    try:
+        await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 2, within=60)
+    finally:
+        await app.stop(5)
+        await api.stop()
+    after = [c for c in api.calls[before:] if c.method in ("sendMessage", "editMessageText")]
+    assert [c.method for c in after if c.method == "sendMessage"] == []  # no second message
+    assert {int(c.params["message_id"]) for c in after} == {progress_id}
+    assert after[-1].params["text"] == "Done! Instrumental first, then the vocals."

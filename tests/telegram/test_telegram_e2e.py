@@ -32,12 +32,11 @@ async def test_start_sets_the_command_menu(telegram_bot):
 
 async def test_private_audio_gets_instrumental_then_vocals(telegram_bot, tmp_path, ffmpeg):
     await telegram_bot.send_song("clip.mp3", title="My Song", performer="The Band")
-    await telegram_bot.wait_for_text("Done!")
+    await telegram_bot.wait_for_done()
     texts = telegram_bot.api.texts_in_chat(USER_ID)
     assert texts[0] == "Downloading your song..."
     assert any(text.startswith(("Queued (position", "Separating...")) for text in texts)
-    assert texts.index("Uploading...") < texts.index(texts[-1])
-    assert texts[-1].startswith("Done!")
+    assert texts[-1] == "Done! Instrumental first, then the vocals."
     uploads = telegram_bot.audio_uploads()
     assert [call.files["audio"][0] for call in uploads] == [
         "My Song (Instrumental).mp3",
@@ -70,7 +69,7 @@ async def test_private_audio_gets_instrumental_then_vocals(telegram_bot, tmp_pat
 )
 async def test_voice_video_and_audio_documents_start_jobs(telegram_bot, name, kind, extra):
     await telegram_bot.send_song(name, kind=kind, **extra)
-    await telegram_bot.wait_for_text("Done!")
+    await telegram_bot.wait_for_done()
     assert len(telegram_bot.audio_uploads()) == 2
 
 
@@ -118,10 +117,10 @@ async def test_too_long_is_refused(telegram_bot):
 )
 async def test_quota_exhausted_says_when_it_frees_up(telegram_bot):
     await telegram_bot.send_song("clip.mp3")
-    await telegram_bot.wait_for_text("Done!")
+    await telegram_bot.wait_for_done()
     await telegram_bot.send_song("clip.mp3")
     await telegram_bot.wait_for_text("You've used today's songs")
-    assert "frees up at" in telegram_bot.api.texts_in_chat(USER_ID)[-1]
+    assert "frees up in 2" in telegram_bot.api.texts_in_chat(USER_ID)[-1]  # 23 h 59 or 24 h
     await telegram_bot.send(text="/quota")
     await telegram_bot.wait_for_text("You have 0 songs")
 
@@ -156,7 +155,7 @@ async def test_retry_after_from_telegram_is_waited_out(telegram_bot):
         "sendAudio", InjectedError(429, "Too Many Requests: retry after 1", retry_after=1)
     )
     await telegram_bot.send_song("clip.mp3")
-    await telegram_bot.wait_for_text("Done!")
+    await telegram_bot.wait_for_done()
     uploads = telegram_bot.audio_uploads()
     assert len(uploads) == 3  # the refused attempt, then both files
     assert uploads[1].at - uploads[0].at >= 0.9
@@ -166,7 +165,7 @@ async def test_second_song_is_queued_while_the_first_runs(telegram_bot):
     await telegram_bot.send_song("long.mp3")
     await telegram_bot.send_song("clip.mp3")
     await telegram_bot.api.wait_for(
-        lambda api: sum(text.startswith("Done!") for text in api.texts_in_chat(USER_ID)) == 2,
+        lambda api: len(api.calls_to("sendAudio")) == 4,
         within=90,
     )
     assert len(telegram_bot.audio_uploads()) == 4
@@ -185,7 +184,7 @@ async def test_groups_answer_a_song_that_mentions_the_bot(telegram_bot):
     await telegram_bot.send_song(
         "clip.mp3", chat_id=group, chat_type="group", caption="@karaoke_test_bot please"
     )
-    await telegram_bot.wait_for_text("Done!", chat_id=group)
+    await telegram_bot.wait_for_done(chat_id=group)
     assert len(telegram_bot.audio_uploads(group)) == 2
 
 
@@ -202,7 +201,7 @@ async def test_groups_answer_karaoke_in_reply_to_a_song(telegram_bot):
     media = telegram_bot.api.audio_attachment(telegram_bot.songs["clip.mp3"])
     song = telegram_bot.api.message(chat_id=group, user_id=USER_ID, chat_type="supergroup", **media)
     await telegram_bot.send(chat_id=group, text="/karaoke", chat_type="supergroup", reply_to=song)
-    await telegram_bot.wait_for_text("Done!", chat_id=group)
+    await telegram_bot.wait_for_done(chat_id=group)
     assert len(telegram_bot.audio_uploads(group)) == 2
 
 
@@ -210,7 +209,7 @@ async def test_karaoke_then_song_in_private(telegram_bot):
     await telegram_bot.send(text="/stems")
     await telegram_bot.wait_for_text("Send me the song now")
     await telegram_bot.send_song("clip.mp3", title="Four")
-    await telegram_bot.wait_for_text("Done!")
+    await telegram_bot.wait_for_done()
     names = [call.files["audio"][0] for call in telegram_bot.audio_uploads()]
     assert names == ["Four (Drums).mp3", "Four (Bass).mp3", "Four (Other).mp3", "Four (Vocals).mp3"]
 
