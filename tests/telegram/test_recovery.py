@@ -42,6 +42,19 @@ async def _leave_job(
     return job.id
 
 
+async def _next_process(settings):
+    """The bot started again on the same data: store, pool and Telegram, recovering jobs."""
+    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.2)
+    app = await build_app(
+        settings,
+        backend=make_pool(settings),
+        config=config,
+        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
+    )
+    await app.start()
+    return app
+
+
 async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, telegram_songs):
     api = FakeBotApi()
     await api.start()
@@ -52,14 +65,7 @@ async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, tel
     lost = await _leave_job(store, settings, LOST_CHAT, song, keep_input=False)
     await store.close()
 
-    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.2)
-    app = await build_app(
-        settings,
-        backend=make_pool(settings),
-        config=config,
-        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
-    )
-    await app.start()
+    app = await _next_process(settings)
     try:
         await api.wait_for(
             lambda a: any(t.startswith("Done!") for t in a.texts_in_chat(SURVIVOR_CHAT)), within=60
@@ -118,14 +124,7 @@ async def test_after_a_crash_the_song_goes_on_in_its_own_progress_message(
     await store.close()
     before = len(api.calls)
 
-    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.2)
-    app = await build_app(
-        settings,
-        backend=make_pool(settings),
-        config=config,
-        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
-    )
-    await app.start()
+    app = await _next_process(settings)
     try:
         await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 2, within=60)
     finally:
