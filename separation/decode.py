@@ -75,10 +75,18 @@ class AudioLimits:
     def probe_limits(self) -> ChildLimits:
         return ChildLimits(self.probe_timeout_seconds, self.ffmpeg_memory_bytes)
 
+    @property
+    def decode_seconds(self) -> float:
+        """The deadline of a run that reads the whole song (a decode or a measurement)."""
+        return _DECODE_BASE_SECONDS + _DECODE_SECONDS_PER_AUDIO_SECOND * self.cap_seconds
+
     def decode_limits(self, *, sample_rate: int, channels: int) -> ChildLimits:
-        wall = _DECODE_BASE_SECONDS + _DECODE_SECONDS_PER_AUDIO_SECOND * self.cap_seconds
         raw_bytes = math.ceil(self.cap_seconds * sample_rate) * channels * _BYTES_PER_SAMPLE
-        return ChildLimits(wall, self.ffmpeg_memory_bytes, file_bytes=raw_bytes + 2**20)
+        return ChildLimits(self.decode_seconds, self.ffmpeg_memory_bytes, raw_bytes + 2**20)
+
+    def measure_limits(self) -> ChildLimits:
+        """A measurement writes no audio, only its progress lines."""
+        return ChildLimits(self.decode_seconds, self.ffmpeg_memory_bytes)
 
 
 @dataclass
@@ -164,7 +172,7 @@ def measure_duration(path: Path, *, ffmpeg: str, limits: AudioLimits) -> float:
         "-map", "0:a:0", "-c", "copy", "-t", f"{limits.cap_seconds:.3f}",
         "-f", "null", "-progress", "pipe:1", "-",
     ]  # fmt: skip
-    run = run_ffmpeg(command, limits.decode_limits(sample_rate=1, channels=1), what="measure")
+    run = run_ffmpeg(command, limits.measure_limits(), what="measure")
     times = [
         line.split("=", 1)[1] for line in run.stdout.splitlines() if line.startswith("out_time_us=")
     ]
