@@ -32,11 +32,12 @@ import math
 import os
 import resource
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -154,17 +155,15 @@ def run_ffmpeg(arguments: Sequence[str], limits: ChildLimits, *, what: str) -> F
     Raises:
         InputLimitError: the deadline passed, or a resource limit killed or starved it.
     """
-    preexec = functools.partial(_apply_limits, *_clamped(limits))
+    command, preexec = _limited(arguments, limits)
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.monotonic()
         process = subprocess.Popen(
-            list(arguments),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
             env={**os.environ, **_CHILD_ENVIRONMENT},
-            # preexec_fn forks without exec'ing Python first; the function only calls
-            # setrlimit, which takes no lock another thread could hold at the fork.
             preexec_fn=preexec,
         )
         status, usage, timed_out = _wait(process, limits.wall_seconds)
@@ -205,6 +204,31 @@ def _limit_reason(run: FFmpegRun, status: int, timed_out: bool, limits: ChildLim
     return None
 
 
+def _limited(
+    arguments: Sequence[str], limits: ChildLimits
+) -> tuple[list[str], Callable[[], None] | None]:
+    """The command line and child set-up that run ``arguments`` under ``limits``.
+
+    util-linux's ``prlimit`` sets the limits and execs ffmpeg, so Python can start the
+    child with vfork. A ``preexec_fn`` (the fallback where there is no prlimit) forces a
+    full fork of this process instead, whose page tables grow with the model: 50 ms more
+    per run from a 400 MB process, twice per song.
+    """
+    memory, cpu, file_bytes = _clamped(limits)
+    prlimit = _prlimit()
+    if prlimit is None:
+        # The function only calls setrlimit, which takes no lock another thread could
+        # hold at the fork.
+        return list(arguments), functools.partial(_apply_limits, memory, cpu, file_bytes)
+    flags = [f"--as={memory}", f"--cpu={cpu}:{cpu + 1}", f"--fsize={file_bytes}"]
+    return [prlimit, *flags, "--", *arguments], None
+
+
+@functools.cache
+def _prlimit() -> str | None:
+    return shutil.which("prlimit")
+
+
 def _clamped(limits: ChildLimits) -> tuple[int, int, int]:
     """The limits, lowered to what this process may grant (a child cannot raise them)."""
     values = []
@@ -219,7 +243,7 @@ def _clamped(limits: ChildLimits) -> tuple[int, int, int]:
 
 
 def _apply_limits(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> None:
-    """Runs in the forked child just before exec."""
+    """Runs in the forked child just before exec (when there is no prlimit)."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     # The soft limit sends SIGXCPU, the hard one a second later SIGKILL.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from separation import sandbox
 from separation.decode import AudioLimits, decode_audio, inspect_audio, measure_duration
 from separation.errors import (
     AudioTooLongError,
@@ -146,7 +147,25 @@ def test_an_attached_picture_bomb_is_never_decoded(tmp_path, ffmpeg, huge_cover,
     assert measured["wall"] < 5, measured
 
 
-def test_the_memory_limit_is_applied_to_ffmpeg(tmp_path, ffmpeg):
+@pytest.fixture(params=["prlimit", "preexec_fn"])
+def limits_applied_by(request, monkeypatch) -> str:
+    """Both ways the sandbox applies OS limits: util-linux's prlimit, else a preexec_fn."""
+    if request.param == "preexec_fn":
+        monkeypatch.setattr(sandbox, "_prlimit", lambda: None)
+    elif sandbox._prlimit() is None:
+        pytest.skip("no prlimit on this machine (util-linux); the preexec_fn case runs")
+    return request.param
+
+
+def test_a_normal_song_decodes_under_the_limits(tmp_path, ffmpeg, clip_path, limits_applied_by):
+    info = inspect_audio(clip_path, ffmpeg=ffmpeg, limits=LIMITS)
+    audio = decode_audio(
+        clip_path, tmp_path / "raw.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=LIMITS, info=info
+    )
+    assert audio.duration_seconds == pytest.approx(20.0, abs=0.1)
+
+
+def test_the_memory_limit_is_applied_to_ffmpeg(tmp_path, ffmpeg, limits_applied_by):
     song = make_tone(tmp_path / "tone.mp3", ffmpeg, seconds=2)
     starved = AudioLimits(ffmpeg_memory_bytes=16 * 2**20)
     with pytest.raises(InputLimitError) as stopped:
@@ -155,7 +174,9 @@ def test_the_memory_limit_is_applied_to_ffmpeg(tmp_path, ffmpeg):
     assert "memory" in stopped.value.user_message
 
 
-def test_a_probe_that_hangs_is_stopped_at_its_deadline(tmp_path, ffmpeg, hanging_ffmpeg):
+def test_a_probe_that_hangs_is_stopped_at_its_deadline(
+    tmp_path, ffmpeg, hanging_ffmpeg, limits_applied_by
+):
     song = make_tone(tmp_path / "tone.mp3", ffmpeg, seconds=2)
     limits = AudioLimits(probe_timeout_seconds=0.5)
     with pytest.raises(InputLimitError) as stopped:
