@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 
 import aiohttp
 
@@ -88,7 +90,10 @@ async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, tel
             "Old Song (Vocals).mp3",
         ]
         assert all(c.params["reply_parameters"]["message_id"] == 77 for c in uploads)
-        assert (await app.store.get_job(survivor)).status == "done"
+        deadline = time.monotonic() + 30  # recorded just after the files are sent
+        while (await app.store.get_job(survivor)).status != "done":
+            assert time.monotonic() < deadline, "the resumed job was never recorded as done"
+            await asyncio.sleep(0.05)
         lost_job = await app.store.get_job(lost)
         assert lost_job.status == "failed"
         user = await app.store.get_user("telegram", str(LOST_CHAT))
