@@ -68,11 +68,25 @@ class JobFolder:
 
     @classmethod
     def create(cls, root: Path, prefix: str = JOB_PREFIX) -> JobFolder:
+        """A new folder, locked before a sweep can see it.
+
+        Creating the owner file and locking it are two steps; a sweep in between would
+        win the lock and remove a live job's folder. So the folder is made under a
+        hidden name the lock rule ignores, locked, then renamed into view.
+        """
         private_dirs(root)
-        path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))  # mkdtemp: mode 0700
-        descriptor = os.open(path / _OWNER, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        return cls(path, descriptor)
+        while True:
+            hidden = Path(tempfile.mkdtemp(prefix=f".{prefix}", dir=root))  # mode 0700
+            descriptor = os.open(hidden / _OWNER, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            path = root / hidden.name.removeprefix(".")
+            try:
+                os.rename(hidden, path)  # fails if a (non-empty) folder has that name
+            except OSError:
+                shutil.rmtree(hidden, ignore_errors=True)
+                os.close(descriptor)
+                continue
+            return cls(path, descriptor)
 
     def remove(self) -> None:
         """Delete the folder, then give up ownership (in that order: a sweep never sees
@@ -93,19 +107,19 @@ def sweep_abandoned(root: Path, prefix: str = JOB_PREFIX) -> list[SweptFolder]:
     """Remove the job folders below ``root`` whose owner is gone; log each with its size.
 
     Safe at any time: a folder whose owner lock is held (by this or another live
-    process) is left alone. A folder without an owner file is either being created this
-    instant or a leftover of a version that did not mark ownership; it goes once it is
-    older than a minute.
+    process) is left alone. A hidden folder is one being created (see
+    :meth:`JobFolder.create`), and one without an owner file a leftover of a version that
+    did not mark ownership: those go once they are older than a minute.
     """
     swept: list[SweptFolder] = []
     try:
-        candidates = sorted(root.glob(f"{prefix}*"))
+        candidates = sorted([*root.glob(f"{prefix}*"), *root.glob(f".{prefix}*")])
     except OSError:
         return swept
     for folder in candidates:
         if not folder.is_dir() or folder.is_symlink():
             continue
-        claimed = _claim(folder)
+        claimed = _claim_unmarked(folder) if folder.name.startswith(".") else _claim(folder)
         if claimed is None:
             continue  # a live owner
         try:
@@ -124,17 +138,25 @@ def _claim(folder: Path) -> int | None:
     try:
         descriptor = os.open(folder / _OWNER, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
-        try:
-            age = time.time() - folder.stat().st_mtime
-        except FileNotFoundError:
-            return None
-        return -1 if age > _UNMARKED_GRACE_SECONDS else None
+        return _claim_unmarked(folder)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(descriptor)
         return None
+    if os.fstat(descriptor).st_nlink == 0:  # its owner removed the folder meanwhile
+        os.close(descriptor)
+        return None
     return descriptor
+
+
+def _claim_unmarked(folder: Path) -> int | None:
+    """-1 for a folder no owner can be asked about once it is older than a minute."""
+    try:
+        age = time.time() - folder.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return -1 if age > _UNMARKED_GRACE_SECONDS else None
 
 
 def _tree_size(folder: Path) -> int:

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 
 from separation.cache import CachePolicy, ResultCache
 from separation.jobs import Decoded, Done
-from separation.workdir import job_directory, sweep_abandoned
+from separation.workdir import JobFolder, job_directory, sweep_abandoned
 from tests.pool.helpers import frames_of, job_folders, request
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -75,6 +77,36 @@ def test_a_sweep_leaves_folders_of_this_process_alone(tmp_path):
         assert sweep_abandoned(tmp_path) == []
         assert mine.exists()
     assert job_folders(tmp_path) == []
+
+
+def test_a_sweep_running_all_the_time_never_removes_a_live_folder(tmp_path):
+    """A pool's sweep runs while jobs start: a folder must be locked before it is seen.
+
+    Creating the owner file and locking it were two steps; a sweep in between won the
+    lock and removed a live job's folder (about one in four here, within seconds).
+    """
+    stop = threading.Event()
+    swept: list[Path] = []
+
+    def sweep_continuously() -> None:
+        while not stop.is_set():
+            swept.extend(folder.path for folder in sweep_abandoned(tmp_path))
+
+    sweeper = threading.Thread(target=sweep_continuously)
+    sweeper.start()
+    removed_while_alive = created = 0
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            folder = JobFolder.create(tmp_path)
+            created += 1
+            removed_while_alive += not (folder.path / ".owner").exists()
+            folder.remove()
+    finally:
+        stop.set()
+        sweeper.join(timeout=10)
+    assert created > 100
+    assert removed_while_alive == 0 and swept == []
 
 
 async def test_the_decoded_length_is_published_before_the_model_runs(make_pool, clips):
