@@ -123,14 +123,16 @@ async def test_results_stay_pinned_until_every_caller_released_them(make_pool, c
     pool = await make_pool(cache=CachePolicy(max_bytes=0, min_age_seconds=0))
     first, second = [await pool.submit(request(clips[5], user=user)) for user in ("a", "b")]
     results = [await first.result(), await second.result()]
-    assert results[1].cache_hit  # joined the first run or hit its entry: one entry, two pins
+    # One ran the model; the other joined it or hit its entry (whichever hashed first
+    # owns the run): one entry, two pins.
+    assert sorted(result.cache_hit for result in results) == [False, True]
     sweeper = ResultCache(tmp_path / "cache", CachePolicy(max_bytes=0, min_age_seconds=0))
     assert sweeper.evict() == []
     results[0].release()
     assert sweeper.evict() == []  # the second caller still delivers
     assert all(path.exists() for path in results[1].outputs.values())
     results[1].release()
-    assert len(sweeper.evict()) == 1
+    sweeper.evict()  # the pool's own eviction thread may get there first: either is fine
     assert not any(path.exists() for path in results[1].outputs.values())
 
 
