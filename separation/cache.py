@@ -81,10 +81,6 @@ class ResultPin:
         """Let the entry be evicted again (idempotent)."""
         self._close()
 
-    @property
-    def held(self) -> bool:
-        return self._close.alive
-
 
 @dataclass(frozen=True)
 class CacheEntry:
