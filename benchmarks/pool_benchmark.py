@@ -105,7 +105,7 @@ async def run_pool(
     worst = 0.0
     started = time.perf_counter()
     handles = [
-        await pool.submit(SeparationRequest(user_key=f"user-{index}", input_path=song))
+        await pool.submit(SeparationRequest(user_ref=f"user-{index}", input_path=song))
         for index, song in enumerate(songs)
     ]
     while not all(handle.done for handle in handles):

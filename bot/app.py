@@ -17,20 +17,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from bot.chat import messages
+from bot.chat.flow import ChatFlow, FlowConfig
+from bot.chat.ratelimit import RateLimiter
+from bot.chat.types import ChatUser, Replier
+from bot.chat.types import StartError as StartError  # where ``run`` and adapters look for it
+from bot.ops.health import HealthServer, Readiness
+from bot.ops.metrics import Metrics
+from bot.settings import Settings
+from bot.wiring import flow_config, open_store
 from separation.jobs import SeparationBackend
 from storage.records import RecoveredJob, RecoveryAction
 from storage.store import Store
-
-from . import messages
-from .admin_cli import open_store
-from .flow import ChatFlow, FlowConfig
-from .health import HealthServer, Readiness
-from .metrics import Metrics
-from .platform import ChatUser, Replier
-from .platform import StartError as StartError  # where ``run`` and adapters look for it
-from .ratelimit import RateLimiter
-from .settings import Settings
-from .wiring import flow_config
 
 logger = logging.getLogger(__name__)
 

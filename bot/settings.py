@@ -8,7 +8,7 @@ Relative paths in the file are relative to the file's folder, wherever the bot i
 started from (systemd, cron and Docker rarely start it next to its config).
 
 ``separation/`` and ``storage/`` do not import this module; the application wiring
-(``bot.app`` / ``bot.cli``) hands them the plain values they need.
+(``bot.app`` / ``bot.cli.main``) hands them the plain values they need.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from separation.encode import OutputFormat
+from separation.encode import OutputFormat, StemMode
 from storage.records import Platform, QuotaLimits
 
 
@@ -40,9 +40,6 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-StemMode = Literal["two", "four"]
 
 
 class GeneralSettings(_Section):
@@ -390,3 +387,15 @@ def describe_validation_error(exc: ValidationError, path: Path | None = None) ->
 def secret_value(secret: SecretStr | None) -> str | None:
     """The plain value of an optional secret (kept out of reprs and logs otherwise)."""
     return secret.get_secret_value() if secret is not None else None
+
+
+def resolve_config_path(explicit: Path | None) -> Path | None:
+    """The config file to load: ``--config``, else ``$KARAOKE_CONFIG``, else ``./config.toml``
+    when it exists, else none (built-in defaults and environment overrides only)."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("KARAOKE_CONFIG")
+    if from_env:
+        return Path(from_env)
+    default = Path("config.toml")
+    return default if default.is_file() else None

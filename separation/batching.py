@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .engine import Segment, SeparationJob
-from .models import LoadedModel
+from separation.engine import Segment, SeparationJob
+from separation.models import LoadedModel
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .workdir import private_dirs
+from separation.workdir import private_dirs
 
 logger = logging.getLogger(__name__)
 

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import (
+from separation.errors import (
     AudioTooLargeError,
     AudioTooLongError,
     CorruptAudioError,
     EmptyAudioError,
     NotAudioError,
 )
-from .ffmpeg import ProbeResult, probe, stderr_tail
-from .sandbox import ChildLimits, run_ffmpeg, untrusted_input
+from separation.ffmpeg import ProbeResult, probe, stderr_tail
+from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,14 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import AudioExportError, OutputTooLargeError
-from .ffmpeg import stderr_tail
+from separation.errors import AudioExportError, OutputTooLargeError
+from separation.ffmpeg import stderr_tail
 
 logger = logging.getLogger(__name__)
 
 OutputFormat = Literal["mp3", "opus", "flac", "wav"]
+# "two": instrumental + vocals (karaoke); "four": every source the model separates.
+StemMode = Literal["two", "four"]
 EXTENSIONS: dict[str, str] = {"mp3": "mp3", "opus": "opus", "flac": "flac", "wav": "wav"}
 MP3_BITRATES = (320, 256, 224, 192, 160, 128, 112, 96, 80, 64, 56, 48, 40, 32)
 # ID3 tags, the Xing/LAME header frame and rounding: a generous fixed allowance plus 1 %.

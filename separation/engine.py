@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .decode import DecodedAudio
-from .models import LoadedModel
+from separation.decode import DecodedAudio
+from separation.models import LoadedModel
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from .errors import FFmpegNotFoundError
-from .sandbox import ChildLimits, run_ffmpeg, untrusted_input
+from separation.errors import FFmpegNotFoundError
+from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input
 
 logger = logging.getLogger(__name__)
 

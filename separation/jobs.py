@@ -19,22 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .cache import ResultPin
-from .encode import EncodingSpec
-from .errors import JobCancelledError
-from .ffmpeg import ProbeResult
-from .render import StemMode
+from separation.cache import ResultPin
+from separation.encode import EncodingSpec, StemMode
+from separation.errors import JobCancelledError
+from separation.ffmpeg import ProbeResult
 
 
 @dataclass(frozen=True)
 class SeparationRequest:
     """One song to separate, and what the caller wants back."""
 
-    user_key: str
+    user_ref: str
     """Who asked ("telegram:42"): the unit of fairness and of the per-user limit."""
     input_path: Path
     """The input, already saved by the caller under a name it chose (never the user's)."""
-    mode: StemMode = "two"
+    stems: StemMode = "two"
     encoding: EncodingSpec = field(default_factory=EncodingSpec)
     max_output_bytes: int | None = None
     """Per output file. For MP3 the bitrate is lowered to fit, or the job fails with
@@ -149,8 +148,8 @@ class JobHandle:
         self._outcome.add_done_callback(lambda future: future.cancelled() or future.exception())
 
     @property
-    def user_key(self) -> str:
-        return self.request.user_key
+    def user_ref(self) -> str:
+        return self.request.user_ref
 
     @property
     def state(self) -> ProgressEvent | None:
@@ -233,7 +232,7 @@ class SeparationBackend(Protocol):
         """Jobs accepted but not started yet."""
         ...
 
-    def active_jobs(self, user_key: str) -> int:
+    def active_jobs(self, user_ref: str) -> int:
         """The user's jobs that are queued or running."""
         ...
 

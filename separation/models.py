@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import torch
 from torch import nn
 
-from .errors import DeviceError, ModelNotAvailableError
+from separation.errors import DeviceError, ModelNotAvailableError
 
 logger = logging.getLogger(__name__)
 

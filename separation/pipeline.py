@@ -12,13 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decode import AudioLimits, DecodedAudio, check_input_file, decode_audio, inspect_audio
-from .encode import EncodingSpec, Tags
-from .engine import ProgressCallback, SeparationJob, SeparationOptions, run_job
-from .ffmpeg import ProbeResult
-from .models import LoadedModel
-from .render import StemMode, output_names, render_outputs
-from .workdir import job_directory
+from separation.decode import (
+    AudioLimits,
+    DecodedAudio,
+    check_input_file,
+    decode_audio,
+    inspect_audio,
+)
+from separation.encode import EncodingSpec, StemMode, Tags
+from separation.engine import ProgressCallback, SeparationJob, SeparationOptions, run_job
+from separation.ffmpeg import ProbeResult
+from separation.models import LoadedModel
+from separation.render import output_names, render_outputs
+from separation.workdir import job_directory
 
 OutputPathFor = Callable[[str], Path]
 """Maps an output name ("instrumental", "vocals", "drums", ...) to the file to write."""
@@ -33,7 +39,7 @@ class PipelineConfig:
     limits: AudioLimits = field(default_factory=AudioLimits)
     options: SeparationOptions = field(default_factory=SeparationOptions)
     encoding: EncodingSpec = field(default_factory=EncodingSpec)
-    mode: StemMode = "two"
+    stems: StemMode = "two"
     batch_size: int = 1
 
 
@@ -100,11 +106,11 @@ def separate_file(
         audio = decode_input(input_path, workdir, config=config, sample_rate=model.samplerate)
         job = SeparationJob(model, audio, workdir, config.options, rng=rng, progress=progress)
         stems = run_job(job, batch_size=config.batch_size)
-        names = output_names(model.sources, config.mode)
+        names = output_names(model.sources, config.stems)
         rendered = render_outputs(
             stems,
             {name: output_path_for(name) for name in names},
-            mode=config.mode,
+            stems=config.stems,
             spec=config.encoding,
             ffmpeg=config.ffmpeg,
             sample_rate=model.samplerate,

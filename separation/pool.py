@@ -41,12 +41,12 @@ from typing import Any
 
 import torch
 
-from .batching import BatchRunner, BatchScheduler, SegmentTooLargeError
-from .cache import CacheEntry, CachePolicy, ResultCache, cache_key, file_sha256
-from .decode import AudioLimits, DecodedAudio
-from .encode import EncodingSpec, choose_mp3_bitrate
-from .engine import SeparatedStems, SeparationJob, SeparationOptions, run_batch
-from .errors import (
+from separation.batching import BatchRunner, BatchScheduler, SegmentTooLargeError
+from separation.cache import CacheEntry, CachePolicy, ResultCache, cache_key, file_sha256
+from separation.decode import AudioLimits, DecodedAudio
+from separation.encode import EncodingSpec, choose_mp3_bitrate
+from separation.engine import SeparatedStems, SeparationJob, SeparationOptions, run_batch
+from separation.errors import (
     AudioInputError,
     JobFailedError,
     JobTimeoutError,
@@ -57,8 +57,8 @@ from .errors import (
     SeparationError,
     UserJobLimitError,
 )
-from .eta import segments_for, start_times
-from .jobs import (
+from separation.eta import segments_for, start_times
+from separation.jobs import (
     Cancelled,
     Decoded,
     Done,
@@ -70,13 +70,13 @@ from .jobs import (
     Running,
     SeparationRequest,
 )
-from .models import LoadedModel
-from .offload import run_blocking
-from .pipeline import PipelineConfig, decode_input, output_tags
-from .render import output_names, render_outputs
-from .scheduler import FairQueue
-from .workdir import JobFolder, private_dirs, sweep_abandoned
-from .workers import Worker
+from separation.models import LoadedModel
+from separation.offload import run_blocking
+from separation.pipeline import PipelineConfig, decode_input, output_tags
+from separation.render import output_names, render_outputs
+from separation.scheduler import FairQueue
+from separation.workdir import JobFolder, private_dirs, sweep_abandoned
+from separation.workers import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class _Flight:
     state: ProgressEvent | None = None
 
     @property
-    def user_key(self) -> str:
-        return self.request.user_key
+    def user_ref(self) -> str:
+        return self.request.user_ref
 
     def publish(self, event: ProgressEvent) -> None:
         self.state = event
@@ -269,8 +269,8 @@ class SeparationPool:
         hashing = sum(1 for s in self._submissions if s.flight is None)
         return hashing + len(self._queue)
 
-    def active_jobs(self, user_key: str) -> int:
-        return sum(1 for s in self._submissions if s.handle.user_key == user_key)
+    def active_jobs(self, user_ref: str) -> int:
+        return sum(1 for s in self._submissions if s.handle.user_ref == user_ref)
 
     async def submit(self, request: SeparationRequest) -> JobHandle:
         """Accept ``request`` and return its handle at once (see ``SeparationBackend``)."""
@@ -278,7 +278,7 @@ class SeparationPool:
             raise PoolShutdownError()
         if not self._started:
             raise RuntimeError("SeparationPool.start() was not called")
-        if self.active_jobs(request.user_key) >= self.config.max_jobs_per_user:
+        if self.active_jobs(request.user_ref) >= self.config.max_jobs_per_user:
             raise UserJobLimitError(limit=self.config.max_jobs_per_user)
         if self.queue_length >= self.config.max_queued_jobs:
             raise PoolBusyError(retry_after_seconds=self._retry_after())
@@ -356,7 +356,7 @@ class SeparationPool:
         return {
             "model": self._model_fingerprint,
             "options": dataclasses.asdict(self.config.options),
-            "mode": request.mode,
+            "stems": request.stems,
             "encoding": dataclasses.asdict(request.encoding),
             "max_output_bytes": request.max_output_bytes,
             "min_mp3_bitrate": request.min_mp3_bitrate if request.max_output_bytes else None,
@@ -386,7 +386,7 @@ class SeparationPool:
             flight.result.set_exception(error)
         except Exception as error:
             if not isinstance(error, AudioInputError | SeparationError):
-                logger.error("job for %s failed", flight.user_key, exc_info=error)
+                logger.error("job for %s failed", flight.user_ref, exc_info=error)
             flight.result.set_exception(_typed(error))
         else:
             flight.result.set_result(result)
@@ -414,7 +414,7 @@ class SeparationPool:
     # -- job slots --------------------------------------------------------------------
     async def _wait_for_slot(self, flight: _Flight) -> None:
         # Even a job that starts at once goes through the queue: its user's round counts.
-        self._queue.push(flight.user_key, flight)
+        self._queue.push(flight.user_ref, flight)
         self._admit()
         if flight.admitted.done():
             return
@@ -499,13 +499,13 @@ class SeparationPool:
             spec = _fit_encoding(request, audio.duration_seconds)
             stems = await self._separate(flight, audio, workdir)
             staging = await run_blocking(None, self._cache.staging)
-            names = output_names(model.sources, request.mode)
+            names = output_names(model.sources, request.stems)
             rendered = await run_blocking(
                 None,
                 render_outputs,
                 stems,
                 {name: staging / f"{name}.{spec.extension}" for name in names},
-                mode=request.mode,
+                stems=request.stems,
                 spec=spec,
                 tags=output_tags(audio.tags, _fallback_title(request), names),
                 ffmpeg=self.config.ffmpeg,

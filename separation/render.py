@@ -13,51 +13,49 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from .encode import EncodingSpec, StreamingEncoder, Tags
-from .engine import SeparatedStems
-from .models import VOCALS
+from separation.encode import EncodingSpec, StemMode, StreamingEncoder, Tags
+from separation.engine import SeparatedStems
+from separation.models import VOCALS
 
 logger = logging.getLogger(__name__)
 
-StemMode = Literal["two", "four"]
 INSTRUMENTAL = "instrumental"
 _BLOCK_FRAMES = 1 << 18
 # Headroom kept below full scale when a gain has to be applied.
 _CLIP_TARGET = 0.999
 
 
-def output_names(sources: list[str], mode: StemMode) -> list[str]:
+def output_names(sources: list[str], stems: StemMode) -> list[str]:
     """Names of the files a separation produces, instrumental first."""
-    if mode == "two":
+    if stems == "two":
         return [INSTRUMENTAL, VOCALS]
     return list(sources)
 
 
-def _mix_block(stems: np.ndarray, sources: list[str], mode: StemMode) -> dict[str, np.ndarray]:
-    if mode == "four":
-        return {name: stems[index] for index, name in enumerate(sources)}
+def _mix_block(block: np.ndarray, sources: list[str], stems: StemMode) -> dict[str, np.ndarray]:
+    if stems == "four":
+        return {name: block[index] for index, name in enumerate(sources)}
     vocals_index = sources.index(VOCALS)
     accompaniment = [index for index in range(len(sources)) if index != vocals_index]
-    return {INSTRUMENTAL: stems[accompaniment].sum(axis=0), VOCALS: stems[vocals_index]}
+    return {INSTRUMENTAL: block[accompaniment].sum(axis=0), VOCALS: block[vocals_index]}
 
 
 def iter_outputs(
-    stems: SeparatedStems, mode: StemMode, block_frames: int = _BLOCK_FRAMES
+    separated: SeparatedStems, stems: StemMode, block_frames: int = _BLOCK_FRAMES
 ) -> Iterator[dict[str, np.ndarray]]:
     """The outputs block by block, ``{name: (channels, n)}``, before any gain."""
-    for start in range(0, stems.frames, block_frames):
-        stop = min(start + block_frames, stems.frames)
-        yield _mix_block(stems.read(start, stop), stems.sources, mode)
+    for start in range(0, separated.frames, block_frames):
+        stop = min(start + block_frames, separated.frames)
+        yield _mix_block(separated.read(start, stop), separated.sources, stems)
 
 
-def clip_gain(stems: SeparatedStems, mode: StemMode) -> float:
+def clip_gain(separated: SeparatedStems, stems: StemMode) -> float:
     """1.0, or the single gain that keeps every output below full scale."""
     peak = 0.0
-    for block in iter_outputs(stems, mode):
+    for block in iter_outputs(separated, stems):
         peak = max(peak, *(float(np.abs(samples).max(initial=0.0)) for samples in block.values()))
     return 1.0 if peak <= 1.0 else _CLIP_TARGET / peak
 
@@ -69,10 +67,10 @@ class RenderedOutputs:
 
 
 def render_outputs(
-    stems: SeparatedStems,
+    separated: SeparatedStems,
     paths: dict[str, Path],
     *,
-    mode: StemMode,
+    stems: StemMode,
     spec: EncodingSpec,
     tags: dict[str, Tags],
     ffmpeg: str,
@@ -83,23 +81,23 @@ def render_outputs(
     Raises:
         AudioExportError: an encoder failed; no partial file is left behind.
     """
-    gain = clip_gain(stems, mode)
+    gain = clip_gain(separated, stems)
     if gain < 1.0:
         logger.info(
             "outputs would clip: applying one gain of %.2f dB to all of them", 20 * np.log10(gain)
         )
     encoders: dict[str, StreamingEncoder] = {}
     try:
-        for name in output_names(stems.sources, mode):
+        for name in output_names(separated.sources, stems):
             encoders[name] = StreamingEncoder(
                 paths[name],
                 spec,
                 tags.get(name, Tags()),
                 ffmpeg=ffmpeg,
                 sample_rate=sample_rate,
-                channels=stems.channels,
+                channels=separated.channels,
             )
-        for block in iter_outputs(stems, mode):
+        for block in iter_outputs(separated, stems):
             for name, samples in block.items():
                 encoders[name].write(samples * np.float32(gain) if gain < 1.0 else samples)
         written = {name: encoder.close() for name, encoder in encoders.items()}

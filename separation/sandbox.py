@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import InputLimitError, SeparationError
+from separation.errors import InputLimitError, SeparationError
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ T = TypeVar("T")
 class _Ticket(Generic[T]):
     round: int
     sequence: int
-    user_key: str = field(compare=False)
+    user_ref: str = field(compare=False)
     item: T = field(compare=False)
 
 
@@ -36,10 +36,10 @@ class FairQueue(Generic[T]):
     def __len__(self) -> int:
         return len(self._tickets)
 
-    def push(self, user_key: str, item: T) -> None:
-        round_ = max(self._next_round.get(user_key, 0), self._current_round)
-        self._next_round[user_key] = round_ + 1
-        ticket = _Ticket(round_, next(self._sequence), user_key, item)
+    def push(self, user_ref: str, item: T) -> None:
+        round_ = max(self._next_round.get(user_ref, 0), self._current_round)
+        self._next_round[user_ref] = round_ + 1
+        ticket = _Ticket(round_, next(self._sequence), user_ref, item)
         index = len(self._tickets)
         while index > 0 and ticket < self._tickets[index - 1]:
             index -= 1
@@ -72,6 +72,6 @@ class FairQueue(Generic[T]):
     def _forget_idle_users(self) -> None:
         # A user whose next round has come is no different from a newcomer; dropping them
         # keeps the map to users ahead of the current round (it would grow with every user).
-        for user_key, next_round in list(self._next_round.items()):
+        for user_ref, next_round in list(self._next_round.items()):
             if next_round <= self._current_round:
-                del self._next_round[user_key]
+                del self._next_round[user_ref]

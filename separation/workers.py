@@ -28,11 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from .batching import Batch, BatchRunner, BatchScheduler, run_isolated
-from .errors import JobFailedError
-from .eta import ThroughputMeter
-from .models import LoadedModel
-from .offload import run_blocking
+from separation.batching import Batch, BatchRunner, BatchScheduler, run_isolated
+from separation.errors import JobFailedError
+from separation.eta import ThroughputMeter
+from separation.models import LoadedModel
+from separation.offload import run_blocking
 
 logger = logging.getLogger(__name__)
 

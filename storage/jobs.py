@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from storage import quotas, users
+import storage.quotas as quotas
+import storage.users as users
 from storage.errors import InvalidCacheKeyError, JobNotFoundError, JobStateError
 from storage.models import Job, Usage, User
 from storage.records import (

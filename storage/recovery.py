@@ -15,7 +15,8 @@ from pathlib import Path
 import aiofiles.os
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import jobs, users
+import storage.jobs as jobs
+import storage.users as users
 from storage.models import User
 from storage.records import JobStatus, RecoveredJob, RecoveryAction
 

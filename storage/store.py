@@ -31,7 +31,12 @@ from typing import Any, Self
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from storage import jobs, quotas, recovery, retention, stats, users
+import storage.jobs as jobs
+import storage.quotas as quotas
+import storage.recovery as recovery
+import storage.retention as retention
+import storage.stats as stats
+import storage.users as users
 from storage.db import Database, open_database
 from storage.errors import DatabaseOpenError
 from storage.files import FileStore

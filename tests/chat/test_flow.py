@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.flow import ChatFlow, display_title
-from bot.platform import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from bot.chat.flow import ChatFlow, display_title
+from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 from bot.settings import Settings
 from bot.wiring import flow_config
 from storage.store import Store

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.flow import ChatFlow
-from bot.platform import OutgoingFile, SongUpload
+from bot.chat.flow import ChatFlow
+from bot.chat.types import OutgoingFile, SongUpload
 from bot.settings import Settings
 from bot.wiring import flow_config
 from separation.cache import CachePolicy, ResultCache

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import messages
+from bot.chat import messages
 from separation.errors import UserJobLimitError
 from storage.errors import QuotaExceededError, SongTooLongError, TooManyConcurrentJobsError
 from storage.records import QuotaLimits, QuotaStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from bot.progress import ProgressMessage
+from bot.chat.progress import ProgressMessage
 
 
 class Recorder:

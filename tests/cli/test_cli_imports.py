@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "demucs")
 _PROBE = """
 import json, sys
-from bot.cli import main
+from bot.cli.main import main
 try:
     code = main(sys.argv[2:])
 except SystemExit as exit:

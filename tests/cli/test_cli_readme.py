@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser, main
+from bot.cli.main import build_parser, main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 _INLINE = re.compile(r"`(karaoke-bot [^`]+)`")

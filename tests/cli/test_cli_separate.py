@@ -10,7 +10,7 @@ import huggingface_hub.constants
 import pytest
 import torch
 
-from bot.cli import main
+from bot.cli.main import main
 
 MISSING_MODEL = "no-such-model-anywhere"
 """A model that cannot load: a command that reaches the model loader says so instead."""

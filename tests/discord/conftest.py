@@ -19,8 +19,8 @@ import discord
 import pytest
 
 from bot.app import BotApp, build_app
-from bot.discord_adapter import DiscordAdapter
-from bot.messages import DONE
+from bot.chat.messages import DONE
+from bot.discord.adapter import DiscordAdapter
 from bot.settings import Settings
 from bot.wiring import flow_config
 from tests.discord.fake_discord_api import TOKEN, FakeDiscordApi, FakeGatewayClient

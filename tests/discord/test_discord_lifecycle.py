@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bot import messages
-from bot.admin_cli import open_store
-from bot.cli import main
-from bot.discord_adapter import (
+from bot.chat import messages
+from bot.chat.messages import DONE
+from bot.cli.admin import open_store
+from bot.cli.main import main
+from bot.discord.adapter import (
     INTENT_REFUSED_WARNING,
     NO_INTENT_WARNING,
     DiscordStartError,
 )
-from bot.discord_sync import STATE_FILE_NAME
-from bot.messages import DONE
+from bot.discord.sync import STATE_FILE_NAME
 from bot.wiring import quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.discord.conftest import (
@@ -91,7 +91,7 @@ def test_a_missing_token_stops_run_with_one_line_and_exit_2(
     monkeypatch.delenv("KARAOKE_DISCORD_TOKEN", raising=False)
     assert main(["--config", str(config), "run"]) == 2
     stderr = capsys.readouterr().err
-    lines = [  # the prefix of bot.commands.messages.error
+    lines = [  # the prefix of bot.cli.messages.error
         line.replace("karaoke-bot: error: ", "karaoke-bot: ", 1)
         for line in stderr.splitlines()
         if line.startswith("karaoke-bot:")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.messages import DONE
+from bot.chat.messages import DONE
 from tests.discord.conftest import (
     BOOSTED_CHANNEL,
     BOOSTED_GUILD_ID,

@@ -8,9 +8,9 @@ import logging
 import re
 import time
 
-import bot.commands.run
-import bot.platform
-from bot.cli import main
+import bot.chat.types
+import bot.cli.run
+from bot.cli.main import main
 from tests.discord.conftest import add_servers, discord_factory, start_discord_app
 from tests.discord.conftest import make_discord_settings as settings_for
 from tests.discord.fake_discord_api import TOKEN, FakeDiscordApi
@@ -46,11 +46,11 @@ async def test_discord_unreachable_at_first_is_retried_until_it_answers(
 def test_discord_unreachable_for_good_is_one_line_and_exit_2(
     tmp_path, model_repo, capsys, monkeypatch
 ):
-    monkeypatch.setattr(bot.platform, "START_RETRY_SECONDS", 2.0, raising=False)  # test-only
+    monkeypatch.setattr(bot.chat.types, "START_RETRY_SECONDS", 2.0, raising=False)  # test-only
     monkeypatch.setenv("KARAOKE_DISCORD_TOKEN", TOKEN)
     unreachable = FakeDiscordApi()  # never started
     monkeypatch.setattr(
-        bot.commands.run, "adapter_factories", lambda settings: [discord_factory(unreachable)]
+        bot.cli.run, "adapter_factories", lambda settings: [discord_factory(unreachable)]
     )
     config = tmp_path / "config.toml"
     config.write_text(

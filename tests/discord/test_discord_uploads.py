@@ -7,8 +7,9 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.discord_attachments import is_song_attachment
-from bot.discord_replies import (
+from bot.chat.types import OutgoingFile
+from bot.discord.attachments import is_song_attachment
+from bot.discord.replies import (
     DEFAULT_UPLOAD_LIMIT,
     MAX_FILES_PER_MESSAGE,
     DiscordUploadTooLargeError,
@@ -16,7 +17,6 @@ from bot.discord_replies import (
     plan_for_guild,
     upload_plan,
 )
-from bot.platform import OutgoingFile
 from tests.discord.fake_discord_api import FakeDiscordApi
 
 MIB = 2**20

@@ -11,8 +11,8 @@ import pytest
 import torch
 from pydantic import BaseModel, SecretStr
 
-from bot.cli import main
-from bot.commands.check import MASK, mask_url_password, masked_settings_lines
+from bot.cli.check import MASK, mask_url_password, masked_settings_lines
+from bot.cli.main import main
 from bot.settings import Settings
 
 FAKE_TOKEN = "123456789:AAFakeTokenForTestsOnly_x9Zq"

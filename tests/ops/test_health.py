@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import HealthServer, HealthServerError, Readiness
-from bot.metrics import Metrics
+from bot.ops.health import HealthServer, HealthServerError, Readiness
+from bot.ops.metrics import Metrics
 from bot.settings import HealthSettings, load_settings
 
 HEALTHCHECK_SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "healthcheck.py"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.logging_setup import configure_logging
+from bot.ops.logging_setup import configure_logging
 
 
 def test_json_logging_writes_one_object_per_line_with_extra_fields(capsys):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.metrics import Metrics
+from bot.backend import build_pool, pool_config
+from bot.ops.metrics import Metrics
 from bot.settings import Settings
-from bot.wiring import build_pool, pool_config
 from separation.jobs import SeparationRequest
 from tests.conftest import excerpt
 
@@ -25,7 +25,7 @@ async def test_every_forward_pass_is_counted(tmp_path, model_repo, clip_path, ff
     await pool.start()
     try:
         song = excerpt(clip_path, tmp_path / "song.mp3", ffmpeg, 9, "-c:a", "libmp3lame")
-        handle = await pool.submit(SeparationRequest(user_key="cli:1", input_path=song))
+        handle = await pool.submit(SeparationRequest(user_ref="cli:1", input_path=song))
         await handle.result()
     finally:
         await pool.shutdown(5)

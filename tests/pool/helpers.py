@@ -89,7 +89,7 @@ def out_of_memory() -> Exception:
 def request(path: Path, user: str = "telegram:1", **fields: object) -> SeparationRequest:
     """A request for ``path`` (WAV output unless ``encoding`` is given)."""
     fields.setdefault("encoding", WAV)
-    return SeparationRequest(user_key=user, input_path=path, **fields)  # type: ignore[arg-type]
+    return SeparationRequest(user_ref=user, input_path=path, **fields)  # type: ignore[arg-type]
 
 
 async def first_event(handle: JobHandle, limit: float = 10.0) -> ProgressEvent:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from bot.backend import pool_config
 from bot.settings import ConfigError, load_settings
-from bot.wiring import pool_config
 
 
 def _settings(tmp_path: Path, text: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import huggingface_hub.constants
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.conftest import decode_file
 
 

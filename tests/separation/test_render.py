@@ -88,7 +88,7 @@ def test_one_gain_for_all_outputs_when_clipping(tmp_path, ffmpeg, caplog):
         rendered = render_outputs(
             stems,
             paths,
-            mode="two",
+            stems="two",
             spec=EncodingSpec("wav"),
             tags={},
             ffmpeg=ffmpeg,
@@ -126,7 +126,7 @@ def test_formats_round_trip_with_duration_and_tags(spec, music_stems, tmp_path, 
         "vocals": Tags(title="Song (Vocals)", artist="Band"),
     }
     render_outputs(
-        music_stems, paths, mode="two", spec=spec, tags=tags, ffmpeg=ffmpeg, sample_rate=44100
+        music_stems, paths, stems="two", spec=spec, tags=tags, ffmpeg=ffmpeg, sample_rate=44100
     )
     for name, path in paths.items():
         decoded = decode_file(path, ffmpeg, tmp_path)
@@ -144,7 +144,7 @@ def test_lossless_formats_keep_the_samples(music_stems, tmp_path, ffmpeg):
         render_outputs(
             music_stems,
             {"instrumental": tmp_path / f"i.{spec.extension}", "vocals": path},
-            mode="two",
+            stems="two",
             spec=spec,
             tags={},
             ffmpeg=ffmpeg,
@@ -162,7 +162,7 @@ def test_flac_is_24_bit(music_stems, tmp_path, ffmpeg):
     render_outputs(
         music_stems,
         {"instrumental": tmp_path / "i.flac", "vocals": path},
-        mode="two",
+        stems="two",
         spec=EncodingSpec("flac"),
         tags={},
         ffmpeg=ffmpeg,
@@ -179,7 +179,7 @@ def test_four_stem_mode_writes_every_source(music_stems, tmp_path, ffmpeg):
     rendered = render_outputs(
         music_stems,
         paths,
-        mode="four",
+        stems="four",
         spec=EncodingSpec("mp3"),
         tags={},
         ffmpeg=ffmpeg,
@@ -210,7 +210,7 @@ def test_chosen_bitrate_really_fits(music_stems, tmp_path, ffmpeg):
     render_outputs(
         music_stems,
         {"instrumental": path, "vocals": tmp_path / "v.mp3"},
-        mode="two",
+        stems="two",
         spec=EncodingSpec("mp3", bitrate_kbps=bitrate),
         tags={},
         ffmpeg=ffmpeg,
@@ -246,7 +246,7 @@ def test_render_failure_aborts_every_encoder(music_stems, tmp_path, ffmpeg):
         render_outputs(
             music_stems,
             paths,
-            mode="two",
+            stems="two",
             spec=EncodingSpec("mp3"),
             tags={},
             ffmpeg=ffmpeg,

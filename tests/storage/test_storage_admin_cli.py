@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin_cli import (
+from bot.cli.admin import (
     add_admin_commands,
     db_upgrade,
     open_store,
@@ -16,7 +16,7 @@ from bot.admin_cli import (
     users_grant,
     users_show,
 )
-from bot.cli import main
+from bot.cli.main import main
 from bot.settings import Settings
 from storage import JobRequest, QuotaLimits
 

@@ -15,7 +15,7 @@ import torch
 
 from bot.app import BotApp, build_app
 from bot.settings import Settings
-from bot.telegram_adapter import TelegramAdapter
+from bot.telegram.adapter import TelegramAdapter
 from bot.wiring import flow_config
 from separation.models import load_model
 from separation.pool import PoolConfig, SeparationPool
@@ -141,7 +141,8 @@ def make_settings(tmp_path: Path, api: FakeBotApi, model_repo: Path, **overrides
 
 
 def make_pool(settings: Settings, **config: Any) -> SeparationPool:
-    from bot.wiring import audio_limits, separation_options
+    from bot.backend import separation_options
+    from bot.wiring import audio_limits
     from separation.ffmpeg import find_ffmpeg
 
     pool_config = PoolConfig(

@@ -8,9 +8,9 @@ import time
 
 import aiohttp
 
-from bot.admin_cli import open_store
 from bot.app import build_app
-from bot.telegram_adapter import TelegramAdapter
+from bot.cli.admin import open_store
+from bot.telegram.adapter import TelegramAdapter
 from bot.wiring import flow_config, quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.telegram.conftest import make_pool, make_settings

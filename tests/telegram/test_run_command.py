@@ -40,7 +40,7 @@ async def _run_bot(config: Path, token: str | None, *flags: str) -> asyncio.subp
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.cli.main",
         "--config",
         str(config),
         *flags,
@@ -92,7 +92,7 @@ async def test_missing_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
     process = await _run_bot(_write_config(tmp_path, api, model_repo), None)
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
-    lines = [  # the prefix of bot.commands.messages.error
+    lines = [  # the prefix of bot.cli.messages.error
         line.replace("karaoke-bot: error: ", "karaoke-bot: ", 1)
         for line in stderr.decode().splitlines()
         if line.startswith("karaoke-bot:")

@@ -28,10 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, SecretStr
 
-from separation.errors import DeviceError, FFmpegNotFoundError
-from separation.ffmpeg import find_ffmpeg
-
-from ..secrets import (
+from bot.ops.secrets import (
     MASK,
     is_secret_name,
     mask_url_password,
@@ -39,7 +36,9 @@ from ..secrets import (
     scrub,
     secret_values,
 )
-from ..settings import Settings
+from bot.settings import Settings, resolve_config_path
+from separation.errors import DeviceError, FFmpegNotFoundError
+from separation.ffmpeg import find_ffmpeg
 
 _DATABASE_TIMEOUT_SECONDS = 10.0
 
@@ -70,7 +69,6 @@ def add_check_command(subparsers: argparse._SubParsersAction) -> None:
 
 def check_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the masked settings and every finding; 1 when any finding is fatal."""
-    from ..cli import resolve_config_path  # the CLI imports this module
 
     config_path = resolve_config_path(args.config)
     secrets = secret_values(settings)

@@ -13,23 +13,21 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+from bot.cli import messages
+from bot.cli.check import add_check_command
+from bot.cli.messages import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from bot.cli.models import add_models_command
+from bot.cli.run import add_run_command
+from bot.cli.separate import add_separate_command
+from bot.ops.logging_setup import configure_logging
+from bot.ops.secrets import secret_values
+from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 from separation.errors import SeparationError
-
-from .commands import messages
-from .commands.check import add_check_command
-from .commands.messages import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from .commands.models import add_models_command
-from .commands.run import add_run_command
-from .commands.separate import add_separate_command
-from .logging_setup import configure_logging
-from .secrets import secret_values
-from .settings import ConfigError, Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_command(subparsers)
     add_models_command(subparsers)
     add_check_command(subparsers)
-    from .admin_cli import add_admin_commands
+    from bot.cli.admin import add_admin_commands
 
     add_admin_commands(subparsers)
     for subparser in _subcommand_parsers(parser):
         _add_global_options(subparser, top_level=False)
     return parser
-
-
-def resolve_config_path(explicit: Path | None) -> Path | None:
-    if explicit is not None:
-        return explicit
-    from_env = os.environ.get("KARAOKE_CONFIG")
-    if from_env:
-        return Path(from_env)
-    default = Path("config.toml")
-    return default if default.is_file() else None
 
 
 def load_cli_settings(args: argparse.Namespace) -> Settings:

@@ -22,10 +22,9 @@ from typing import Any
 
 import discord
 
+from bot.chat import messages
+from bot.chat.types import OutgoingFile, UploadPlan
 from separation.errors import OutputTooLargeError
-
-from . import messages
-from .platform import OutgoingFile, UploadPlan
 
 logger = logging.getLogger(__name__)
 

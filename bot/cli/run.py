@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..settings import Settings
-from . import messages
-from .messages import EXIT_OK, EXIT_USAGE
+from bot.cli import messages
+from bot.cli.messages import EXIT_OK, EXIT_USAGE
+from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from ..flow import ChatFlow
+    from bot.chat.flow import ChatFlow
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> None:
 
 def adapter_factories(settings: Settings) -> list[AdapterFactory]:
     """One factory per enabled platform (each builds its adapter around the flow)."""
-    from ..discord_adapter import DiscordAdapter
-    from ..telegram_adapter import TelegramAdapter
+    from bot.discord.adapter import DiscordAdapter
+    from bot.telegram.adapter import TelegramAdapter
 
     factories: list[AdapterFactory] = []
     if settings.telegram.enabled:
@@ -47,12 +47,11 @@ def adapter_factories(settings: Settings) -> list[AdapterFactory]:
 
 def start_errors() -> tuple[type[Exception], ...]:
     """Errors that stop the bot from starting; each is reported as one line."""
+    from bot.app import StartError
+    from bot.discord.adapter import DiscordStartError
+    from bot.telegram.adapter import TelegramStartError
     from separation.errors import SeparationError
     from storage.errors import StorageError
-
-    from ..app import StartError
-    from ..discord_adapter import DiscordStartError
-    from ..telegram_adapter import TelegramStartError
 
     return (StartError, TelegramStartError, DiscordStartError, StorageError, SeparationError)
 
@@ -71,9 +70,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:
-    from ..app import build_app, install_signal_handlers, run_until_stopped
-    from ..metrics import Metrics, cuda_memory_readers
-    from ..wiring import build_pool, configure_torch
+    from bot.app import build_app, install_signal_handlers, run_until_stopped
+    from bot.backend import build_pool, configure_torch
+    from bot.ops.metrics import Metrics, cuda_memory_readers
 
     device = configure_torch(settings)
     stop = asyncio.Event()

@@ -165,7 +165,7 @@ class Metrics:
         self._errors.labels(kind=kind).inc()
 
     def set_loop_lag(self, seconds: float) -> None:
-        """The event loop's worst recent lag (fed by ``bot.health.LoopLagMonitor``)."""
+        """The event loop's worst recent lag (fed by ``bot.ops.health.LoopLagMonitor``)."""
         self._loop_lag.set(seconds)
 
     def render(self) -> bytes:

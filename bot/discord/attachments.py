@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import discord
 
-from .platform import SongUpload
+from bot.chat.types import SongUpload
 
 _CHUNK_BYTES = 1 << 16
 _TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)

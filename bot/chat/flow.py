@@ -16,7 +16,7 @@ Any failure on the way refunds the quota (the store does that when a job fails o
 cancelled) and is explained in one friendly sentence; unexpected failures get a short
 reference id that is also in the log.
 
-Adapters call :class:`ChatFlow` with platform-neutral values (``bot.platform``); the flow
+Adapters call :class:`ChatFlow` with platform-neutral values (``bot.chat.types``); the flow
 never sees a Telegram or Discord object.
 """
 
@@ -33,8 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.chat import messages
+from bot.chat.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
+from bot.chat.ratelimit import RateDecision, RateLimiter
+from bot.chat.types import ChatUser, Conversation, OutgoingFile, Replier, SongUpload
+from bot.ops.metrics import Metrics
 from separation.decode import AudioLimits, inspect_audio, measure_duration
-from separation.encode import EncodingSpec, OutputFormat
+from separation.encode import EncodingSpec, OutputFormat, StemMode
 from separation.errors import AudioInputError, JobCancelledError, PoolShutdownError
 from separation.ffmpeg import ProbeResult
 from separation.jobs import (
@@ -47,7 +52,6 @@ from separation.jobs import (
     SeparationBackend,
     SeparationRequest,
 )
-from separation.render import StemMode
 from storage.errors import (
     QuotaExceededError,
     QuotaRefusedError,
@@ -58,12 +62,6 @@ from storage.errors import (
 from storage.files import SavedUpload
 from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
 from storage.store import Store
-
-from . import messages
-from .metrics import Metrics
-from .platform import ChatUser, Conversation, OutgoingFile, Replier, SongUpload
-from .progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
-from .ratelimit import RateDecision, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +180,9 @@ class ChatFlow:
         """
         if self._rate_limiter is None or user.is_admin:
             return RateDecision(allowed=True, notify=False, retry_after_seconds=0.0)
-        decision = self._rate_limiter.check(user.key)
+        decision = self._rate_limiter.check(user.ref)
         if not decision.allowed:
-            logger.info("rate limited %s for %.0f s", user.key, decision.retry_after_seconds)
+            logger.info("rate limited %s for %.0f s", user.ref, decision.retry_after_seconds)
             if self._metrics is not None:
                 self._metrics.quota_refused("rate_limit")
         return decision
@@ -234,7 +232,7 @@ class ChatFlow:
             if upload.declared_size is not None and upload.declared_size > max_download:
                 logger.info(
                     "refused %s: declared size %d > %d",
-                    user.key,
+                    user.ref,
                     upload.declared_size,
                     max_download,
                 )
@@ -288,7 +286,7 @@ class ChatFlow:
             )
         if refusal is None:
             return None
-        logger.info("refused %s before downloading: %s", user.key, type(refusal).__name__)
+        logger.info("refused %s before downloading: %s", user.ref, type(refusal).__name__)
         if self._metrics is not None:
             self._metrics.quota_refused(type(refusal).__name__)
         return messages.quota_refused(refusal, now=self._clock())
@@ -308,7 +306,7 @@ class ChatFlow:
         try:
             info = await self._inspect(saved)
         except AudioInputError as exc:
-            logger.info("refused %s: %s (%s)", user.key, exc.kind, getattr(exc, "detail", ""))
+            logger.info("refused %s: %s (%s)", user.ref, exc.kind, getattr(exc, "detail", ""))
             self._record(user.platform, "refused", exc.kind)
             await self._store.files.delete_upload(saved.path)
             await progress.final(exc.user_message)
@@ -342,7 +340,7 @@ class ChatFlow:
                 record, request, self._config.quota_limits(user.platform)
             )
         except QuotaRefusedError as exc:
-            logger.info("quota refused %s: %s", user.key, type(exc).__name__)
+            logger.info("quota refused %s: %s", user.ref, type(exc).__name__)
             await self._store.files.delete_upload(saved.path)
             if self._metrics is not None:
                 self._metrics.quota_refused(type(exc).__name__)
@@ -417,9 +415,9 @@ class ChatFlow:
         try:
             handle = await self._backend.submit(
                 SeparationRequest(
-                    user_key=user.key,
+                    user_ref=user.ref,
                     input_path=job.input_path,
-                    mode=stems,
+                    stems=stems,
                     encoding=encoding,
                     max_output_bytes=replier.upload_plan.max_file_bytes,
                     min_mp3_bitrate=self._config.min_mp3_bitrate,
@@ -430,14 +428,14 @@ class ChatFlow:
             )
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
-        self._handles.setdefault(user.key, {})[job.id] = handle
-        logger.info("job %s queued for %s", job.id, user.key)
+        self._handles.setdefault(user.ref, {})[job.id] = handle
+        logger.info("job %s queued for %s", job.id, user.ref)
         try:
             result, running_since = await self._follow(job, handle, progress, user)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
         finally:
-            self._handles.get(user.key, {}).pop(job.id, None)
+            self._handles.get(user.ref, {}).pop(job.id, None)
         try:
             return await self._deliver(
                 user, job, replier, result, progress, title, performer, started, running_since
@@ -494,7 +492,7 @@ class ChatFlow:
         logger.info(
             "job %s done for %s in %.1f s (%.0f s of audio, cache %s)",
             job.id,
-            user.key,
+            user.ref,
             time.monotonic() - started,
             result.duration_seconds,
             "hit" if result.cache_hit else "miss",
@@ -547,14 +545,14 @@ class ChatFlow:
         except QuotaRefusedError:
             logger.info(
                 "job %s of %s: decoded %.1f s, charged %.1f s; refused",
-                job.id, user.key, decoded_seconds, job.input_duration_seconds,
+                job.id, user.ref, decoded_seconds, job.input_duration_seconds,
             )  # fmt: skip
             await handle.cancel()
             raise
         if abs(decoded_seconds - job.input_duration_seconds) > 1.0:
             logger.info(
                 "job %s of %s: charged %.1f s decoded instead of %.1f s from the header",
-                job.id, user.key, decoded_seconds, job.input_duration_seconds,
+                job.id, user.ref, decoded_seconds, job.input_duration_seconds,
             )  # fmt: skip
 
     async def _fail(
@@ -564,7 +562,7 @@ class ChatFlow:
         if isinstance(error, PoolShutdownError) and job.input_path is not None:
             # The bot is stopping: keep the job and its upload; the next start resumes it
             # (storage recovery) and delivers it here, instead of losing the song.
-            logger.info("job %s of %s left for the next start", job.id, user.key)
+            logger.info("job %s of %s left for the next start", job.id, user.ref)
             await progress.final(messages.RESUME_AFTER_RESTART)
             return job
         try:
@@ -587,7 +585,7 @@ class ChatFlow:
             logger.info(
                 "job %s failed for %s: %s",
                 job.id,
-                user.key,
+                user.ref,
                 getattr(error, "kind", type(error).__name__),
             )
             await progress.final(text)
@@ -603,7 +601,7 @@ class ChatFlow:
             "internal error ref=%s job=%s user=%s: %s",
             reference,
             job_id,
-            user.key,
+            user.ref,
             error,
             exc_info=error,
         )
@@ -612,7 +610,7 @@ class ChatFlow:
     # -- commands -----------------------------------------------------------------------
     async def cancel(self, user: ChatUser) -> str:
         """Cancel the user's newest song in progress."""
-        handles = self._handles.get(user.key) or {}
+        handles = self._handles.get(user.ref) or {}
         if not handles:
             return messages.NOTHING_TO_CANCEL
         newest = max(handles)
@@ -662,9 +660,7 @@ class ChatFlow:
         return messages.admin_banned(updated.ref, updated.is_banned)
 
     async def admin_stats(self) -> str:
-        from .admin_cli import describe_stats
-
-        return describe_stats(await self._store.stats())
+        return messages.describe_stats(await self._store.stats())
 
     async def admin_command(self, command: str, args: list[str]) -> str:
         """Run an admin chat command; bad arguments give a usage line, never a traceback."""

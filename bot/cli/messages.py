@@ -1,6 +1,6 @@
 """Every sentence the command line says, in one place.
 
-The chat flow speaks to a user who sent a song (``bot.messages``: "Send an MP3..."); the
+The chat flow speaks to a user who sent a song (``bot.chat.messages``: "Send an MP3..."); the
 command line speaks to the operator who typed a command, about files and settings. Both
 start from the same typed errors, so a new error kind changes one line here.
 
@@ -36,7 +36,7 @@ class UsageError(ValueError):
     """A command refused its arguments or settings before doing anything (exit 2).
 
     Raised where the problem is understood (a command's option, a file it was given);
-    ``bot.cli`` prints it as one line.
+    ``bot.cli.main`` prints it as one line.
     """
 
 

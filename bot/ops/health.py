@@ -24,8 +24,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from .metrics import Metrics
-from .settings import HealthSettings
+from bot.ops.metrics import Metrics
+from bot.settings import HealthSettings
 
 logger = logging.getLogger(__name__)
 

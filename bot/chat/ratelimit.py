@@ -20,8 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import messages
-from .settings import RateLimitSettings
+from bot.chat import messages
+from bot.settings import RateLimitSettings
 
 NOTICE_INTERVAL_SECONDS = 60.0
 MAX_TRACKED_USERS = 100_000
@@ -85,18 +85,18 @@ class RateLimiter:
         """Users currently remembered (for tests and a debug metric)."""
         return len(self._buckets)
 
-    def check(self, user_key: str) -> RateDecision:
-        """Take one token for ``user_key`` if there is one, and say whether to reply."""
+    def check(self, user_ref: str) -> RateDecision:
+        """Take one token for ``user_ref`` if there is one, and say whether to reply."""
         now = self._clock()
         self._forget_idle(now)
-        bucket = self._buckets.pop(user_key, None)
+        bucket = self._buckets.pop(user_ref, None)
         if bucket is None:
             bucket = _Bucket(tokens=self._burst, updated=now)
         else:
             elapsed = max(now - bucket.updated, 0.0)
             bucket.tokens = min(self._burst, bucket.tokens + elapsed * self._rate)
             bucket.updated = now
-        self._buckets[user_key] = bucket  # most recently seen goes last
+        self._buckets[user_ref] = bucket  # most recently seen goes last
         if bucket.tokens >= 1.0 - 1e-9:  # 3 s x (20/60 per s) is 0.999... in floats
             bucket.tokens = max(bucket.tokens - 1.0, 0.0)
             return RateDecision(allowed=True, notify=False, retry_after_seconds=0.0)

@@ -2,7 +2,7 @@
 
 Songs arrive two ways. ``/karaoke file:<attachment>`` works anywhere the bot's commands
 are available; the interaction is deferred at once, progress edits that response and the
-results come as a followup (``bot.discord_replies``). An audio or video attachment posted
+results come as a followup (``bot.discord.replies``). An audio or video attachment posted
 in a configured song channel, in a DM, or in a message that mentions the bot starts a job
 too, answered by replies to that message.
 
@@ -13,7 +13,7 @@ commands do not need the intent at all. One warning says so.
 
 Rate limits, 429s and reconnects are discord.py's job. Our own code retries one thing in
 a loop: logging in at start-up while Discord cannot be reached (with backoff, for a
-bounded time: ``bot.platform.START_RETRY_SECONDS``). The one fallback (reconnecting
+bounded time: ``bot.chat.types.START_RETRY_SECONDS``). The one fallback (reconnecting
 without the intent) happens at most once.
 """
 
@@ -30,19 +30,15 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from . import messages
-from .discord_attachments import is_song_attachment, song_attachment, song_upload
-from .discord_commands import FormatChoice, StemChoice, build_command_tree
-from .discord_replies import (
-    ChannelReplier,
-    InteractionReplier,
-    plan_for_guild,
-    upload_plan,
-)
-from .discord_sync import sync_if_changed
-from .flow import ChatFlow
-from .platform import ChatUser, Conversation, Replier, StartError, connect_with_retries
-from .settings import DiscordSettings, Settings, secret_value
+from bot.chat import messages
+from bot.chat.flow import ChatFlow
+from bot.chat.types import ChatUser, Conversation, Replier, StartError, connect_with_retries
+from bot.discord.attachments import is_song_attachment, song_attachment, song_upload
+from bot.discord.commands import FormatChoice, build_command_tree
+from bot.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
+from bot.discord.sync import sync_if_changed
+from bot.settings import DiscordSettings, Settings, secret_value
+from separation.encode import StemMode
 
 if TYPE_CHECKING:
     from storage.records import ChatRef
@@ -278,7 +274,7 @@ class DiscordAdapter:
         replier: Replier,
         attachment: discord.Attachment,
         *,
-        stems: StemChoice = "two",
+        stems: StemMode = "two",
         output_format: FormatChoice | None = None,
     ) -> asyncio.Task[Any]:
         """Run the song in its own task so the event handler returns at once."""
@@ -358,7 +354,7 @@ class DiscordAdapter:
         )
         self._start_song(user, conversation, replier, attachment)
 
-    # -- slash commands (bot.discord_commands.SlashHandler) -------------------------------
+    # -- slash commands (bot.discord.commands.SlashHandler) -------------------------------
     async def _admit(self, interaction: discord.Interaction, user: ChatUser) -> bool:
         """Refuse (with an answer only the user sees) while stopping or over the rate."""
         if not self._accepting:
@@ -375,7 +371,7 @@ class DiscordAdapter:
         self,
         interaction: discord.Interaction,
         file: discord.Attachment,
-        stems: StemChoice,
+        stems: StemMode,
         output_format: FormatChoice | None,
     ) -> None:
         """/karaoke: defer at once, then the flow runs the song in its own task."""

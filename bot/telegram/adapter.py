@@ -8,7 +8,7 @@ Handlers never block: the application runs updates concurrently and a job lives 
 pool while the bot keeps answering others. Telegram's rate limits are handled by
 ``AIORateLimiter`` (which retries ``RetryAfter``), and idempotent calls are retried on
 network errors a bounded number of times. At start-up an unreachable Telegram is retried
-with backoff for a bounded time (``bot.platform.connect_with_retries``); a rejected token
+with backoff for a bounded time (``bot.chat.types.connect_with_retries``); a rejected token
 is not. The Bot API's own refusals are translated into the flow's typed errors: a file
 over the 20 MB download limit, a result over the upload limit (413).
 """
@@ -46,12 +46,9 @@ from telegram.ext import (
     filters,
 )
 
-from separation.errors import OutputTooLargeError
-from storage.errors import UploadTooLargeError
-
-from . import messages
-from .flow import ChatFlow
-from .platform import (
+from bot.chat import messages
+from bot.chat.flow import ChatFlow
+from bot.chat.types import (
     ChatUser,
     Conversation,
     OutgoingFile,
@@ -60,7 +57,9 @@ from .platform import (
     UploadPlan,
     connect_with_retries,
 )
-from .settings import TelegramSettings, secret_value
+from bot.settings import TelegramSettings, secret_value
+from separation.errors import OutputTooLargeError
+from storage.errors import UploadTooLargeError
 
 if TYPE_CHECKING:
     from storage.records import ChatRef
@@ -260,7 +259,7 @@ class TelegramAdapter:
     async def start(self) -> None:
         """Connect (checks the token), set the command menu and start receiving updates.
 
-        Network errors are retried with backoff for ``bot.platform.START_RETRY_SECONDS``
+        Network errors are retried with backoff for ``bot.chat.types.START_RETRY_SECONDS``
         (a bot started before the network is up comes up when it is); a rejected token
         is not. Either way a failure is one :class:`TelegramStartError` line.
         """

@@ -2,7 +2,7 @@
 
 Only the command surface lives here (what Discord shows in the command picker); what a
 command does is the adapter's business, which hands it to the chat flow. Keeping the two
-apart means the synced payload (``bot.discord_sync``) changes only when this file does.
+apart means the synced payload (``bot.discord.sync``) changes only when this file does.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Literal, Protocol
 import discord
 from discord import app_commands
 
-StemChoice = Literal["two", "four"]
+from separation.encode import StemMode
+
 FormatChoice = Literal["mp3", "opus", "flac"]
 
 
@@ -23,7 +24,7 @@ class SlashHandler(Protocol):
         self,
         interaction: discord.Interaction,
         file: discord.Attachment,
-        stems: StemChoice,
+        stems: StemMode,
         output_format: FormatChoice | None,
     ) -> None: ...
 
@@ -59,7 +60,7 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
     async def karaoke(
         interaction: discord.Interaction,
         file: discord.Attachment,
-        stems: StemChoice = "two",
+        stems: StemMode = "two",
         output_format: FormatChoice | None = None,
     ) -> None:
         """Turn a song into a karaoke track (instrumental + vocals)."""

@@ -20,7 +20,7 @@ from storage.errors import (
     UploadTooLargeError,
     UserBannedError,
 )
-from storage.records import QuotaStatus
+from storage.records import QuotaStatus, Stats
 
 DOWNLOADING = "Downloading your song..."
 CHECKING = "Checking the file..."
@@ -247,3 +247,31 @@ def help_text(
         f"Privacy: your upload is deleted as soon as it is processed and the results after "
         f"{retention_hours:g} hours. Separation by Demucs (Meta AI)."
     )
+
+
+def describe_stats(stats: Stats) -> str:
+    """A few lines of statistics (for admins, CLI or chat)."""
+    by_status = ", ".join(f"{status} {count}" for status, count in stats.jobs_by_status.items())
+    done = stats.jobs_by_status.get("done", 0)
+    if stats.cache_hit_rate is None:
+        hits = "no finished jobs yet"
+    else:
+        hits = f"{stats.cache_hits} of {done} finished jobs ({stats.cache_hit_rate:.0%})"
+    lines = [
+        f"users            {stats.users}",
+        f"jobs             {by_status}",
+        f"audio processed  {stats.audio_hours_processed:.2f} h",
+        f"cache hits       {hits}",
+        "top users" if stats.top_users else "top users        none yet",
+    ]
+    for rank, user in enumerate(stats.top_users, start=1):
+        name = f" ({user.display_name})" if user.display_name else ""
+        lines.append(
+            f"  {rank}. {user.platform}:{user.platform_user_id}{name}: "
+            f"{songs(user.jobs_done)}, {user.audio_minutes:.1f} min"
+        )
+    return "\n".join(lines)
+
+
+def songs(count: int) -> str:
+    return f"{count} song" if count == 1 else f"{count} songs"

@@ -1,7 +1,7 @@
 """What the chat flow needs from a chat platform, and nothing more.
 
 Adapters (Telegram, Discord) translate their library's objects into these types and
-implement :class:`Replier` for one conversation. The flow in ``bot.flow`` is written
+implement :class:`Replier` for one conversation. The flow in ``bot.chat.flow`` is written
 once against them, so no chat logic exists twice.
 """
 
@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -90,8 +90,9 @@ class ChatUser:
     """Set by the adapter from the configured admin ids/roles."""
 
     @property
-    def key(self) -> str:
-        """``platform:id``: how users appear in logs and the pool (never names)."""
+    def ref(self) -> str:
+        """``platform:id``, spelt as ``storage``'s ``UserRecord.ref``: how users appear in
+        logs and the pool (never names)."""
         return f"{self.platform}:{self.user_id}"
 
 
@@ -146,7 +147,6 @@ class UploadPlan:
     """Largest file the bot may download here (Telegram's Bot API: 20 MB)."""
     max_message_bytes: int | None = None
     """Total of one message (Discord); None when each file goes in its own message."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Replier(Protocol):

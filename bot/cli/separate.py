@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from bot.cli import messages
+from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from bot.settings import Settings
 from separation.errors import AudioInputError, SeparationError
-
-from ..settings import Settings
-from . import messages
-from .messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
     from separation.jobs import JobHandle, JobResult, SeparationBackend
@@ -175,7 +174,7 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     prepare_output_dir(args.output_dir)
     inputs = plan_inputs(args.inputs)
 
-    from ..wiring import configure_torch, pool_config  # torch: only when separating
+    from bot.backend import configure_torch, pool_config  # torch: only when separating
 
     configure_torch(settings)
     config = pool_config(settings)
@@ -195,7 +194,7 @@ async def _separate_all(
     settings: Settings,
     config: PoolConfig,
 ) -> int:
-    from ..wiring import build_pool
+    from bot.backend import build_pool
 
     pool = build_pool(settings, config)
     await pool.start()
@@ -236,16 +235,15 @@ async def _separate_one(
     position: int,
 ) -> list[Path]:
     """Submit one input, follow its progress, copy its outputs; returns the files written."""
+    from bot.wiring import encoding_spec
     from separation.jobs import SeparationRequest
-
-    from ..wiring import encoding_spec
 
     spec = encoding_spec(settings)
     handle = await pool.submit(
         SeparationRequest(
-            user_key=CLI_USER,
+            user_ref=CLI_USER,
             input_path=item.resolved,
-            mode=settings.output.stems,
+            stems=settings.output.stems,
             encoding=spec,
             fallback_title=item.path.stem,
         )

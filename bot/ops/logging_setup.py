@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from .secrets import RedactSecretsFilter
+from bot.ops.secrets import RedactSecretsFilter
 
 
 class JsonFormatter(logging.Formatter):
@@ -94,7 +94,7 @@ def _within(name: str, packages: tuple[str, ...]) -> bool:
 def configure_logging(
     level: str = "INFO", *, json_lines: bool = False, secrets: Iterable[str] = ()
 ) -> None:
-    """One handler on stderr; every record passes the secret redactor (see bot.secrets).
+    """One handler on stderr; every record passes the secret redactor (see bot.ops.secrets).
 
     ``level`` applies to our own packages; other loggers never go below INFO (see the
     module docstring), and per-request HTTP lines appear only at DEBUG.

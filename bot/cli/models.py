@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..settings import Settings
-from . import messages
-from .messages import EXIT_OK, EXIT_USAGE
+from bot.cli import messages
+from bot.cli.messages import EXIT_OK, EXIT_USAGE
+from bot.settings import Settings
 
 
 def add_models_command(subparsers: argparse._SubParsersAction) -> None:

@@ -1,6 +1,6 @@
 """Operator commands: ``users``, ``stats`` and ``db``, run against the bot's own store.
 
-``bot.cli`` owns the top-level parser and calls :func:`add_admin_commands` on its
+``bot.cli.main`` owns the top-level parser and calls :func:`add_admin_commands` on its
 subparsers; each command's ``func(args, settings)`` prints a short report and returns
 an exit code. Anything the store refuses (an unknown user, a negative grant, a file
 that is not a database, a read-only data directory) becomes one line on stderr, never a
@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from bot.commands import messages
-from bot.commands.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from bot.chat.messages import describe_stats, songs
+from bot.cli import messages
+from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
+from bot.wiring import open_store
 from storage import (
     DatabaseError,
     DataDirError,
@@ -32,7 +34,6 @@ from storage import (
     InvalidUserRefError,
     QuotaLimits,
     QuotaStatus,
-    Stats,
     StorageError,
     Store,
     UserRecord,
@@ -83,22 +84,6 @@ def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply pending schema migrations")
     upgrade.set_defaults(func=db_upgrade)
-
-
-async def open_store(settings: Settings, *, migrate: bool = True) -> Store:
-    """Open the store the settings describe (the bot's start-up uses the same values).
-
-    Raises:
-        DatabaseOpenError, DataDirError: see :meth:`storage.Store.open`.
-    """
-    return await Store.open(
-        settings.database_url,
-        settings.general.data_dir,
-        cache_hits_are_free=settings.storage.cache_hits_are_free,
-        results_ttl=timedelta(hours=settings.storage.results_ttl_hours),
-        busy_timeout_seconds=settings.database.busy_timeout_seconds,
-        migrate=migrate,
-    )
 
 
 def users_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -312,44 +297,16 @@ def _describe_limits(limits: QuotaLimits) -> str:
 
 
 def _describe_usage(status: QuotaStatus) -> str:
-    used = f"{_songs(status.songs_used)}, {status.audio_minutes_used:.1f} min used"
+    used = f"{songs(status.songs_used)}, {status.audio_minutes_used:.1f} min used"
     left = []
     if status.songs_left is not None:
-        left.append(_songs(status.songs_left))
+        left.append(songs(status.songs_left))
     if status.audio_minutes_left is not None:
         left.append(f"{status.audio_minutes_left:.1f} min")
     text = f"{used}; {' and '.join(left)} left" if left else used
     if status.frees_at is not None:
         text += f"; next frees up at {_when(status.frees_at)}"
     return text
-
-
-def describe_stats(stats: Stats) -> str:
-    """A few lines of statistics (for admins, CLI or chat)."""
-    by_status = ", ".join(f"{status} {count}" for status, count in stats.jobs_by_status.items())
-    done = stats.jobs_by_status.get("done", 0)
-    if stats.cache_hit_rate is None:
-        hits = "no finished jobs yet"
-    else:
-        hits = f"{stats.cache_hits} of {done} finished jobs ({stats.cache_hit_rate:.0%})"
-    lines = [
-        f"users            {stats.users}",
-        f"jobs             {by_status}",
-        f"audio processed  {stats.audio_hours_processed:.2f} h",
-        f"cache hits       {hits}",
-        "top users" if stats.top_users else "top users        none yet",
-    ]
-    for rank, user in enumerate(stats.top_users, start=1):
-        name = f" ({user.display_name})" if user.display_name else ""
-        lines.append(
-            f"  {rank}. {user.platform}:{user.platform_user_id}{name}: "
-            f"{_songs(user.jobs_done)}, {user.audio_minutes:.1f} min"
-        )
-    return "\n".join(lines)
-
-
-def _songs(count: int) -> str:
-    return f"{count} song" if count == 1 else f"{count} songs"
 
 
 def _when(moment: datetime) -> str:

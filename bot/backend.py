@@ -1,0 +1,85 @@
+"""Turning settings into the separation backend: the device, the model and the pool.
+
+Kept apart from ``bot.wiring`` because everything here imports torch; the CLI imports
+this module only when it is about to separate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from bot.ops.metrics import Metrics
+from bot.settings import Settings
+from bot.wiring import audio_limits
+from separation.cache import CachePolicy
+from separation.engine import Segment, SeparationOptions, run_batch
+from separation.ffmpeg import find_ffmpeg
+from separation.models import LoadedModel, ModelCache, resolve_device
+from separation.pool import PoolConfig, SeparationPool
+
+
+def separation_options(settings: Settings) -> SeparationOptions:
+    return SeparationOptions(shifts=settings.model.shifts, overlap=settings.model.overlap)
+
+
+def configure_torch(settings: Settings) -> torch.device:
+    """Apply the CPU thread setting and resolve the configured device."""
+    if settings.model.cpu_threads:
+        torch.set_num_threads(settings.model.cpu_threads)
+    return resolve_device(settings.model.device)
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Segments per forward pass: several on a GPU; on CPU one is as fast as any batch."""
+    return 4 if device.type == "cuda" else 1
+
+
+def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolConfig:
+    """The worker pool's configuration (``batch_size`` overrides the settings, e.g. a flag)."""
+    specs = settings.pool.devices or [settings.model.device]
+    devices = tuple(resolve_device(spec) for spec in specs)
+    batch = batch_size or settings.pool.batch_size or default_batch_size(devices[0])
+    pool = settings.pool
+    return PoolConfig(
+        ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
+        tmp_root=settings.tmp_dir,
+        cache_dir=pool.cache_dir or settings.general.data_dir / "cache",
+        devices=devices,
+        batch_size=batch,
+        max_running_jobs=pool.max_running_jobs or max(2, batch * len(devices)),
+        max_queued_jobs=pool.max_queued_jobs,
+        max_jobs_per_user=pool.max_jobs_per_user,
+        job_timeout_seconds=pool.job_timeout_seconds,
+        limits=audio_limits(settings),
+        options=separation_options(settings),
+        cache=CachePolicy(
+            max_bytes=pool.cache_max_bytes,
+            max_age_seconds=pool.cache_max_age_hours * 3600,
+            min_age_seconds=pool.cache_min_age_minutes * 60,
+        ),
+    )
+
+
+def build_pool(
+    settings: Settings, config: PoolConfig | None = None, *, metrics: Metrics | None = None
+) -> SeparationPool:
+    """A pool loading the configured model once per device (call ``configure_torch`` first).
+
+    With ``metrics``, every forward pass's batch size is recorded (from the worker thread;
+    prometheus-client is thread-safe).
+    """
+    models = ModelCache(allow_download=settings.model.allow_download)
+
+    def load(device: torch.device) -> LoadedModel:
+        return models.get(settings.model.name, repo=settings.model.repo, device=device)
+
+    if metrics is None:
+        return SeparationPool(config or pool_config(settings), load)
+
+    def counted_batch(model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Tensor]:
+        metrics.batch_ran(len(segments))
+        return run_batch(model, segments)
+
+    return SeparationPool(config or pool_config(settings), load, runner=counted_batch)

@@ -1,0 +1,1 @@
+"""The Discord adapter: discord.py events and ``/karaoke`` in, ``ChatFlow`` calls out."""

@@ -1,0 +1,1 @@
+"""What an operator watches: health and readiness endpoints, metrics, logging, secret masking."""
