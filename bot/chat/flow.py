@@ -26,7 +26,6 @@ import asyncio
 import dataclasses
 import logging
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,14 @@ from typing import Any
 from bot.chat import messages
 from bot.chat.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
 from bot.chat.ratelimit import RateDecision, RateLimiter
-from bot.chat.types import ChatUser, Conversation, OutgoingFile, Replier, SongUpload
+from bot.chat.types import (
+    ChatUser,
+    Conversation,
+    OutgoingFile,
+    Replier,
+    SongUpload,
+    error_reference,
+)
 from bot.ops.metrics import Metrics
 from separation.decode import AudioLimits, inspect_audio, measure_duration
 from separation.encode import EncodingSpec, OutputFormat, StemMode
@@ -596,7 +602,7 @@ class ChatFlow:
     async def _internal_error(
         self, progress: ProgressMessage, error: BaseException, user: ChatUser, *, job_id: int | None
     ) -> None:
-        reference = secrets.token_hex(3)
+        reference = error_reference()
         logger.error(
             "internal error ref=%s job=%s user=%s: %s",
             reference,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -174,3 +175,9 @@ class Replier(Protocol):
     async def send_files(self, files: list[OutgoingFile]) -> None:
         """Send the files in order, in as few messages as the upload plan allows."""
         ...
+
+
+def error_reference() -> str:
+    """A short id that ties a user's "something went wrong (ref abc123)" to the log line
+    with the traceback, without showing the user anything internal."""
+    return secrets.token_hex(3)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,14 @@ from discord import app_commands
 
 from bot.chat import messages
 from bot.chat.flow import ChatFlow
-from bot.chat.types import ChatUser, Conversation, Replier, StartError, connect_with_retries
+from bot.chat.types import (
+    ChatUser,
+    Conversation,
+    Replier,
+    StartError,
+    connect_with_retries,
+    error_reference,
+)
 from bot.discord.attachments import is_song_attachment, song_attachment, song_upload
 from bot.discord.commands import FormatChoice, build_command_tree
 from bot.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
@@ -460,7 +466,7 @@ class DiscordAdapter:
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """Log with a reference id and tell the user, once, without a traceback."""
-        reference = secrets.token_hex(3)
+        reference = error_reference()
         cause = getattr(error, "original", error)
         logger.error("discord command error ref=%s: %s", reference, cause, exc_info=cause)
         text = messages.internal_error(reference)
