@@ -38,6 +38,7 @@ from separation.errors import (
     NotAudioError,
 )
 from separation.ffmpeg import ProbeResult, probe, stderr_tail
+from separation.ffmpeg_args import command_line, file_url
 from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input
 
 logger = logging.getLogger(__name__)
@@ -166,12 +167,12 @@ def measure_duration(path: Path, *, ffmpeg: str, limits: AudioLimits) -> float:
         CorruptAudioError: no audio could be read.
         InputLimitError: a limit stopped ffmpeg.
     """
-    command = [
-        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
-        *untrusted_input(ffmpeg, path),
-        "-map", "0:a:0", "-c", "copy", "-t", f"{limits.cap_seconds:.3f}",
-        "-f", "null", "-progress", "pipe:1", "-",
-    ]  # fmt: skip
+    first_audio = untrusted_input(ffmpeg, path)["a:0"]  # -map 0:a:0
+    counted = first_audio.output("-", f="null", c="copy", t=f"{limits.cap_seconds:.3f}")
+    command = command_line(
+        ffmpeg, counted,
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
+    )  # fmt: skip
     run = run_ffmpeg(command, limits.measure_limits(), what="measure")
     times = [
         line.split("=", 1)[1] for line in run.stdout.splitlines() if line.startswith("out_time_us=")
@@ -213,14 +214,14 @@ def decode_audio(
     if info is None:
         info = inspect_audio(path, ffmpeg=ffmpeg, limits=limits)
     file_channels = 1 if info.channels == 1 else MODEL_CHANNELS
-    command = [
-        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-        *untrusted_input(ffmpeg, path),
-        "-map", "0:a:0", "-vn", "-sn", "-dn",
-        "-ac", str(file_channels), "-ar", str(sample_rate),
-        "-t", f"{limits.cap_seconds:.3f}",
-        "-f", "f32le", "-y", f"file:{raw_path}",
-    ]  # fmt: skip
+    first_audio = untrusted_input(ffmpeg, path)["a:0"]  # -map 0:a:0
+    samples = first_audio.output(
+        file_url(raw_path), f="f32le", vn=None, sn=None, dn=None,
+        ac=str(file_channels), ar=str(sample_rate), t=f"{limits.cap_seconds:.3f}",
+    )  # fmt: skip
+    command = command_line(
+        ffmpeg, samples, "-hide_banner", "-nostdin", "-loglevel", "error", overwrite=True
+    )
     run = run_ffmpeg(
         command,
         limits.decode_limits(sample_rate=sample_rate, channels=file_channels),

@@ -4,7 +4,8 @@ Samples are streamed into ffmpeg's stdin block by block, so a long song is never
 memory as a whole, and several outputs are encoded by parallel ffmpeg processes fed from
 one read of the stems. Files are written under a temporary name and renamed when ffmpeg
 succeeded: a half-written result never looks complete. Export errors raise
-:class:`AudioExportError`; they are never swallowed.
+:class:`AudioExportError`; they are never swallowed. ffmpeg-python builds the command
+line and this module starts the process (``separation.ffmpeg_args`` says why).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from separation.errors import AudioExportError, OutputTooLargeError
 from separation.ffmpeg import stderr_tail
+from separation.ffmpeg_args import command_line, file_url, input_stream
 
 logger = logging.getLogger(__name__)
 
@@ -99,24 +101,40 @@ def choose_mp3_bitrate(
     )
 
 
-def _codec_args(spec: EncodingSpec) -> list[str]:
+def _codec_options(spec: EncodingSpec) -> dict[str, str]:
+    """The output options (ffmpeg-python keywords: ``{"c:a": "flac"}`` is ``-c:a flac``)."""
     if spec.format == "mp3":
-        return [
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            f"{spec.bitrate_kbps}k",
-            "-id3v2_version",
-            "3",
-            "-f",
-            "mp3",
-        ]
+        return {
+            "f": "mp3",
+            "c:a": "libmp3lame",
+            "b:a": f"{spec.bitrate_kbps}k",
+            "id3v2_version": "3",
+        }
     if spec.format == "opus":
-        return ["-c:a", "libopus", "-b:a", f"{min(spec.bitrate_kbps, 256)}k", "-f", "ogg"]
+        return {"f": "ogg", "c:a": "libopus", "b:a": f"{min(spec.bitrate_kbps, 256)}k"}
     if spec.format == "flac":
-        return ["-c:a", "flac", "-sample_fmt", "s32", "-bits_per_raw_sample", "24", "-f", "flac"]
+        return {"f": "flac", "c:a": "flac", "sample_fmt": "s32", "bits_per_raw_sample": "24"}
     codec = "pcm_f32le" if spec.wav_float else "pcm_s16le"
-    return ["-c:a", codec, "-f", "wav"]
+    return {"f": "wav", "c:a": codec}
+
+
+def encoder_command(
+    ffmpeg: str, path: Path, spec: EncodingSpec, tags: Tags, *, sample_rate: int, channels: int
+) -> list[str]:
+    """The command line that encodes raw float32 samples from stdin into ``path``."""
+    samples = input_stream("pipe:0", f="f32le", ar=str(sample_rate), ac=str(channels))
+    url = file_url(path)
+    command = command_line(
+        ffmpeg,
+        samples.output(url, **_codec_options(spec)),
+        "-hide_banner", "-nostdin", "-loglevel", "error",
+        overwrite=True,
+    )  # fmt: skip
+    # Tags are added by hand: ffmpeg-python takes an output's options as a dict, so it
+    # cannot repeat one, and each tag needs its own -metadata. They go just before the
+    # output URL, with that output's other options.
+    at = command.index(url)
+    return [*command[:at], *tags.as_ffmpeg_args(), *command[at:]]
 
 
 class StreamingEncoder:
@@ -135,12 +153,9 @@ class StreamingEncoder:
         self.path = path
         self._partial = path.with_name(f".{path.name}.partial")
         self._stderr = tempfile.TemporaryFile()
-        command = [
-            ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
-            *_codec_args(spec), *tags.as_ffmpeg_args(),
-            "-y", f"file:{self._partial}",
-        ]  # fmt: skip
+        command = encoder_command(
+            ffmpeg, self._partial, spec, tags, sample_rate=sample_rate, channels=channels
+        )
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
         )

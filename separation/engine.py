@@ -184,8 +184,8 @@ class SeparationJob:
         max_shift = int(0.5 * self.model.samplerate)
         totals = np.sum(np.asarray(self.model.weights, dtype=np.float64), axis=0)
         passes: list[_Pass] = []
-        for model_index, sub_model in enumerate(self.model.sub_models):
-            segment = self.options.segment_seconds or sub_model.segment
+        for model_index, model_segment in enumerate(self.model.segments):
+            segment = self.options.segment_seconds or model_segment
             segment_length = int(self.model.samplerate * segment)
             stride = int((1 - self.options.overlap) * segment_length)
             weight = segment_weight(segment_length, self.options.transition_power)
@@ -228,8 +228,9 @@ class SeparationJob:
 
         if isinstance(sub_model, HTDemucs) and self.options.segment_seconds is not None:
             return int(self.options.segment_seconds * self.model.samplerate)
-        if hasattr(sub_model, "valid_length"):
-            return int(sub_model.valid_length(span))
+        valid_length = getattr(sub_model, "valid_length", None)
+        if callable(valid_length):
+            return int(valid_length(span))
         return span
 
     # -- scheduling ---------------------------------------------------------------------

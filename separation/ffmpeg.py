@@ -8,7 +8,9 @@ refuse a three-hour file in milliseconds instead of decoding it.
 ffmpeg is always run with an argument list, never through a shell, and the input path
 is always one we created (see ``separation.workdir``), never a name a user chose. An
 upload is only ever opened through ``separation.sandbox``, which restricts what ffmpeg
-may open and use.
+may open and use. Command lines with an output are built with ffmpeg-python and run by
+our own code (``separation.ffmpeg_args`` says why); the probe has none and is written
+out by hand.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from functools import cache
 from pathlib import Path
 
 from separation.errors import FFmpegNotFoundError
-from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input
+from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input_args
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,8 @@ def find_ffmpeg(configured: str | None = None) -> str:
     try:
         import imageio_ffmpeg
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        bundled: str = imageio_ffmpeg.get_ffmpeg_exe()  # imageio-ffmpeg has no type hints
+        return bundled
     except (ImportError, RuntimeError) as exc:
         raise FFmpegNotFoundError(
             "ffmpeg not found: install it (apt-get install ffmpeg) or pip install imageio-ffmpeg"
@@ -149,9 +152,10 @@ def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
     Raises:
         InputLimitError: the probe ran past ``limits`` (a hostile file).
     """
-    run = run_ffmpeg(
-        [ffmpeg, "-hide_banner", "-nostdin", *untrusted_input(ffmpeg, path)], limits, what="probe"
-    )
+    # Hand-written: a probe has no output, and ffmpeg-python compiles only a graph with one
+    # (see separation.ffmpeg_args). Without -loglevel: the header is what ffmpeg logs.
+    command = [ffmpeg, "-hide_banner", "-nostdin", *untrusted_input_args(ffmpeg, path)]
+    run = run_ffmpeg(command, limits, what="probe")
     result = parse_probe_output(run.stderr)
     if not result.opened:
         return dataclasses.replace(result, refusal=_refusal(run.stderr))

@@ -13,7 +13,9 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import torch
@@ -32,12 +34,31 @@ KNOWN_MODELS: dict[str, str] = {
 VOCALS = "vocals"
 
 
+@runtime_checkable
+class _DemucsModel(Protocol):
+    """What every single Demucs model (not a bag of them) sets in its constructor.
+
+    torch's stubs give an attribute a Module does not declare the type ``Tensor | Module``
+    (``Module.__getattr__``); checking a loaded model against this protocol gives these
+    their real types, and refuses a file that holds some other network.
+    """
+
+    sources: list[str]
+    samplerate: int
+    audio_channels: int
+    segment: Fraction | float
+    """Seconds of audio it takes at once; a ``Fraction`` for HTDemucs, used exactly as is."""
+
+
 @dataclass
 class LoadedModel:
     """A model (or bag of models) ready for inference, with what the engine needs."""
 
     name: str
     sub_models: list[nn.Module]
+    segments: list[Fraction | float]
+    """Per sub-model, the length in seconds of the segments it was trained on (Demucs'
+    ``segment``, as a bag may have overridden it)."""
     weights: list[list[float]]
     """Per sub-model, per source weights (Demucs' bag weights; all ones for one model)."""
     sources: list[str]
@@ -155,13 +176,14 @@ def _load_from_repo(name: str, repo: Path) -> nn.Module:
     if not repo.is_dir():
         raise ModelNotAvailableError(f"model folder {repo} does not exist or is not a folder")
     try:
-        return get_model(name, repo=repo)
+        model: nn.Module = get_model(name, repo=repo)  # it declares no return type
     except ModelLoadingError as exc:
         available = sorted(p.stem for p in repo.glob("*.yaml"))
         raise ModelNotAvailableError(
             f"model '{name}' not found in {repo} (available: {', '.join(available) or 'none'}): "
             f"{exc}"
         ) from exc
+    return model
 
 
 def load_model(
@@ -179,32 +201,48 @@ def load_model(
         if repo is not None
         else _load_from_hub(name, allow_download=allow_download)
     )
+    sub_models: list[nn.Module] = list(model.models) if isinstance(model, BagOfModels) else [model]
+    described = [_as_demucs_model(name, sub_model) for sub_model in sub_models]
+    first = described[0]  # a bag asserts that its models share sources, rate and channels
     if isinstance(model, BagOfModels):
-        sub_models = list(model.models)
         weights = [list(map(float, row)) for row in model.weights]
     else:
-        sub_models = [model]
-        weights = [[1.0] * len(model.sources)]
+        weights = [[1.0] * len(first.sources)]
     for sub_model in sub_models:
         sub_model.to(device).eval()
-    if VOCALS not in model.sources:
-        raise ModelNotAvailableError(f"model '{name}' has no vocals source: {model.sources}")
+    if VOCALS not in first.sources:
+        raise ModelNotAvailableError(f"model '{name}' has no vocals source: {first.sources}")
     logger.info(
         "loaded model %s (%d sub-model(s), sources %s) on %s",
         name,
         len(sub_models),
-        ",".join(model.sources),
+        ",".join(first.sources),
         device,
     )
     return LoadedModel(
         name=name,
         sub_models=sub_models,
+        segments=[sub_model.segment for sub_model in described],
         weights=weights,
-        sources=list(model.sources),
-        samplerate=int(model.samplerate),
-        audio_channels=int(model.audio_channels),
+        sources=list(first.sources),
+        samplerate=int(first.samplerate),
+        audio_channels=int(first.audio_channels),
         device=device,
     )
+
+
+def _as_demucs_model(name: str, module: nn.Module) -> _DemucsModel:
+    """``module`` with its Demucs attributes typed.
+
+    Raises:
+        ModelNotAvailableError: it lacks one (the file holds some other network).
+    """
+    if not isinstance(module, _DemucsModel):
+        raise ModelNotAvailableError(
+            f"model '{name}' is not a Demucs model: {type(module).__name__} lacks "
+            "sources, samplerate, audio_channels or segment"
+        )
+    return module
 
 
 class ModelCache:

@@ -14,7 +14,7 @@ import hashlib
 import json
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import yaml
@@ -43,11 +43,22 @@ def build_htdemucs(
     from demucs.htdemucs import HTDemucs
 
     torch.manual_seed(seed)
-    return HTDemucs(sources=list(sources or FOUR_SOURCES), **kwargs).eval()
+    # Any to mypy: demucs' untyped @capture_init wraps the constructor.
+    model: nn.Module = HTDemucs(sources=list(sources or FOUR_SOURCES), **kwargs)
+    return model.eval()
+
+
+@runtime_checkable
+class _CapturedInit(Protocol):
+    """A model built through demucs' ``@capture_init``, which records its arguments."""
+
+    _init_args_kwargs: tuple[tuple[Any, ...], dict[str, Any]]
 
 
 def _package(model: nn.Module) -> dict[str, Any]:
-    args, kwargs = model._init_args_kwargs  # recorded by demucs' @capture_init
+    if not isinstance(model, _CapturedInit):
+        raise TypeError(f"{type(model).__name__} does not record its constructor arguments")
+    args, kwargs = model._init_args_kwargs
     return {
         "klass": type(model),
         "args": args,

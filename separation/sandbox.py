@@ -22,6 +22,9 @@ with a 16000x16000 cover cost 780 MB before any check. So every ffmpeg run on an
 Every way such a run fails on account of the input becomes an
 :class:`~separation.errors.AudioInputError` with one sentence for the user; the
 measured wall time, CPU time and peak memory of the child are logged and returned.
+
+ffmpeg-python builds the command lines (``separation.ffmpeg_args``); this module runs
+them, because only our own code can add the limits and the deadline.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import IO
 
 from separation.errors import InputLimitError, SeparationError
+from separation.ffmpeg_args import Stream, file_url, input_stream
 
 logger = logging.getLogger(__name__)
 
@@ -102,19 +106,38 @@ class FFmpegRun:
     figure; measure from a small process (``benchmarks/hostile_inputs.py``) for that."""
 
 
-def untrusted_input(ffmpeg: str, path: Path) -> list[str]:
-    """The input part of a command line for an uploaded file (everything up to ``-i``)."""
+def untrusted_input(ffmpeg: str, path: Path) -> Stream:
+    """An uploaded file as the input of an ffmpeg-python graph, with the sandbox's options.
+
+    ``file_url`` keeps a name such as ``-y`` or ``concat:x`` from being read as an
+    option or a protocol.
+    """
+    return input_stream(file_url(path), **_untrusted_input_options(ffmpeg))
+
+
+def untrusted_input_args(ffmpeg: str, path: Path) -> list[str]:
+    """The same input as arguments (everything up to ``-i``), for a run with no output.
+
+    Hand-written because ffmpeg-python compiles only a graph that has an output, and the
+    header probe (``separation.ffmpeg.probe``) has none; the options are the same dict.
+    """
+    options = _untrusted_input_options(ffmpeg)
     return [
+        *(argument for name, value in options.items() for argument in (f"-{name}", value)),
+        "-i", file_url(path),
+    ]  # fmt: skip
+
+
+def _untrusted_input_options(ffmpeg: str) -> dict[str, str]:
+    """The input options of every run on an upload (applied to the ``-i`` after them)."""
+    return {
         # Audio decodes in real time many times over on one thread; a fixed count keeps
         # the memory footprint (thread stacks, allocator arenas) independent of the host.
-        "-threads", str(_DECODER_THREADS),
-        "-protocol_whitelist", "file",
-        "-format_whitelist", ",".join(INPUT_DEMUXERS),
-        "-codec_whitelist", audio_decoders(ffmpeg),
-        # "file:" keeps a name such as "-y" or "concat:x" from being read as an option
-        # or a protocol.
-        "-i", f"file:{path}",
-    ]  # fmt: skip
+        "threads": str(_DECODER_THREADS),
+        "protocol_whitelist": "file",
+        "format_whitelist": ",".join(INPUT_DEMUXERS),
+        "codec_whitelist": audio_decoders(ffmpeg),
+    }
 
 
 @functools.cache
@@ -126,6 +149,7 @@ def audio_decoders(ffmpeg: str) -> str:
     Raises:
         SeparationError: the binary does not list any (not an ffmpeg we can use).
     """
+    # Hand-written: ffmpeg-python compiles only a graph with an input and an output.
     completed = subprocess.run(
         [ffmpeg, "-hide_banner", "-decoders"],
         stdin=subprocess.DEVNULL,

@@ -78,7 +78,7 @@ class Worker:
 
     def _warm_up(self) -> None:
         sub_model = self.model.sub_models[0]
-        length = int(sub_model.segment * self.model.samplerate)
+        length = int(self.model.segments[0] * self.model.samplerate)
         inputs = torch.zeros(self._batch_size, self.model.audio_channels, length)
         started = time.perf_counter()
         with torch.inference_mode():
