@@ -13,6 +13,7 @@ reference), and our pipeline from the input file to encoded MP3s. Prints the fig
 from __future__ import annotations
 
 import argparse
+import asyncio
 import resource
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from demucs.apply import apply_model
 from separation.decode import AudioLimits
 from separation.ffmpeg import find_ffmpeg
 from separation.models import load_model, resolve_device
-from separation.pipeline import PipelineConfig, decode_input, separate_file
+from separation.pipeline import PipelineConfig, Song, decode_input, separate_file
 from separation.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.workdir import job_directory
 
@@ -57,7 +58,6 @@ def main() -> None:
             ffmpeg=ffmpeg,
             tmp_root=scratch_path / "tmp",
             limits=AudioLimits(max_duration_seconds=3600),
-            batch_size=args.batch_size,
         )
 
         with job_directory(scratch_path / "tmp") as workdir:
@@ -77,8 +77,10 @@ def main() -> None:
             out = scratch_path / f"out-{run}"
             out.mkdir()
             started = time.perf_counter()
-            separate_file(
-                args.input, lambda name, out=out: out / f"{name}.mp3", model=model, config=config
+            asyncio.run(
+                separate_file(
+                    Song(args.input), out, model=model, config=config, batch_size=args.batch_size
+                )
             )
             pipeline_times.append(time.perf_counter() - started)
 

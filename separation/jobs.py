@@ -57,6 +57,9 @@ class JobResult:
     cache_hit: bool
     bitrate_kbps: int | None
     """The MP3/Opus bitrate used (lowered to fit ``max_output_bytes``); None for FLAC/WAV."""
+    cache_key: str
+    """The result cache's key for these files (input hash + model + settings): what a job
+    record keeps, so an operator can tell which jobs one cache entry served."""
     input_tags: dict[str, str] = field(default_factory=dict)
     pin: ResultPin | None = field(default=None, compare=False, repr=False)
 

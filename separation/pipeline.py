@@ -1,14 +1,16 @@
 """One song from input file to output files: decode, separate, render.
 
-The steps are separate functions so the worker pool can run decoding and rendering in
-threads while it batches the model step across jobs; :func:`separate_file` chains them
-for a single song (the CLI's fallback path and the tests' reference).
+This is the only place the chain is written. :func:`separate_song` runs it with the
+model step and the output folder handed in, so the worker pool (``separation.pool``)
+batches the model step across songs and renders into its cache, while
+:func:`separate_file` runs the model on the song alone (benchmarks, tests' reference).
+The blocking steps (decoding, encoding, file I/O) run off the event loop.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,27 +22,55 @@ from separation.decode import (
     inspect_audio,
 )
 from separation.encode import EncodingSpec, StemMode, Tags
-from separation.engine import ProgressCallback, SeparationJob, SeparationOptions, run_job
+from separation.engine import (
+    ProgressCallback,
+    SeparatedStems,
+    SeparationJob,
+    SeparationOptions,
+    run_job,
+)
 from separation.ffmpeg import ProbeResult
 from separation.models import LoadedModel
+from separation.offload import run_blocking
 from separation.render import output_names, render_outputs
-from separation.workdir import job_directory
+from separation.workdir import JobFolder
 
-OutputPathFor = Callable[[str], Path]
-"""Maps an output name ("instrumental", "vocals", "drums", ...) to the file to write."""
+SeparateStep = Callable[[DecodedAudio, Path], Awaitable[SeparatedStems]]
+"""The model step: the decoded song and its private job folder in, the stems out."""
+
+OutputFolder = Callable[[], Awaitable[Path]]
+"""Where the outputs go; asked for once the model step is done."""
+
+DecodedHook = Callable[[DecodedAudio], EncodingSpec]
+"""Told the decoded song before the model runs; returns the encoding to render with."""
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Everything about how a song is processed, except the model itself."""
+    """Everything about how a song is processed, except the model and the song itself."""
 
     ffmpeg: str
     tmp_root: Path
+    """Job folders (decoded input, accumulators) go below this; removed after each song."""
     limits: AudioLimits = field(default_factory=AudioLimits)
     options: SeparationOptions = field(default_factory=SeparationOptions)
-    encoding: EncodingSpec = field(default_factory=EncodingSpec)
+
+
+@dataclass(frozen=True)
+class Song:
+    """One input and what to make of it."""
+
+    input_path: Path
     stems: StemMode = "two"
-    batch_size: int = 1
+    encoding: EncodingSpec = field(default_factory=EncodingSpec)
+    fallback_title: str | None = None
+    """Title for the output tags when the input has none (default: the input's stem)."""
+    probe: ProbeResult | None = None
+    """The header a caller already read: the file is not probed a second time."""
+
+    @property
+    def title(self) -> str:
+        return self.fallback_title or self.input_path.stem
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,8 @@ class SeparationResult:
     duration_seconds: float
     gain: float
     input_tags: dict[str, str]
+    encoding: EncodingSpec
+    """The encoding the outputs were rendered with."""
 
 
 def output_tags(
@@ -87,38 +119,76 @@ def decode_input(
     )
 
 
-def separate_file(
-    input_path: Path,
-    output_path_for: OutputPathFor,
+async def separate_song(
+    song: Song,
     *,
     model: LoadedModel,
     config: PipelineConfig,
-    fallback_title: str | None = None,
-    progress: ProgressCallback | None = None,
-    rng: random.Random | None = None,
+    separate: SeparateStep,
+    output_folder: OutputFolder,
+    on_decoded: DecodedHook | None = None,
 ) -> SeparationResult:
-    """Separate one file end to end on the calling thread.
+    """Decode ``song``, run ``separate`` on it, render the outputs into ``output_folder()``.
 
-    Temporary data (decoded input, accumulators) lives in a private job folder below
-    ``config.tmp_root`` that is removed on every exit path.
+    Output files are named ``<name>.<extension>`` ("instrumental.mp3", ...). Temporary
+    data lives in a private job folder below ``config.tmp_root`` that is removed on every
+    exit path (after any thread still writing into it has finished).
     """
-    with job_directory(config.tmp_root) as workdir:
-        audio = decode_input(input_path, workdir, config=config, sample_rate=model.samplerate)
-        job = SeparationJob(model, audio, workdir, config.options, rng=rng, progress=progress)
-        stems = run_job(job, batch_size=config.batch_size)
-        names = output_names(model.sources, config.stems)
-        rendered = render_outputs(
+    folder = await run_blocking(None, JobFolder.create, config.tmp_root)
+    try:
+        audio = await run_blocking(
+            None,
+            decode_input,
+            song.input_path,
+            folder.path,
+            config=config,
+            sample_rate=model.samplerate,
+            info=song.probe,
+        )
+        spec = song.encoding if on_decoded is None else on_decoded(audio)
+        stems = await separate(audio, folder.path)
+        into = await output_folder()
+        names = output_names(model.sources, song.stems)
+        rendered = await run_blocking(
+            None,
+            render_outputs,
             stems,
-            {name: output_path_for(name) for name in names},
-            stems=config.stems,
-            spec=config.encoding,
+            {name: into / f"{name}.{spec.extension}" for name in names},
+            stems=song.stems,
+            spec=spec,
+            tags=output_tags(audio.tags, song.title, names),
             ffmpeg=config.ffmpeg,
             sample_rate=model.samplerate,
-            tags=output_tags(audio.tags, fallback_title or input_path.stem, names),
         )
         return SeparationResult(
             outputs=rendered.paths,
             duration_seconds=audio.duration_seconds,
             gain=rendered.gain,
             input_tags=audio.tags,
+            encoding=spec,
         )
+    finally:
+        await run_blocking(None, folder.remove)
+
+
+async def separate_file(
+    song: Song,
+    output_folder: Path,
+    *,
+    model: LoadedModel,
+    config: PipelineConfig,
+    batch_size: int = 1,
+    progress: ProgressCallback | None = None,
+    rng: random.Random | None = None,
+) -> SeparationResult:
+    """Separate one song on its own (no pool): the model runs in a thread, one segment
+    batch of ``batch_size`` after another."""
+
+    async def alone(audio: DecodedAudio, workdir: Path) -> SeparatedStems:
+        job = SeparationJob(model, audio, workdir, config.options, rng=rng, progress=progress)
+        return await run_blocking(None, run_job, job, batch_size=batch_size)
+
+    async def into() -> Path:
+        return output_folder
+
+    return await separate_song(song, model=model, config=config, separate=alone, output_folder=into)

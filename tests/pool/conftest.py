@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
-from separation.engine import run_batch
-from separation.models import LoadedModel, load_model
-from separation.pool import PoolConfig, SeparationPool
+from separation.batching import BatchRunner
+from separation.models import LoadedModel
+from separation.pool import SeparationPool
+from tests.pools import make_pool as make_pool_for_tests
 
 PoolFactory = Callable[..., Awaitable[SeparationPool]]
 
@@ -52,26 +51,24 @@ async def make_pool(
     pools: list[SeparationPool] = []
 
     async def factory(
-        *, runner: Callable | None = None, model: str = "tiny", **overrides: object
+        *, runner: BatchRunner | None = None, model: str = "tiny", **overrides: object
     ) -> SeparationPool:
-        config = PoolConfig(
+        overrides = {
+            "batch_size": 4,
+            "max_running_jobs": 3,
+            "progress_interval_seconds": 0.0,
+            **overrides,
+        }
+        pool = make_pool_for_tests(
             ffmpeg=ffmpeg,
-            tmp_root=tmp_path / "tmp",
-            cache_dir=tmp_path / "cache",
-            batch_size=4,
-            max_running_jobs=3,
-            warm_up=False,
-            progress_interval_seconds=0.0,
+            tmp_root=overrides.pop("tmp_root", tmp_path / "tmp"),
+            cache_dir=overrides.pop("cache_dir", tmp_path / "cache"),
+            model=model,
+            repo=model_repo,
+            loaded=loaded_models,
+            runner=runner,
+            **overrides,
         )
-        config = replace(config, **overrides)
-
-        def loader(device: torch.device) -> LoadedModel:
-            key = (model, str(device))
-            if key not in loaded_models:
-                loaded_models[key] = load_model(model, repo=model_repo, device=device)
-            return loaded_models[key]
-
-        pool = SeparationPool(config, loader, runner=runner or run_batch)
         await pool.start()
         pools.append(pool)
         return pool

@@ -24,7 +24,7 @@ from separation.errors import (
 )
 from separation.jobs import Cancelled, Done, Failed, Queued, Running
 from separation.models import LoadedModel
-from separation.pipeline import PipelineConfig, separate_file
+from separation.pipeline import PipelineConfig, Song, separate_file
 from tests.pool.helpers import (
     WAV,
     CountingRunner,
@@ -54,18 +54,15 @@ async def test_songs_submitted_together_match_the_single_song_pipeline(
     results = await asyncio.gather(*(handle.result() for handle in handles))
     assert max(runner.batches) > 1  # songs shared forward passes
     model: LoadedModel = loaded_models[("tiny", "cpu")]
-    config = PipelineConfig(ffmpeg=ffmpeg, tmp_root=tmp_path / "reference", encoding=WAV)
+    config = PipelineConfig(ffmpeg=ffmpeg, tmp_root=tmp_path / "reference")
     for seconds, result in zip((3, 5), results, strict=True):
         assert list(result.outputs) == ["instrumental", "vocals"]
         assert result.duration_seconds == pytest.approx(seconds, abs=0.01)
         assert not result.cache_hit and result.bitrate_kbps is None
         folder = tmp_path / f"reference-{seconds}"
         folder.mkdir()
-        reference = separate_file(
-            clips[seconds],
-            lambda name, into=folder: into / f"{name}.wav",
-            model=model,
-            config=config,
+        reference = await separate_file(
+            Song(clips[seconds], encoding=WAV), folder, model=model, config=config
         )
         for name, path in result.outputs.items():
             ours = read_audio(path, ffmpeg)

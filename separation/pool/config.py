@@ -1,0 +1,47 @@
+"""The pool's settings and the model loader it is given, shared by all its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from separation.cache import CachePolicy
+from separation.decode import AudioLimits
+from separation.engine import SeparationOptions
+from separation.models import LoadedModel
+
+ModelLoader = Callable[[torch.device], LoadedModel]
+"""Loads (or returns the already loaded) model for a device, e.g. ``ModelCache.get``."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    ffmpeg: str
+    tmp_root: Path
+    """Job folders (decoded input, accumulators) go below this; removed after each job."""
+    cache_dir: Path
+    """Finished outputs live here, in the result cache."""
+    devices: tuple[torch.device, ...] = (torch.device("cpu"),)
+    """One worker per entry; repeat a device for several workers on it."""
+    batch_size: int = 1
+    """Segments per forward pass (they may come from different songs)."""
+    max_running_jobs: int = 2
+    """Songs decoded and separated at the same time; others wait in the queue."""
+    max_queued_jobs: int = 100
+    max_jobs_per_user: int = 3
+    """Queued plus running jobs of one user."""
+    job_timeout_seconds: float = 1800.0
+    """From the moment a job leaves the queue; queueing time does not count."""
+    limits: AudioLimits = field(default_factory=AudioLimits)
+    options: SeparationOptions = field(default_factory=SeparationOptions)
+    cache: CachePolicy = field(default_factory=CachePolicy)
+    cache_sweep_seconds: float = 600.0
+    """How often expired cache entries are removed even when nothing new is stored."""
+    min_segment_seconds: float = 1.0
+    """The out-of-memory fallback halves the segment length down to this, then fails."""
+    progress_interval_seconds: float = 0.5
+    warm_up: bool = True
+    """Run one forward pass per worker at start (measures speed for queue estimates)."""

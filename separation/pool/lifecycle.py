@@ -1,0 +1,265 @@
+"""The pool as callers see it: start, submit, cancel, shutdown.
+
+:class:`SeparationPool` owns the parts (workers, job slots, flights, processing, cache
+sweeping) and wires them together. A submission is hashed and looked up in the result
+cache here; a miss boards the flight for its cache key (``separation.pool.flights``),
+whose computation waits for a job slot (``separation.pool.slots``) and is then processed
+under the job timeout (``separation.pool.processing``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from separation.batching import BatchRunner, BatchScheduler
+from separation.cache import ResultCache, cache_key, file_sha256
+from separation.engine import run_batch
+from separation.errors import (
+    JobTimeoutError,
+    PoolBusyError,
+    PoolError,
+    PoolShutdownError,
+    UserJobLimitError,
+)
+from separation.jobs import (
+    Cancelled,
+    Done,
+    Failed,
+    JobHandle,
+    JobResult,
+    Running,
+    SeparationRequest,
+)
+from separation.models import LoadedModel
+from separation.offload import run_blocking
+from separation.pool.config import ModelLoader, PoolConfig
+from separation.pool.flights import Flight, Flights, typed_error
+from separation.pool.processing import FlightProcessor, fallback_title, result_from_entry
+from separation.pool.slots import JobSlots
+from separation.pool.sweeping import CacheSweeper
+from separation.pool.tasks import TaskSet, cancel_all
+from separation.workdir import private_dirs, sweep_abandoned
+from separation.workers import Worker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Submission:
+    handle: JobHandle = field(init=False)
+    task: asyncio.Task[None] | None = None
+    flight: Flight | None = None
+    stop_reason: PoolError | None = None
+
+
+class SeparationPool:
+    """Implements :class:`~separation.jobs.SeparationBackend` with local workers."""
+
+    def __init__(
+        self, config: PoolConfig, load_model: ModelLoader, *, runner: BatchRunner = run_batch
+    ) -> None:
+        self.config = config
+        self._load_model = load_model
+        self._runner = runner
+        self._cache = ResultCache(config.cache_dir, config.cache)
+        self._workers: list[Worker] = []
+        self._worker_tasks = TaskSet()
+        self._background = TaskSet()
+        self._model_fingerprint = ""
+        self._submissions: list[_Submission] = []
+        self._slots = JobSlots(config.max_running_jobs, self._workers)
+        self._flights = Flights(self._compute)
+        self._sweeper = CacheSweeper(self._cache, config.tmp_root, config.cache_sweep_seconds)
+        self._processor = FlightProcessor(
+            config,
+            self._cache,
+            on_progress=self._slots.publish_positions,
+            on_stored=self._evict_soon,
+        )
+        self._started = False
+        self._closing = False
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the model on every device, start the workers and the cache sweeper."""
+        if self._started:
+            return
+        await run_blocking(None, private_dirs, self.config.tmp_root)
+        await run_blocking(None, sweep_abandoned, self.config.tmp_root)
+        batches = BatchScheduler()
+        first: LoadedModel | None = None
+        for index, device in enumerate(self.config.devices):
+            model = await run_blocking(None, self._load_model, device)
+            if first is None:
+                first = model
+                self._model_fingerprint = await run_blocking(None, _fingerprint, model)
+            worker = Worker(
+                f"worker-{index}-{device}",
+                model,
+                batches,
+                runner=self._runner,
+                batch_size=self.config.batch_size,
+            )
+            if self.config.warm_up:
+                await worker.warm_up()
+            self._workers.append(worker)
+        assert first is not None
+        self._processor.attach(first, batches)
+        self._slots.plan_for(first, self.config.options)
+        for worker in self._workers:
+            self._worker_tasks.spawn(worker.run())
+        self._background.spawn(self._sweeper.sweep_periodically())
+        self._started = True
+        logger.info(
+            "pool started: %d worker(s), batch size %d, %d job slot(s)",
+            len(self._workers),
+            self.config.batch_size,
+            self.config.max_running_jobs,
+        )
+
+    async def shutdown(self, timeout: float) -> list[JobHandle]:  # noqa: ASYNC109
+        """Stop taking work, let running jobs finish within ``timeout`` seconds.
+
+        Queued jobs and those still running after ``timeout`` fail with
+        ``PoolShutdownError``; their handles are returned (nothing is dropped silently).
+        """
+        self._closing = True
+        submissions = list(self._submissions)
+        not_started = self._flights.not_started()
+        for flight in not_started:
+            self._flights.stop(flight, PoolShutdownError())
+        for submission in submissions:
+            if submission.flight is None and submission.task is not None:
+                submission.stop_reason = PoolShutdownError()
+                submission.task.cancel()
+        running = [flight.task for flight in self._slots.running if flight.task is not None]
+        if running:
+            _, late = await asyncio.wait(running, timeout=timeout)
+            for flight in self._slots.running:
+                if flight.task in late:
+                    self._flights.stop(flight, PoolShutdownError())
+        tasks = [s.task for s in submissions if s.task is not None]
+        tasks += [f.task for f in not_started if f.task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
+        await cancel_all(self._worker_tasks, self._background)
+        for worker in self._workers:
+            await run_blocking(None, worker.close)
+        not_done = [s.handle for s in submissions if not isinstance(s.handle.state, Done)]
+        logger.info("pool stopped; %d job(s) not completed", len(not_done))
+        return not_done
+
+    def _evict_soon(self) -> None:
+        self._background.spawn(self._sweeper.evict())
+
+    # -- the backend interface --------------------------------------------------------
+    @property
+    def queue_length(self) -> int:
+        """Accepted jobs not started yet (hashing, or waiting for a slot)."""
+        hashing = sum(1 for s in self._submissions if s.flight is None)
+        return hashing + self._slots.queued
+
+    def active_jobs(self, user_ref: str) -> int:
+        return sum(1 for s in self._submissions if s.handle.user_ref == user_ref)
+
+    async def submit(self, request: SeparationRequest) -> JobHandle:
+        """Accept ``request`` and return its handle at once (see ``SeparationBackend``)."""
+        if self._closing:
+            raise PoolShutdownError()
+        if not self._started:
+            raise RuntimeError("SeparationPool.start() was not called")
+        if self.active_jobs(request.user_ref) >= self.config.max_jobs_per_user:
+            raise UserJobLimitError(limit=self.config.max_jobs_per_user)
+        if self.queue_length >= self.config.max_queued_jobs:
+            raise PoolBusyError(retry_after_seconds=self._slots.retry_after())
+        submission = _Submission()
+        job_id = request.job_id or uuid.uuid4().hex
+        submission.handle = JobHandle(job_id, request, functools.partial(self._cancel, submission))
+        submission.task = asyncio.create_task(self._serve(submission))
+        self._submissions.append(submission)
+        return submission.handle
+
+    async def _cancel(self, submission: _Submission) -> None:
+        task = submission.task
+        if task is None or task.done():
+            return
+        flight = submission.flight
+        task.cancel()
+        await asyncio.wait([task])
+        if flight is not None and not flight.handles and flight.task is not None:
+            await asyncio.wait([flight.task])  # it was stopped: wait until it cleaned up
+
+    # -- one submission ---------------------------------------------------------------
+    async def _serve(self, submission: _Submission) -> None:
+        handle = submission.handle
+        try:
+            result = await self._obtain(submission)
+        except asyncio.CancelledError:
+            reason = submission.stop_reason
+            handle.publish(Failed(reason) if reason is not None else Cancelled())
+        except Exception as error:
+            handle.publish(Failed(typed_error(error)))
+        else:
+            if handle.done:  # cancelled as the result arrived: nobody will deliver it
+                result.release()
+            handle.publish(Done(result))
+        finally:
+            self._submissions.remove(submission)
+
+    async def _obtain(self, submission: _Submission) -> JobResult:
+        request = submission.handle.request
+        digest = await run_blocking(None, file_sha256, request.input_path)
+        key = cache_key(digest, self._key_settings(request))
+        entry = await run_blocking(None, self._cache.lookup, key)
+        if entry is not None:
+            logger.info("job %s: cache hit", submission.handle.job_id)
+            return result_from_entry(entry, cache_hit=True)
+        flight = self._flights.board(key, request, submission.handle)
+        submission.flight = flight
+        return await self._flights.result_for(flight, submission.handle)
+
+    def _key_settings(self, request: SeparationRequest) -> dict[str, Any]:
+        """Everything besides the input bytes that changes the output files."""
+        return {
+            "model": self._model_fingerprint,
+            "options": dataclasses.asdict(self.config.options),
+            "stems": request.stems,
+            "encoding": dataclasses.asdict(request.encoding),
+            "max_output_bytes": request.max_output_bytes,
+            "min_mp3_bitrate": request.min_mp3_bitrate if request.max_output_bytes else None,
+            "title": fallback_title(request),
+        }
+
+    # -- one computation --------------------------------------------------------------
+    async def _compute(self, flight: Flight) -> JobResult:
+        """A flight's work: wait for a job slot, then process it under the job timeout."""
+        await self._slots.wait_for_slot(flight)
+        flight.started = True
+        flight.publish(Running(0.0, None))
+        deadline = asyncio.timeout(self.config.job_timeout_seconds)
+        try:
+            async with deadline:
+                return await self._processor.process(flight)
+        except TimeoutError as error:
+            if deadline.expired():
+                raise JobTimeoutError(limit_seconds=self.config.job_timeout_seconds) from error
+            raise
+        finally:
+            self._slots.release(flight)
+
+
+def _fingerprint(model: LoadedModel) -> str:
+    """A digest of the model's weights: a different model never shares cache entries."""
+    digest = hashlib.sha256(f"{model.name}:{model.sources}:{model.weights}".encode())
+    for sub_model in model.sub_models:
+        for name, tensor in sub_model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,214 @@
+"""One flight processed: the song decoded, separated by the shared workers, rendered
+into the result cache.
+
+The chain itself is ``separation.pipeline.separate_song``; this module supplies the
+pool's parts of it. The model step hands the song's segments to the batch scheduler,
+so they share forward passes with other songs, and when a segment does not fit in the
+device's memory it retries with shorter segments. Progress from the worker threads is
+published to the flight's callers, throttled. The outputs are rendered into a cache
+staging folder and committed as the flight's cache entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from separation.batching import BatchScheduler, SegmentTooLargeError
+from separation.cache import CacheEntry, ResultCache
+from separation.decode import DecodedAudio
+from separation.encode import EncodingSpec, choose_mp3_bitrate
+from separation.engine import SeparatedStems, SeparationJob, SeparationOptions
+from separation.errors import OutOfMemoryError
+from separation.jobs import Decoded, JobResult, Running, SeparationRequest
+from separation.models import LoadedModel
+from separation.offload import run_blocking
+from separation.pipeline import PipelineConfig, Song, separate_song
+from separation.pool.config import PoolConfig
+from separation.pool.flights import Flight
+
+logger = logging.getLogger(__name__)
+
+
+class FlightProcessor:
+    """Turns an admitted flight into a committed cache entry."""
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        cache: ResultCache,
+        *,
+        on_progress: Callable[[], None],
+        on_stored: Callable[[], None],
+    ) -> None:
+        """``on_progress``: a running job advanced (queue estimates may change);
+        ``on_stored``: a new entry is in the cache (it may need evicting)."""
+        self._config = config
+        self._cache = cache
+        self._on_progress = on_progress
+        self._on_stored = on_stored
+        self._pipeline = PipelineConfig(
+            ffmpeg=config.ffmpeg,
+            tmp_root=config.tmp_root,
+            limits=config.limits,
+            options=config.options,
+        )
+        self._model: LoadedModel | None = None
+        self._batches: BatchScheduler | None = None
+
+    def attach(self, model: LoadedModel, batches: BatchScheduler) -> None:
+        """The model and the workers' batch scheduler, once the pool has started them."""
+        self._model = model
+        self._batches = batches
+
+    @property
+    def model(self) -> LoadedModel:
+        if self._model is None:
+            raise RuntimeError("SeparationPool.start() was not called")
+        return self._model
+
+    async def process(self, flight: Flight) -> JobResult:
+        request = flight.request
+        staged: list[Path] = []
+
+        def decoded(audio: DecodedAudio) -> EncodingSpec:
+            flight.publish(Decoded(audio.duration_seconds))
+            return fit_encoding(request, audio.duration_seconds)
+
+        async def separate(audio: DecodedAudio, workdir: Path) -> SeparatedStems:
+            return await self._separate(flight, audio, workdir)
+
+        async def staging() -> Path:
+            staged.append(await run_blocking(None, self._cache.staging))
+            return staged[-1]
+
+        try:
+            song = await separate_song(
+                Song(
+                    request.input_path,
+                    stems=request.stems,
+                    encoding=request.encoding,
+                    fallback_title=fallback_title(request),
+                    probe=request.probe,
+                ),
+                model=self.model,
+                config=self._pipeline,
+                separate=separate,
+                output_folder=staging,
+                on_decoded=decoded,
+            )
+            metadata = {
+                "duration_seconds": song.duration_seconds,
+                "bitrate_kbps": bitrate(song.encoding),
+                "input_tags": song.input_tags,
+                "gain": song.gain,
+            }
+            entry = await run_blocking(
+                None, self._cache.commit, flight.key, staged[-1], song.outputs, metadata
+            )
+            staged.clear()
+            self._on_stored()
+            return result_from_entry(entry, cache_hit=False)
+        finally:
+            for folder in staged:
+                await run_blocking(None, self._cache.discard_staging, folder)
+
+    async def _separate(self, flight: Flight, audio: DecodedAudio, workdir: Path) -> SeparatedStems:
+        """Run the song's segments through the workers; retry with shorter segments on OOM."""
+        assert self._batches is not None
+        options = self._config.options
+        progress = self._progress_callback(flight)
+        for attempt in range(64):
+            folder = workdir / f"attempt-{attempt}"
+            folder.mkdir(mode=0o700)  # inside the private job folder
+            job = SeparationJob(self.model, audio, folder, options, progress=progress)
+            flight.job = job
+            flight.separation_started_at = time.monotonic()
+            entry = self._batches.add(job)
+            try:
+                await entry.finished
+                return job.stems()
+            except SegmentTooLargeError as error:
+                options = self._shorter_segments(options, error)
+            finally:
+                self._batches.remove(entry)
+                await entry.drained.wait()  # no worker still writes into this attempt
+            await run_blocking(None, shutil.rmtree, folder, True)  # free the disk before retrying
+        raise AssertionError("unreachable: segments halve towards a floor")
+
+    def _shorter_segments(
+        self, options: SeparationOptions, error: SegmentTooLargeError
+    ) -> SeparationOptions:
+        current = options.segment_seconds or float(self.model.segments[0])
+        shorter = current / 2
+        if shorter < self._config.min_segment_seconds:
+            raise OutOfMemoryError(
+                f"even {current:.1f}-second segments do not fit in the device's memory"
+            ) from error
+        logger.warning("one segment does not fit in memory; retrying with %.2f s", shorter)
+        return dataclasses.replace(options, segment_seconds=shorter)
+
+    def _progress_callback(self, flight: Flight) -> Callable[[float], None]:
+        loop = asyncio.get_running_loop()
+
+        def from_worker_thread(fraction: float) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._report_progress, flight, fraction)
+
+        return from_worker_thread
+
+    def _report_progress(self, flight: Flight, fraction: float) -> None:
+        now = time.monotonic()
+        interval = self._config.progress_interval_seconds
+        if fraction < 1.0 and now - flight.last_progress_at < interval:
+            return
+        flight.last_progress_at = now
+        elapsed = now - flight.separation_started_at
+        eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 else None
+        flight.publish(Running(round(fraction, 3), None if eta is None else round(eta, 1)))
+        self._on_progress()
+
+
+def fallback_title(request: SeparationRequest) -> str:
+    return request.fallback_title or request.input_path.stem
+
+
+def fit_encoding(request: SeparationRequest, duration_seconds: float) -> EncodingSpec:
+    """Lower the MP3 bitrate to fit ``max_output_bytes`` (raises OutputTooLargeError)."""
+    spec = request.encoding
+    if request.max_output_bytes is None or spec.format != "mp3":
+        return spec
+    bitrate = choose_mp3_bitrate(
+        duration_seconds,
+        request.max_output_bytes,
+        max_bitrate=spec.bitrate_kbps,
+        min_bitrate=request.min_mp3_bitrate,
+    )
+    return dataclasses.replace(spec, bitrate_kbps=bitrate)
+
+
+def bitrate(spec: EncodingSpec) -> int | None:
+    if spec.format == "mp3":
+        return spec.bitrate_kbps
+    if spec.format == "opus":
+        return min(spec.bitrate_kbps, 256)  # the encoder's cap (separation.encode)
+    return None
+
+
+def result_from_entry(entry: CacheEntry, *, cache_hit: bool) -> JobResult:
+    """A caller's result from a cache entry (pinned for it)."""
+    metadata = entry.metadata
+    return JobResult(
+        outputs=dict(entry.outputs),
+        duration_seconds=float(metadata["duration_seconds"]),
+        cache_hit=cache_hit,
+        bitrate_kbps=metadata.get("bitrate_kbps"),
+        cache_key=entry.key,
+        input_tags=dict(metadata.get("input_tags", {})),
+        pin=entry.pin,
+    )
