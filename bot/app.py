@@ -15,13 +15,13 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
 
 from bot.chat import messages
+from bot.chat.adapter import ChatAdapter
 from bot.chat.flow import ChatFlow, FlowConfig
 from bot.chat.ratelimit import RateLimiter
-from bot.chat.types import ChatUser, Replier
-from bot.chat.types import StartError as StartError  # where ``run`` and adapters look for it
+from bot.chat.tasks import TaskTracker
+from bot.chat.types import ChatUser
 from bot.ops.health import HealthServer, Readiness
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
@@ -35,21 +35,9 @@ logger = logging.getLogger(__name__)
 QUEUE_SAMPLE_SECONDS = 2.0
 
 
-class Adapter(Protocol):
-    """What the runner needs from a platform adapter."""
-
-    platform: str
-
-    async def start(self) -> None: ...
-
-    async def stop_receiving(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def replier_for(self, job_chat: Any, user_id: str | None = None) -> Replier | None: ...
-
-
-AdapterFactory = Callable[[Settings, ChatFlow], list[Any]]
+AdapterFactory = Callable[[Settings, ChatFlow], ChatAdapter]
+"""Builds one platform's adapter around the flow (``bot.cli.run.adapter_factories`` has
+one per enabled platform)."""
 
 
 @dataclass
@@ -60,10 +48,11 @@ class BotApp:
     store: Store
     backend: SeparationBackend
     flow: ChatFlow
-    adapters: list[Any] = field(default_factory=list)
+    adapters: list[ChatAdapter] = field(default_factory=list)
     metrics: Metrics | None = None
     health: HealthServer | None = None
-    _background: set[asyncio.Task[Any]] = field(default_factory=set)
+    _background: TaskTracker = field(default_factory=TaskTracker)
+    """The store's cleanup, the metrics sampler and jobs resumed after a restart."""
     _backend_started: bool = False
 
     async def start(self) -> None:
@@ -77,9 +66,9 @@ class BotApp:
         for recovered in await self.store.recover_interrupted():
             self._resume(recovered)
         interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
-        self._spawn(self.store.run_cleanup_every(interval))
+        self._background.spawn(self.store.run_cleanup_every(interval))
         if self.metrics is not None:
-            self._spawn(self._sample_queue_length(self.metrics))
+            self._background.spawn(self._sample_queue_length(self.metrics))
 
     async def _sample_queue_length(self, metrics: Metrics) -> None:
         """Keep the queue-length gauge current (the pool knows nothing of metrics)."""
@@ -96,7 +85,7 @@ class BotApp:
         for adapter in self.adapters:
             readiness.register(adapter.platform, adapter.is_connected)
 
-    def _adapter_for(self, platform: str) -> Any | None:
+    def _adapter_for(self, platform: str) -> ChatAdapter | None:
         return next((a for a in self.adapters if a.platform == platform), None)
 
     def _resume(self, recovered: RecoveredJob) -> None:
@@ -113,22 +102,17 @@ class BotApp:
             recovered.user.ref,
             recovered.action.value,
         )
-        if replier is None:
+        if adapter is None or replier is None:
             return
         user = ChatUser(
-            recovered.user.platform,
-            recovered.user.platform_user_id,  # type: ignore[arg-type]
+            adapter.platform,  # the record's platform, as the adapter types it
+            recovered.user.platform_user_id,
             recovered.user.display_name,
         )
         if recovered.action is RecoveryAction.REQUEUED:
-            self._spawn(self.flow.run_job(user, recovered.job, replier))
+            self._background.spawn(self.flow.run_job(user, recovered.job, replier))
         else:
-            self._spawn(replier.send_text(messages.LOST_IN_RESTART))
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+            self._background.spawn(replier.send_text(messages.LOST_IN_RESTART))
 
     async def stop(self, grace_seconds: float) -> None:
         for adapter in self.adapters:
@@ -139,9 +123,7 @@ class BotApp:
         for adapter in self.adapters:
             with contextlib.suppress(Exception):
                 await adapter.wait_for_jobs()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.cancel_all()
         for adapter in self.adapters:
             await adapter.stop()
         await self.store.close()
@@ -153,7 +135,7 @@ async def build_app(
     settings: Settings,
     *,
     backend: SeparationBackend,
-    adapter_factories: list[Callable[[Settings, ChatFlow], Any]],
+    adapter_factories: list[AdapterFactory],
     config: FlowConfig | None = None,
     metrics: Metrics | None = None,
 ) -> BotApp:
@@ -174,7 +156,7 @@ async def build_app(
         store=store,
         backend=backend,
         flow=flow,
-        adapters=[adapter for adapter in adapters if adapter is not None],
+        adapters=adapters,
         metrics=metrics,
         health=health,
     )

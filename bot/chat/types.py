@@ -2,84 +2,19 @@
 
 Adapters (Telegram, Discord) translate their library's objects into these types and
 implement :class:`Replier` for one conversation. The flow in ``bot.chat.flow`` is written
-once against them, so no chat logic exists twice.
+once against them, so no chat logic exists twice. What an adapter itself is (its
+lifecycle, tasks and start errors) is ``bot.chat.adapter``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from storage.records import Platform
-
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-START_RETRY_SECONDS = 300.0
-"""How long an adapter keeps trying to reach its platform at start-up before giving up.
-
-A bot that systemd (or Docker) starts before the network is up, or while the platform
-has an outage, comes up by itself when it can connect; after this long it gives up with
-one line and exit code 2, so a supervisor notices. A rejected token is never retried.
-"""
-START_RETRY_FIRST_DELAY = 1.0
-START_RETRY_MAX_DELAY = 30.0
-"""Delays double from the first to this cap: 1, 2, 4, 8, 16, 30, 30... seconds."""
-
-
-class StartError(RuntimeError):
-    """The bot cannot start; the message is one line for the operator.
-
-    Every adapter raises this (or a subclass) for a missing or rejected token and for a
-    platform it could not reach in time; ``karaoke-bot run`` prints it and exits 2.
-    """
-
-
-async def connect_with_retries(
-    connect: Callable[[], Awaitable[T]],
-    *,
-    platform: str,
-    is_transient: Callable[[BaseException], bool],
-    budget_seconds: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> T:
-    """Run ``connect`` until it succeeds, retrying transient (network) errors with capped
-    exponential backoff for at most ``budget_seconds`` (default :data:`START_RETRY_SECONDS`).
-
-    Raises:
-        StartError: ``connect`` raised it (say, a rejected token), or the platform was
-            still unreachable when the budget ran out.
-        Exception: whatever ``connect`` raised that is not transient.
-    """
-    budget = START_RETRY_SECONDS if budget_seconds is None else budget_seconds
-    deadline = clock() + budget
-    delay = START_RETRY_FIRST_DELAY
-    while True:
-        try:
-            return await connect()
-        except StartError:
-            raise
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            left = deadline - clock()
-            reason = str(exc) or type(exc).__name__
-            if left <= 0:
-                raise StartError(
-                    f"cannot reach {platform} (still failing after {budget:g} s of retries): "
-                    f"{reason}"
-                ) from exc
-            wait = min(delay, left, START_RETRY_MAX_DELAY)
-            logger.warning("%s: cannot connect (%s); retrying in %.0f s", platform, reason, wait)
-            await asyncio.sleep(wait)
-            delay = min(delay * 2, START_RETRY_MAX_DELAY)
 
 
 @dataclass(frozen=True)

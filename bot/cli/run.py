@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.cli import messages
@@ -17,15 +16,14 @@ from bot.cli.messages import EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.chat.flow import ChatFlow
+    from bot.app import AdapterFactory
 
 logger = logging.getLogger(__name__)
 
 EXIT_START_FAILED = EXIT_USAGE
-AdapterFactory = Callable[[Settings, "ChatFlow"], Any]
 
 
-def add_run_command(subparsers: argparse._SubParsersAction) -> None:
+def add_run_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "run", help="run the bot (Telegram and/or Discord) until Ctrl-C or SIGTERM"
     )
@@ -47,13 +45,11 @@ def adapter_factories(settings: Settings) -> list[AdapterFactory]:
 
 def start_errors() -> tuple[type[Exception], ...]:
     """Errors that stop the bot from starting; each is reported as one line."""
-    from bot.app import StartError
-    from bot.discord.adapter import DiscordStartError
-    from bot.telegram.adapter import TelegramStartError
+    from bot.chat.adapter import StartError  # every adapter's start errors subclass it
     from separation.errors import SeparationError
     from storage.errors import StorageError
 
-    return (StartError, TelegramStartError, DiscordStartError, StorageError, SeparationError)
+    return (StartError, StorageError, SeparationError)
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:

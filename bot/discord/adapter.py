@@ -13,7 +13,7 @@ commands do not need the intent at all. One warning says so.
 
 Rate limits, 429s and reconnects are discord.py's job. Our own code retries one thing in
 a loop: logging in at start-up while Discord cannot be reached (with backoff, for a
-bounded time: ``bot.chat.types.START_RETRY_SECONDS``). The one fallback (reconnecting
+bounded time: ``bot.chat.adapter.START_RETRY_SECONDS``). The one fallback (reconnecting
 without the intent) happens at most once.
 """
 
@@ -30,15 +30,9 @@ import discord
 from discord import app_commands
 
 from bot.chat import messages
+from bot.chat.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.flow import ChatFlow
-from bot.chat.types import (
-    ChatUser,
-    Conversation,
-    Replier,
-    StartError,
-    connect_with_retries,
-    error_reference,
-)
+from bot.chat.types import ChatUser, Conversation, Replier, error_reference
 from bot.discord.attachments import is_song_attachment, song_attachment, song_upload
 from bot.discord.commands import FormatChoice, build_command_tree
 from bot.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
@@ -63,14 +57,6 @@ INTENT_REFUSED_WARNING = (
 )
 
 ClientFactory = Callable[[discord.Intents], discord.Client]
-
-
-HELP_COMMANDS = [
-    ("/karaoke file:<song> [stems] [format]", "make a karaoke track (or post a song in a DM)"),
-    ("/quota", "what you have left today"),
-    ("/status", "the queue and your songs"),
-    ("/cancel", "cancel your song in progress"),
-]
 
 
 class DiscordStartError(StartError):
@@ -99,8 +85,14 @@ def bot_intents(*, message_content: bool) -> discord.Intents:
     return intents
 
 
-class DiscordAdapter:
-    """Owns the discord.py client and routes its events and commands to the :class:`ChatFlow`."""
+class DiscordAdapter(ChatAdapter):
+    """Owns the discord.py client and routes its events and commands to the :class:`ChatFlow`.
+
+    Every message event is handled in a task of this adapter's own (see :meth:`spawn`), so
+    :meth:`wait_until_idle` covers the messages discord.py has dispatched. Slash commands
+    run in discord.py's command-tree tasks: the songs they start are tracked, their
+    immediate answers are not.
+    """
 
     platform = "discord"
 
@@ -113,6 +105,7 @@ class DiscordAdapter:
         min_mp3_bitrate: int = 96,
         client_factory: ClientFactory = default_client,
     ) -> None:
+        super().__init__()
         token = secret_value(settings.token)
         if not token:
             raise DiscordStartError(
@@ -129,7 +122,6 @@ class DiscordAdapter:
         self.tree: app_commands.CommandTree | None = None
         self._gateway: asyncio.Task[None] | None = None
         self._accepting = True
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings, flow: ChatFlow, **options: Any) -> DiscordAdapter:
@@ -159,7 +151,7 @@ class DiscordAdapter:
     async def _login(self, intents: discord.Intents) -> discord.Client:
         client = self._client_factory(intents)
         tree = build_command_tree(client, self)
-        client.on_message = self._on_message  # type: ignore[attr-defined]
+        client.on_message = self._on_message_event  # type: ignore[attr-defined]
         client.on_ready = self._on_ready  # type: ignore[attr-defined]
         try:
             await client.login(self._token)
@@ -240,11 +232,6 @@ class DiscordAdapter:
             except TimeoutError:
                 logger.warning("discord: the gateway did not close in time")
 
-    async def wait_for_jobs(self) -> None:
-        """Wait until every song task started by this adapter has ended."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     def replier_for(self, chat: ChatRef, user_id: str | None = None) -> Replier | None:
         """A replier for a job's stored chat reference (to deliver after a restart).
 
@@ -285,7 +272,7 @@ class DiscordAdapter:
     ) -> asyncio.Task[Any]:
         """Run the song in its own task so the event handler returns at once."""
         assert self.client is not None
-        task = asyncio.create_task(
+        return self.spawn(
             self._flow.handle_song(
                 user,
                 conversation,
@@ -295,12 +282,6 @@ class DiscordAdapter:
                 output_format=output_format,
             )
         )
-        self._track(task)
-        return task
-
-    def _track(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _move_before_expiry(
         self, song: asyncio.Task[Any], replier: InteractionReplier
@@ -318,6 +299,11 @@ class DiscordAdapter:
     def _in_song_channel(self, channel: Any) -> bool:
         listed = self._settings.song_channel_ids
         return channel.id in listed or getattr(channel, "parent_id", None) in listed
+
+    async def _on_message_event(self, message: discord.Message) -> None:
+        """discord.py's ``on_message``: handled in a task of this adapter's (its errors are
+        logged there), so that waiting for the adapter to be idle includes it."""
+        self.spawn(self._on_message(message), name="discord: on_message")
 
     async def _on_message(self, message: discord.Message) -> None:
         """A song in a song channel, a DM, or a message that mentions the bot."""
@@ -414,7 +400,7 @@ class DiscordAdapter:
         song = self._start_song(
             user, conversation, replier, file, stems=stems, output_format=output_format
         )
-        self._track(asyncio.create_task(self._move_before_expiry(song, replier)))
+        self.spawn(self._move_before_expiry(song, replier))
 
     async def _answer(
         self, interaction: discord.Interaction, produce: Callable[[ChatUser], Awaitable[str]]
@@ -440,14 +426,10 @@ class DiscordAdapter:
 
     async def help(self, interaction: discord.Interaction) -> None:
         """/help: the flow's help, with this channel's upload limit."""
-        limit_mb = interaction.filesize_limit / 2**20
-        note = (
-            f"On Discord: /karaoke with a file (results up to {limit_mb:.0f} MB per "
-            "message here), or post a song in a DM, a song channel, or mentioning me."
-        )
+        note = messages.discord_help_note(interaction.filesize_limit)
 
         async def produce(user: ChatUser) -> str:
-            return self._flow.help(commands=HELP_COMMANDS, platform_note=note)
+            return self._flow.help(commands=messages.DISCORD_HELP_COMMANDS, platform_note=note)
 
         await self._answer(interaction, produce)
 

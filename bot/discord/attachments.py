@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import discord
 
+from bot.chat import messages
 from bot.chat.types import SongUpload
 
 _CHUNK_BYTES = 1 << 16
@@ -48,7 +49,7 @@ def song_upload(attachment: discord.Attachment, connector: aiohttp.BaseConnector
         stream=stream,
         file_name=attachment.filename,
         declared_size=attachment.size,
-        title_hint="Voice message" if attachment.is_voice_message() else None,
+        title_hint=messages.VOICE_MESSAGE if attachment.is_voice_message() else None,
     )
 
 

@@ -156,11 +156,19 @@ class ChannelReplier:
     async def send_text(self, text: str) -> discord.Message:
         # A reply's progress does not ping (the results will); a moved job's first message
         # does, since the user is no longer looking at the command's response.
-        return await self._channel.send(
-            self._content(text),
-            reference=self._reference,
-            allowed_mentions=self._allowed(ping=self._mention is not None),
-        )
+        return await self._post(self._content(text), ping=self._mention is not None)
+
+    async def _post(
+        self, content: str | None, *, ping: bool, files: list[discord.File] | None = None
+    ) -> discord.Message:
+        """One message in the channel, a reply to the user's message when there is one."""
+        # discord.py takes no ``reference=None`` or ``files=None`` (by its types): leave out.
+        options: dict[str, Any] = {"allowed_mentions": self._allowed(ping=ping)}
+        if self._reference is not None:
+            options["reference"] = self._reference
+        if files is not None:
+            options["files"] = files
+        return await self._channel.send(content, **options)
 
     async def edit_text(self, handle: discord.Message | discord.PartialMessage, text: str) -> None:
         await handle.edit(content=self._content(text), allowed_mentions=self._allowed(ping=False))
@@ -177,12 +185,7 @@ class ChannelReplier:
 
     async def send_group(self, group: list[OutgoingFile]) -> None:
         """One message with ``group`` attached (already checked against the plan)."""
-        await self._channel.send(
-            self._content(None),
-            files=as_attachments(group),
-            reference=self._reference,
-            allowed_mentions=self._allowed(ping=True),
-        )
+        await self._post(self._content(None), ping=True, files=as_attachments(group))
 
 
 class InteractionReplier:
@@ -295,8 +298,10 @@ class InteractionReplier:
 
     def _make_channel_replier(self) -> ChannelReplier:
         interaction = self._interaction
-        channel = interaction.channel
-        if not isinstance(channel, discord.abc.Messageable):
+        channel: discord.abc.Messageable
+        if isinstance(interaction.channel, discord.abc.Messageable):
+            channel = interaction.channel
+        else:
             channel = interaction.client.get_partial_messageable(
                 interaction.channel_id or 0, guild_id=interaction.guild_id
             )

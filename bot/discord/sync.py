@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -25,12 +26,14 @@ logger = logging.getLogger(__name__)
 STATE_FILE_NAME = "command-sync.json"
 
 
-def commands_payload(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> list:
+def commands_payload(
+    tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None
+) -> list[dict[str, Any]]:
     """What ``tree.sync(guild=guild)`` would send (without translations)."""
     return [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
 
 
-def payload_hash(payload: list) -> str:
+def payload_hash(payload: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -8,7 +8,7 @@ Handlers never block: the application runs updates concurrently and a job lives 
 pool while the bot keeps answering others. Telegram's rate limits are handled by
 ``AIORateLimiter`` (which retries ``RetryAfter``), and idempotent calls are retried on
 network errors a bounded number of times. At start-up an unreachable Telegram is retried
-with backoff for a bounded time (``bot.chat.types.connect_with_retries``); a rejected token
+with backoff for a bounded time (``bot.chat.adapter.connect_with_retries``); a rejected token
 is not. The Bot API's own refusals are translated into the flow's typed errors: a file
 over the 20 MB download limit, a result over the upload limit (413).
 """
@@ -37,7 +37,6 @@ from telegram.error import (
 from telegram.ext import (
     AIORateLimiter,
     Application,
-    ApplicationBuilder,
     ApplicationHandlerStop,
     CommandHandler,
     ContextTypes,
@@ -47,22 +46,27 @@ from telegram.ext import (
 )
 
 from bot.chat import messages
+from bot.chat.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.flow import ChatFlow
-from bot.chat.types import (
-    ChatUser,
-    Conversation,
-    OutgoingFile,
-    SongUpload,
-    StartError,
-    UploadPlan,
-    connect_with_retries,
-)
+from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 from bot.settings import TelegramSettings, secret_value
 from separation.errors import OutputTooLargeError
 from storage.errors import UploadTooLargeError
 
 if TYPE_CHECKING:
+    from telegram.ext import ExtBot, JobQueue
+
     from storage.records import ChatRef
+
+    TelegramApplication = Application[
+        ExtBot[int],  # the rate limiter's type: AIORateLimiter is a BaseRateLimiter[int]
+        ContextTypes.DEFAULT_TYPE,
+        dict[Any, Any],
+        dict[Any, Any],
+        dict[Any, Any],
+        JobQueue[ContextTypes.DEFAULT_TYPE],
+    ]
+    """What ``Application.builder().token(...).build()`` makes: PTB's default types."""
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +82,7 @@ SONG_FILTER = (
     | filters.Document.AUDIO | filters.Document.VIDEO
 )  # fmt: skip
 
-COMMANDS = [
-    BotCommand("karaoke", "Make a karaoke track (reply to a song, or send one next)"),
-    BotCommand("stems", "Four stems instead of two"),
-    BotCommand("quota", "What you have left today"),
-    BotCommand("status", "The queue and your songs"),
-    BotCommand("cancel", "Cancel your song in progress"),
-    BotCommand("help", "What this bot does"),
-]
+COMMANDS = [BotCommand(command, description) for command, description in messages.TELEGRAM_COMMANDS]
 
 T = TypeVar("T")
 
@@ -135,7 +132,7 @@ async def retry_network(call: Callable[[], Awaitable[T]], *, what: str) -> T:
 class TelegramReplier:
     """Answers in one chat, replying to the message that brought the song."""
 
-    application: Application
+    application: TelegramApplication
     chat_id: int
     reply_to: int | None
     plan: UploadPlan
@@ -213,12 +210,13 @@ class TelegramReplier:
                     await asyncio.sleep(0.5 * attempt)
 
 
-class TelegramAdapter:
+class TelegramAdapter(ChatAdapter):
     """Builds the PTB ``Application`` and routes updates to the :class:`ChatFlow`."""
 
     platform = "telegram"
 
     def __init__(self, settings: TelegramSettings, flow: ChatFlow) -> None:
+        super().__init__()
         token = secret_value(settings.token)
         if not token:
             raise TelegramStartError(
@@ -229,8 +227,7 @@ class TelegramAdapter:
         self._flow = flow
         self._awaiting_song: dict[int, str] = {}
         """user id -> stem mode, after /karaoke or /stems without a song."""
-        self._tasks: set[asyncio.Task[Any]] = set()
-        builder: ApplicationBuilder = (
+        builder = (
             Application.builder()
             .token(token)
             .concurrent_updates(True)
@@ -259,7 +256,7 @@ class TelegramAdapter:
     async def start(self) -> None:
         """Connect (checks the token), set the command menu and start receiving updates.
 
-        Network errors are retried with backoff for ``bot.chat.types.START_RETRY_SECONDS``
+        Network errors are retried with backoff for ``bot.chat.adapter.START_RETRY_SECONDS``
         (a bot started before the network is up comes up when it is); a rejected token
         is not. Either way a failure is one :class:`TelegramStartError` line.
         """
@@ -331,10 +328,10 @@ class TelegramAdapter:
         reply_to = int(chat.message_id) if chat.message_id else None
         return TelegramReplier(self.application, int(chat.chat_id), reply_to, self.upload_plan)
 
-    async def wait_for_jobs(self) -> None:
-        """Wait until every song task started by this adapter has ended."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def _wait_for_incoming(self) -> None:
+        """Every update PTB has put in its queue (polling or webhook) was handled: PTB marks
+        an update done once all its handlers returned."""
+        await self.application.update_queue.join()
 
     # -- routing ------------------------------------------------------------------------
     def _register_handlers(self) -> None:
@@ -392,7 +389,7 @@ class TelegramAdapter:
             message_id=str(reply_to.message_id),
             is_private=reply_to.chat.type == ChatType.PRIVATE,
         )
-        task = asyncio.create_task(
+        self.spawn(
             self._flow.handle_song(
                 self._user(update),
                 conversation,
@@ -401,8 +398,6 @@ class TelegramAdapter:
                 stems="four" if stems == "four" else "two",
             )
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _upload_from(self, message: Message) -> SongUpload:
         media = (
@@ -530,7 +525,7 @@ class TelegramAdapter:
 
     async def _help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start and /help."""
-        note = "" if self._settings.local_mode else "Files up to 20 MB."
+        note = "" if self._settings.local_mode else messages.TELEGRAM_FILE_LIMIT_NOTE
         commands = [(f"/{command.command}", command.description) for command in COMMANDS]
         await self._reply(update, self._flow.help(commands=commands, platform_note=note))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 from bot.chat.progress import ProgressMessage
 
@@ -14,9 +15,14 @@ class Recorder:
     def __init__(self, fail_edits: bool = False) -> None:
         self.events: list[tuple[str, str, float]] = []
         self.fail_edits = fail_edits
+        self._changed = asyncio.Event()
+
+    def _record(self, kind: str, text: str) -> None:
+        self.events.append((kind, text, asyncio.get_running_loop().time()))
+        self._changed.set()
 
     async def send(self, text: str) -> str:
-        self.events.append(("send", text, asyncio.get_running_loop().time()))
+        self._record("send", text)
         return "handle"
 
     async def edit(self, handle: str, text: str) -> None:
@@ -24,7 +30,16 @@ class Recorder:
             raise LookupError("message to edit not found")
         if self.fail_edits:
             raise ConnectionError("platform hiccup")
-        self.events.append(("edit", text, asyncio.get_running_loop().time()))
+        self._record("edit", text)
+
+    async def wait_until(
+        self, condition: Callable[[list[tuple[str, str, float]]], bool], within: float = 10.0
+    ) -> None:
+        """Until ``condition(self.events)`` holds (checked after every send and edit)."""
+        async with asyncio.timeout(within):
+            while not condition(self.events):
+                self._changed.clear()
+                await self._changed.wait()
 
 
 async def test_first_text_is_sent_then_edited():
@@ -58,12 +73,21 @@ async def test_default_interval_is_three_seconds_and_the_final_state_does_not_wa
     progress = ProgressMessage(recorder.send, recorder.edit)
     await progress.show("Queued (position 2, about 40 s)")
     await progress.show("Separating... 10%")
-    await asyncio.sleep(0.5)
     assert [text for _, text, _ in recorder.events] == ["Queued (position 2, about 40 s)"]
     started = asyncio.get_running_loop().time()
     await progress.final("Done")
     assert asyncio.get_running_loop().time() - started < 0.1  # not 3 s later (issue 11)
     assert [text for _, text, _ in recorder.events] == ["Queued (position 2, about 40 s)", "Done"]
+
+    # The held-back state is shown when its slot comes: three seconds after the last edit.
+    throttled = Recorder()
+    progress = ProgressMessage(throttled.send, throttled.edit)
+    await progress.show("Queued (position 2, about 40 s)")
+    await progress.show("Separating... 10%")
+    await throttled.wait_until(lambda events: len(events) == 2)
+    (_, _, sent_at), (kind, text, edited_at) = throttled.events
+    assert (kind, text) == ("edit", "Separating... 10%")
+    assert edited_at - sent_at >= 2.95
 
 
 async def test_a_refusal_as_the_first_state_is_sent_at_once():
@@ -104,10 +128,16 @@ async def test_an_ordinary_pending_state_is_dropped_by_final():
 async def test_close_drops_a_pending_state():
     recorder = Recorder()
     progress = ProgressMessage(recorder.send, recorder.edit, min_interval=0.2)
+    # A twin that is not closed: when its pending edit has come, the closed one's would have.
+    twin = Recorder()
+    witness = ProgressMessage(twin.send, twin.edit, min_interval=0.2)
     await progress.show("Separating... 99%")
+    await witness.show("Separating... 99%")
     await progress.show("Separating... 100%")
+    await witness.show("Separating... 100%")
     progress.close()
-    await asyncio.sleep(0.3)
+    await twin.wait_until(lambda events: len(events) == 2)
+    assert [text for _, text, _ in recorder.events] == ["Separating... 99%"]
     await progress.final("Upload failed")
     assert [text for _, text, _ in recorder.events] == ["Separating... 99%", "Upload failed"]
 
@@ -115,15 +145,17 @@ async def test_close_drops_a_pending_state():
 async def test_the_final_state_follows_an_edit_already_on_its_way():
     recorder = Recorder()
     slow_edit = asyncio.Event()
+    edit_on_its_way = asyncio.Event()
 
     async def edit(handle: str, text: str) -> None:
+        edit_on_its_way.set()
         await slow_edit.wait()
         await recorder.edit(handle, text)
 
     progress = ProgressMessage(recorder.send, edit, min_interval=0.05)
     await progress.show("Separating... 50%")
     await progress.show("Separating... 90%")
-    await asyncio.sleep(0.1)  # the pending edit has left and waits on the platform
+    await asyncio.wait_for(edit_on_its_way.wait(), 5)  # it has left and waits on the platform
     final = asyncio.create_task(progress.final("Done"))
     await asyncio.sleep(0.05)
     slow_edit.set()

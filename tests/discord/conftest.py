@@ -83,10 +83,13 @@ class DiscordHarness:
     app: BotApp
     settings: Settings
     songs: dict[str, Path]
+    last_action: int = 0
+    """Where in ``api.calls`` the test's last action (a post or a slash command) began:
+    waits look after it."""
 
     @property
     def adapter(self) -> DiscordAdapter:
-        return next(a for a in self.app.adapters if a.platform == "discord")
+        return next(a for a in self.app.adapters if isinstance(a, DiscordAdapter))
 
     @property
     def client(self) -> discord.Client:
@@ -103,6 +106,7 @@ class DiscordHarness:
         **message: Any,
     ) -> dict[str, Any]:
         """A user posts a message; the gateway delivers it to the client."""
+        self.last_action = self.mark()
         payload = self.api.message(
             channel_id=channel_id, author_id=user_id, guild_id=guild_id, **message
         )
@@ -139,6 +143,7 @@ class DiscordHarness:
         **interaction: Any,
     ) -> str:
         """A user runs a slash command; returns the interaction's token."""
+        self.last_action = self.mark()
         payload = self.api.interaction(
             name,
             options,
@@ -175,12 +180,31 @@ class DiscordHarness:
         )
 
     # -- what users see -----------------------------------------------------------------
+    def mark(self) -> int:
+        """A point in the bot's history, for ``wait_for_text(..., since=...)``."""
+        return len(self.api.calls)
+
     async def wait_for_text(
-        self, fragment: str, channel_id: int = SONG_CHANNEL, within: float = 60
+        self,
+        fragment: str,
+        channel_id: int = SONG_CHANNEL,
+        within: float = 60,
+        *,
+        since: int | None = None,
     ) -> None:
+        """Until the bot shows a text containing ``fragment`` in ``channel_id`` after
+        ``since`` (a :meth:`mark`; by default the start of the last post or slash command):
+        an answer to an earlier message never satisfies a later wait."""
+        start = self.last_action if since is None else since
         await self.api.wait_for(
-            lambda api: any(fragment in text for text in api.texts(channel_id)), within
+            lambda api: any(fragment in text for text in api.texts(channel_id, since=start)),
+            within,
         )
+
+    async def settle(self, within: float = 60) -> None:
+        """Until the bot has done all it was going to do about what users posted so far
+        (handlers returned, songs over): nothing more is on its way."""
+        await asyncio.wait_for(self.adapter.wait_until_idle(), within)
 
     async def wait_for_done(
         self,
@@ -188,9 +212,12 @@ class DiscordHarness:
         channel_id: int = SONG_CHANNEL,
         user_id: int = USER_ID,
         within: float = 60,
+        *,
+        since: int | None = None,
     ) -> None:
-        """Until "Done!" is shown and the files that follow it were sent (the job is over)."""
-        await self.wait_for_text(fragment, channel_id, within)
+        """Until "Done!" is shown (after ``since``, as in :meth:`wait_for_text`) and the
+        files that follow it were sent (the job is over)."""
+        await self.wait_for_text(fragment, channel_id, within, since=since)
         user = await self.app.store.get_user("discord", str(user_id))
         deadline = time.monotonic() + within
         while await self.app.store.active_jobs(user):

@@ -150,11 +150,12 @@ class FakeDiscordApi:
     def calls_to(self, *kinds: str) -> list[ApiCall]:
         return [call for call in self.calls if call.kind in kinds]
 
-    def texts(self, channel_id: int) -> list[str]:
-        """Every text the bot showed in ``channel_id`` (sent, edited or responded), in order."""
+    def texts(self, channel_id: int, *, since: int = 0) -> list[str]:
+        """Every text the bot showed in ``channel_id`` (sent, edited or responded), in order;
+        with ``since``, only those of ``calls[since:]``."""
         return [
             call.text
-            for call in self.calls
+            for call in self.calls[since:]
             if call.channel_id == channel_id and call.text is not None and call.status < 300
         ]
 

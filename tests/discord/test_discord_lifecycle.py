@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -131,7 +130,7 @@ async def test_after_stop_receiving_new_songs_are_turned_away(discord_bot):
     await discord_bot.api.wait_for(lambda api: api.interaction_texts(token))
     assert discord_bot.api.interaction_texts(token) == [messages.STOPPING]
     discord_bot.post_song()
-    await asyncio.sleep(0.3)
+    await discord_bot.settle()
     assert discord_bot.api.calls_to("download", "send") == []
 
 

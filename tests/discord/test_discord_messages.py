@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.chat.messages import DONE
@@ -56,7 +54,7 @@ async def test_dms_and_mentions_start_jobs_anywhere(discord_bot, where):
 
 async def test_mentioning_the_bot_in_reply_to_a_song_uses_that_song(discord_bot):
     song = discord_bot.post_song("notes.mp3", channel_id=OTHER_CHANNEL)  # not for the bot
-    await asyncio.sleep(0.3)
+    await discord_bot.settle()
     assert discord_bot.api.calls_to("send", "download") == []
     request = discord_bot.post(channel_id=OTHER_CHANNEL, mention_bot=True, reply_to=song)
     await discord_bot.wait_for_text("doesn't look like audio", channel_id=OTHER_CHANNEL)
@@ -70,7 +68,7 @@ async def test_servers_never_get_answers_they_did_not_ask_for(discord_bot):
     discord_bot.post(channel_id=SONG_CHANNEL, content="nice song!")  # chatter in a song channel
     pdf = discord_bot.song_attachment("paper.pdf", content_type="application/pdf")
     discord_bot.post(channel_id=SONG_CHANNEL, attachments=[pdf])  # not a song
-    await asyncio.sleep(0.5)
+    await discord_bot.settle()
     assert [call.kind for call in discord_bot.api.calls_to("send", "download")] == []
 
 
@@ -83,7 +81,7 @@ async def test_other_bots_are_ignored(discord_bot):
     )
     payload["author"]["bot"] = True
     discord_bot.client._connection.parse_message_create(payload)
-    await asyncio.sleep(0.3)
+    await discord_bot.settle()
     assert discord_bot.api.calls_to("send", "download") == []
 
 
@@ -149,7 +147,7 @@ async def test_an_over_quota_song_is_refused_at_once_without_downloading(discord
     downloads, before = len(api.calls_to("download")), len(api.texts(SONG_CHANNEL))
     song = discord_bot.post_song("clip.mp3")
     await discord_bot.wait_for_text("You've used today's songs")
-    await asyncio.sleep(0.5)
+    await discord_bot.settle()
     [refusal] = api.texts(SONG_CHANNEL)[before:]
     assert refusal.startswith("You've used today's songs. The next one frees up in ")
     assert _replies_to(api.calls_to("send")[-1], song)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretStr
 from bot.cli.check import MASK, mask_url_password, masked_settings_lines
 from bot.cli.main import main
 from bot.settings import Settings
+from storage import db, migrate
 
 FAKE_TOKEN = "123456789:AAFakeTokenForTestsOnly_x9Zq"
 
@@ -168,9 +169,6 @@ def _sqlite_config(tmp_path: Path, database: Path) -> Path:
 
 
 def test_database_states(tmp_path, empty_hub, capsys):
-    migrate = pytest.importorskip("storage.migrate")
-    db = pytest.importorskip("storage.db")
-
     database = tmp_path / "karaoke.db"
     config = _sqlite_config(tmp_path, database)
     _, lines = _check(config, capsys)
@@ -206,8 +204,7 @@ def test_database_states(tmp_path, empty_hub, capsys):
 def test_a_database_that_does_not_answer_is_fatal_and_its_password_hidden(
     tmp_path, empty_hub, capsys
 ):
-    pytest.importorskip("storage.migrate")
-    pytest.importorskip("asyncpg")
+    pytest.importorskip("asyncpg", reason="the PostgreSQL driver is an optional extra")
     password = "hunter2-very-secret"
     config = _write_config(
         tmp_path / "config.toml",
@@ -227,7 +224,7 @@ def test_a_database_that_does_not_answer_is_fatal_and_its_password_hidden(
 
 def test_secrets_from_the_environment_are_masked(tmp_path, empty_hub, capsys, clean_env):
     """KARAOKE_DATABASE_URL (with its password) and KARAOKE_TELEGRAM_WEBHOOK_SECRET."""
-    pytest.importorskip("asyncpg")
+    pytest.importorskip("asyncpg", reason="the PostgreSQL driver is an optional extra")
     password, secret = "db-pass-from-env-77", "webhook-secret-from-env-99"
     clean_env.setenv("KARAOKE_DATABASE_URL", f"postgresql+asyncpg://bot:{password}@127.0.0.1:9/k")
     clean_env.setenv("KARAOKE_TELEGRAM_WEBHOOK_SECRET", secret)

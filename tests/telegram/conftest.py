@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from bot.app import BotApp, build_app
 from bot.settings import Settings
 from bot.telegram.adapter import TelegramAdapter
 from bot.wiring import flow_config
-from separation.models import load_model
-from separation.pool import PoolConfig, SeparationPool
+from separation.pool import SeparationPool
 from tests.conftest import excerpt, make_video
+from tests.pools import make_pool as make_pool_for_tests
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 USER_ID = 4242
@@ -32,8 +31,19 @@ class TelegramHarness:
     app: BotApp
     settings: Settings
     songs: dict[str, Path]
+    last_action: int = 0
+    """Where in ``api.calls`` the test's last action (``send``) began: waits look after it."""
+
+    @property
+    def adapter(self) -> TelegramAdapter:
+        return next(a for a in self.app.adapters if isinstance(a, TelegramAdapter))
+
+    def mark(self) -> int:
+        """A point in the bot's history, for ``wait_for_text(..., since=...)``."""
+        return len(self.api.calls)
 
     async def send(self, *, chat_id: int = USER_ID, user_id: int = USER_ID, **message: Any) -> dict:
+        self.last_action = self.mark()
         update = {"message": self.api.message(chat_id=chat_id, user_id=user_id, **message)}
         self.api.push_update(update)
         return update["message"]
@@ -69,17 +79,34 @@ class TelegramHarness:
         return status.songs_used
 
     async def wait_for_text(
-        self, fragment: str, chat_id: int = USER_ID, within: float = 60
+        self, fragment: str, chat_id: int = USER_ID, within: float = 60, *, since: int | None = None
     ) -> None:
+        """Until the bot shows a text containing ``fragment`` in ``chat_id`` after ``since``
+        (a :meth:`mark`; by default the start of the last :meth:`send`): an answer to an
+        earlier message never satisfies a later wait."""
+        start = self.last_action if since is None else since
         await self.api.wait_for(
-            lambda api: any(fragment in text for text in api.texts_in_chat(chat_id)), within
+            lambda api: any(fragment in text for text in api.texts_in_chat(chat_id, since=start)),
+            within,
         )
 
+    async def settle(self, within: float = 60) -> None:
+        """Until the bot has fetched every update sent so far and done all it was going to
+        do about them (handlers returned, songs over): nothing more is on its way."""
+        await self.api.wait_for(lambda api: api.unconfirmed_updates == 0, within)
+        await asyncio.wait_for(self.adapter.wait_until_idle(), within)
+
     async def wait_for_done(
-        self, chat_id: int = USER_ID, user_id: int = USER_ID, within: float = 60
+        self,
+        chat_id: int = USER_ID,
+        user_id: int = USER_ID,
+        within: float = 60,
+        *,
+        since: int | None = None,
     ) -> None:
-        """Until "Done!" is shown and the files that follow it were sent (the job is over)."""
-        await self.wait_for_text("Done!", chat_id, within)
+        """Until "Done!" is shown (after ``since``, as in :meth:`wait_for_text`) and the
+        files that follow it were sent (the job is over)."""
+        await self.wait_for_text("Done!", chat_id, within, since=since)
         user = await self.app.store.get_user("telegram", str(user_id))
         deadline = time.monotonic() + within
         while await self.app.store.active_jobs(user):
@@ -145,20 +172,16 @@ def make_pool(settings: Settings, **config: Any) -> SeparationPool:
     from bot.wiring import audio_limits
     from separation.ffmpeg import find_ffmpeg
 
-    pool_config = PoolConfig(
+    return make_pool_for_tests(
         ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
         tmp_root=settings.tmp_dir,
         cache_dir=settings.general.data_dir / "cache",
+        model=settings.model.name,
+        repo=settings.model.repo,
         limits=audio_limits(settings),
         options=separation_options(settings),
-        warm_up=False,
         **config,
     )
-
-    def loader(device: torch.device):
-        return load_model(settings.model.name, repo=settings.model.repo, device=device)
-
-    return SeparationPool(pool_config, loader)
 
 
 @pytest.fixture

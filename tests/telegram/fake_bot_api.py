@@ -133,6 +133,12 @@ class FakeBotApi:
         self._new_update.set()
         return update_id
 
+    @property
+    def unconfirmed_updates(self) -> int:
+        """Updates the bot has not confirmed yet (PTB confirms an update by asking for the
+        next ones, after it put the update in its queue)."""
+        return len(self._updates)
+
     def fail_next(self, method: str, error: InjectedError, times: int = 1) -> None:
         self._errors.setdefault(method, []).extend([error] * times)
 
@@ -144,11 +150,12 @@ class FakeBotApi:
     def calls_to(self, *methods: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method in methods]
 
-    def texts_in_chat(self, chat_id: int) -> list[str]:
-        """Every text the bot sent or edited into ``chat_id``, in order."""
+    def texts_in_chat(self, chat_id: int, *, since: int = 0) -> list[str]:
+        """Every text the bot sent or edited into ``chat_id``, in order; with ``since``,
+        only those of ``calls[since:]``."""
         return [
             call.params.get("text", "")
-            for call in self.calls
+            for call in self.calls[since:]
             if call.method in ("sendMessage", "editMessageText")
             and str(call.params.get("chat_id")) == str(chat_id)
         ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 
@@ -20,7 +18,7 @@ async def test_a_flooding_user_gets_one_notice_not_one_reply_per_message(telegra
     for _ in range(8):
         await telegram_bot.send(text="/quota")
     await telegram_bot.wait_for_text("Slow down")
-    await asyncio.sleep(1.0)  # anything still to come would arrive now
+    await telegram_bot.settle()  # every /quota was handled: nothing more is coming
     texts = telegram_bot.api.texts_in_chat(USER_ID)
     assert sum(text.startswith("You have") for text in texts) == 2
     assert sum(text.startswith("Slow down") for text in texts) == 1

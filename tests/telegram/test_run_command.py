@@ -51,6 +51,11 @@ async def _run_bot(config: Path, token: str | None, *flags: str) -> asyncio.subp
     )
 
 
+def _separating(api: FakeBotApi) -> bool:
+    """The user sees the song being separated (progress edits come every 3 s)."""
+    return any(text.startswith("Separating...") for text in api.texts_in_chat(USER_ID))
+
+
 @pytest.fixture
 async def api():
     server = FakeBotApi()
@@ -70,7 +75,7 @@ async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
         media = api.audio_attachment(shared_music / "lets-go-fishin.ogg", mime_type="audio/ogg")
         api.push_update({"message": api.message(chat_id=USER_ID, user_id=USER_ID, **media)})
         await api.wait_for(lambda a: a.calls_to("getFile"), within=60)
-        await asyncio.sleep(2.0)
+        await api.wait_for(_separating, within=60)  # the job is running in the pool
         assert not api.calls_to("sendAudio")
         process.send_signal(signal.SIGTERM)  # mid-job: the job must still be delivered
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
@@ -124,7 +129,7 @@ async def test_a_song_unfinished_at_shutdown_is_delivered_after_the_restart(
         media = api.audio_attachment(shared_music / "lets-go-fishin.ogg", mime_type="audio/ogg")
         api.push_update({"message": api.message(chat_id=USER_ID, user_id=USER_ID, **media)})
         await api.wait_for(lambda a: a.calls_to("getFile"), within=60)
-        await asyncio.sleep(1.0)
+        await api.wait_for(_separating, within=60)  # the job is running in the pool
         first.send_signal(signal.SIGTERM)  # no grace period: the job cannot finish
         await asyncio.wait_for(first.communicate(), 60)
     finally:

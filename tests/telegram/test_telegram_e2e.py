@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.conftest import decode_bytes
@@ -175,7 +173,7 @@ async def test_groups_ignore_songs_without_a_mention(telegram_bot):
     group = -1001
     await telegram_bot.send_song("clip.mp3", chat_id=group, chat_type="supergroup")
     await telegram_bot.send(chat_id=group, text="hello everyone", chat_type="supergroup")
-    await asyncio.sleep(1.0)
+    await telegram_bot.settle()
     assert telegram_bot.api.texts_in_chat(group) == []
 
 
@@ -192,7 +190,7 @@ async def test_groups_never_get_errors_for_unsolicited_files(telegram_bot):
     group = -1004
     await telegram_bot.send_song("notes.mp3", chat_id=group, chat_type="group")
     await telegram_bot.send(chat_id=group, text="/karaoke", chat_type="group")
-    await asyncio.sleep(1.0)
+    await telegram_bot.settle()
     assert telegram_bot.api.texts_in_chat(group) == []
 
 

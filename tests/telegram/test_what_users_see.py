@@ -3,7 +3,6 @@ user reads them, and what the bot asks Telegram for on the way."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 
@@ -36,7 +35,7 @@ async def test_an_over_quota_song_is_refused_at_once_without_downloading(telegra
     song = await telegram_bot.send_song("clip.mp3")
     await telegram_bot.wait_for_text("You've used today's songs")
     assert time.monotonic() - sent_at < 2.5  # no wait on the 3 s edit throttle
-    await asyncio.sleep(0.5)
+    await telegram_bot.settle()
     texts = _texts_since(api, before)
     assert len(texts) == 1
     refused = rf"You've used today's songs\. The next one frees up {IN_A_DAY}\."
@@ -70,7 +69,7 @@ async def test_a_banned_users_song_is_refused_at_once_without_downloading(telegr
     before = len(api.texts_in_chat(USER_ID))
     await telegram_bot.send_song("clip.mp3")
     await telegram_bot.wait_for_text("can't use this bot")
-    await asyncio.sleep(0.5)
+    await telegram_bot.settle()
     assert api.texts_in_chat(USER_ID)[before:] == ["Sorry, you can't use this bot."]
     assert api.calls_to("getFile") == []
 
