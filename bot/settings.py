@@ -44,7 +44,7 @@ class _Section(BaseModel):
 
 class GeneralSettings(_Section):
     data_dir: Path = Path("data")
-    """Database, uploads, results, cache and temporary job folders live below this."""
+    """Database, uploads, the result cache and temporary job folders live below this."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     ffmpeg_path: str | None = None
@@ -104,8 +104,9 @@ class DatabaseSettings(_Section):
 
 
 class StorageSettings(_Section):
-    results_ttl_hours: float = Field(default=24.0, gt=0)
     cleanup_interval_minutes: float = Field(default=30.0, gt=0)
+    """How often orphaned uploads and interrupted writes are removed (results are kept by
+    the result cache, see ``pool.cache_max_age_hours``)."""
     cache_hits_are_free: bool = True
 
 
@@ -132,7 +133,7 @@ class QuotaSettings(_Section):
     discord: QuotaLimitsSettings = QuotaLimitsSettings()
 
     def for_platform(self, platform: Platform) -> QuotaLimitsSettings:
-        return getattr(self, platform)
+        return self.telegram if platform == "telegram" else self.discord
 
 
 class TelegramSettings(_Section):
@@ -282,7 +283,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         ConfigError: the file cannot be read or parsed, or a value is invalid or unknown.
     """
     environ = dict(os.environ if environ is None else environ)
-    raw: dict = {}
+    raw: dict[str, Any] = {}
     if path is not None:
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -355,7 +356,7 @@ def _sqlite_url_against(base: Path, text: str) -> str:
     return url.set(database=str(base / database)).render_as_string(hide_password=False)
 
 
-def _apply_env_overrides(raw: dict, environ: dict[str, str]) -> None:
+def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
     for variable, (section, key) in _ENV_OVERRIDES.items():
         value = environ.get(variable)
         if value:
@@ -366,6 +367,8 @@ def _apply_env_overrides(raw: dict, environ: dict[str, str]) -> None:
 _REMOVED_SETTINGS = {
     "quota.cli": "the command line is the operator's own tool and has no quota; "
     "delete the [quota.cli] section",
+    "storage.results_ttl_hours": "results are kept by the result cache only; "
+    "set pool.cache_max_age_hours instead",
 }
 
 

@@ -9,14 +9,13 @@ the admin commands and ``--help`` stay fast.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 from bot.chat.flow import FlowConfig
-from bot.settings import Platform, Settings
+from bot.settings import Settings
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
 from separation.ffmpeg import find_ffmpeg
-from storage.records import QuotaLimits
+from storage.records import Platform, QuotaLimits
 from storage.store import Store
 
 
@@ -58,7 +57,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         encoding=encoding_spec(settings),
         min_mp3_bitrate=settings.output.min_mp3_bitrate,
         options={"shifts": settings.model.shifts, "overlap": settings.model.overlap},
-        retention_hours=settings.storage.results_ttl_hours,
+        retention_hours=settings.pool.cache_max_age_hours,
         max_parallel_downloads=downloads,
         max_parallel_probes=probes,
     )
@@ -74,7 +73,6 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> Store:
         settings.database_url,
         settings.general.data_dir,
         cache_hits_are_free=settings.storage.cache_hits_are_free,
-        results_ttl=timedelta(hours=settings.storage.results_ttl_hours),
         busy_timeout_seconds=settings.database.busy_timeout_seconds,
         migrate=migrate,
     )

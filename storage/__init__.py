@@ -1,4 +1,4 @@
-"""Everything the bot must remember: users, jobs, quotas and the files they produce.
+"""Everything the bot must remember: users, jobs, quotas and the uploads they start from.
 
 The database is an embedded SQLite file by default (no server needed on one machine);
 any async SQLAlchemy URL works, PostgreSQL through asyncpg included. Callers use
@@ -25,7 +25,7 @@ from storage.errors import (
     UserBannedError,
     UserNotFoundError,
 )
-from storage.files import FileStore, ResultSet, SavedUpload
+from storage.files import FileStore, SavedUpload
 from storage.records import (
     PLATFORMS,
     ChatRef,
@@ -69,7 +69,6 @@ __all__ = [
     "QuotaStatus",
     "RecoveredJob",
     "RecoveryAction",
-    "ResultSet",
     "SavedUpload",
     "SongTooLongError",
     "Stats",

@@ -137,6 +137,14 @@ class Database:
         await self.engine.dispose()
 
 
+def _shown(url: str | URL) -> str:
+    """The URL as errors may show it: the password masked whenever it can be parsed."""
+    try:
+        return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(an unparsable database URL)"
+
+
 def open_database(
     url: str | URL,
     *,
@@ -159,8 +167,13 @@ def open_database(
         parsed = make_url(url)
         engine = create_async_engine(parsed, connect_args=dict(connect_args or {}))
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        shown = url if isinstance(url, str) else url.render_as_string(hide_password=True)
-        raise DatabaseOpenError(url=shown, reason=str(exc)) from None
+        raise DatabaseOpenError(url=_shown(url), reason=str(exc)) from None
+    except ModuleNotFoundError as exc:
+        # The dialect exists but its driver is an optional install (asyncpg for
+        # PostgreSQL: the "postgres" extra), so say which package to add.
+        hint = " (pip install 'karaoke-bot[postgres]')" if exc.name == "asyncpg" else ""
+        reason = f"its database driver {exc.name!r} is not installed{hint}"
+        raise DatabaseOpenError(url=_shown(url), reason=reason) from None
     if engine.dialect.name != "sqlite":
         return Database(engine)
     _prepare_sqlite_file(parsed)

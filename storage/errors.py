@@ -176,9 +176,9 @@ class UploadTooLargeError(StorageError, ValueError):
 
 
 class InvalidCacheKeyError(StorageError, ValueError):
-    """A cache key or result file name could escape the results folder."""
+    """A job's cache key does not fit its column (``Store.mark_done``)."""
 
     def __init__(self, *, value: str, reason: str) -> None:
-        super().__init__(f"invalid result name {value!r}: {reason}")
+        super().__init__(f"invalid cache key {value!r}: {reason}")
         self.value = value
         self.reason = reason

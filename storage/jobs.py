@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -243,6 +244,9 @@ async def refund(session: AsyncSession, job_id: int, now: datetime, reason: str)
         .values(refunded_at=now, refund_reason=reason)
         .execution_options(synchronize_session=False)
     )
+    # An UPDATE's result is a CursorResult, the kind that counts rows (the async session's
+    # ``execute`` is typed with the generic Result whatever the statement).
+    assert isinstance(result, CursorResult), type(result)
     return result.rowcount == 1
 
 

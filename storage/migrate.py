@@ -96,7 +96,8 @@ def _revision_of(connection: Connection) -> str | None:
     # Read directly rather than through a MigrationContext, which logs on every start.
     if not inspect(connection).has_table(VERSION_TABLE):
         return None
-    return connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    revision = connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    return None if revision is None else str(revision)
 
 
 async def current_revision(database: Database) -> str | None:

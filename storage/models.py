@@ -71,6 +71,8 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("platform", "platform_user_id"),
+        # 'cli' is a platform nothing records any more (``storage.records.Platform``);
+        # the schema keeps allowing it rather than rebuild the table for a tighter check.
         CheckConstraint("platform IN ('telegram', 'discord', 'cli')", name="platform"),
     )
 

@@ -13,14 +13,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 from storage.errors import InvalidJobRequestError
 
-Platform = Literal["telegram", "discord", "cli"]
+Platform = Literal["telegram", "discord"]
+"""The chat platforms users come from (the command line records no users)."""
 PLATFORMS: tuple[str, ...] = get_args(Platform)
 
 Clock = Callable[[], datetime]
+
+
+def is_platform(name: str) -> TypeGuard[Platform]:
+    """Whether ``name`` is one of :data:`PLATFORMS` (and so a :data:`Platform`)."""
+    return name in PLATFORMS
+
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -118,7 +125,7 @@ class JobRequest:
 @dataclass(frozen=True)
 class UserRecord:
     id: int
-    platform: str
+    platform: Platform
     platform_user_id: str
     display_name: str
     first_seen: datetime
@@ -213,6 +220,5 @@ class Stats:
 
 @dataclass(frozen=True)
 class CleanupReport:
-    results_removed: int = 0
     uploads_removed: int = 0
     temporaries_removed: int = 0

@@ -1,9 +1,9 @@
-"""Retention: remove results past their time to live, orphaned uploads and temporaries.
+"""Retention: remove orphaned uploads and interrupted writes.
 
-Job records are never touched here; they stay (without audio) for statistics. Only
-files go:
+Job records are never touched here; they stay (without audio) for statistics. Results
+are not kept by the store at all (the separation result cache bounds them by size and
+age). Only files go:
 
-* a result folder not stored or looked up for ``ttl``;
 * an upload no active job refers to, once it is older than ``grace`` (its job ended
   but the deletion failed, or the job was refused and nobody deleted it);
 * hidden temporaries older than ``grace`` (a write interrupted by a crash).
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiofiles.os
 
-from storage.files import FileStore, is_result_key, is_temporary
+from storage.files import FileStore, is_temporary
 from storage.records import CleanupReport
 
 logger = logging.getLogger(__name__)
@@ -34,21 +34,12 @@ DEFAULT_GRACE = timedelta(hours=1)
 async def remove_expired(
     files: FileStore,
     *,
-    ttl: timedelta,
     now: datetime,
     keep_uploads: Collection[Path] = (),
     grace: timedelta = DEFAULT_GRACE,
 ) -> CleanupReport:
     """Delete what has outlived its time (see the module docstring); report the counts."""
-    results_removed = temporaries_removed = uploads_removed = 0
-    for shard in await _entries(files.results_dir):
-        for entry in await _entries(shard):
-            if is_temporary(entry.name):
-                temporaries_removed += await _remove_if_older(entry, now - grace)
-            elif not is_result_key(entry.name):
-                logger.warning("leaving %s alone: not a result folder", entry)
-            elif await _modified_before(entry, now - ttl):
-                results_removed += await files.delete_results(entry.name)
+    temporaries_removed = uploads_removed = 0
     kept = {Path(path).name for path in keep_uploads if files.is_upload(path)}
     for entry in await _entries(files.uploads_dir):
         if is_temporary(entry.name):
@@ -56,7 +47,6 @@ async def remove_expired(
         elif entry.name not in kept:
             uploads_removed += await _remove_if_older(entry, now - grace)
     report = CleanupReport(
-        results_removed=results_removed,
         uploads_removed=uploads_removed,
         temporaries_removed=temporaries_removed,
     )

@@ -9,7 +9,7 @@ Usage::
         user = await store.upsert_user("telegram", "12345", "Alice")
         job = await store.reserve_job(user, request, limits)  # may raise a quota error
         await store.mark_running(job.id)
-        await store.mark_done(job.id, cache_key, cache_hit=False)
+        await store.mark_done(job.id, cache_hit=False)
     finally:
         await store.close()
 
@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 
 class Store:
-    """Users, jobs, quotas and files. Create with :meth:`open`, end with :meth:`close`."""
+    """Users, jobs, quotas and uploads. Create with :meth:`open`, end with :meth:`close`."""
 
     def __init__(
         self,
@@ -68,13 +68,11 @@ class Store:
         files: FileStore,
         *,
         cache_hits_are_free: bool,
-        results_ttl: timedelta,
         clock: Clock,
     ) -> None:
         self._db = database
         self.files = files
         self._cache_hits_are_free = cache_hits_are_free
-        self._results_ttl = results_ttl
         self._clock = clock
 
     @classmethod
@@ -84,7 +82,6 @@ class Store:
         data_dir: Path,
         *,
         cache_hits_are_free: bool = True,
-        results_ttl: timedelta = timedelta(hours=24),
         busy_timeout_seconds: float = 30.0,
         serialize_sqlite_writes: bool = True,
         migrate: bool = True,
@@ -96,9 +93,8 @@ class Store:
         Args:
             url: any async SQLAlchemy URL, e.g. ``sqlite+aiosqlite:///data/karaoke.db`` or
                 ``postgresql+asyncpg://user@host/db``.
-            data_dir: uploads and results are kept below it.
+            data_dir: uploads are kept below it (results live in the separation cache).
             cache_hits_are_free: refund a job whose result came from the cache.
-            results_ttl: how long a result is kept after it was last stored or used.
             busy_timeout_seconds: how long a SQLite writer waits for another one.
             serialize_sqlite_writes: queue this process's SQLite writers in Python
                 rather than on the file lock (see :mod:`storage.db`).
@@ -120,7 +116,6 @@ class Store:
             database,
             FileStore(data_dir),
             cache_hits_are_free=cache_hits_are_free,
-            results_ttl=results_ttl,
             clock=clock,
         )
         try:
@@ -367,14 +362,17 @@ class Store:
     async def mark_done(
         self,
         job_id: int,
-        cache_key: str,
+        cache_key: str | None = None,
         cache_hit: bool = False,
         *,
         now: datetime | None = None,
     ) -> JobRecord:
-        """Finish a job with its outputs' cache key; delete its upload.
+        """Finish a job and delete its upload.
 
-        A cache hit is refunded when the store was opened with ``cache_hits_are_free``.
+        ``cache_key``: the key of the result's cache entry, when the caller knows it
+        (kept for the record only; nothing is looked up by it). ``cache_hit``: the result
+        came from the cache; it is refunded when the store was opened with
+        ``cache_hits_are_free``.
 
         Raises:
             JobNotFoundError, JobStateError: the job is unknown or already finished.
@@ -458,12 +456,11 @@ class Store:
             return await recovery.recover_interrupted(session, self._now(now))
 
     async def cleanup(self, *, now: datetime | None = None) -> CleanupReport:
-        """Remove expired results, orphaned uploads and stale temporaries once."""
+        """Remove orphaned uploads and stale temporaries once."""
         async with self._db.read() as session:
             keep = [job.input_path for job in await jobs.all_active(session) if job.input_path]
         return await retention.remove_expired(
             self.files,
-            ttl=self._results_ttl,
             now=self._now(now),
             keep_uploads=[Path(path) for path in keep],
         )

@@ -11,12 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import InvalidGrantError, InvalidUserRefError, UserNotFoundError
 from storage.models import User
-from storage.records import PLATFORMS, UserRecord
+from storage.records import PLATFORMS, UserRecord, is_platform
 
 MAX_PLATFORM_USER_ID_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 255
-CHAT_PLATFORMS = ("telegram", "discord")
-"""Platforms an admin manages users of; both number their users (Discord: snowflakes)."""
 
 
 def parse_user_ref(ref: str) -> tuple[str, str]:
@@ -41,14 +39,10 @@ def parse_admin_ref(ref: str) -> tuple[str, str]:
     nobody can ever be.
 
     Raises:
-        InvalidUserRefError: as :func:`parse_user_ref`, or not a chat platform, or an id
-            that is not a number.
+        InvalidUserRefError: as :func:`parse_user_ref`, or an id that is not a number
+            (both platforms number their users; Discord's are snowflakes).
     """
     platform, platform_user_id = parse_user_ref(ref)
-    if platform not in CHAT_PLATFORMS:
-        raise InvalidUserRefError(
-            ref=ref, reason=f"unknown platform {platform!r} (expected {', '.join(CHAT_PLATFORMS)})"
-        )
     if not (platform_user_id.isascii() and platform_user_id.isdigit()):
         raise InvalidUserRefError(
             ref=ref, reason=f"a {platform} id is a number, e.g. {platform}:12345"
@@ -59,10 +53,8 @@ def parse_admin_ref(ref: str) -> tuple[str, str]:
 def check_user_key(platform: str, platform_user_id: str, *, ref: str | None = None) -> None:
     """Raise :class:`InvalidUserRefError` unless platform and id can identify a user."""
     ref = ref if ref is not None else f"{platform}:{platform_user_id}"
-    if platform not in PLATFORMS:
-        raise InvalidUserRefError(
-            ref=ref, reason=f"unknown platform {platform!r} (expected {', '.join(PLATFORMS)})"
-        )
+    if not is_platform(platform):
+        raise InvalidUserRefError(ref=ref, reason=_unknown_platform(platform))
     if not platform_user_id or len(platform_user_id) > MAX_PLATFORM_USER_ID_LENGTH:
         raise InvalidUserRefError(
             ref=ref, reason=f"the id must have 1 to {MAX_PLATFORM_USER_ID_LENGTH} characters"
@@ -71,10 +63,19 @@ def check_user_key(platform: str, platform_user_id: str, *, ref: str | None = No
         raise InvalidUserRefError(ref=ref, reason="the id must not contain spaces")
 
 
+def _unknown_platform(platform: str) -> str:
+    return f"unknown platform {platform!r} (expected {', '.join(PLATFORMS)})"
+
+
 def to_record(user: User) -> UserRecord:
+    platform = user.platform
+    if not is_platform(platform):  # every row is written through check_user_key
+        raise InvalidUserRefError(
+            ref=f"{platform}:{user.platform_user_id}", reason=_unknown_platform(platform)
+        )
     return UserRecord(
         id=user.id,
-        platform=user.platform,
+        platform=platform,
         platform_user_id=user.platform_user_id,
         display_name=user.display_name,
         first_seen=user.first_seen,

@@ -165,6 +165,15 @@ def test_an_old_quota_cli_section_says_it_was_removed(tmp_path):
     assert "cli" not in Settings().quota.model_dump()
 
 
+def test_an_old_results_ttl_says_which_setting_took_its_place(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[storage]\nresults_ttl_hours = 48.0\n")
+    with pytest.raises(
+        ConfigError, match=r"'storage.results_ttl_hours'.*removed.*pool.cache_max_age_hours"
+    ):
+        load_settings(config)
+
+
 def test_settings_objects_do_not_share_state():
     first, second = load_settings(None, {}), load_settings(None, {})
     first.model.shifts = 3

@@ -66,7 +66,7 @@ from storage.errors import (
     UploadTooLargeError,
 )
 from storage.files import SavedUpload
-from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
+from storage.records import ChatRef, JobRecord, JobRequest, Platform, QuotaLimits, UserRecord
 from storage.store import Store
 
 logger = logging.getLogger(__name__)
@@ -84,12 +84,14 @@ class FlowConfig:
     model_name: str
     ffmpeg: str
     limits: AudioLimits
-    quota_limits: Callable[[str], QuotaLimits]
+    quota_limits: Callable[[Platform], QuotaLimits]
     """Platform -> its default per-user limits."""
     encoding: EncodingSpec = field(default_factory=EncodingSpec)
     min_mp3_bitrate: int = 96
     options: dict[str, Any] = field(default_factory=dict)
     retention_hours: float = 24.0
+    """How long results stay in the separation cache at most (``pool.cache_max_age_hours``);
+    /help tells users."""
     progress_interval_seconds: float = MIN_EDIT_INTERVAL_SECONDS
     max_parallel_downloads: int = 8
     """Uploads being downloaded at once, across all users."""
@@ -109,7 +111,7 @@ def display_title(*candidates: str | None) -> str:
     for candidate in candidates:
         if cleaned := _cleaned(candidate):
             return cleaned
-    return "Song"
+    return messages.UNTITLED_SONG
 
 
 def utc_now() -> datetime:
@@ -249,8 +251,11 @@ class ChatFlow:
             await progress.show(messages.DOWNLOADING)
             async with self._download_slots:
                 saved = await self._store.files.save_upload(upload.stream(), max_bytes=max_download)
-        except (UploadTooLargeError, QuotaRefusedError) as exc:
-            await progress.final(messages.for_error(exc, now=self._clock()) or str(exc))
+        except UploadTooLargeError as exc:
+            await progress.final(messages.too_big_to_download(None, exc.max_bytes))
+            return None
+        except QuotaRefusedError as exc:
+            await progress.final(messages.quota_refused(exc, now=self._clock()))
             return None
         except Exception as exc:
             await self._internal_error(progress, exc, user, job_id=None)
@@ -315,7 +320,7 @@ class ChatFlow:
             logger.info("refused %s: %s (%s)", user.ref, exc.kind, getattr(exc, "detail", ""))
             self._record(user.platform, "refused", exc.kind)
             await self._store.files.delete_upload(saved.path)
-            await progress.final(exc.user_message)
+            await progress.final(messages.input_refused(exc))
             return None
         except Exception as exc:
             await self._store.files.delete_upload(saved.path)
@@ -467,8 +472,8 @@ class ChatFlow:
         files = [
             OutgoingFile(
                 path=path,
-                filename=f"{title} ({name.capitalize()}){path.suffix}",
-                title=f"{title} ({name.capitalize()})",
+                filename=messages.result_title(title, name) + path.suffix,
+                title=messages.result_title(title, name),
                 performer=performer,
                 duration_seconds=result.duration_seconds,
             )
@@ -481,8 +486,11 @@ class ChatFlow:
             await replier.send_files(files)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
-        cache_key = getattr(result, "cache_key", None) or job.input_sha256
-        done = await self._store.mark_done(job.id, cache_key, cache_hit=result.cache_hit)
+        # No cache key is recorded: the backend's result does not carry one, and the input's
+        # hash (already in the record) is not one.
+        done = await self._store.mark_done(
+            job.id, cache_hit=result.cache_hit, cache_key=result.cache_key
+        )
         finished = time.monotonic()
         separated = not result.cache_hit
         if separated and running_since is None:  # ran between two progress events
@@ -680,10 +688,7 @@ class ChatFlow:
                 minutes = float(args[2]) if len(args) == 3 else None
                 return await self.admin_grant(args[0], songs, minutes)
         except ValueError as exc:  # includes the store's invalid reference / grant errors
-            return f"{exc}. {messages.ADMIN_USAGE}"
+            return messages.admin_bad_arguments(exc)
         except StorageError as exc:
-            return str(exc)
+            return messages.admin_refused(exc)
         return messages.ADMIN_USAGE
-
-    def active_handles(self) -> list[JobHandle]:
-        return [handle for handles in self._handles.values() for handle in handles.values()]

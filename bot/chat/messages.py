@@ -11,11 +11,18 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from separation.errors import AudioInputError, OutputTooLargeError, PoolError, UserJobLimitError
+from separation.errors import (
+    AudioInputError,
+    AudioTooLargeError,
+    OutputTooLargeError,
+    PoolError,
+    UserJobLimitError,
+)
 from storage.errors import (
     QuotaExceededError,
     QuotaRefusedError,
     SongTooLongError,
+    StorageError,
     TooManyConcurrentJobsError,
     UploadTooLargeError,
     UserBannedError,
@@ -23,7 +30,6 @@ from storage.errors import (
 from storage.records import QuotaStatus, Stats
 
 DOWNLOADING = "Downloading your song..."
-CHECKING = "Checking the file..."
 DONE = "Done! Instrumental first, then the vocals."
 CANCELLED = "Cancelled. That song did not count against your quota."
 CANCELLING = "Cancelling your song..."
@@ -40,6 +46,8 @@ SEND_A_SONG = "Send me a song (audio file, voice message or video) and I'll make
 SEND_THE_SONG_NOW = "Send me the song now (audio, voice message or video)."
 VOICE_MESSAGE = "Voice message"
 """The title of a song that has none of its own (a voice note without tags)."""
+UNTITLED_SONG = "Song"
+"""The title when nothing names the song (no platform title, no tags, no file name)."""
 STOPPING = "The bot is restarting; please try again in a minute."
 MOVED_TO_CHANNEL = "This is taking a while: I'll post the result in this channel and mention you."
 NOT_ADMIN = "That command is for the bot's admins."
@@ -49,6 +57,34 @@ NOT_A_SONG = (
 ADMIN_USAGE = (
     "Usage: /grant PLATFORM:ID SONGS [MINUTES], /ban PLATFORM:ID, /unban PLATFORM:ID, /stats"
 )
+
+# The commands as /help and the platforms' command menus list them. (Discord's slash
+# command picker takes its descriptions from ``bot.discord.commands``, the command surface.)
+TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("karaoke", "Make a karaoke track (reply to a song, or send one next)"),
+    ("stems", "Four stems instead of two"),
+    ("quota", "What you have left today"),
+    ("status", "The queue and your songs"),
+    ("cancel", "Cancel your song in progress"),
+    ("help", "What this bot does"),
+)
+"""Telegram's command menu (``setMyCommands``) and its /help: (command, description)."""
+TELEGRAM_FILE_LIMIT_NOTE = "Files up to 20 MB."
+"""/help on Telegram's standard Bot API (a local Bot API server has no such limit)."""
+DISCORD_HELP_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("/karaoke file:<song> [stems] [format]", "make a karaoke track (or post a song in a DM)"),
+    ("/quota", "what you have left today"),
+    ("/status", "the queue and your songs"),
+    ("/cancel", "cancel your song in progress"),
+)
+
+
+def discord_help_note(limit_bytes: int) -> str:
+    """/help on Discord: how to send a song, and this channel's upload limit."""
+    return (
+        f"On Discord: /karaoke with a file (results up to {megabytes(limit_bytes)} per "
+        "message here), or post a song in a DM, a song channel, or mentioning me."
+    )
 
 
 def count(amount: float, singular: str, plural: str | None = None) -> str:
@@ -111,8 +147,34 @@ def running(fraction: float) -> str:
 
 
 def megabytes(size_bytes: float) -> str:
-    """Sizes for users in decimal megabytes, as Telegram and Discord state their limits."""
-    return f"{size_bytes / 1e6:.0f} MB" if size_bytes >= 10e6 else f"{size_bytes / 1e6:.1f} MB"
+    """A size as users read it, in the chats and on the command line alike.
+
+    Decimal megabytes, as Telegram and Discord state their limits: one decimal below
+    10 MB ("2.5 MB"), whole megabytes from 10 MB up ("20 MB", "200 MB"). A size that is
+    not zero never reads as zero ("less than 0.1 MB").
+    """
+    size_mb = size_bytes / 1e6
+    if 0 < size_mb < 0.05:
+        return "less than 0.1 MB"
+    rounded = f"{size_mb:.1f}"
+    return f"{size_mb:.0f} MB" if float(rounded) >= 10 else f"{rounded} MB"
+
+
+def file_too_large(size_bytes: int, limit_bytes: int) -> str:
+    """A file over ``audio.max_input_bytes`` (found when its header is read)."""
+    return f"That file is {megabytes(size_bytes)}; the limit is {megabytes(limit_bytes)}."
+
+
+def input_refused(error: AudioInputError) -> str:
+    """Why an upload cannot be separated (a file that is not a song we accept)."""
+    if isinstance(error, AudioTooLargeError):
+        return file_too_large(error.size_bytes, error.limit_bytes)
+    return error.user_message
+
+
+def result_title(title: str, part: str) -> str:
+    """The name of one result, e.g. "My Song (Instrumental)" (files add their extension)."""
+    return f"{title} ({part.capitalize()})"
 
 
 def too_big_to_download(size_bytes: int | None, limit_bytes: int) -> str:
@@ -179,7 +241,9 @@ def for_error(error: BaseException, *, now: datetime | None = None) -> str | Non
     """The user sentence for a known error; None for unexpected (internal) ones."""
     if isinstance(error, UserJobLimitError):
         return songs_in_progress(error.limit)
-    if isinstance(error, AudioInputError | PoolError):
+    if isinstance(error, AudioInputError):
+        return input_refused(error)
+    if isinstance(error, PoolError):
         return error.user_message
     if isinstance(error, OutputTooLargeError):
         return output_too_large(error)
@@ -230,6 +294,25 @@ def admin_banned(ref: str, banned: bool) -> str:
     return f"{ref} is {'banned' if banned else 'no longer banned'}."
 
 
+def admin_bad_arguments(reason: object) -> str:
+    """An admin command's arguments did not parse: the reason, then how to use it."""
+    return f"{reason}. {ADMIN_USAGE}"
+
+
+def admin_refused(error: StorageError) -> str:
+    """An admin command the store refused (an unknown user, say): the store's sentence."""
+    return str(error)
+
+
+def results_kept(retention_hours: float) -> str:
+    """How long results stay on the server: the result cache's age limit, which it may
+    undercut when it runs out of space (``pool.cache_max_age_hours``, ``cache_max_bytes``)."""
+    return (
+        f"The results stay on my server for up to {count(float(retention_hours), 'hour')} "
+        "(so the same song comes back at once), then they are deleted."
+    )
+
+
 def help_text(
     *,
     max_minutes: float,
@@ -244,14 +327,14 @@ def help_text(
         "video, and I'll send back the instrumental and the vocals.\n\n"
         f"Songs can be up to {max_minutes:g} minutes long. {platform_note}\n"
         f"{command_lines}\n\n"
-        f"Privacy: your upload is deleted as soon as it is processed and the results after "
-        f"{retention_hours:g} hours. Separation by Demucs (Meta AI)."
+        "Privacy: your upload is deleted as soon as it is processed. "
+        f"{results_kept(retention_hours)} Separation by Demucs (Meta AI)."
     )
 
 
 def describe_stats(stats: Stats) -> str:
     """A few lines of statistics (for admins, CLI or chat)."""
-    by_status = ", ".join(f"{status} {count}" for status, count in stats.jobs_by_status.items())
+    by_status = ", ".join(f"{status} {jobs}" for status, jobs in stats.jobs_by_status.items())
     done = stats.jobs_by_status.get("done", 0)
     if stats.cache_hit_rate is None:
         hits = "no finished jobs yet"
@@ -268,10 +351,6 @@ def describe_stats(stats: Stats) -> str:
         name = f" ({user.display_name})" if user.display_name else ""
         lines.append(
             f"  {rank}. {user.platform}:{user.platform_user_id}{name}: "
-            f"{songs(user.jobs_done)}, {user.audio_minutes:.1f} min"
+            f"{count(user.jobs_done, 'song')}, {user.audio_minutes:.1f} min"
         )
     return "\n".join(lines)
-
-
-def songs(count: int) -> str:
-    return f"{count} song" if count == 1 else f"{count} songs"

@@ -21,8 +21,9 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
-from bot.chat.messages import describe_stats, songs
+from bot.chat.messages import count, describe_stats
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
@@ -42,7 +43,7 @@ from storage import (
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
-def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_admin_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register ``users``, ``stats`` and ``db`` on the top-level command parser."""
     users = subparsers.add_parser("users", help="show and manage users")
     users_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
@@ -297,10 +298,10 @@ def _describe_limits(limits: QuotaLimits) -> str:
 
 
 def _describe_usage(status: QuotaStatus) -> str:
-    used = f"{songs(status.songs_used)}, {status.audio_minutes_used:.1f} min used"
+    used = f"{count(status.songs_used, 'song')}, {status.audio_minutes_used:.1f} min used"
     left = []
     if status.songs_left is not None:
-        left.append(songs(status.songs_left))
+        left.append(count(status.songs_left, "song"))
     if status.audio_minutes_left is not None:
         left.append(f"{status.audio_minutes_left:.1f} min")
     text = f"{used}; {' and '.join(left)} left" if left else used

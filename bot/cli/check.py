@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
@@ -57,7 +57,7 @@ class Finding:
         return f"{self.level:<5} {self.subject}: {self.message}"
 
 
-def add_check_command(subparsers: argparse._SubParsersAction) -> None:
+def add_check_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "check",
         help="validate the configuration and environment without starting the bot",
@@ -287,20 +287,18 @@ def check_database(settings: Settings) -> Finding:
     """
     url = settings.database_url
     subject = f"database {mask_url_password(url)}"
-    try:
-        from alembic.script import ScriptDirectory
-        from sqlalchemy.engine import make_url
+    # Imported here: alembic and the drivers are not needed by the other checks.
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
 
-        from storage import migrate
-        from storage.db import open_database
+    from storage import migrate
+    from storage.db import open_database
 
-        head = migrate.head_revision()
-        known = {
-            script.revision
-            for script in ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()
-        }
-    except (ImportError, AttributeError) as exc:  # storage is optional in some builds
-        return Finding("WARN", subject, f"migration state unknown ({exc})")
+    head = migrate.head_revision()
+    known = {
+        script.revision
+        for script in ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()
+    }
     try:
         parsed = make_url(url)
     except Exception as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         json_lines=settings.general.log_json,
         secrets=secret_values(settings),
     )
+    command: Callable[[argparse.Namespace, Settings], int] = args.func  # set by each parser
     try:
-        return args.func(args, settings)
+        return command(args, settings)
     except UsageError as exc:
         messages.error(str(exc))
         return EXIT_USAGE

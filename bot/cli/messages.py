@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.chat.messages import megabytes
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
@@ -104,7 +105,9 @@ def _describe(exc: AudioInputError | SeparationError | OSError) -> str:
     if isinstance(exc, AudioTooLongError):
         return f"too long: {_first_sentence(exc)} (audio.max_duration_seconds)"
     if isinstance(exc, AudioTooLargeError):
-        return f"too big: {_first_sentence(exc)} (audio.max_input_bytes)"
+        # Sizes read the same here as in the chats ("31 MB", "2.5 MB").
+        size, limit = megabytes(exc.size_bytes), megabytes(exc.limit_bytes)
+        return f"too big: {size}; the limit is {limit} (audio.max_input_bytes)"
     if isinstance(exc, AudioInputError):
         return _INPUT_PROBLEMS.get(exc.kind, str(exc))
     if isinstance(exc, OSError) and exc.strerror:
@@ -115,9 +118,7 @@ def _describe(exc: AudioInputError | SeparationError | OSError) -> str:
 def _first_sentence(exc: AudioInputError) -> str:
     # "That song is 20:00 long; the limit is 15:00. Please send..." -> "20:00 long; ..."
     text = str(exc).split(". ")[0].rstrip(".")
-    for opening in ("That song is ", "That file is "):
-        text = text.removeprefix(opening)
-    return text
+    return text.removeprefix("That song is ")
 
 
 _INPUT_PROBLEMS = {

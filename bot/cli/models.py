@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from bot.cli import messages
 from bot.cli.messages import EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
 
 
-def add_models_command(subparsers: argparse._SubParsersAction) -> None:
+def add_models_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "models", help="list or download Demucs models, or make a random one for tests"
     )

@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -51,7 +51,7 @@ FLAG_SETTINGS: dict[str, tuple[str, str]] = {
 }
 
 
-def add_separate_command(subparsers: argparse._SubParsersAction) -> None:
+def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "separate",
         help="separate songs into instrumental and vocals",
@@ -283,7 +283,8 @@ class _ProgressBar:
         self._bar = None
         self._label = label[:40]
         if sys.stderr.isatty():
-            from tqdm import tqdm
+            # tqdm ships no type hints; the ignore stays harmless once types-tqdm is installed.
+            from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
             self._bar = tqdm(total=100, desc=self._label, unit="%", leave=False, position=position)
 

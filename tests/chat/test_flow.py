@@ -189,3 +189,27 @@ async def test_the_progress_message_is_kept_with_the_job_for_a_restart(flow, son
     job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
     assert job is not None and job.status == "done"
     assert job.options["progress_message"] == "1"  # the first (and only) message sent
+
+
+async def test_a_repeated_song_is_a_free_cache_hit_recorded_with_the_cache_key(flow, song):
+    first = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
+    again = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
+    assert first is not None and again is not None
+    assert (first.status, first.cache_hit) == ("done", False)
+    assert (again.status, again.cache_hit) == ("done", True)
+    # Both jobs record the key of the one cache entry that served them, which is not the
+    # input's hash (the flow once recorded the hash, through a result attribute that
+    # never was): the key also covers the model and the settings.
+    assert first.cache_key is not None and first.cache_key == again.cache_key
+    assert first.cache_key != first.input_sha256
+    assert await _songs_used(flow) == 1
+
+
+def test_help_promises_the_retention_of_the_result_cache(tmp_path):
+    settings = Settings.model_validate(
+        {"general": {"data_dir": str(tmp_path)}, "pool": {"cache_max_age_hours": 6}}
+    )
+    config = flow_config(settings)
+    assert config.retention_hours == 6
+    chat = ChatFlow(store=None, backend=None, config=config)  # /help needs neither
+    assert "stay on my server for up to 6 hours" in chat.help(commands=[("/help", "this")])

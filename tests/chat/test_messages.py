@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.chat import messages
-from separation.errors import UserJobLimitError
-from storage.errors import QuotaExceededError, SongTooLongError, TooManyConcurrentJobsError
+from bot.cli.messages import input_failed
+from separation.errors import AudioTooLargeError, OutputTooLargeError, UserJobLimitError
+from storage.errors import (
+    QuotaExceededError,
+    SongTooLongError,
+    TooManyConcurrentJobsError,
+    UploadTooLargeError,
+)
 from storage.records import QuotaLimits, QuotaStatus
 
 
@@ -119,3 +126,42 @@ def test_no_sentence_says_s_in_parentheses():
     assert messages.count(0, "song") == "0 songs"
     assert messages.count(1.0, "minute") == "1 minute"
     assert messages.count(timedelta(minutes=2).seconds / 60, "minute") == "2 minutes"
+
+
+@pytest.mark.parametrize(
+    "size_bytes, expected",
+    [
+        (2_500_000, "2.5 MB"),
+        (9_940_000, "9.9 MB"),
+        (9_960_000, "10 MB"),  # rounds to 10: whole megabytes from there
+        (20_000_000, "20 MB"),
+        (25 * 2**20, "26 MB"),  # decimal megabytes, as the platforms state their limits
+        (200_000_000, "200 MB"),
+        (30_000, "less than 0.1 MB"),
+    ],
+)
+def test_sizes_read_one_way(size_bytes, expected):
+    assert messages.megabytes(size_bytes) == expected
+
+
+def test_every_size_in_a_sentence_uses_the_one_format():
+    too_big = AudioTooLargeError(size_bytes=30_000_000, limit_bytes=20_000_000)
+    assert messages.for_error(too_big) == "That file is 30 MB; the limit is 20 MB."
+    assert input_failed(Path("song.wav"), too_big) == (
+        "song.wav: too big: 30 MB; the limit is 20 MB (audio.max_input_bytes)"
+    )
+    assert messages.for_error(UploadTooLargeError(max_bytes=20_000_000)) == (
+        "That file is too big for me to download here; the limit is 20 MB. "
+        "Try a compressed MP3 or a shorter clip."
+    )
+    output = OutputTooLargeError(duration_seconds=600, budget_bytes=8_000_000, min_bitrate=96)
+    assert "(8.0 MB per file)" in messages.for_error(output)
+
+
+def test_help_says_how_long_results_are_kept_at_most():
+    text = messages.help_text(max_minutes=15, retention_hours=6, commands=[("/help", "this")])
+    assert (
+        "The results stay on my server for up to 6 hours (so the same song comes back at "
+        "once), then they are deleted."
+    ) in text
+    assert "up to 1 hour " in messages.results_kept(1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -198,8 +199,6 @@ async def test_ping_answers_while_the_database_is_reachable(store):
 
 
 async def test_ping_is_false_when_the_server_is_unreachable(tmp_path):
-    from datetime import timedelta
-
     from storage.db import open_database
     from storage.files import FileStore
     from storage.records import utc_now
@@ -212,10 +211,21 @@ async def test_ping_is_false_when_the_server_is_unreachable(tmp_path):
         database,
         FileStore(tmp_path),
         cache_hits_are_free=True,
-        results_ttl=timedelta(hours=1),
         clock=utc_now,
     )
     try:
         assert await unreachable.ping() is False
     finally:
         await unreachable.close()
+
+
+def test_a_missing_database_driver_names_the_package_to_install(monkeypatch):
+    # asyncpg is an optional extra; an operator who points the URL at PostgreSQL without
+    # it gets one line naming the install, not a traceback from SQLAlchemy's dialect.
+    monkeypatch.setitem(sys.modules, "asyncpg", None)
+    with pytest.raises(DatabaseOpenError) as refused:
+        open_database("postgresql+asyncpg://karaoke:hunter2@db.example/karaoke")
+    message = str(refused.value)
+    assert "'asyncpg' is not installed" in message
+    assert "karaoke-bot[postgres]" in message
+    assert "hunter2" not in message

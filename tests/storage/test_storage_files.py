@@ -1,4 +1,4 @@
-"""Files: uploads and content-addressed results, written atomically."""
+"""Files: uploads, written atomically."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import FileStore, InvalidCacheKeyError, UploadTooLargeError
-
-KEY = "ab12cd34ef56"
+from storage import FileStore, UploadTooLargeError
 
 
 @pytest.fixture
@@ -91,82 +89,11 @@ async def test_uploads_share_one_neutral_extension_so_content_alone_picks_the_de
     assert first.path != second.path
 
 
-async def test_results_are_stored_under_their_key_and_found_again(files, tmp_path):
-    vocals = tmp_path / "vocals.mp3"
-    vocals.write_bytes(b"v" * 3_000_000)  # several chunks
-    stored = await files.store_results(
-        KEY, {"instrumental.mp3": b"instrumental", "vocals.mp3": vocals}
-    )
-    assert stored.directory == files.results_dir / "ab" / KEY
-    assert sorted(stored.files) == ["instrumental.mp3", "vocals.mp3"]
-    assert stored.files["vocals.mp3"].read_bytes() == vocals.read_bytes()
-    assert vocals.exists()  # copied, not moved
-
-    found = await files.lookup_results(KEY)
-    assert found is not None
-    assert found.files == stored.files
-    assert _visible(files.results_dir) == sorted(stored.files.values())
-
-
-async def test_a_missing_result_is_none(files):
-    assert await files.lookup_results(KEY) is None
-
-
-async def test_storing_a_key_twice_keeps_the_first_copy(files):
-    first = await files.store_results(KEY, {"a.mp3": b"first"})
-    again = await files.store_results(KEY, {"a.mp3": b"second"})
-    assert again.files == first.files
-    assert first.files["a.mp3"].read_bytes() == b"first"
-
-
-async def test_racing_stores_of_one_key_leave_one_complete_copy(files):
-    results = await asyncio.gather(
-        *(files.store_results(KEY, {"a.mp3": b"same" * 1000}) for _ in range(5))
-    )
-    assert {tuple(result.files) for result in results} == {("a.mp3",)}
-    assert [path.name for path in (files.results_dir / "ab").iterdir()] == [KEY]
-
-
-async def test_a_failing_result_write_leaves_no_result(files, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        await files.store_results(KEY, {"a.mp3": b"fine", "b.mp3": tmp_path / "does-not-exist.mp3"})
-    assert await files.lookup_results(KEY) is None
-    assert _visible(files.results_dir) == []
-
-
-async def test_results_can_be_deleted(files):
-    await files.store_results(KEY, {"a.mp3": b"x"})
-    assert await files.delete_results(KEY) is True
-    assert await files.lookup_results(KEY) is None
-    assert await files.delete_results(KEY) is False
-
-
-@pytest.mark.parametrize("key", ["../etc", "a", "a/b", ".hidden", "", "x" * 129, "ab\x00cd"])
-async def test_keys_that_could_escape_are_typed_errors(files, key):
-    with pytest.raises(InvalidCacheKeyError):
-        await files.store_results(key, {"a.mp3": b"x"})
-    with pytest.raises(InvalidCacheKeyError):
-        await files.lookup_results(key)
-
-
-@pytest.mark.parametrize("name", ["../a.mp3", "sub/a.mp3", ".hidden", ""])
-async def test_file_names_that_could_escape_are_typed_errors(files, name):
-    with pytest.raises(InvalidCacheKeyError):
-        await files.store_results(KEY, {name: b"x"})
-
-
-async def test_an_empty_result_is_refused(files):
-    with pytest.raises(ValueError, match="at least one file"):
-        await files.store_results(KEY, {})
-
-
-async def test_uploads_and_results_are_private(tmp_path):
+async def test_uploads_are_private(tmp_path):
     from storage.files import FileStore
 
     files = FileStore(tmp_path / "data")
     await files.prepare()
     saved = await files.save_upload(b"song bytes", max_bytes=100)
-    stored = await files.store_results("a" * 64, {"vocals.mp3": b"vocals"})
     assert saved.path.stat().st_mode & 0o777 == 0o600
-    assert stored.files["vocals.mp3"].stat().st_mode & 0o777 == 0o600
     assert files.uploads_dir.stat().st_mode & 0o777 == 0o700

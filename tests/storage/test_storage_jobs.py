@@ -122,10 +122,10 @@ async def test_the_upload_is_deleted_when_its_job_ends(store, make_limits, make_
 async def test_a_file_outside_the_uploads_folder_is_never_deleted(
     store, tmp_path, make_limits, make_request
 ):
-    # A CLI job may point at the user's own file.
+    # A job may point at a file the store did not save (an operator's own).
     own_file = tmp_path / "my song.flac"
     own_file.write_bytes(b"precious")
-    user = await store.upsert_user("cli", "me", "Me")
+    user = await store.upsert_user("discord", "5", "Me")
     job = await store.reserve_job(user, make_request(input_path=own_file), make_limits())
     await store.mark_failed(job.id, "decode_error")
     assert own_file.read_bytes() == b"precious"

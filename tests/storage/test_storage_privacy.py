@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import FileStore, Store
+from storage import Store
 from storage.files import make_private_dirs
 
 
@@ -59,12 +59,12 @@ async def test_a_new_database_its_journal_and_the_data_folders_are_private(
             "karaoke.db-wal": 0o600,
             "karaoke.db-shm": 0o600,
         }
-        folders = [data_dir, data_dir / "uploads", data_dir / "results"]
+        folders = [data_dir, data_dir / "uploads"]
         assert {path.name: _mode(path) for path in folders} == {
             "data": 0o700,
             "uploads": 0o700,
-            "results": 0o700,
         }
+        assert not (data_dir / "results").exists()  # results live in the separation cache
     finally:
         await store.close()
 
@@ -108,20 +108,11 @@ async def test_existing_store_folders_are_tightened_but_the_data_dir_is_the_oper
     tmp_path: Path, umask: int
 ) -> None:
     data_dir = _operator_folder(tmp_path / "data")
-    own = [_operator_folder(data_dir / "uploads"), _operator_folder(data_dir / "results")]
+    uploads = _operator_folder(data_dir / "uploads")
     store = await Store.open(_sqlite_url(data_dir / "karaoke.db"), data_dir)
     await store.close()
     assert _mode(data_dir) == 0o755
-    assert [_mode(path) for path in own] == [0o700, 0o700]
-
-
-async def test_result_folders_are_private(tmp_path: Path, umask: int) -> None:
-    files = FileStore(tmp_path / "data")
-    await files.prepare()
-    stored = await files.store_results("cd" * 32, {"vocals.mp3": b"vocals"})
-    assert _mode(stored.directory.parent) == 0o700  # results/cd/
-    assert _mode(stored.directory) == 0o700
-    assert _mode(stored.files["vocals.mp3"]) == 0o600
+    assert _mode(uploads) == 0o700
 
 
 def test_a_strict_umask_cannot_leave_a_folder_the_bot_cannot_write(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ async def test_banned_users_are_refused_and_unbanned_users_are_not(
 
 
 async def test_admins_are_unlimited_but_still_counted(store, make_limits, make_request):
-    user = await store.upsert_user("cli", "root", "Admin")
+    user = await store.upsert_user("discord", "7", "Admin")
     await store.set_admin(user, True)
     quota = make_limits(songs=1, minutes=1, max_song_minutes=1, concurrent=1)
     for _ in range(3):

@@ -1,4 +1,4 @@
-"""Retention: old results, orphaned uploads and temporaries go; job records stay."""
+"""Retention: orphaned uploads and temporaries go; job records stay."""
 
 from __future__ import annotations
 
@@ -13,39 +13,6 @@ from storage.retention import run_periodically
 
 def _age(path: Path, moment: datetime) -> None:
     os.utime(path, (moment.timestamp(), moment.timestamp()))
-
-
-async def test_results_past_their_time_to_live_are_removed(store, clock):
-    old = await store.files.store_results("old-key", {"a.mp3": b"old"})
-    fresh = await store.files.store_results("fresh-key", {"a.mp3": b"fresh"})
-    clock.now = datetime.now(UTC) + timedelta(hours=1)
-    _age(old.directory, clock.now - timedelta(hours=25))
-    _age(fresh.directory, clock.now - timedelta(hours=23))
-
-    report = await store.cleanup()
-    assert report == CleanupReport(results_removed=1)
-    assert await store.files.lookup_results("old-key") is None
-    assert await store.files.lookup_results("fresh-key") is not None
-
-
-async def test_using_a_result_restarts_its_time_to_live(store, clock):
-    result = await store.files.store_results("used-key", {"a.mp3": b"x"})
-    clock.now = datetime.now(UTC)
-    _age(result.directory, clock.now - timedelta(hours=23))
-    assert await store.files.lookup_results("used-key") is not None  # a cache hit
-    clock.advance(hours=2)
-    assert (await store.cleanup()).results_removed == 0
-
-
-async def test_the_time_to_live_is_configurable(backend, data_dir, clock):
-    store = await backend.open_store(data_dir, clock=clock, results_ttl=timedelta(hours=1))
-    try:
-        result = await store.files.store_results("key-1", {"a.mp3": b"x"})
-        clock.now = datetime.now(UTC)
-        _age(result.directory, clock.now - timedelta(hours=2))
-        assert (await store.cleanup()).results_removed == 1
-    finally:
-        await store.close()
 
 
 async def test_orphaned_uploads_go_but_active_jobs_keep_theirs(
@@ -67,33 +34,31 @@ async def test_orphaned_uploads_go_but_active_jobs_keep_theirs(
 
 
 async def test_stale_temporaries_are_removed(store, clock):
-    shard = store.files.results_dir / "ke"
-    staging = shard / ".key-1.deadbeef.tmp"
-    staging.mkdir(parents=True)
-    (staging / "a.mp3").write_bytes(b"half")
+    probe = store.files.uploads_dir / ".probe.deadbeef.tmp"
+    probe.write_bytes(b"")
     partial_upload = store.files.uploads_dir / ".abc.mp3.0123.tmp"
     partial_upload.write_bytes(b"half")
     writing_now = store.files.uploads_dir / ".def.mp3.4567.tmp"
     writing_now.write_bytes(b"in progress")
     clock.now = datetime.now(UTC)
-    for path in (staging, partial_upload):
+    for path in (probe, partial_upload):
         _age(path, clock.now - timedelta(hours=3))
 
     assert (await store.cleanup()).temporaries_removed == 2
-    assert not staging.exists() and not partial_upload.exists()
+    assert not probe.exists() and not partial_upload.exists()
     assert writing_now.exists()
 
 
 async def test_job_records_outlive_their_files(store, clock, make_limits, make_request):
     user = await store.upsert_user("telegram", "1", "Ann")
-    job = await store.reserve_job(user, make_request(), make_limits())
+    upload = await store.files.save_upload(b"song", max_bytes=100)
+    job = await store.reserve_job(user, make_request(input_path=upload.path), make_limits())
     await store.mark_running(job.id)
-    result = await store.files.store_results("result-key", {"a.mp3": b"x"})
     await store.mark_done(job.id, "result-key")
     clock.now = datetime.now(UTC) + timedelta(days=3)
-    _age(result.directory, clock.now - timedelta(days=2))
 
-    assert (await store.cleanup()).results_removed == 1
+    assert await store.cleanup() == CleanupReport()
+    assert not upload.path.exists()
     kept = await store.get_job(job.id)
     assert (kept.status, kept.cache_key) == (JobStatus.DONE, "result-key")
     assert (await store.stats()).jobs_by_status["done"] == 1
@@ -133,12 +98,3 @@ async def test_the_store_cleanup_loop_removes_expired_files(store, clock):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-async def test_strangers_in_the_results_folder_are_left_alone(store, clock):
-    stranger = store.files.results_dir / "ab" / "not a key!"
-    stranger.mkdir(parents=True)
-    clock.now = datetime.now(UTC)
-    _age(stranger, clock.now - timedelta(days=10))
-    assert await store.cleanup() == CleanupReport()
-    assert stranger.exists()

@@ -19,7 +19,7 @@ async def test_stats_on_an_empty_store(store):
 async def test_stats_add_up(store, clock, make_limits, make_request):
     ann = await store.upsert_user("telegram", "1", "Ann")
     bob = await store.upsert_user("discord", "2", "Bob")
-    await store.upsert_user("cli", "3", "Idle")
+    await store.upsert_user("discord", "3", "Idle")
     quota = make_limits(minutes=None, max_song_minutes=None)
 
     async def finished(user, seconds: float, *, hit: bool) -> None:

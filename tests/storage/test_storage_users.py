@@ -62,7 +62,7 @@ def test_bad_user_refs_are_typed_errors(ref, reason):
     [
         ("telegram:12", ("telegram", "12")),
         ("discord:1:2", ("discord", "1:2")),
-        (" cli:me ", ("cli", "me")),
+        (" discord:me ", ("discord", "me")),
     ],
 )
 def test_good_user_refs_are_split(ref, expected):
