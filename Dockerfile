@@ -56,7 +56,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     KARAOKE_HEALTH_HOST=0.0.0.0 \
     KARAOKE_HEALTH_PORT=9108 \
     PYTHONUNBUFFERED=1
-# The database, uploads, results and job folders; config.toml may be put here too
+# The database, uploads, the result cache and job folders; config.toml may be put here too
 # (the bot reads ./config.toml when present).
 VOLUME ["/data"]
 WORKDIR /data

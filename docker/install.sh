@@ -102,10 +102,12 @@ step_torch() {
     fi
 }
 
-# Reads pyproject.toml's [project] dependencies into a requirements file.
+# Reads pyproject.toml's [project] dependencies into a requirements file, with the
+# "postgres" extra: the image can use either database without a rebuild.
 READ_DEPENDENCIES='import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-open(sys.argv[2], "w").write("\n".join(project["dependencies"]) + "\n")'
+wanted = project["dependencies"] + project["optional-dependencies"]["postgres"]
+open(sys.argv[2], "w").write("\n".join(wanted) + "\n")'
 
 step_app_deps() {
     # A layer of its own, so editing the code does not reinstall every dependency.

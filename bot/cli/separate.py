@@ -283,8 +283,7 @@ class _ProgressBar:
         self._bar = None
         self._label = label[:40]
         if sys.stderr.isatty():
-            # tqdm ships no type hints; the ignore stays harmless once types-tqdm is installed.
-            from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+            from tqdm import tqdm
 
             self._bar = tqdm(total=100, desc=self._label, unit="%", leave=False, position=position)
 

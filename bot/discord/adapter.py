@@ -151,6 +151,8 @@ class DiscordAdapter(ChatAdapter):
     async def _login(self, intents: discord.Intents) -> discord.Client:
         client = self._client_factory(intents)
         tree = build_command_tree(client, self)
+        # discord.Client dispatches events to its on_<event> attributes, which its type
+        # does not declare (client.event() would need the handler named on_message).
         client.on_message = self._on_message_event  # type: ignore[attr-defined]
         client.on_ready = self._on_ready  # type: ignore[attr-defined]
         try:
