@@ -19,6 +19,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -29,10 +30,35 @@ from sqlalchemy.engine import Connection
 
 from storage.db import Database, open_database
 
+if TYPE_CHECKING:
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 logger = logging.getLogger(__name__)
+
+
+QUEUE_PREFIX = "procrastinate_"
+"""The prefix of every object of procrastinate's schema (revision 0002, PostgreSQL)."""
+
+UNMODELLED_TABLES = frozenset({"separation_runs"})
+"""Tables a revision creates by SQL, outside ``storage.models``: the distributed run
+ledger (revision 0004, ``storage.runs``), which the queue's psycopg connections use."""
+
+
+def include_name(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
+    """Alembic's autogenerate filter: compare everything but the tables of the queue.
+
+    procrastinate's tables come from its own SQL (``storage.queue_schema``) and the run
+    ledger's from plain SQL, not from ``storage.models``; without this filter every
+    comparison against a PostgreSQL database would propose dropping them.
+    """
+    if type_ != "table" or name is None:
+        return True
+    return not (name.startswith(QUEUE_PREFIX) or name in UNMODELLED_TABLES)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

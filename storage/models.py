@@ -121,6 +121,11 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cache_key: Mapped[str | None] = mapped_column(String(128))
     cache_hit: Mapped[bool | None] = mapped_column(Boolean)
+    # The distributed backend (revision 0003): see ``storage.jobs`` for the delivery lease.
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_by: Mapped[str | None] = mapped_column(String(64))
+    delivery_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Usage(Base):

@@ -162,6 +162,16 @@ class JobRecord:
     finished_at: datetime | None
     cache_key: str | None
     cache_hit: bool | None
+    # The distributed backend's bookkeeping; defaults keep records built without them
+    # (the local backend's, and tests') valid.
+    attempt: int = 0
+    """How many times a worker started the job."""
+    queue_job_id: int | None = None
+    """The procrastinate job carrying it (distributed backend only)."""
+    delivered_by: str | None = None
+    """The front-end process that delivers the result, or last did (None: never claimed)."""
+    delivery_lease_until: datetime | None = None
+    """Until when ``delivered_by``'s claim holds; after it, another front-end may take over."""
 
 
 @dataclass(frozen=True)

@@ -444,6 +444,100 @@ class Store:
             # Retention removes orphaned uploads later; the job's outcome stands.
             logger.warning("could not delete upload %s: %s", path, exc)
 
+    # The distributed backend: queue ids, attempts and who delivers each result
+
+    async def set_queue_job(self, job_id: int, queue_job_id: int) -> None:
+        """Remember the procrastinate job that carries this job (to cancel or inspect it).
+
+        Raises:
+            JobNotFoundError: the job is unknown.
+        """
+        async with self._db.write() as session:
+            jobs.set_queue_job(await jobs.lock(session, job_id), queue_job_id)
+            await session.flush()
+
+    async def record_attempt(self, job_id: int) -> int:
+        """Count a worker's start of the job; returns the new count (1 on the first start).
+
+        Raises:
+            JobNotFoundError: the job is unknown.
+        """
+        async with self._db.write() as session:
+            attempt = jobs.record_attempt(await jobs.lock(session, job_id))
+            await session.flush()
+            return attempt
+
+    async def claim_delivery(
+        self,
+        job_id: int,
+        frontend_id: str,
+        lease_seconds: float,
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        """Become the front-end that delivers this job's result, for ``lease_seconds``.
+
+        Succeeds (True) when the job is queued or running and nobody else holds its
+        delivery: no front-end ever claimed it, ``frontend_id`` already does (a renewal),
+        or the holder's lease is over. Atomic: of front-ends racing for one job, exactly
+        one wins. A finished job, or one another front-end holds, gives False.
+
+        Raises:
+            InvalidDeliveryClaimError: an empty or over-long id, or a lease <= 0 s.
+            JobNotFoundError: the job is unknown.
+        """
+        lease = jobs.check_claim(frontend_id, lease_seconds)
+        assert lease is not None
+        async with self._db.write() as session:
+            return await jobs.claim_delivery(session, job_id, frontend_id, self._now(now), lease)
+
+    async def renew_deliveries(
+        self, frontend_id: str, lease_seconds: float, *, now: datetime | None = None
+    ) -> int:
+        """Extend every lease ``frontend_id`` holds on an unfinished job; returns how many.
+
+        A front-end calls this well within its lease (a third of it, say): a job whose
+        lease ran out and that another front-end claimed is no longer its own, and is
+        not counted.
+
+        Raises:
+            InvalidDeliveryClaimError: an empty or over-long id, or a lease <= 0 s.
+        """
+        lease = jobs.check_claim(frontend_id, lease_seconds)
+        assert lease is not None
+        async with self._db.write() as session:
+            return await jobs.renew_deliveries(session, frontend_id, self._now(now), lease)
+
+    async def release_delivery(
+        self, job_id: int, frontend_id: str, *, now: datetime | None = None
+    ) -> None:
+        """Give up the job's delivery on a clean shutdown, so another front-end takes over.
+
+        The lease ends ``now``: the job shows up in :meth:`orphaned_deliveries` at once,
+        and any front-end can claim it. Nothing happens when ``frontend_id`` does not
+        hold it (any more).
+
+        Raises:
+            InvalidDeliveryClaimError: an empty or over-long id.
+        """
+        jobs.check_claim(frontend_id)
+        async with self._db.write() as session:
+            await jobs.release_delivery(session, job_id, frontend_id, self._now(now))
+
+    async def orphaned_deliveries(
+        self, platform: str, now: datetime | None = None
+    ) -> list[JobRecord]:
+        """Unfinished jobs of ``platform``'s users whose deliverer's lease is over.
+
+        These are what a front-end takes over (with :meth:`claim_delivery`) after
+        another one died or shut down. Only jobs some front-end claimed are reported:
+        a job never claimed (``delivered_by`` empty, e.g. the local backend's) belongs
+        to the process that created it.
+        """
+        async with self._db.read() as session:
+            found = await jobs.orphaned_deliveries(session, platform, self._now(now))
+            return [jobs.to_record(job) for job in found]
+
     # Recovery, retention, statistics
 
     async def recover_interrupted(self, *, now: datetime | None = None) -> list[RecoveredJob]:

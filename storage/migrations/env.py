@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.db import open_database
+from storage.migrate import include_name
 from storage.models import Base
 
 
@@ -28,6 +29,8 @@ def _run_migrations(connection: Connection) -> None:
         # there too and a failed migration leaves the schema as it was.
         transactional_ddl=True,
         compare_type=True,
+        # procrastinate's tables (revision 0002) are not in the models; leave them be.
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

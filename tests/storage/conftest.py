@@ -10,7 +10,6 @@ skipped with the reason.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,10 +23,9 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage import ChatRef, JobRequest, QuotaLimits, Store
+from tests.conftest import POSTGRES_TEST_URL
 
-POSTGRES_URL = os.environ.get(
-    "KARAOKE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = POSTGRES_TEST_URL
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
