@@ -229,6 +229,71 @@ class PoolSettings(_Section):
         return value
 
 
+class BackendSettings(_Section):
+    """Where songs are separated: in this process, or by workers on any number of hosts."""
+
+    kind: Literal["local", "distributed"] = "local"
+    """"local": this process loads the model and runs the pool (one host, no servers).
+    "distributed": ``run`` is a front-end that queues songs in PostgreSQL (procrastinate)
+    for ``karaoke-bot worker`` processes; audio travels through ``[blobs]``."""
+
+
+class QueueSettings(_Section):
+    """The distributed job queue (procrastinate on the PostgreSQL of ``database.url``)."""
+
+    name: str = Field(default="separation", pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    """Songs one worker takes at once; their segments share forward passes."""
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    """How often a worker tells the queue it is alive."""
+    stalled_after_seconds: float = Field(default=6.0, gt=0)
+    """A worker silent this long is presumed dead: its songs go to another worker."""
+    sweep_interval_seconds: float = Field(default=0.5, gt=0)
+    """How often workers look for songs of dead workers."""
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    """Tries per song (a worker dying counts as one); then it fails and is refunded."""
+    delivery_grace_seconds: float = Field(default=30.0, gt=0)
+    """A finished song waits this long for the front-end that took it before another
+    front-end of the same platform delivers it."""
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> QueueSettings:
+        if self.stalled_after_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("queue.stalled_after_seconds must exceed 2 x heartbeat_seconds")
+        return self
+
+
+class BlobSettings(_Section):
+    """Where the distributed backend keeps songs and results between hosts."""
+
+    kind: Literal["local", "s3"] = "local"
+    """"local": a folder (a shared mount when workers run on other hosts); "s3": any
+    S3-compatible object store."""
+    path: Path | None = None
+    """For "local": the folder; default <data_dir>/blobs."""
+    endpoint_url: str | None = None
+    """For "s3": for example https://s3.eu-west-1.amazonaws.com or http://minio:9000."""
+    bucket: str | None = None
+    region: str = "us-east-1"
+    part_size_mb: int = Field(default=8, ge=5, le=512)
+    """Files larger than this are uploaded in parts of this size (S3's minimum is 5)."""
+    access_key_id: SecretStr | None = None
+    """Better given as KARAOKE_S3_ACCESS_KEY_ID than written here."""
+    secret_access_key: SecretStr | None = None
+    """Better given as KARAOKE_S3_SECRET_ACCESS_KEY than written here."""
+
+    @model_validator(mode="after")
+    def _check_s3(self) -> BlobSettings:
+        if self.kind == "s3" and not (self.endpoint_url and self.bucket):
+            raise ValueError('blobs.kind = "s3" needs blobs.endpoint_url and blobs.bucket')
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "set both S3 credentials (KARAOKE_S3_ACCESS_KEY_ID and "
+                "KARAOKE_S3_SECRET_ACCESS_KEY) or neither"
+            )
+        return self
+
+
 class Settings(_Section):
     general: GeneralSettings = GeneralSettings()
     audio: AudioSettings = AudioSettings()
@@ -242,6 +307,20 @@ class Settings(_Section):
     rate_limit: RateLimitSettings = RateLimitSettings()
     telegram: TelegramSettings = TelegramSettings()
     discord: DiscordSettings = DiscordSettings()
+    backend: BackendSettings = BackendSettings()
+    queue: QueueSettings = QueueSettings()
+    blobs: BlobSettings = BlobSettings()
+
+    @model_validator(mode="after")
+    def _check_distributed_database(self) -> Settings:
+        """The queue lives in the database: procrastinate needs PostgreSQL."""
+        if self.backend.kind == "distributed" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                'backend.kind = "distributed" needs a PostgreSQL database.url '
+                "(postgresql+asyncpg://...), given as KARAOKE_DATABASE_URL or in [database]; "
+                "the queue lives there"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_folders_apart(self) -> Settings:
@@ -254,6 +333,7 @@ class Settings(_Section):
             "tmp (<data_dir>/tmp)": (data / "tmp").resolve(),
             "uploads (<data_dir>/uploads)": (data / "uploads").resolve(),
             "results (<data_dir>/results)": (data / "results").resolve(),
+            "blobs.path": (self.blobs.path or data / "blobs").resolve(),
         }
         names = list(owned)
         for index, first in enumerate(names):
@@ -274,6 +354,11 @@ class Settings(_Section):
     @property
     def tmp_dir(self) -> Path:
         return self.general.data_dir / "tmp"
+
+    @property
+    def blob_dir(self) -> Path:
+        """The "local" blob store's folder."""
+        return self.blobs.path or self.general.data_dir / "blobs"
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -308,6 +393,8 @@ _ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "KARAOKE_DISCORD_TOKEN": ("discord", "token"),
     "KARAOKE_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "KARAOKE_DATABASE_URL": ("database", "url"),  # it may hold a password
+    "KARAOKE_S3_ACCESS_KEY_ID": ("blobs", "access_key_id"),
+    "KARAOKE_S3_SECRET_ACCESS_KEY": ("blobs", "secret_access_key"),
     "KARAOKE_DATA_DIR": ("general", "data_dir"),
     "KARAOKE_DEVICE": ("model", "device"),
     # The Docker image turns the health server on through these (see Dockerfile).

@@ -225,6 +225,20 @@ class PoolShutdownError(PoolError):
         super().__init__("the pool shut down before the job finished")
 
 
+class WorkerLostError(PoolError):
+    """A distributed job's workers died (or were cut off) on every allowed attempt."""
+
+    kind = "worker_lost"
+    _user_text = (
+        "The servers separating your song kept failing, so I gave up; it was not counted. "
+        "Please try again later."
+    )
+
+    def __init__(self, *, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(f"no worker finished the job in {attempts} attempts")
+
+
 class JobFailedError(PoolError):
     """An unexpected exception (a bug, a broken model) failed this job; the cause is chained."""
 

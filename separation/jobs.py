@@ -17,9 +17,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from separation.cache import ResultPin
 from separation.encode import EncodingSpec, StemMode
 from separation.errors import JobCancelledError
 from separation.ffmpeg import ProbeResult
@@ -48,6 +47,14 @@ class SeparationRequest:
     instead of probing the file a second time."""
 
 
+@runtime_checkable
+class Releasable(Protocol):
+    """What keeps a result's files in place until they are delivered: a cache pin in
+    process, a downloaded copy for a remote backend."""
+
+    def release(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class JobResult:
     outputs: dict[str, Path]
@@ -61,7 +68,7 @@ class JobResult:
     """The result cache's key for these files (input hash + model + settings): what a job
     record keeps, so an operator can tell which jobs one cache entry served."""
     input_tags: dict[str, str] = field(default_factory=dict)
-    pin: ResultPin | None = field(default=None, compare=False, repr=False)
+    pin: Releasable | None = field(default=None, compare=False, repr=False)
 
     def release(self) -> None:
         """The files are delivered: the cache may evict them again (idempotent)."""

@@ -122,7 +122,9 @@ def test_import_contracts_are_kept():
 
 
 # Declared because SQLAlchemy loads them by the URL's driver name, never imported by us.
-_LOADED_BY_NAME = {"aiosqlite"}
+_LOADED_BY_NAME = {"aiosqlite", "asyncpg"}
+# Optional features: their packages are declared as extras, imported only where used.
+_FEATURE_EXTRAS = ("postgres", "distributed")
 
 
 def _normalized(name: str) -> str:
@@ -147,13 +149,21 @@ def _imported_distributions() -> dict[str, str]:
                     if top in sys.stdlib_module_names or top in PACKAGES:
                         continue
                     for distribution in owners.get(top, [top]):
+                        if distribution.startswith("types-"):
+                            continue  # type stubs, imported for the type checker only
                         found.setdefault(_normalized(distribution), str(path.relative_to(ROOT)))
     return found
 
 
+def _names(specs: list[str]) -> set[str]:
+    return {_normalized(re.split(r"[<>=!~\[ ;]", spec)[0]) for spec in specs}
+
+
 def test_declared_dependencies_are_what_the_code_imports():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_normalized(re.split(r"[<>=!~\[ ;]", spec)[0]) for spec in project["dependencies"]}
+    required = _names(project["dependencies"])
+    extras = set().union(*(_names(project["optional-dependencies"][e]) for e in _FEATURE_EXTRAS))
     imported = _imported_distributions()
-    assert {name: where for name, where in imported.items() if name not in declared} == {}
-    assert declared - set(imported) - _LOADED_BY_NAME == set()
+    undeclared = {name: where for name, where in imported.items() if name not in required | extras}
+    assert undeclared == {}
+    assert (required | extras) - set(imported) - _LOADED_BY_NAME == set()

@@ -24,6 +24,7 @@ from bot.cli.messages import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from bot.cli.models import add_models_command
 from bot.cli.run import add_run_command
 from bot.cli.separate import add_separate_command
+from bot.cli.worker import add_worker_command
 from bot.ops.logging_setup import configure_logging
 from bot.ops.secrets import secret_values
 from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 SYNOPSIS = """\
 commands:
   karaoke-bot run                       the bot: enabled platforms, pool and store
+  karaoke-bot worker                    separate songs from the distributed queue
   karaoke-bot check                     validate config, tokens, ffmpeg, weights, device, DB
   karaoke-bot separate INPUT... [-o OUTDIR] [--model NAME] [--model-repo DIR] ...
   karaoke-bot models list | download NAME | make-random NAME --repo DIR
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_separate_command(subparsers)
     add_run_command(subparsers)
+    add_worker_command(subparsers)
     add_models_command(subparsers)
     add_check_command(subparsers)
     from bot.cli.admin import add_admin_commands

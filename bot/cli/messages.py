@@ -45,6 +45,10 @@ INTERRUPTED = "interrupted"
 NO_PLATFORM = (
     "no chat platform is enabled: set telegram.enabled = true (or discord.enabled) in the config"
 )
+WORKER_NEEDS_DISTRIBUTED = (
+    'worker needs backend.kind = "distributed" (and a PostgreSQL database.url) in the config; '
+    "with the local backend, run separates songs itself"
+)
 NOTHING_TO_GRANT = (
     "nothing to grant: give --songs, --minutes, --max-song-minutes, --concurrent or --reset"
 )

@@ -17,6 +17,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.app import AdapterFactory
+    from separation.jobs import SeparationBackend
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +68,22 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:
     from bot.app import build_app, install_signal_handlers, run_until_stopped
-    from bot.backend import build_pool, configure_torch
-    from bot.ops.metrics import Metrics, cuda_memory_readers
+    from bot.ops.metrics import Metrics
 
-    device = configure_torch(settings)
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    metrics = Metrics(gpu_memory=cuda_memory_readers(device))
-    app = await build_app(
-        settings,
-        backend=build_pool(settings, metrics=metrics),
-        adapter_factories=factories,
-        metrics=metrics,
-    )
+    backend: SeparationBackend
+    if settings.backend.kind == "distributed":
+        from bot.distributed.setup import distributed_backend
+
+        metrics = Metrics()
+        backend = distributed_backend(settings)  # a front-end: no model here
+    else:
+        from bot.backend import build_pool, configure_torch
+        from bot.ops.metrics import cuda_memory_readers
+
+        device = configure_torch(settings)
+        metrics = Metrics(gpu_memory=cuda_memory_readers(device))
+        backend = build_pool(settings, metrics=metrics)
+    app = await build_app(settings, backend=backend, adapter_factories=factories, metrics=metrics)
     await run_until_stopped(app, stop, grace_seconds=settings.pool.shutdown_timeout_seconds)

@@ -32,7 +32,6 @@ from separation.errors import AudioInputError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
     from separation.jobs import JobHandle, JobResult, SeparationBackend
-    from separation.pool import PoolConfig
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +173,15 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     prepare_output_dir(args.output_dir)
     inputs = plan_inputs(args.inputs)
 
-    from bot.backend import configure_torch, pool_config  # torch: only when separating
+    if settings.backend.kind == "distributed":
+        from bot.distributed.setup import distributed_backend
+
+        # The songs go to the fleet's workers; the queue's limits apply as to any user.
+        return asyncio.run(
+            _separate_all(inputs, args.output_dir, settings, distributed_backend(settings))
+        )
+
+    from bot.backend import build_pool, configure_torch, pool_config  # torch: only here
 
     configure_torch(settings)
     config = pool_config(settings)
@@ -185,29 +192,28 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
         max_queued_jobs=max(config.max_queued_jobs, len(inputs)),
         warm_up=False,
     )
-    return asyncio.run(_separate_all(inputs, args.output_dir, settings, config))
+    return asyncio.run(
+        _separate_all(inputs, args.output_dir, settings, build_pool(settings, config))
+    )
 
 
 async def _separate_all(
     inputs: list[_Input],
     output_dir: Path,
     settings: Settings,
-    config: PoolConfig,
+    backend: SeparationBackend,
 ) -> int:
-    from bot.backend import build_pool
-
-    pool = build_pool(settings, config)
-    await pool.start()
+    await backend.start()
     try:
         outcomes = await asyncio.gather(
             *(
-                _separate_one(pool, item, output_dir, settings, position)
+                _separate_one(backend, item, output_dir, settings, position)
                 for position, item in enumerate(inputs)
             ),
             return_exceptions=True,
         )
     finally:
-        await pool.shutdown(timeout=0)
+        await backend.shutdown(timeout=0)
     failures = 0
     for item, outcome in zip(inputs, outcomes, strict=True):
         if isinstance(outcome, AudioInputError | SeparationError | OSError):
@@ -254,7 +260,10 @@ async def _separate_one(
         result = await handle.result()
     finally:
         progress_bar.close()
-    return await asyncio.to_thread(_copy_outputs, result, output_dir, item.stem, spec.extension)
+    try:
+        return await asyncio.to_thread(_copy_outputs, result, output_dir, item.stem, spec.extension)
+    finally:
+        result.release()  # the cache may evict its copy; a remote backend's is deleted
 
 
 async def _follow(handle: JobHandle, progress_bar: _ProgressBar) -> None:

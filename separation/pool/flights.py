@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from separation.cache import ResultPin
 from separation.engine import SeparationJob
 from separation.errors import AudioInputError, JobFailedError, PoolError, SeparationError
 from separation.jobs import JobHandle, JobResult, ProgressEvent, SeparationRequest
@@ -81,7 +82,8 @@ class Flights:
         try:
             shared = await asyncio.shield(flight.result)
             # Each caller delivers on its own schedule, so each holds its own pin.
-            result = dataclasses.replace(shared, pin=shared.pin.share() if shared.pin else None)
+            pin = shared.pin.share() if isinstance(shared.pin, ResultPin) else None
+            result = dataclasses.replace(shared, pin=pin)
         finally:
             flight.handles.remove(handle)
             if flight.owner is handle and not flight.result.done():

@@ -216,7 +216,7 @@ class SeparationPool:
     async def _obtain(self, submission: _Submission) -> JobResult:
         request = submission.handle.request
         digest = await run_blocking(None, file_sha256, request.input_path)
-        key = cache_key(digest, self._key_settings(request))
+        key = self.result_key(request, digest)
         entry = await run_blocking(None, self._cache.lookup, key)
         if entry is not None:
             logger.info("job %s: cache hit", submission.handle.job_id)
@@ -224,6 +224,11 @@ class SeparationPool:
         flight = self._flights.board(key, request, submission.handle)
         submission.flight = flight
         return await self._flights.result_for(flight, submission.handle)
+
+    def result_key(self, request: SeparationRequest, input_sha256: str) -> str:
+        """The cache key of ``request``'s result (call after :meth:`start`): a remote
+        worker uses it to look for the result in a cache shared by several hosts."""
+        return cache_key(input_sha256, self._key_settings(request))
 
     def _key_settings(self, request: SeparationRequest) -> dict[str, Any]:
         """Everything besides the input bytes that changes the output files."""

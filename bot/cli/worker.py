@@ -1,0 +1,69 @@
+"""``karaoke-bot worker``: separate songs from the distributed queue on this host.
+
+Start any number of them, on any number of hosts, with the same config file as the
+front-ends (``backend.kind = "distributed"``). Each loads the model on its devices
+(``pool.devices``) and warms it up before it takes its first song.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+from bot.cli import messages
+from bot.cli.messages import EXIT_OK, EXIT_USAGE
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def add_worker_command(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help='separate songs from the distributed queue (backend.kind = "distributed")',
+    )
+    parser.set_defaults(func=worker_command)
+
+
+def worker_command(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.backend.kind != "distributed":
+        messages.error(messages.WORKER_NEEDS_DISTRIBUTED)
+        return EXIT_USAGE
+    asyncio.run(_work(settings))
+    return EXIT_OK
+
+
+async def _work(settings: Settings) -> None:
+    from bot.app import install_signal_handlers
+    from bot.backend import build_pool, configure_torch, pool_config
+    from bot.distributed.queue import make_queue_app
+    from bot.distributed.setup import blob_store
+    from bot.distributed.worker import SeparationWorker
+
+    configure_torch(settings)
+    concurrency = settings.queue.worker_concurrency
+    # The queue decides admission fleet-wide; the pool runs whatever this worker took.
+    config = dataclasses.replace(
+        pool_config(settings),
+        max_running_jobs=concurrency,
+        max_queued_jobs=concurrency,
+        max_jobs_per_user=concurrency,
+    )
+    pool = build_pool(settings, config)
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    await pool.start()  # loads the model and warms it up before the first song
+    app = make_queue_app(settings, max_connections=concurrency + 4)
+    blobs = blob_store(settings)
+    try:
+        async with app.open_async():
+            worker = SeparationWorker(
+                app=app, pool=pool, blobs=blobs, queue=settings.queue, tmp_dir=settings.tmp_dir
+            )
+            await worker.run(stop)
+    finally:
+        await blobs.close()
+        await pool.shutdown(timeout=settings.pool.shutdown_timeout_seconds)

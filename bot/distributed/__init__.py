@@ -1,0 +1,7 @@
+"""The distributed backend: front-ends and GPU workers on many hosts.
+
+``queue.py`` opens the procrastinate queue on the store's PostgreSQL, ``wire.py`` is what
+crosses between hosts (as JSON), ``frontend.py`` is the ``SeparationBackend`` a front-end
+uses, ``worker.py`` is ``karaoke-bot worker``. Audio travels through ``storage.blobs``;
+attempts and outcomes are fenced in ``storage.runs``.
+"""

@@ -1,0 +1,47 @@
+"""Settings -> the distributed backend's parts: blob store, queue, front-end backend.
+
+Nothing here imports torch: a front-end loads no model (``karaoke-bot worker`` does, in
+``bot.cli.worker``).
+"""
+
+from __future__ import annotations
+
+from bot.distributed.frontend import DistributedBackend, FrontendLimits
+from bot.distributed.queue import make_queue_app
+from bot.settings import Settings, secret_value
+from storage.blobs import BlobStore, open_blob_store
+from storage.postgres import psycopg_conninfo
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """The configured blob store (credentials from the settings' secrets)."""
+    blobs = settings.blobs
+    return open_blob_store(
+        blobs.kind,
+        folder=settings.blob_dir,
+        endpoint_url=blobs.endpoint_url,
+        bucket=blobs.bucket,
+        region=blobs.region,
+        access_key_id=secret_value(blobs.access_key_id),
+        secret_access_key=secret_value(blobs.secret_access_key),
+        part_size_bytes=blobs.part_size_mb * 2**20,
+    )
+
+
+def distributed_backend(settings: Settings) -> DistributedBackend:
+    """A front-end's backend: songs go to the queue, results come from the blob store.
+
+    The pool's admission settings (``pool.max_queued_jobs``, ``pool.max_jobs_per_user``)
+    apply to the whole fleet.
+    """
+    return DistributedBackend(
+        app=make_queue_app(settings),
+        conninfo=psycopg_conninfo(settings.database_url),
+        blobs=blob_store(settings),
+        queue=settings.queue,
+        limits=FrontendLimits(
+            max_queued_jobs=settings.pool.max_queued_jobs,
+            max_jobs_per_user=settings.pool.max_jobs_per_user,
+        ),
+        tmp_dir=settings.tmp_dir,
+    )

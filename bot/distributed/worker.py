@@ -1,0 +1,244 @@
+"""``karaoke-bot worker``: takes songs from the queue and separates them on this host's GPUs.
+
+A worker is today's pool behind a procrastinate worker. It takes up to
+``queue.worker_concurrency`` songs at once and gives them all to one pool, so their
+segments share forward passes exactly as they do on a single host. For each song it
+downloads the upload from the blob store, runs the pool, uploads the files to the shared
+result cache (the manifest last, so a reader never sees half a result), records the outcome
+in the run ledger and tells the front-ends through PostgreSQL's NOTIFY.
+
+A worker that dies mid-song stops sending heartbeats; every worker sweeps the queue for
+songs of silent workers with procrastinate's stalled-job API and puts them back, at most
+``queue.max_attempts`` times. A worker that was only cut off and finishes later finds its
+attempt superseded in the ledger: its outcome is rejected, and it waits for the current
+attempt instead of marking the queue row (see ``storage.runs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import procrastinate
+from procrastinate.job_context import AbortReason, JobContext
+
+from bot.distributed.queue import fetch_all
+from bot.distributed.wire import (
+    MANIFEST_NAME,
+    TASK_NAME,
+    Outcome,
+    OutputFile,
+    ResultManifest,
+    error_to_dict,
+    outcome_notice,
+    progress_channel,
+    progress_message,
+    request_from_payload,
+    result_prefix,
+)
+from bot.settings import QueueSettings
+from separation.cache import file_sha256
+from separation.errors import WorkerLostError
+from separation.jobs import JobHandle, JobResult
+from separation.pool import SeparationPool
+from storage.blobs import BlobStore
+from storage.errors import BlobNotFoundError
+from storage.runs import RunLedger
+
+logger = logging.getLogger(__name__)
+
+_NOTIFY = "SELECT pg_notify(%(channel)s, %(payload)s)"
+
+
+def worker_name() -> str:
+    """Unique per process and readable in logs: host, pid and a short random suffix."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class SeparationWorker:
+    """One worker process: a started pool, a procrastinate worker and the stalled sweep."""
+
+    def __init__(
+        self,
+        *,
+        app: procrastinate.App,
+        pool: SeparationPool,
+        blobs: BlobStore,
+        queue: QueueSettings,
+        tmp_dir: Path,
+        name: str | None = None,
+    ) -> None:
+        self._app = app
+        self._pool = pool
+        self._blobs = blobs
+        self._queue = queue
+        self._ledger = RunLedger(app.connector)
+        self._inputs = tmp_dir / "worker-inputs"
+        self.name = name or worker_name()
+        self._channel = progress_channel(queue.name)
+        self.jobs_started = 0
+        self.retries = 0
+        app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then finish the songs in hand and return."""
+        self._inputs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sweeper = asyncio.create_task(self._sweep_stalled(), name="stalled-sweep")
+        worker = asyncio.create_task(
+            self._app.run_worker_async(
+                queues=[self._queue.name],
+                name=self.name,
+                concurrency=self._queue.worker_concurrency,
+                update_heartbeat_interval=self._queue.heartbeat_seconds,
+                stalled_worker_timeout=self._queue.stalled_after_seconds,
+                install_signal_handlers=False,
+                listen_notify=True,
+                delete_jobs="successful",
+            ),
+            name="procrastinate-worker",
+        )
+        logger.info("worker %s: taking songs from queue %r", self.name, self._queue.name)
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        sweeper.cancel()
+        worker.cancel()  # procrastinate finishes the jobs in hand, then returns
+        await asyncio.gather(worker, sweeper, return_exceptions=True)
+        stopping.cancel()
+        if worker.done() and not worker.cancelled() and worker.exception() is not None:
+            raise worker.exception()  # type: ignore[misc]
+        logger.info("worker %s: stopped", self.name)
+
+    # -- one song ---------------------------------------------------------------------------
+    async def _separate(self, context: JobContext, /, **payload: Any) -> None:
+        queue_job_id = context.job.id
+        assert queue_job_id is not None
+        job_id = str(payload["job_id"])
+        attempt = await self._ledger.start_attempt(queue_job_id, job_id, self.name)
+        if attempt is None:
+            logger.info("job %s: an earlier attempt already finished it", job_id)
+            return
+        self.jobs_started += 1
+        if attempt > self._queue.max_attempts:
+            lost = WorkerLostError(attempts=attempt - 1)
+            logger.warning("job %s: %s; giving up", job_id, lost)
+            await self._finish(
+                queue_job_id, job_id, attempt, Outcome("failed", error=error_to_dict(lost))
+            )
+            return
+        logger.info("job %s: attempt %d on %s", job_id, attempt, self.name)
+        outcome = await self._attempt(context, job_id, attempt, payload)
+        await self._finish(queue_job_id, job_id, attempt, outcome)
+
+    async def _attempt(
+        self, context: JobContext, job_id: str, attempt: int, payload: dict[str, Any]
+    ) -> Outcome:
+        folder = self._inputs / f"{job_id}-{attempt}"
+        folder.mkdir(mode=0o700)
+        handle: JobHandle | None = None
+        try:
+            input_path = folder / "input.upload"
+            await self._blobs.get_file(str(payload["input_key"]), input_path)
+            request = request_from_payload(payload, input_path)
+            handle = await self._pool.submit(request)
+            async for event in handle.events():
+                if (message := progress_message(job_id, attempt, event)) is not None:
+                    await self._notify(message)
+            result = await handle.result()
+            try:
+                await self._publish(result)
+            finally:
+                result.release()
+            return Outcome("done", cache_key=result.cache_key, cache_hit=result.cache_hit)
+        except asyncio.CancelledError:
+            if handle is not None:
+                await asyncio.shield(handle.cancel())
+            if context.abort_reason() is AbortReason.USER_REQUEST:
+                return Outcome("cancelled")  # a front-end cancelled the song
+            raise  # this worker is stopping: the song stays for another attempt
+        except BlobNotFoundError as error:
+            logger.warning("job %s: its upload is gone from the blob store: %s", job_id, error)
+            return Outcome("failed", error=error_to_dict(error))
+        except Exception as error:
+            logger.info("job %s failed: %s", job_id, error)
+            return Outcome("failed", error=error_to_dict(error))
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def _publish(self, result: JobResult) -> None:
+        """Put the result in the shared cache unless a valid copy is already there."""
+        prefix = result_prefix(result.cache_key)
+        with contextlib.suppress(BlobNotFoundError, ValueError):
+            existing = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
+            if [o.name for o in existing.outputs] == list(result.outputs):
+                return
+        outputs = []
+        for name, path in result.outputs.items():
+            key = f"{prefix}{name}{path.suffix}"
+            digest = await asyncio.to_thread(file_sha256, path)
+            await self._blobs.put_file(key, path)
+            outputs.append(OutputFile(name, key, path.stat().st_size, digest))
+        manifest = ResultManifest(
+            cache_key=result.cache_key,
+            outputs=outputs,
+            duration_seconds=result.duration_seconds,
+            bitrate_kbps=result.bitrate_kbps,
+            input_tags=dict(result.input_tags),
+        )
+        await self._blobs.put_bytes(prefix + MANIFEST_NAME, manifest.to_json())
+
+    async def _finish(self, queue_job_id: int, job_id: str, attempt: int, outcome: Outcome) -> None:
+        """Record the outcome if this attempt is still the current one; else wait for the
+        current attempt, so that this (stale) worker leaves the queue row alone."""
+        if await self._ledger.record_outcome(queue_job_id, attempt, outcome.to_dict()):
+            logger.info("job %s: attempt %d ended: %s", job_id, attempt, outcome.status)
+            await self._notify(outcome_notice(job_id, attempt))
+            return
+        logger.warning(
+            "job %s: attempt %d was superseded (this worker was presumed dead); its %s is "
+            "discarded",
+            job_id, attempt, outcome.status,
+        )  # fmt: skip
+        deadline = time.monotonic() + self._pool.config.job_timeout_seconds
+        while time.monotonic() < deadline:
+            state = (await self._ledger.states([queue_job_id])).get(queue_job_id)
+            if state is None or state.outcome is not None:
+                return
+            await asyncio.sleep(1.0)
+
+    async def _notify(self, payload: str) -> None:
+        try:
+            await fetch_all(self._app, _NOTIFY, channel=self._channel, payload=payload)
+        except Exception as error:  # progress is best effort; the ledger is the truth
+            logger.debug("progress notify failed: %s", error)
+
+    # -- songs of dead workers --------------------------------------------------------------
+    async def _sweep_stalled(self) -> None:
+        manager = self._app.job_manager
+        while True:
+            await asyncio.sleep(self._queue.sweep_interval_seconds)
+            try:
+                stalled = await manager.get_stalled_jobs(
+                    queue=self._queue.name,
+                    task_name=TASK_NAME,
+                    seconds_since_heartbeat=self._queue.stalled_after_seconds,
+                )
+                for job in stalled:
+                    try:
+                        await manager.retry_job(job)
+                    except Exception as error:  # another worker retried it first
+                        logger.debug("job %s: retry skipped: %s", job.id, error)
+                        continue
+                    self.retries += 1
+                    logger.warning(
+                        "queue job %s: its worker stopped answering; back in the queue", job.id
+                    )
+            except Exception as error:
+                logger.warning("stalled-job sweep failed: %s", error)

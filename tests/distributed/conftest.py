@@ -1,0 +1,196 @@
+"""A small fleet on one machine: real PostgreSQL, real worker processes, tiny models.
+
+Each test gets its own queue name (the session's fresh database is shared), its own blob
+folder and its own worker processes, started with ``karaoke-bot worker`` exactly as an
+operator would, and killed at the end. Front-ends run in the test's event loop as
+``DistributedBackend`` objects built from the same kind of config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.distributed.frontend import DistributedBackend
+from bot.distributed.setup import distributed_backend
+from bot.settings import Settings, load_settings
+from storage.db import open_database
+from storage.migrate import upgrade
+from storage.postgres import psycopg_conninfo
+from tests.conftest import excerpt
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_READY = "taking songs from queue"
+START_TIMEOUT_SECONDS = 90.0
+
+
+@pytest.fixture(scope="session")
+def fleet_database(postgres_url: str) -> str:
+    """The session's fresh database, migrated once (queue schema and run ledger included)."""
+
+    async def migrate() -> None:
+        database = open_database(postgres_url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.close()
+
+    asyncio.run(migrate())
+    return postgres_url
+
+
+@dataclass
+class Fleet:
+    """One test's queue: its config files, workers and front-ends."""
+
+    root: Path
+    database_url: str
+    model_repo: Path
+    queue: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+    frontends: list[DistributedBackend] = field(default_factory=list)
+    extra: str = ""
+    max_attempts: int = 3
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+    def config(self, name: str, extra: str = "") -> Path:
+        """A config file for one process (its own data folder, the fleet's queue)."""
+        path = self.root / f"{name}.toml"
+        path.write_text(
+            f"""
+[general]
+data_dir = "{self.root / name}"
+[model]
+name = "tiny"
+repo = "{self.model_repo}"
+cpu_threads = 1
+[database]
+url = "{self.database_url}"
+[backend]
+kind = "distributed"
+[blobs]
+kind = "local"
+path = "{self.blobs}"
+[queue]
+name = "{self.queue}"
+heartbeat_seconds = 0.5
+stalled_after_seconds = 2.0
+sweep_interval_seconds = 0.25
+worker_concurrency = 2
+max_attempts = {self.max_attempts}
+[output]
+format = "wav"
+{self.extra}
+{extra}
+"""
+        )
+        return path
+
+    def settings(self, name: str, extra: str = "") -> Settings:
+        return load_settings(self.config(name, extra))
+
+    def start_worker(self, extra: str = "") -> subprocess.Popen[bytes]:
+        name = f"worker{len(self.workers)}"
+        log = self.root / f"{name}.log"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("KARAOKE_")}
+        environment["PYTHONPATH"] = str(ROOT)
+        config = self.config(name, extra)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli.main", "worker", "-v", "--config", str(config)],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=self.root,
+        )
+        self.workers.append(process)
+        self.logs.append(log)
+        return process
+
+    def wait_until_ready(self, *processes: subprocess.Popen[bytes]) -> None:
+        """Until each worker has loaded its model and taken up the queue."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        for process in processes:
+            log = self.logs[self.workers.index(process)]
+            while WORKER_READY not in log.read_text(errors="replace"):
+                if process.poll() is not None:
+                    pytest.fail(f"worker exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"worker not ready in time:\n{log.read_text()[-3000:]}")
+                time.sleep(0.1)
+
+    def worker_log(self, process: subprocess.Popen[bytes]) -> str:
+        return self.logs[self.workers.index(process)].read_text(errors="replace")
+
+    async def frontend(self, name: str = "front", extra: str = "") -> DistributedBackend:
+        backend = distributed_backend(self.settings(name, extra))
+        await backend.start()
+        self.frontends.append(backend)
+        return backend
+
+    def blob_files(self, prefix: str) -> list[Path]:
+        folder = self.blobs / prefix
+        return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+    async def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
+        conninfo = psycopg_conninfo(self.database_url)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+            cursor = await connection.execute(sql, params)  # type: ignore[arg-type]
+            return list(await cursor.fetchall())
+
+    def stop(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path, fleet_database: str, model_repo: Path) -> AsyncIterator[Fleet]:
+    fleet = Fleet(root=tmp_path, database_url=fleet_database, model_repo=model_repo)
+    try:
+        yield fleet
+    finally:
+        for backend in fleet.frontends:
+            await backend.shutdown(timeout=0)
+        fleet.stop()
+
+
+@pytest.fixture
+def song(tmp_path: Path, shared_music: Path, ffmpeg: str) -> Callable[[float, str], Path]:
+    """``song(seconds, name)``: an excerpt of real music (a 2:13 song) as an MP3 upload;
+    different names with different lengths give different songs."""
+
+    def make(seconds: float, name: str = "song") -> Path:
+        target = tmp_path / "songs" / f"{name}.mp3"
+        target.parent.mkdir(exist_ok=True)
+        return excerpt(shared_music / "lets-go-fishin.ogg", target, ffmpeg, seconds)
+
+    return make
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

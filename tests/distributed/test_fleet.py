@@ -1,0 +1,231 @@
+"""The distributed backend end to end: real PostgreSQL, worker processes, tiny models.
+
+Every test starts ``karaoke-bot worker`` processes and talks to them through front-ends
+built from config files, as an operator's hosts would; faults are real (SIGKILL).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from separation.encode import EncodingSpec
+from separation.errors import (
+    JobCancelledError,
+    PoolBusyError,
+    PoolShutdownError,
+    UserJobLimitError,
+    WorkerLostError,
+)
+from separation.jobs import (
+    Cancelled,
+    Done,
+    JobHandle,
+    JobResult,
+    Running,
+    SeparationRequest,
+)
+from tests.distributed.conftest import Fleet, kill, wait_for
+from tests.pools import make_pool
+
+pytestmark = pytest.mark.slow
+
+WAV = EncodingSpec(format="wav")
+
+
+def request(path: Path, user: str = "telegram:1", job_id: str | None = None) -> SeparationRequest:
+    return SeparationRequest(user_ref=user, input_path=path, encoding=WAV, job_id=job_id)
+
+
+def samples(path: Path) -> np.ndarray:
+    """A 32-bit float WAV's samples (the stdlib's ``wave`` reads only integer PCM)."""
+    data = path.read_bytes()
+    start = data.index(b"data") + 8
+    size = int.from_bytes(data[start - 4 : start], "little")
+    return np.frombuffer(data[start : start + size], dtype="<f4")
+
+
+async def read(handle: JobHandle) -> tuple[list[object], JobResult]:
+    events = [event async for event in handle.events()]
+    return events, await handle.result()
+
+
+async def ledger(fleet: Fleet, job_id: str) -> tuple[int, str | None]:
+    rows = await fleet.query(
+        "SELECT attempt, outcome FROM separation_runs WHERE job_id = %s", job_id
+    )
+    assert len(rows) == 1, rows
+    return int(rows[0][0]), rows[0][1]  # type: ignore[call-overload, return-value]
+
+
+async def test_songs_of_several_users_come_back_as_the_local_backend_makes_them(
+    fleet: Fleet, song, ffmpeg: str, tmp_path: Path
+):
+    workers = [fleet.start_worker(), fleet.start_worker()]
+    fleet.wait_until_ready(*workers)
+    front = await fleet.frontend()
+    songs = {("telegram:1", "a"): song(6, "a"), ("telegram:2", "b"): song(7, "b"),
+             ("discord:3", "c"): song(8, "c")}  # fmt: skip
+    handles = {key: await front.submit(request(path, key[0])) for key, path in songs.items()}
+    results = {key: (await read(handle))[1] for key, handle in handles.items()}
+
+    local = make_pool(
+        ffmpeg=ffmpeg, tmp_root=tmp_path / "ltmp", cache_dir=tmp_path / "lcache",
+        model="tiny", repo=fleet.model_repo,
+    )  # fmt: skip
+    await local.start()
+    try:
+        for key, path in songs.items():
+            remote = results[key]
+            expected = await (await local.submit(request(path, key[0]))).result()
+            assert list(remote.outputs) == list(expected.outputs) == ["instrumental", "vocals"]
+            assert remote.cache_key == expected.cache_key  # same model, same settings
+            for name in expected.outputs:
+                np.testing.assert_allclose(
+                    samples(remote.outputs[name]), samples(expected.outputs[name]), atol=1e-4
+                )
+            assert remote.duration_seconds == pytest.approx(expected.duration_seconds)
+            expected.release()
+    finally:
+        await local.shutdown(timeout=0)
+    for result in results.values():
+        result.release()
+    await wait_for(lambda: not fleet.blob_files("inputs"))
+    served_by = {line.split(" on ")[-1] for log in map(fleet.worker_log, workers)
+                 for line in log.splitlines() if ": attempt 1 on " in line}  # fmt: skip
+    assert len(served_by) == 2  # both workers took songs
+
+
+async def test_a_worker_killed_mid_song_is_replaced_and_the_song_delivered_once(fleet: Fleet, song):
+    first, second = fleet.start_worker(), fleet.start_worker()
+    fleet.wait_until_ready(first, second)
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(75, "long")))
+    running = [event async for event in _until_running(handle)]
+    assert running
+    rows = await fleet.query("SELECT worker FROM separation_runs WHERE job_id = %s", handle.job_id)
+    victim = first if str(rows[0][0]).split("-")[-2] == str(first.pid) else second
+    kill(victim)
+    events, result = await read(handle)
+    assert isinstance(events[-1], Done)
+    attempt, outcome = await ledger(fleet, handle.job_id)
+    assert attempt == 2 and outcome is not None and '"done"' in outcome
+    survivor = second if victim is first else first
+    assert f"job {handle.job_id}: attempt 2 on" in fleet.worker_log(survivor)
+    assert all(path.stat().st_size > 0 for path in result.outputs.values())
+    result.release()
+    await wait_for(lambda: not fleet.blob_files("inputs"))
+    assert len(fleet.blob_files("results")) == 3  # one result: two files and a manifest
+
+
+async def _until_running(handle: JobHandle):
+    async for event in handle.events():
+        yield event
+        if isinstance(event, Running) and event.fraction > 0:
+            return
+
+
+async def test_a_song_whose_workers_keep_dying_fails_after_max_attempts(fleet: Fleet, song):
+    fleet.max_attempts = 1
+    front = await fleet.frontend()
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    handle = await front.submit(request(song(75, "doomed")))
+    _ = [event async for event in _until_running(handle)]
+    kill(worker)
+    replacement = fleet.start_worker()
+    fleet.wait_until_ready(replacement)
+    with pytest.raises(WorkerLostError):
+        await handle.result()
+    log = fleet.worker_log(replacement)
+    assert f"job {handle.job_id}: attempt 2 ended: failed" in log
+    assert "no worker finished the job in 1 attempts" in log
+    await wait_for(lambda: not fleet.blob_files("inputs"))
+
+
+async def test_cancel_a_queued_song_and_a_running_one(fleet: Fleet, song):
+    front = await fleet.frontend()
+    queued = await front.submit(request(song(5, "queued")))
+    await queued.cancel()  # no worker yet: it never runs
+    with pytest.raises(JobCancelledError):
+        await queued.result()
+    assert isinstance(queued.state, Cancelled)
+
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    running = await front.submit(request(song(75, "running")))
+    _ = [event async for event in _until_running(running)]
+    await running.cancel()
+    with pytest.raises(JobCancelledError):
+        await running.result()
+    assert f"job {running.job_id}: attempt 1 ended: cancelled" in fleet.worker_log(worker)
+    assert f"{queued.job_id}: attempt" not in fleet.worker_log(worker)
+    await wait_for(lambda: not fleet.blob_files("inputs"))
+
+
+async def test_the_queue_and_per_user_limits_hold_across_two_frontends(fleet: Fleet, song):
+    limits = "[pool]\nmax_queued_jobs = 3\nmax_jobs_per_user = 2\n"
+    one = await fleet.frontend("front1", limits)
+    two = await fleet.frontend("front2", limits)
+    await one.submit(request(song(5, "u1a"), "telegram:1"))
+    await two.submit(request(song(5, "u1b"), "telegram:1"))
+    with pytest.raises(UserJobLimitError):  # the user's third song, on either front-end
+        await one.submit(request(song(5, "u1c"), "telegram:1"))
+    await one.submit(request(song(5, "u2a"), "telegram:2"))
+    with pytest.raises(PoolBusyError):  # four songs would not fit the queue of three
+        await two.submit(request(song(5, "u3a"), "telegram:3"))
+    assert not fleet.blob_files("inputs/u1c") and len(fleet.blob_files("inputs")) == 3
+
+
+async def test_users_take_turns_in_the_queue(fleet: Fleet, song):
+    front = await fleet.frontend()
+    first = [await front.submit(request(song(5 + i, f"a{i}"), "telegram:1")) for i in range(2)]
+    other = await front.submit(request(song(9, "b0"), "telegram:2"))
+    rows = await fleet.query(
+        "SELECT args->>'job_id' FROM procrastinate_jobs WHERE queue_name = %s "
+        "ORDER BY priority DESC, id ASC",
+        fleet.queue,
+    )
+    order = [row[0] for row in rows]
+    assert order == [first[0].job_id, other.job_id, first[1].job_id]
+
+
+async def test_a_corrupt_cached_result_is_computed_again_never_served(fleet: Fleet, song):
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    front = await fleet.frontend()
+    path = song(6, "twice")
+    first = await (await front.submit(request(path))).result()
+    good = {name: file.read_bytes() for name, file in first.outputs.items()}
+    first.release()
+    stored = [p for p in fleet.blob_files("results") if p.name == "instrumental.wav"]
+    assert len(stored) == 1
+    damaged = bytearray(stored[0].read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    stored[0].write_bytes(bytes(damaged))
+
+    again = await (await front.submit(request(path))).result()
+    assert {name: file.read_bytes() for name, file in again.outputs.items()} == good
+    assert front.requeued_corrupt == 1
+    again.release()
+
+
+async def test_a_restarted_frontend_delivers_the_song_its_predecessor_lost(fleet: Fleet, song):
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(6, "orphan"), job_id="job-4242"))
+    await front.shutdown(timeout=0)  # the front-end goes away with the song in the queue
+    fleet.frontends.remove(front)
+    with pytest.raises(PoolShutdownError):  # the chat flow keeps such a job for a restart
+        await handle.result()
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    restarted = await fleet.frontend("front-again")
+    resumed = await restarted.submit(request(song(6, "orphan"), job_id="job-4242"))
+    result = await resumed.result()
+    assert set(result.outputs) == {"instrumental", "vocals"}
+    rows = await fleet.query("SELECT count(*) FROM separation_runs WHERE job_id = %s", "job-4242")
+    assert rows[0][0] == 1  # followed, not queued a second time
+    result.release()
+    await wait_for(lambda: not fleet.blob_files("inputs"))
