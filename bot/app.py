@@ -21,7 +21,7 @@ from bot.chat.adapter import ChatAdapter
 from bot.chat.flow import ChatFlow, FlowConfig
 from bot.chat.ratelimit import RateLimiter
 from bot.chat.tasks import TaskTracker
-from bot.chat.types import ChatUser
+from bot.chat.types import ChatUser, Replier
 from bot.ops.health import HealthServer, Readiness
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
@@ -54,6 +54,8 @@ class BotApp:
     _background: TaskTracker = field(default_factory=TaskTracker)
     """The store's cleanup, the metrics sampler and jobs resumed after a restart."""
     _backend_started: bool = False
+    _resuming: set[int] = field(default_factory=set)
+    """Jobs this process resumed and still follows (a distributed front-end's takeovers)."""
 
     async def start(self) -> None:
         if self.health is not None:
@@ -63,8 +65,15 @@ class BotApp:
         self._backend_started = True
         for adapter in self.adapters:
             await adapter.start()
-        for recovered in await self.store.recover_interrupted():
-            self._resume(recovered)
+        frontend = self.flow.config.frontend_id
+        if frontend is None:
+            for recovered in await self.store.recover_interrupted():
+                self._resume(recovered)
+        else:
+            # Other front-ends may be delivering their own songs right now: take back
+            # only this front-end's songs and those whose deliverer's lease ran out.
+            await self._take_over_deliveries(frontend, own_too=True)
+            self._background.spawn(self._keep_deliveries(frontend))
         interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
         self._background.spawn(self.store.run_cleanup_every(interval))
         if self.metrics is not None:
@@ -84,6 +93,26 @@ class BotApp:
         readiness.register("database", self.store.ping)
         for adapter in self.adapters:
             readiness.register(adapter.platform, adapter.is_connected)
+
+    async def _take_over_deliveries(self, frontend: str, *, own_too: bool = False) -> None:
+        for adapter in self.adapters:
+            for recovered in await self.store.deliveries_to_take_over(
+                adapter.platform, holder=frontend, own_too=own_too
+            ):
+                if recovered.job.id not in self._resuming:
+                    self._resume(recovered)
+
+    async def _keep_deliveries(self, frontend: str) -> None:
+        """Renew this front-end's delivery leases and adopt songs of front-ends gone
+        silent, every third of a lease."""
+        lease = self.flow.config.delivery_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self.store.renew_deliveries(frontend, lease)
+                await self._take_over_deliveries(frontend)
+            except Exception as error:  # the database may be restarting: try again later
+                logger.warning("renewing deliveries failed: %s", error)
 
     def _adapter_for(self, platform: str) -> ChatAdapter | None:
         return next((a for a in self.adapters if a.platform == platform), None)
@@ -110,9 +139,16 @@ class BotApp:
             recovered.user.display_name,
         )
         if recovered.action is RecoveryAction.REQUEUED:
-            self._background.spawn(self.flow.run_job(user, recovered.job, replier))
+            self._background.spawn(self._run_resumed(user, recovered, replier))
         else:
             self._background.spawn(replier.send_text(messages.LOST_IN_RESTART))
+
+    async def _run_resumed(self, user: ChatUser, recovered: RecoveredJob, replier: Replier) -> None:
+        self._resuming.add(recovered.job.id)
+        try:
+            await self.flow.run_job(user, recovered.job, replier)
+        finally:
+            self._resuming.discard(recovered.job.id)
 
     async def stop(self, grace_seconds: float) -> None:
         for adapter in self.adapters:

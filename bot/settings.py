@@ -13,6 +13,7 @@ started from (systemd, cron and Docker rarely start it next to its config).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from pathlib import Path
@@ -313,7 +314,20 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _check_distributed_database(self) -> Settings:
-        """The queue lives in the database: procrastinate needs PostgreSQL."""
+        """The queue lives in the database: procrastinate needs PostgreSQL; and the
+        packages of the distributed backend are an extra, said here rather than as an
+        ImportError from deep inside ``run``."""
+        needed = []
+        if self.backend.kind == "distributed":
+            needed += ["procrastinate", "psycopg"]
+        if self.blobs.kind == "s3" and self.backend.kind == "distributed":
+            needed += ["aiobotocore"]
+        missing = [name for name in needed if not _installed(name)]
+        if missing:
+            raise ValueError(
+                f'backend.kind = "distributed" needs {", ".join(missing)}: '
+                "pip install 'karaoke-bot[distributed]'"
+            )
         if self.backend.kind == "distributed" and not self.database_url.startswith("postgresql"):
             raise ValueError(
                 'backend.kind = "distributed" needs a PostgreSQL database.url '
@@ -359,6 +373,13 @@ class Settings(_Section):
     def blob_dir(self) -> Path:
         """The "local" blob store's folder."""
         return self.blobs.path or self.general.data_dir / "blobs"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None: deliberately unavailable
+        return False
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -9,6 +9,7 @@ the admin commands and ``--help`` stay fast.
 from __future__ import annotations
 
 import os
+import socket
 
 from bot.chat.flow import FlowConfig
 from bot.settings import Settings
@@ -60,7 +61,18 @@ def flow_config(settings: Settings) -> FlowConfig:
         retention_hours=settings.pool.cache_max_age_hours,
         max_parallel_downloads=downloads,
         max_parallel_probes=probes,
+        frontend_id=frontend_id(settings),
+        delivery_lease_seconds=settings.queue.delivery_grace_seconds,
     )
+
+
+def frontend_id(settings: Settings) -> str | None:
+    """A distributed front-end's id: its host and platforms, so that the same front-end
+    restarted takes its own songs back at once (None with the local backend)."""
+    if settings.backend.kind != "distributed":
+        return None
+    platforms = [name for name in ("telegram", "discord") if getattr(settings, name).enabled]
+    return f"{socket.gethostname()}:{'+'.join(platforms) or 'none'}"[:64]
 
 
 async def open_store(settings: Settings, *, migrate: bool = True) -> Store:

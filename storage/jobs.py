@@ -388,12 +388,18 @@ async def release_delivery(
     return _rowcount(result) == 1
 
 
-async def orphaned_deliveries(session: AsyncSession, platform: str, now: datetime) -> list[Job]:
-    """Unfinished jobs of ``platform``'s users whose deliverer's lease is over, oldest first.
+async def orphaned_deliveries(
+    session: AsyncSession, platform: str, now: datetime, *, also_held_by: str | None = None
+) -> list[Job]:
+    """Unfinished jobs of ``platform``'s users whose deliverer's lease is over, oldest first;
+    with ``also_held_by``, also those that front-end still holds (its own, after a restart).
 
     Only claimed jobs (``delivered_by`` set) count: a front-end serves one platform, and
     the jobs of the local backend, never claimed, belong to their own process.
     """
+    taken_over = _lease_over(now)
+    if also_held_by is not None:
+        taken_over = or_(taken_over, Job.delivered_by == also_held_by)
     rows = await session.scalars(
         select(Job)
         .join(User, User.id == Job.user_id)
@@ -401,7 +407,7 @@ async def orphaned_deliveries(session: AsyncSession, platform: str, now: datetim
             User.platform == platform,
             Job.status.in_(ACTIVE_STATUS_VALUES),
             Job.delivered_by.is_not(None),
-            _lease_over(now),
+            taken_over,
         )
         .order_by(Job.id)
     )

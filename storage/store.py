@@ -41,6 +41,7 @@ from storage.db import Database, open_database
 from storage.errors import DatabaseOpenError
 from storage.files import FileStore
 from storage.migrate import upgrade
+from storage.models import User
 from storage.records import (
     CleanupReport,
     Clock,
@@ -50,6 +51,7 @@ from storage.records import (
     QuotaLimits,
     QuotaStatus,
     RecoveredJob,
+    RecoveryAction,
     Stats,
     UserRecord,
     as_utc,
@@ -537,6 +539,25 @@ class Store:
         async with self._db.read() as session:
             found = await jobs.orphaned_deliveries(session, platform, self._now(now))
             return [jobs.to_record(job) for job in found]
+
+    async def deliveries_to_take_over(
+        self, platform: str, *, holder: str, own_too: bool = False, now: datetime | None = None
+    ) -> list[RecoveredJob]:
+        """The orphaned deliveries of ``platform`` (see :meth:`orphaned_deliveries`) with
+        their users, for ``holder`` to resume; ``own_too`` adds the jobs ``holder`` still
+        holds (on its start, they were left by its previous run)."""
+        async with self._db.read() as session:
+            found = await jobs.orphaned_deliveries(
+                session, platform, self._now(now), also_held_by=holder if own_too else None
+            )
+            return [
+                RecoveredJob(
+                    job=jobs.to_record(job),
+                    user=users.to_record(await session.get_one(User, job.user_id)),
+                    action=RecoveryAction.REQUEUED,
+                )
+                for job in found
+            ]
 
     # Recovery, retention, statistics
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
@@ -178,3 +179,41 @@ def test_settings_objects_do_not_share_state():
     first, second = load_settings(None, {}), load_settings(None, {})
     first.model.shifts = 3
     assert second.model.shifts == 0
+
+
+PG = "postgresql+asyncpg://karaoke@db.example/karaoke"
+
+
+def test_the_distributed_backend_needs_postgresql(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[backend]\nkind = "distributed"\n')
+    with pytest.raises(ConfigError, match=r"needs a PostgreSQL database.url"):
+        load_settings(config, {})
+    settings = load_settings(config, {"KARAOKE_DATABASE_URL": PG})
+    assert settings.backend.kind == "distributed"
+
+
+def test_a_missing_distributed_extra_is_one_line_naming_the_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "procrastinate", None)
+    config = tmp_path / "config.toml"
+    config.write_text('[backend]\nkind = "distributed"\n')
+    with pytest.raises(ConfigError, match=r"needs procrastinate.*karaoke-bot\[distributed\]"):
+        load_settings(config, {"KARAOKE_DATABASE_URL": PG})
+    config.write_text('[backend]\nkind = "local"\n')  # the default never needs it
+    assert load_settings(config, {}).backend.kind == "local"
+
+
+def test_s3_credentials_come_in_pairs_and_from_the_environment(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[blobs]\nkind = "s3"\nendpoint_url = "http://s3:9000"\nbucket = "k"\n')
+    with pytest.raises(ConfigError, match=r"both S3 credentials"):
+        load_settings(config, {"KARAOKE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE"})
+    settings = load_settings(
+        config,
+        {"KARAOKE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE", "KARAOKE_S3_SECRET_ACCESS_KEY": "s3cr3t!"},
+    )
+    assert settings.blobs.secret_access_key is not None
+    assert "s3cr3t!" not in repr(settings)
+    config.write_text('[blobs]\nkind = "s3"\n')
+    with pytest.raises(ConfigError, match=r"endpoint_url and blobs.bucket"):
+        load_settings(config, {})

@@ -97,6 +97,11 @@ class FlowConfig:
     """Uploads being downloaded at once, across all users."""
     max_parallel_probes: int = 2
     """Header checks (ffmpeg) at once, across all users."""
+    frontend_id: str | None = None
+    """Set on a distributed front-end: the id under which it claims the delivery of each
+    song it follows, so that exactly one front-end delivers it (another takes over when
+    this one's lease runs out). None: one process owns every job (the local backend)."""
+    delivery_lease_seconds: float = 30.0
 
 
 def _cleaned(candidate: str | None) -> str:
@@ -172,6 +177,10 @@ class ChatFlow:
         self._handles: dict[str, dict[int, JobHandle]] = {}
         self._download_slots = asyncio.Semaphore(config.max_parallel_downloads)
         self._probe_slots = asyncio.Semaphore(config.max_parallel_probes)
+
+    @property
+    def config(self) -> FlowConfig:
+        return self._config
 
     def _progress_message(self, replier: Replier) -> ProgressMessage:
         return ProgressMessage(
@@ -412,6 +421,12 @@ class ChatFlow:
         after a restart is delivered the way the user asked for it. Without a ``title``
         (a resumed job) the song's own tags name the files, else its file name.
         """
+        frontend = self._config.frontend_id
+        if frontend is not None and not await self._store.claim_delivery(
+            job.id, frontend, self._config.delivery_lease_seconds
+        ):
+            logger.info("job %s: another front-end delivers it", job.id)
+            return job
         stems: StemMode = "four" if job.options.get("stems") == "four" else "two"
         encoding = self._config.encoding
         if job.options.get("format", encoding.format) != encoding.format:
@@ -578,6 +593,8 @@ class ChatFlow:
             # (storage recovery) and delivers it here, instead of losing the song.
             logger.info("job %s of %s left for the next start", job.id, user.ref)
             await progress.final(messages.RESUME_AFTER_RESTART)
+            if self._config.frontend_id is not None:  # another front-end may take it now
+                await self._store.release_delivery(job.id, self._config.frontend_id)
             return job
         try:
             if isinstance(error, JobCancelledError):

@@ -98,6 +98,8 @@ class FrontendLimits:
     retry_after_seconds: float = 300.0
     """What "busy" tells users when the queue is full (no fleet-wide speed estimate yet)."""
     poll_interval_seconds: float = 1.0
+    result_max_age_seconds: float = 24 * 3600.0
+    """``pool.cache_max_age_hours``: an older shared result is computed again, not served."""
 
 
 @dataclass
@@ -384,6 +386,8 @@ class DistributedBackend:
         folder.mkdir(mode=0o700)
         try:
             manifest = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
+            if manifest.expired(time.time(), self._limits.result_max_age_seconds):
+                raise ValueError("past pool.cache_max_age_hours")
             outputs: dict[str, Path] = {}
             for output in manifest.outputs:
                 path = folder / Path(output.key).name

@@ -42,6 +42,7 @@ def distributed_backend(settings: Settings) -> DistributedBackend:
         limits=FrontendLimits(
             max_queued_jobs=settings.pool.max_queued_jobs,
             max_jobs_per_user=settings.pool.max_jobs_per_user,
+            result_max_age_seconds=settings.pool.cache_max_age_hours * 3600,
         ),
         tmp_dir=settings.tmp_dir,
     )

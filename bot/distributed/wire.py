@@ -167,6 +167,12 @@ class ResultManifest:
     duration_seconds: float
     bitrate_kbps: int | None
     input_tags: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    """When the result was stored (Unix time): results are users' music, kept and served
+    for ``pool.cache_max_age_hours`` at most (``bot.distributed.retention``)."""
+
+    def expired(self, now: float, max_age_seconds: float) -> bool:
+        return now - self.created_at > max_age_seconds
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
@@ -186,6 +192,7 @@ class ResultManifest:
                 duration_seconds=float(raw["duration_seconds"]),
                 bitrate_kbps=None if raw.get("bitrate_kbps") is None else int(raw["bitrate_kbps"]),
                 input_tags={str(k): str(v) for k, v in dict(raw.get("input_tags") or {}).items()},
+                created_at=float(raw.get("created_at", 0.0)),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"not a result manifest: {exc}") from None
@@ -242,8 +249,9 @@ def error_from_dict(raw: Mapping[str, Any]) -> Exception:
     fields = dict(raw.get("fields") or {})
     if isinstance(cls, type) and issubclass(cls, AudioInputError | SeparationError):
         error_class: Callable[..., Exception] = cls
-        # Keyword-only constructors first (most errors), then message-first ones.
-        for args in ((), (message,)):
+        # Message-first constructors (the generic errors) take the text; the rest refuse
+        # a positional argument and are rebuilt from their keyword fields.
+        for args in ((message,), ()):
             try:
                 return error_class(*args, **fields)
             except TypeError:

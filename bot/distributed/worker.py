@@ -31,6 +31,7 @@ import procrastinate
 from procrastinate.job_context import AbortReason, JobContext
 
 from bot.distributed.queue import fetch_all
+from bot.distributed.retention import remove_expired_results
 from bot.distributed.wire import (
     MANIFEST_NAME,
     TASK_NAME,
@@ -84,6 +85,7 @@ class SeparationWorker:
         self._inputs = tmp_dir / "worker-inputs"
         self.name = name or worker_name()
         self._channel = progress_channel(queue.name)
+        self._max_age_seconds = pool.config.cache.max_age_seconds
         self.jobs_started = 0
         self.retries = 0
         app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
@@ -92,6 +94,7 @@ class SeparationWorker:
         """Serve until ``stop`` is set, then finish the songs in hand and return."""
         self._inputs.mkdir(parents=True, exist_ok=True, mode=0o700)
         sweeper = asyncio.create_task(self._sweep_stalled(), name="stalled-sweep")
+        retention = asyncio.create_task(self._sweep_results(), name="result-retention")
         worker = asyncio.create_task(
             self._app.run_worker_async(
                 queues=[self._queue.name],
@@ -109,8 +112,9 @@ class SeparationWorker:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
         sweeper.cancel()
+        retention.cancel()
         worker.cancel()  # procrastinate finishes the jobs in hand, then returns
-        await asyncio.gather(worker, sweeper, return_exceptions=True)
+        await asyncio.gather(worker, sweeper, retention, return_exceptions=True)
         stopping.cancel()
         if worker.done() and not worker.cancelled() and worker.exception() is not None:
             raise worker.exception()  # type: ignore[misc]
@@ -177,7 +181,8 @@ class SeparationWorker:
         prefix = result_prefix(result.cache_key)
         with contextlib.suppress(BlobNotFoundError, ValueError):
             existing = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
-            if [o.name for o in existing.outputs] == list(result.outputs):
+            fresh = not existing.expired(time.time(), self._max_age_seconds)
+            if fresh and [o.name for o in existing.outputs] == list(result.outputs):
                 return
         outputs = []
         for name, path in result.outputs.items():
@@ -191,6 +196,7 @@ class SeparationWorker:
             duration_seconds=result.duration_seconds,
             bitrate_kbps=result.bitrate_kbps,
             input_tags=dict(result.input_tags),
+            created_at=time.time(),
         )
         await self._blobs.put_bytes(prefix + MANIFEST_NAME, manifest.to_json())
 
@@ -218,6 +224,20 @@ class SeparationWorker:
             await fetch_all(self._app, _NOTIFY, channel=self._channel, payload=payload)
         except Exception as error:  # progress is best effort; the ledger is the truth
             logger.debug("progress notify failed: %s", error)
+
+    # -- results past their age ------------------------------------------------------------
+    async def _sweep_results(self) -> None:
+        interval = min(600.0, self._max_age_seconds / 4)
+        while True:
+            try:
+                removed = await remove_expired_results(
+                    self._blobs, self._max_age_seconds, now=time.time()
+                )
+                if removed:
+                    logger.info("removed %d shared result(s) past their age", removed)
+            except Exception as error:
+                logger.warning("shared result retention failed: %s", error)
+            await asyncio.sleep(interval)
 
     # -- songs of dead workers --------------------------------------------------------------
     async def _sweep_stalled(self) -> None:

@@ -1,0 +1,158 @@
+"""Songs through the chat flow on the distributed backend: delivered once, charged once.
+
+The flow, the store (on the fleet's PostgreSQL) and the front-end's backend are real;
+only the chat platform is a recorder. Worker processes are real and are killed for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.chat import messages
+from bot.chat.flow import ChatFlow
+from bot.chat.types import ChatUser, Conversation
+from bot.distributed.frontend import DistributedBackend
+from bot.wiring import flow_config
+from storage.store import Store
+from tests.chat.test_flow import RecordingReplier, upload_of
+from tests.distributed.conftest import Fleet, kill, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def new_user() -> tuple[ChatUser, Conversation]:
+    """A user of its own (the session's database is shared between tests)."""
+    user_id = str(uuid.uuid4().int % 10**12)
+    return ChatUser("telegram", user_id, "Bea"), Conversation("telegram", user_id, message_id="5")
+
+
+@dataclasses.dataclass
+class FrontEnd:
+    flow: ChatFlow
+    backend: DistributedBackend
+    store: Store
+
+
+@pytest.fixture
+async def front_ends(fleet: Fleet) -> AsyncIterator[Callable[[str], object]]:
+    """``await make(name)``: a front-end (flow + backend + store) with its own id."""
+    made: list[FrontEnd] = []
+
+    async def make(name: str) -> FrontEnd:
+        settings = fleet.settings(name, "[telegram]\nenabled = false\n")
+        backend = await fleet.frontend(name)
+        store = await Store.open(settings.database_url, settings.general.data_dir)
+        config = dataclasses.replace(
+            flow_config(settings),
+            progress_interval_seconds=0.05,
+            frontend_id=f"host-{name}",
+            delivery_lease_seconds=1.5,
+        )
+        made.append(FrontEnd(ChatFlow(store=store, backend=backend, config=config), backend, store))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for front in made:
+            await front.store.close()
+
+
+async def songs_used(front: FrontEnd, chat_user: ChatUser) -> int:
+    user = await front.store.get_user("telegram", chat_user.user_id)
+    status = await front.store.quota_status(user, front.flow.config.quota_limits("telegram"))
+    return status.songs_used
+
+
+def running(replier: RecordingReplier) -> bool:
+    return any(t.startswith("Separating...") and not t.endswith(" 0%") for t in replier.texts)
+
+
+def queued(replier: RecordingReplier) -> bool:
+    return any(text.startswith("Queued") for text in replier.texts)
+
+
+async def test_a_worker_killed_mid_song_costs_the_user_one_song_and_one_delivery(
+    fleet: Fleet, front_ends, song
+):
+    user, chat = new_user()
+    first, second = fleet.start_worker(), fleet.start_worker()
+    fleet.wait_until_ready(first, second)
+    front = await front_ends("front")
+    replier = RecordingReplier()
+    task = asyncio.create_task(
+        front.flow.handle_song(user, chat, replier, upload_of(song(75, "k")))
+    )
+    await wait_for(lambda: running(replier), seconds=120)
+    rows = await fleet.query(
+        "SELECT worker FROM separation_runs ORDER BY queue_job_id DESC LIMIT 1"
+    )
+    victim = first if f"-{first.pid}-" in str(rows[0][0]) else second
+    kill(victim)
+    record = await task
+    assert record is not None and record.status == "done"
+    assert [file.title for file in replier.files] == ["k (Instrumental)", "k (Vocals)"]
+    assert replier.texts.count(messages.DONE) == 1
+    assert await songs_used(front, user) == 1
+    survivor = second if victim is first else first
+    assert ": attempt 2 on " in fleet.worker_log(survivor)
+
+
+async def test_another_front_end_delivers_a_song_whose_front_end_died(
+    fleet: Fleet, front_ends, song
+):
+    user, chat = new_user()
+    dead, alive = await front_ends("a"), await front_ends("b")
+    lost_replier = RecordingReplier()
+    task = asyncio.create_task(
+        dead.flow.handle_song(user, chat, lost_replier, upload_of(song(6, "t")))
+    )
+    await wait_for(lambda: queued(lost_replier), 60)
+    task.cancel()  # the process dies: nothing released, nothing cancelled
+    await asyncio.gather(task, return_exceptions=True)
+    # Still leased by the dead front-end: nobody takes it over yet.
+    assert await alive.store.deliveries_to_take_over("telegram", holder="host-b") == []
+
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    taken: list = []
+
+    async def lease_over() -> None:
+        while not taken:
+            taken.extend(await alive.store.deliveries_to_take_over("telegram", holder="host-b"))
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(lease_over(), 30)
+    [recovered] = taken
+    replier = RecordingReplier()
+    record = await alive.flow.run_job(user, recovered.job, replier)
+    assert record.status == "done"
+    assert len(replier.files) == 2 and lost_replier.files == []
+    assert not await dead.store.claim_delivery(recovered.job.id, "host-a", 1.5)
+    assert await songs_used(alive, user) == 1
+
+
+async def test_the_same_front_end_restarted_takes_its_songs_back_at_once(
+    fleet: Fleet, front_ends, song
+):
+    user, chat = new_user()
+    before = await front_ends("same")
+    replier = RecordingReplier()
+    task = asyncio.create_task(
+        before.flow.handle_song(user, chat, replier, upload_of(song(6, "r")))
+    )
+    await wait_for(lambda: queued(replier), 60)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    held = await before.store.deliveries_to_take_over("telegram", holder="host-same", own_too=True)
+    assert len(held) == 1  # its own, though the lease has not run out
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    again = RecordingReplier()
+    record = await before.flow.run_job(user, held[0].job, again)
+    assert record.status == "done" and len(again.files) == 2
