@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 import torch  # noqa: E402
+from procrastinate.worker import FETCH_JOB_POLLING_INTERVAL  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.backend import build_pool, configure_torch, pool_config  # noqa: E402
@@ -204,15 +205,16 @@ batch_size = {batch_size}
     def log(self, process: subprocess.Popen[bytes]) -> str:
         return self.logs[process.pid].read_text(errors="replace")
 
-    async def wait_until_ready(self, *processes: subprocess.Popen[bytes], timeout: float) -> float:
+    async def wait_until_ready(self, *processes: subprocess.Popen[bytes], limit: float) -> float:
         """Until each worker has loaded (and warmed up) its model; returns the seconds."""
         started = time.perf_counter()
         for process in processes:
             while WORKER_READY not in self.log(process):
                 if process.poll() is not None:
-                    raise RuntimeError(f"worker exited ({process.returncode}):\n{self.log(process)}")
-                if time.perf_counter() - started > timeout:
-                    raise RuntimeError(f"worker not ready in {timeout:.0f} s:\n{self.log(process)}")
+                    log = self.log(process)
+                    raise RuntimeError(f"worker exited ({process.returncode}):\n{log}")
+                if time.perf_counter() - started > limit:
+                    raise RuntimeError(f"worker not ready in {limit:.0f} s:\n{self.log(process)}")
                 await asyncio.sleep(0.1)
         return time.perf_counter() - started
 
@@ -344,7 +346,7 @@ async def throughput(args: argparse.Namespace, bench: Bench, repo: Path, model: 
 
     queue = f"t{uuid.uuid4().hex[:10]}"
     worker = bench.start_worker(bench.config("t-worker", queue=queue, **common))
-    ready = await bench.wait_until_ready(worker, timeout=args.worker_start_timeout)
+    ready = await bench.wait_until_ready(worker, limit=args.worker_start_timeout)
     front_settings = load_settings(bench.config("t-front", queue=queue, **common))
     async with started_frontend(front_settings) as front:
         started = time.perf_counter()
@@ -396,14 +398,14 @@ async def overhead(args: argparse.Namespace, bench: Bench, repo: Path) -> None:
     configure_torch(local_settings)
     local: list[Timeline] = []
     async with started_pool(local_settings) as pool:
-        for index, song in enumerate(songs):
+        for song in songs:
             job = await submit(pool, request(local_settings, song, "telegram:1"))
             (await deliver(*job)).release()
             local.append(job[1])
 
     queue = f"o{uuid.uuid4().hex[:10]}"
     worker = bench.start_worker(bench.config("o-worker", queue=queue, **common))
-    await bench.wait_until_ready(worker, timeout=args.worker_start_timeout)
+    await bench.wait_until_ready(worker, limit=args.worker_start_timeout)
     outcomes: dict[str, float] = {}
     listening = asyncio.Event()
     listener = asyncio.create_task(listen_for_outcomes(bench, queue, outcomes, listening))
@@ -412,7 +414,7 @@ async def overhead(args: argparse.Namespace, bench: Bench, repo: Path) -> None:
     front_settings = load_settings(bench.config("o-front", queue=queue, **common))
     try:
         async with started_frontend(front_settings) as front:
-            for index, song in enumerate(songs):
+            for song in songs:
                 handle, timeline, follower = await submit(
                     front, request(front_settings, song, "telegram:1")
                 )
@@ -476,13 +478,11 @@ async def failover(args: argparse.Namespace, bench: Bench, repo: Path) -> None:
     common = {"queue": queue, "model": "tiny", "repo": repo, "concurrency": args.concurrency,
               "batch_size": args.batch_size}  # fmt: skip
     workers = [bench.start_worker(bench.config(f"f-worker{i}", **common)) for i in range(2)]
-    await bench.wait_until_ready(*workers, timeout=args.worker_start_timeout)
+    await bench.wait_until_ready(*workers, limit=args.worker_start_timeout)
     settings = load_settings(bench.config("f-front", **common))
     try:
         async with started_frontend(settings) as front:
-            handle, timeline, follower = await submit(
-                front, request(settings, song, "telegram:1")
-            )
+            handle, timeline, follower = await submit(front, request(settings, song, "telegram:1"))
             while timeline.first_progress is None:
                 if handle.done:
                     raise RuntimeError("the song finished before it could be interrupted")
@@ -527,16 +527,29 @@ async def failover(args: argparse.Namespace, bench: Bench, repo: Path) -> None:
         f"killed worker pid {pid} at {progress:.0%} of the song, {first_try:.2f} s into it; "
         f"its last heartbeat was {float(heartbeat_age):.2f} s old"
     )
-    print(f"SIGKILL -> song back in the queue (sweep)  {requeued - killed:7.2f} s")
+    age = float(heartbeat_age)
+    low = defaults.stalled_after_seconds - age
+    print(
+        f"SIGKILL -> song back in the queue (sweep)  {requeued - killed:7.2f} s  (expected "
+        f"{low:.1f}-{low + defaults.sweep_interval_seconds:.1f} s: stalled_after_seconds minus "
+        "the heartbeat's age, plus up to one sweep interval)"
+    )
+    print(
+        f"back in the queue -> attempt 2 starts      {attempt_two - requeued:7.2f} s  (a retried "
+        "job wakes no worker: it waits for procrastinate's next poll of the queue, every "
+        f"{FETCH_JOB_POLLING_INTERVAL:g} s)"
+    )
     print(f"SIGKILL -> attempt 2 starts elsewhere      {attempt_two - killed:7.2f} s")
     print(f"SIGKILL -> result delivered                {(timeline.delivered or 0) - killed:7.2f} s")
-    print(f"submit -> result delivered (whole song)    {(timeline.delivered or 0) - timeline.submitted:7.2f} s")  # fmt: skip
+    whole = (timeline.delivered or 0) - timeline.submitted
+    print(f"submit -> result delivered (whole song)    {whole:7.2f} s")
 
 
 # -- main -----------------------------------------------------------------------------------
 def make_models(repo: Path, architecture: str) -> tuple[str, int]:
     """The throughput model (``bench``) and the ``tiny`` one; the first's parameter count."""
-    network = build_htdemucs(HTDEMUCS_KWARGS if architecture == "htdemucs" else TINY_HTDEMUCS_KWARGS)
+    kwargs = HTDEMUCS_KWARGS if architecture == "htdemucs" else TINY_HTDEMUCS_KWARGS
+    network = build_htdemucs(kwargs)
     parameters = sum(p.numel() for p in network.parameters())
     save_repo_model(repo, "bench", [network])
     save_repo_model(repo, "tiny", [build_htdemucs(TINY_HTDEMUCS_KWARGS)])
@@ -563,7 +576,7 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=4, help="songs of part 1")
     parser.add_argument("--seconds", type=float, default=30.0, help="song length of part 1")
     parser.add_argument("--concurrency", type=int, default=4,
-                        help="queue.worker_concurrency = the local pool's max running jobs")  # fmt: skip
+                        help="queue.worker_concurrency = local max running jobs")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=0,
                         help="pool.batch_size (0: the pool's default, 1 on CPU)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=0,
@@ -575,7 +588,7 @@ def main() -> None:
     parser.add_argument("--failover-seconds", type=float, default=75.0)
     parser.add_argument("--worker-start-timeout", type=float, default=300.0)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES,
-                        help="server (and database) to create the benchmark's database from")  # fmt: skip
+                        help="PostgreSQL to create the benchmark's database on")  # fmt: skip
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-failover", action="store_true")

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 from bot.chat import messages
 from bot.chat.adapter import ChatAdapter
@@ -33,6 +34,20 @@ from storage.store import Store
 logger = logging.getLogger(__name__)
 
 QUEUE_SAMPLE_SECONDS = 2.0
+
+
+@runtime_checkable
+class FleetBackend(Protocol):
+    """What a distributed backend adds for the operator (``bot.distributed.frontend``);
+    named here so that a local bot never imports the distributed packages."""
+
+    on_retry: Callable[[], None] | None
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]: ...
+
+    async def queue_depth(self) -> dict[str, int]: ...
+
+    async def workers_alive(self) -> int: ...
 
 
 AdapterFactory = Callable[[Settings, ChatFlow], ChatAdapter]
@@ -80,16 +95,30 @@ class BotApp:
             self._background.spawn(self._sample_queue_length(self.metrics))
 
     async def _sample_queue_length(self, metrics: Metrics) -> None:
-        """Keep the queue-length gauge current (the pool knows nothing of metrics)."""
+        """Keep the queue gauges current (the backends know nothing of metrics)."""
+        fleet = self.backend if isinstance(self.backend, FleetBackend) else None
+        if fleet is not None:
+            fleet.on_retry = metrics.retried
         while True:
             metrics.set_queue_length(self.backend.queue_length)
+            if fleet is not None:
+                try:
+                    metrics.set_queue_jobs(await fleet.queue_depth())
+                    metrics.set_workers_alive(await fleet.workers_alive())
+                except Exception as error:  # the database may be restarting
+                    logger.debug("sampling the queue failed: %s", error)
             await asyncio.sleep(QUEUE_SAMPLE_SECONDS)
 
     def _register_readiness(self, readiness: Readiness) -> None:
-        async def model_loaded() -> bool:
+        async def backend_started() -> bool:
             return self._backend_started
 
-        readiness.register("model_loaded", model_loaded)
+        if isinstance(self.backend, FleetBackend):
+            readiness.register("backend_started", backend_started)
+            for name, check in self.backend.readiness_checks().items():
+                readiness.register(name, check)
+        else:
+            readiness.register("model_loaded", backend_started)
         readiness.register("database", self.store.ping)
         for adapter in self.adapters:
             readiness.register(adapter.platform, adapter.is_connected)

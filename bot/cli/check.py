@@ -99,6 +99,7 @@ def run_checks(settings: Settings) -> list[Finding]:
         check_device(settings),
         check_data_dir(settings.general.data_dir),
         check_database(settings),
+        *check_fleet(settings),
     ]
 
 
@@ -336,6 +337,50 @@ def check_database(settings: Settings) -> Finding:
         subject,
         f"at revision {current}, head is {head}: upgraded at start or by `karaoke-bot db upgrade`",
     )
+
+
+def check_fleet(settings: Settings) -> list[Finding]:
+    """With the distributed backend: the queue, the blob store, and live workers."""
+    if settings.backend.kind != "distributed":
+        return []
+    from bot.distributed.frontend import DistributedBackend
+    from bot.distributed.setup import distributed_backend
+
+    backend = distributed_backend(settings)
+    queue_subject = f"queue {settings.queue.name!r}"
+    blob_subject = f"blob store {backend.describe_blobs()}"
+
+    async def probe(backend: DistributedBackend) -> list[Finding]:
+        findings = []
+        async with asyncio.timeout(_DATABASE_TIMEOUT_SECONDS):
+            checks = backend.readiness_checks()
+            async with backend.opened():
+                try:
+                    await checks["queue"]()
+                    findings.append(Finding("OK", queue_subject, "reachable"))
+                except Exception as exc:
+                    findings.append(Finding("FATAL", queue_subject, _one_line_reason(exc)))
+                try:
+                    await checks["blob_store"]()
+                    findings.append(Finding("OK", blob_subject, "can write and delete"))
+                except Exception as exc:
+                    findings.append(Finding("FATAL", blob_subject, _one_line_reason(exc)))
+                try:
+                    alive = await backend.workers_alive()
+                except Exception as exc:
+                    findings.append(Finding("FATAL", "workers", _one_line_reason(exc)))
+                else:
+                    level: Level = "OK" if alive else "WARN"
+                    note = f"{alive} alive" if alive else "none alive: songs wait for one to start"
+                    findings.append(Finding(level, "workers", note))
+        return findings
+
+    try:
+        return asyncio.run(probe(backend))
+    except TimeoutError:
+        return [Finding("FATAL", queue_subject, "no answer within 10 s")]
+    except Exception as exc:
+        return [Finding("FATAL", queue_subject, _one_line_reason(exc))]
 
 
 def _one_line_reason(exc: BaseException) -> str:

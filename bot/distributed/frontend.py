@@ -26,7 +26,7 @@ import shutil
 import time
 import uuid
 import zlib
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,10 @@ SELECT id FROM procrastinate_jobs
  WHERE queue_name = %(queue)s AND status = 'todo'
  ORDER BY priority DESC, id ASC
 """
+_BY_STATE = """
+SELECT status::text AS state, count(*) AS jobs FROM procrastinate_jobs
+ WHERE queue_name = %(queue)s GROUP BY status
+"""
 _WORKERS_ALIVE = """
 SELECT count(*) AS alive FROM procrastinate_workers
  WHERE last_heartbeat > now() - make_interval(secs => %(seconds)s)
@@ -109,6 +113,7 @@ class _InFlight:
     checked_at: float = 0.0
     resolving: bool = False
     requeues: int = 0
+    attempt_seen: int = 0
 
 
 @dataclass
@@ -154,6 +159,8 @@ class DistributedBackend:
         self._closing = False
         self._app_context: Any = None
         self.requeued_corrupt = 0
+        self.on_retry: Callable[[], None] | None = None
+        """Called when a song of this front-end starts again on another worker."""
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -215,6 +222,40 @@ class DistributedBackend:
             queue_job_id = await self._enqueue(job_id, request)
         self._track(job_id, handle, queue_job_id)
         return handle
+
+    # -- for the operator -------------------------------------------------------------------
+    def describe_blobs(self) -> str:
+        return self._blobs.describe()
+
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[None]:
+        """The queue's connections open, nothing else started (for ``karaoke-bot check``)."""
+        async with self._app.open_async():
+            try:
+                yield
+            finally:
+                await self._blobs.close()
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
+        """What /readyz adds for a front-end: the queue answers, the blob store answers,
+        and some worker is alive to take songs."""
+
+        async def queue() -> bool:
+            return bool(await self._app.job_manager.check_connection_async())
+
+        async def blob_store() -> bool:
+            await self._blobs.check()
+            return True
+
+        async def workers() -> bool:
+            return await self.workers_alive() > 0
+
+        return {"queue": queue, "blob_store": blob_store, "workers_alive": workers}
+
+    async def queue_depth(self) -> dict[str, int]:
+        """The queue's jobs by state."""
+        rows = await fetch_all(self._app, _BY_STATE, queue=self._queue.name)
+        return {str(row["state"]): int(row["jobs"]) for row in rows}
 
     async def workers_alive(self) -> int:
         """Workers whose heartbeat is recent (for readiness and metrics)."""
@@ -309,6 +350,10 @@ class DistributedBackend:
         flight = self._in_flight.get(note.job_id)
         if flight is None:
             return
+        if note.attempt > flight.attempt_seen:
+            if flight.attempt_seen and self.on_retry is not None:
+                self.on_retry()
+            flight.attempt_seen = note.attempt
         if note.outcome:
             self._wake.set()
         elif note.event is not None and not flight.resolving:

@@ -39,6 +39,9 @@ GpuMemoryReader = Callable[[], float]
 """Bytes of GPU memory in one category, read when Prometheus scrapes."""
 
 
+_QUEUE_STATES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+
+
 class Metrics:
     """Every metric the bot exports, registered in :attr:`registry`."""
 
@@ -111,6 +114,22 @@ class Metrics:
             "Worst recent delay of the event loop (a blocked loop delays every user).",
             registry=registry,
         )
+        self._queue_jobs = Gauge(
+            "karaoke_queue_jobs",
+            "Jobs in the distributed queue, by state (todo, doing, failed...).",
+            ["state"],
+            registry=registry,
+        )
+        self._workers_alive = Gauge(
+            "karaoke_workers_alive",
+            "Distributed workers with a recent heartbeat.",
+            registry=registry,
+        )
+        self._retries = Counter(
+            "karaoke_queue_retries",
+            "Songs started again because their worker died or was cut off.",
+            registry=registry,
+        )
         if gpu_memory:
             gpu = Gauge(
                 "karaoke_gpu_memory_bytes",
@@ -147,6 +166,18 @@ class Metrics:
     def set_queue_length(self, length: int) -> None:
         """Jobs waiting now; the pool calls this whenever its queue changes."""
         self._queue_length.set(length)
+
+    def set_queue_jobs(self, by_state: dict[str, int]) -> None:
+        """The distributed queue's jobs by state (states absent from ``by_state``: 0)."""
+        for state in {*by_state, *_QUEUE_STATES}:
+            self._queue_jobs.labels(state=state).set(by_state.get(state, 0))
+
+    def set_workers_alive(self, count: int) -> None:
+        self._workers_alive.set(count)
+
+    def retried(self) -> None:
+        """A song's attempt after the first was seen (its worker died or was cut off)."""
+        self._retries.inc()
 
     def batch_ran(self, size: int) -> None:
         """One forward pass of ``size`` segments (shows whether batching pays off)."""
