@@ -28,7 +28,7 @@ from bot.settings import Settings, load_settings
 from storage.db import open_database
 from storage.migrate import upgrade
 from storage.postgres import psycopg_conninfo
-from tests.conftest import excerpt
+from tests.conftest import S3Server, excerpt
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "taking songs from queue"
@@ -63,6 +63,8 @@ class Fleet:
     frontends: list[DistributedBackend] = field(default_factory=list)
     extra: str = ""
     max_attempts: int = 3
+    s3: S3Server | None = None
+    """Set: blobs go to this S3 server (credentials through the environment)."""
 
     @property
     def blobs(self) -> Path:
@@ -83,9 +85,7 @@ cpu_threads = 1
 url = "{self.database_url}"
 [backend]
 kind = "distributed"
-[blobs]
-kind = "local"
-path = "{self.blobs}"
+{self._blobs_section()}
 [queue]
 name = "{self.queue}"
 heartbeat_seconds = 0.5
@@ -101,14 +101,33 @@ format = "wav"
         )
         return path
 
+    def _blobs_section(self) -> str:
+        if self.s3 is None:
+            return f'[blobs]\nkind = "local"\npath = "{self.blobs}"'
+        return (
+            f'[blobs]\nkind = "s3"\nendpoint_url = "{self.s3.endpoint_url}"\n'
+            f'bucket = "{self.s3.bucket}"\nregion = "{self.s3.region}"\npart_size_mb = 5'
+        )
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """Secrets as an operator passes them: in the environment, not the file."""
+        if self.s3 is None:
+            return {}
+        return {
+            "KARAOKE_S3_ACCESS_KEY_ID": self.s3.access_key_id,
+            "KARAOKE_S3_SECRET_ACCESS_KEY": self.s3.secret_access_key,
+        }
+
     def settings(self, name: str, extra: str = "") -> Settings:
-        return load_settings(self.config(name, extra))
+        return load_settings(self.config(name, extra), self.environ)
 
     def start_worker(self, extra: str = "") -> subprocess.Popen[bytes]:
         name = f"worker{len(self.workers)}"
         log = self.root / f"{name}.log"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KARAOKE_")}
         environment["PYTHONPATH"] = str(ROOT)
+        environment |= self.environ
         config = self.config(name, extra)
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli.main", "worker", "-v", "--config", str(config)],

@@ -6,11 +6,15 @@ built from config files, as an operator's hosts would; faults are real (SIGKILL)
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bot.distributed.setup import blob_store
+from bot.distributed.wire import input_key
 from separation.encode import EncodingSpec
 from separation.errors import (
     JobCancelledError,
@@ -229,3 +233,62 @@ async def test_a_restarted_frontend_delivers_the_song_its_predecessor_lost(fleet
     assert rows[0][0] == 1  # followed, not queued a second time
     result.release()
     await wait_for(lambda: not fleet.blob_files("inputs"))
+
+
+async def test_a_worker_cut_off_mid_song_has_its_late_result_rejected(fleet: Fleet, song):
+    # SIGSTOP silences a worker exactly as a cut network link does (no heartbeat, no
+    # writes) and SIGCONT brings it back with its song half done.
+    first, second = fleet.start_worker(), fleet.start_worker()
+    fleet.wait_until_ready(first, second)
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(75, "cut")))
+    _ = [event async for event in _until_running(handle)]
+    rows = await fleet.query("SELECT worker FROM separation_runs WHERE job_id = %s", handle.job_id)
+    cut_off = first if f"-{first.pid}-" in str(rows[0][0]) else second
+    cut_off.send_signal(signal.SIGSTOP)
+    try:
+        result = await handle.result()
+    finally:
+        cut_off.send_signal(signal.SIGCONT)
+    other = second if cut_off is first else first
+    assert f"job {handle.job_id}: attempt 2 ended: done" in fleet.worker_log(other)
+    await wait_for(lambda: "was superseded" in fleet.worker_log(cut_off), 120)
+    assert f"job {handle.job_id}: attempt 1 ended" not in fleet.worker_log(cut_off)
+    attempt, outcome = await ledger(fleet, handle.job_id)
+    assert attempt == 2 and outcome is not None and '"done"' in outcome
+    result.release()
+
+
+async def test_songs_travel_through_a_real_s3_server(fleet: Fleet, song, s3_server):
+    fleet.s3 = s3_server
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    front = await fleet.frontend()
+    first = await front.submit(request(song(6, "s3a"), "telegram:1"))
+    second = await front.submit(request(song(7, "s3b"), "telegram:2"))
+    for handle in (first, second):
+        result = await handle.result()
+        assert set(result.outputs) == {"instrumental", "vocals"}
+        assert all(path.stat().st_size > 1000 for path in result.outputs.values())
+        result.release()
+    assert "s3 " in front.describe_blobs() and s3_server.secret_access_key not in str(
+        fleet.settings("front")
+    )
+    store = blob_store(fleet.settings("inspector"))
+    try:
+        for handle in (first, second):  # the uploads are deleted once delivered
+            key = input_key(handle.job_id)
+            await wait_for_async(lambda key=key: _gone(store, key))
+    finally:
+        await store.close()
+
+
+async def _gone(store, key: str) -> bool:
+    return not await store.exists(key)
+
+
+async def wait_for_async(condition, seconds: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
