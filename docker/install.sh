@@ -103,10 +103,12 @@ step_torch() {
 }
 
 # Reads pyproject.toml's [project] dependencies into a requirements file, with the
-# "postgres" extra: the image can use either database without a rebuild.
+# "postgres" and "distributed" extras: one image runs a single host, a front-end or a
+# worker, on either database, without a rebuild.
 READ_DEPENDENCIES='import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-wanted = project["dependencies"] + project["optional-dependencies"]["postgres"]
+extras = project["optional-dependencies"]
+wanted = project["dependencies"] + extras["postgres"] + extras["distributed"]
 open(sys.argv[2], "w").write("\n".join(wanted) + "\n")'
 
 step_app_deps() {
