@@ -103,6 +103,15 @@ class Running:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """A remote backend's worker started the job: the first time, or again after the
+    worker before it died. The in-process pool never publishes it."""
+
+    number: int
+    queue_job_id: int
+
+
+@dataclass(frozen=True)
 class Done:
     result: JobResult
 
@@ -118,7 +127,7 @@ class Cancelled:
     pass
 
 
-ProgressEvent = Queued | Decoded | Running | Done | Failed | Cancelled
+ProgressEvent = Queued | Decoded | Attempt | Running | Done | Failed | Cancelled
 _TERMINAL = (Done, Failed, Cancelled)
 
 

@@ -294,9 +294,10 @@ def set_queue_job(job: Job, queue_job_id: int) -> None:
     job.queue_job_id = queue_job_id
 
 
-def record_attempt(job: Job) -> int:
-    """Count one more start by a worker (on a locked row); return the new count."""
-    job.attempt += 1
+def record_attempt(job: Job, attempt: int | None = None) -> int:
+    """Count one more start by a worker, or raise the count to ``attempt`` (on a locked
+    row); return the new count."""
+    job.attempt = job.attempt + 1 if attempt is None else max(job.attempt, attempt)
     return job.attempt
 
 

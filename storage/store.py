@@ -458,16 +458,20 @@ class Store:
             jobs.set_queue_job(await jobs.lock(session, job_id), queue_job_id)
             await session.flush()
 
-    async def record_attempt(self, job_id: int) -> int:
+    async def record_attempt(self, job_id: int, attempt: int | None = None) -> int:
         """Count a worker's start of the job; returns the new count (1 on the first start).
+
+        With ``attempt`` (the queue's own count, as a front-end hears of it), the count
+        becomes that number unless it is already higher: a missed or repeated notice
+        never makes it wrong.
 
         Raises:
             JobNotFoundError: the job is unknown.
         """
         async with self._db.write() as session:
-            attempt = jobs.record_attempt(await jobs.lock(session, job_id))
+            recorded = jobs.record_attempt(await jobs.lock(session, job_id), attempt)
             await session.flush()
-            return attempt
+            return recorded
 
     async def claim_delivery(
         self,

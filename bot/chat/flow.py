@@ -49,6 +49,7 @@ from separation.encode import EncodingSpec, OutputFormat, StemMode
 from separation.errors import AudioInputError, JobCancelledError, PoolShutdownError
 from separation.ffmpeg import ProbeResult
 from separation.jobs import (
+    Attempt,
     Decoded,
     Done,
     JobHandle,
@@ -544,6 +545,9 @@ class ChatFlow:
             if isinstance(event, Decoded):
                 settled = True
                 await self._settle(job, handle, user, event.duration_seconds)
+            elif isinstance(event, Attempt):  # a distributed backend's worker started it
+                await self._store.set_queue_job(job.id, event.queue_job_id)
+                await self._store.record_attempt(job.id, event.number)
             elif isinstance(event, Queued):
                 await progress.show(messages.queued(event.position, event.eta_seconds))
             elif isinstance(event, Running):

@@ -56,6 +56,7 @@ from separation.errors import (
     UserJobLimitError,
 )
 from separation.jobs import (
+    Attempt,
     Cancelled,
     Done,
     Failed,
@@ -350,10 +351,11 @@ class DistributedBackend:
         flight = self._in_flight.get(note.job_id)
         if flight is None:
             return
-        if note.attempt > flight.attempt_seen:
+        if note.attempt > flight.attempt_seen and not flight.resolving:
             if flight.attempt_seen and self.on_retry is not None:
                 self.on_retry()
             flight.attempt_seen = note.attempt
+            flight.handle.publish(Attempt(note.attempt, flight.queue_job_id))
         if note.outcome:
             self._wake.set()
         elif note.event is not None and not flight.resolving:

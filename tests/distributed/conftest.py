@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,8 +70,10 @@ class Fleet:
     def blobs(self) -> Path:
         return self.root / "blobs"
 
-    def config(self, name: str, extra: str = "") -> Path:
-        """A config file for one process (its own data folder, the fleet's queue)."""
+    def config(self, name: str, extra: str = "", database_url: str | None = None) -> Path:
+        """A config file for one process (its own data folder, the fleet's queue);
+        ``database_url``, if given, replaces the fleet's (a worker reaching PostgreSQL
+        another way)."""
         path = self.root / f"{name}.toml"
         path.write_text(
             f"""
@@ -82,7 +84,7 @@ name = "tiny"
 repo = "{self.model_repo}"
 cpu_threads = 1
 [database]
-url = "{self.database_url}"
+url = "{database_url or self.database_url}"
 [backend]
 kind = "distributed"
 {self._blobs_section()}
@@ -122,15 +124,19 @@ format = "wav"
     def settings(self, name: str, extra: str = "") -> Settings:
         return load_settings(self.config(name, extra), self.environ)
 
-    def start_worker(self, extra: str = "") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, extra: str = "", *, wrap: Sequence[str] = (), database_url: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A ``karaoke-bot worker`` process; ``wrap`` prefixes its command line (e.g.
+        ``ip netns exec NAME``, which execs in place: the pid stays the worker's)."""
         name = f"worker{len(self.workers)}"
         log = self.root / f"{name}.log"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KARAOKE_")}
         environment["PYTHONPATH"] = str(ROOT)
         environment |= self.environ
-        config = self.config(name, extra)
+        config = self.config(name, extra, database_url)
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli.main", "worker", "-v", "--config", str(config)],
+            [*wrap, sys.executable, "-m", "bot.cli.main", "worker", "-v", "--config", str(config)],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             env=environment,

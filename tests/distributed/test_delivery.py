@@ -90,12 +90,16 @@ async def test_a_worker_killed_mid_song_costs_the_user_one_song_and_one_delivery
     )
     await wait_for(lambda: running(replier), seconds=120)
     rows = await fleet.query(
-        "SELECT worker FROM separation_runs ORDER BY queue_job_id DESC LIMIT 1"
+        "SELECT r.worker, r.queue_job_id FROM separation_runs r"
+        " JOIN procrastinate_jobs j ON j.id = r.queue_job_id WHERE j.queue_name = %s",
+        fleet.queue,
     )
     victim = first if f"-{first.pid}-" in str(rows[0][0]) else second
     kill(victim)
     record = await task
     assert record is not None and record.status == "done"
+    # The job row keeps the queue job that carried it and how many starts it took.
+    assert (record.attempt, record.queue_job_id) == (2, int(rows[0][1]))
     assert [file.title for file in replier.files] == ["k (Instrumental)", "k (Vocals)"]
     assert replier.texts.count(messages.DONE) == 1
     assert await songs_used(front, user) == 1

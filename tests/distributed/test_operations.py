@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -62,3 +64,16 @@ async def test_queue_depth_reaches_the_metrics(fleet: Fleet, song):
     assert 'karaoke_queue_jobs{state="todo"} 2.0' in text
     assert 'karaoke_queue_jobs{state="doing"} 0.0' in text
     assert "karaoke_workers_alive 0.0" in text
+
+
+def test_a_front_end_never_imports_torch():
+    # A front-end host needs no GPU stack: the distributed backend, the app and both
+    # adapters load without torch (the worker command imports it when it starts).
+    probe = (
+        "import sys, bot.app, bot.distributed.setup, bot.telegram.adapter, "
+        "bot.discord.adapter, bot.cli.worker; print('torch' in sys.modules)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert completed.stdout.strip() == "False"
