@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import shutil
 import time
 import uuid
@@ -63,6 +64,7 @@ from separation.jobs import (
     JobHandle,
     JobResult,
     Queued,
+    Running,
     SeparationRequest,
 )
 from storage.blobs import BlobStore
@@ -71,7 +73,7 @@ from storage.runs import RunLedger, RunState
 
 logger = logging.getLogger(__name__)
 
-_ACTIVE = ("todo", "doing")
+_CAPACITY_SAMPLE_SECONDS = 10.0
 _COUNTS = """
 SELECT count(*) FILTER (WHERE status = 'todo') AS queued,
        count(*) FILTER (WHERE args->>'user_ref' = %(user_ref)s) AS user_active
@@ -115,6 +117,7 @@ class _InFlight:
     resolving: bool = False
     requeues: int = 0
     attempt_seen: int = 0
+    running_since: float | None = None
 
 
 @dataclass
@@ -160,6 +163,10 @@ class DistributedBackend:
         self._closing = False
         self._app_context: Any = None
         self.requeued_corrupt = 0
+        self._seconds_per_song: float | None = None
+        self._capacity = 0
+        """Songs the live workers take at once (workers x concurrency), sampled."""
+        self._capacity_checked = 0.0
         self.on_retry: Callable[[], None] | None = None
         """Called when a song of this front-end starts again on another worker."""
 
@@ -359,6 +366,8 @@ class DistributedBackend:
         if note.outcome:
             self._wake.set()
         elif note.event is not None and not flight.resolving:
+            if isinstance(note.event, Running) and flight.running_since is None:
+                flight.running_since = time.monotonic()
             flight.handle.publish(note.event)
 
     async def _poll(self) -> None:
@@ -375,6 +384,9 @@ class DistributedBackend:
                 logger.warning("checking jobs in flight failed: %s", error)
 
     async def _check_in_flight(self) -> None:
+        if time.monotonic() - self._capacity_checked > _CAPACITY_SAMPLE_SECONDS:
+            self._capacity = await self.workers_alive() * self._queue.worker_concurrency
+            self._capacity_checked = time.monotonic()
         waiting = await fetch_all(self._app, _WAITING, queue=self._queue.name)
         self._queued = len(waiting)
         if not self._in_flight:
@@ -403,7 +415,22 @@ class DistributedBackend:
             elif queue_job_id in positions and not isinstance(flight.handle.state, Queued | None):
                 pass  # it ran before (a retry): keep showing its last progress
             elif queue_job_id in positions:
-                flight.handle.publish(Queued(position=positions[queue_job_id], eta_seconds=None))
+                position = positions[queue_job_id]
+                flight.handle.publish(Queued(position=position, eta_seconds=self._eta(position)))
+
+    def _eta(self, position: int) -> float | None:
+        """Wait before a song at ``position`` starts: songs ahead of it, run as many at a
+        time as the live workers take, at the recent time per song (None until measured)."""
+        if self._seconds_per_song is None or self._capacity < 1:
+            return None
+        return math.ceil(position / self._capacity) * self._seconds_per_song
+
+    def _measured(self, flight: _InFlight) -> None:
+        if flight.running_since is None:
+            return  # a cache hit, or followed after a restart: says nothing about speed
+        seconds = time.monotonic() - flight.running_since
+        previous = self._seconds_per_song
+        self._seconds_per_song = seconds if previous is None else 0.7 * previous + 0.3 * seconds
 
     async def _resolve(self, flight: _InFlight, state: RunState) -> None:
         outcome = Outcome.from_dict(state.outcome or {})
@@ -418,6 +445,7 @@ class DistributedBackend:
                 if result is None:
                     await self._requeue(flight)
                 else:
+                    self._measured(flight)
                     self._finish(flight, Done(result), keep_blobs=True)
         except Exception as error:
             logger.warning("job %s: delivering the outcome failed: %s", flight.handle.job_id, error)

@@ -151,6 +151,11 @@ class SeparationWorker:
             input_path = folder / "input.upload"
             await self._blobs.get_file(str(payload["input_key"]), input_path)
             request = request_from_payload(payload, input_path)
+            digest = await asyncio.to_thread(file_sha256, input_path)
+            key = self._pool.result_key(request, digest)
+            if await self._shared_result_ready(key):
+                logger.info("job %s: served from the shared result cache", job_id)
+                return Outcome("done", cache_key=key, cache_hit=True)
             handle = await self._pool.submit(request)
             async for event in handle.events():
                 if (message := progress_message(job_id, attempt, event)) is not None:
@@ -175,6 +180,18 @@ class SeparationWorker:
             return Outcome("failed", error=error_to_dict(error))
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def _shared_result_ready(self, key: str) -> bool:
+        """A fresh result for ``key`` is in the shared cache (its manifest and every file
+        it names; the front-end verifies the contents when it downloads them)."""
+        prefix = result_prefix(key)
+        try:
+            manifest = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
+        except (BlobNotFoundError, ValueError):
+            return False
+        if manifest.expired(time.time(), self._max_age_seconds):
+            return False
+        return all([await self._blobs.exists(output.key) for output in manifest.outputs])
 
     async def _publish(self, result: JobResult) -> None:
         """Put the result in the shared cache unless a valid copy is already there."""

@@ -7,7 +7,10 @@ built from config files, as an operator's hosts would; faults are real (SIGKILL)
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +31,11 @@ from separation.jobs import (
     Done,
     JobHandle,
     JobResult,
+    Queued,
     Running,
     SeparationRequest,
 )
-from tests.distributed.conftest import Fleet, kill, wait_for
+from tests.distributed.conftest import ROOT, Fleet, kill, wait_for
 from tests.pools import make_pool
 
 pytestmark = pytest.mark.slow
@@ -292,3 +296,73 @@ async def wait_for_async(condition, seconds: float = 30.0) -> None:
     while not await condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.1)
+
+
+async def test_a_queued_song_gets_a_wait_estimate_once_the_fleet_was_measured(fleet: Fleet, song):
+    worker = fleet.start_worker()  # takes 2 songs at once (worker_concurrency = 2)
+    fleet.wait_until_ready(worker)
+    front = await fleet.frontend()
+    measured = await (await front.submit(request(song(6, "first")))).result()
+    measured.release()
+    busy = [await front.submit(request(song(70 + i, f"busy{i}"), f"telegram:{i}")) for i in (1, 2)]
+    waiting = await front.submit(request(song(5, "waiting"), "telegram:3"))
+    estimates = []
+    async for event in waiting.events():
+        if isinstance(event, Queued):
+            estimates.append(event)
+            break
+    [queued] = estimates
+    assert queued.position == 1 and queued.eta_seconds is not None and queued.eta_seconds > 0
+    for handle in [*busy, waiting]:
+        await handle.cancel()
+
+
+async def test_identical_songs_sent_together_run_once_in_the_fleet(fleet: Fleet, song):
+    workers = [fleet.start_worker(), fleet.start_worker()]
+    fleet.wait_until_ready(*workers)
+    front = await fleet.frontend()
+    path = song(8, "same")
+    handles = [await front.submit(request(path, f"telegram:{n}")) for n in (1, 2)]
+    results = [await handle.result() for handle in handles]
+    assert sorted(result.cache_hit for result in results) == [False, True]
+    assert results[0].outputs["vocals"].read_bytes() == results[1].outputs["vocals"].read_bytes()
+    for result in results:
+        result.release()
+    logs = "".join(map(fleet.worker_log, workers))
+    outcomes = logs.count("ended: done")
+    served_from_a_cache = logs.count("served from the shared result cache") + logs.count(
+        ": cache hit"
+    )
+    assert (outcomes, outcomes - served_from_a_cache) == (2, 1)  # one model run
+
+
+async def test_a_new_worker_serves_another_workers_result_from_the_shared_cache(fleet: Fleet, song):
+    first = fleet.start_worker()
+    fleet.wait_until_ready(first)
+    front = await fleet.frontend()
+    path = song(7, "shared")
+    computed = await (await front.submit(request(path, "telegram:1"))).result()
+    computed.release()
+    kill(first)  # its own disk cache goes with it
+    second = fleet.start_worker()
+    fleet.wait_until_ready(second)
+    again = await (await front.submit(request(path, "telegram:2"))).result()
+    assert again.cache_hit and again.cache_key == computed.cache_key
+    assert "served from the shared result cache" in fleet.worker_log(second)
+    again.release()
+
+
+def test_the_separate_command_runs_songs_through_the_fleet(fleet: Fleet, song, tmp_path: Path):
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    config = fleet.config("cli")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot.cli.main", "separate", str(song(5, "cli")), "-o",
+         str(tmp_path / "out"), "--config", str(config)],
+        capture_output=True, text=True, timeout=180, check=False, cwd=fleet.root,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    written = sorted(Path(line).name for line in completed.stdout.split("\n") if line)
+    assert written == ["cli - instrumental.wav", "cli - vocals.wav"]
+    assert "attempt 1 ended: done" in fleet.worker_log(worker)
