@@ -51,7 +51,6 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 import torch  # noqa: E402
-from procrastinate.worker import FETCH_JOB_POLLING_INTERVAL  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.backend import build_pool, configure_torch, pool_config  # noqa: E402
@@ -522,9 +521,9 @@ async def failover(args: argparse.Namespace, bench: Bench, repo: Path) -> None:
         bench.stop_workers()
     assert attempt_two is not None and requeued is not None, "no second attempt was seen"
     assert f"job {handle.job_id}: attempt 2 on" in bench.log(survivor)
-    first_try = killed - (timeline.first_running or killed)
     print(
-        f"killed worker pid {pid} at {progress:.0%} of the song, {first_try:.2f} s into it; "
+        f"killed worker pid {pid} at {progress:.0%} of the song "
+        f"({killed - timeline.submitted:.2f} s after submit); "
         f"its last heartbeat was {float(heartbeat_age):.2f} s old"
     )
     age = float(heartbeat_age)
@@ -535,9 +534,8 @@ async def failover(args: argparse.Namespace, bench: Bench, repo: Path) -> None:
         "the heartbeat's age, plus up to one sweep interval)"
     )
     print(
-        f"back in the queue -> attempt 2 starts      {attempt_two - requeued:7.2f} s  (a retried "
-        "job wakes no worker: it waits for procrastinate's next poll of the queue, every "
-        f"{FETCH_JOB_POLLING_INTERVAL:g} s)"
+        f"back in the queue -> attempt 2 starts      {attempt_two - requeued:7.2f} s  (the sweep "
+        "wakes idle workers at once; otherwise they would find it at their next poll)"
     )
     print(f"SIGKILL -> attempt 2 starts elsewhere      {attempt_two - killed:7.2f} s")
     print(f"SIGKILL -> result delivered                {(timeline.delivered or 0) - killed:7.2f} s")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -57,6 +58,7 @@ from storage.runs import RunLedger
 logger = logging.getLogger(__name__)
 
 _NOTIFY = "SELECT pg_notify(%(channel)s, %(payload)s)"
+_POLL_SECONDS = 2.0
 
 
 def worker_name() -> str:
@@ -105,6 +107,8 @@ class SeparationWorker:
                 install_signal_handlers=False,
                 listen_notify=True,
                 delete_jobs="successful",
+                # A safety net only: new and retried songs wake workers at once.
+                fetch_job_polling_interval=_POLL_SECONDS,
             ),
             name="procrastinate-worker",
         )
@@ -236,6 +240,19 @@ class SeparationWorker:
                 return
             await asyncio.sleep(1.0)
 
+    async def _wake_workers(self, queue_job_id: int | None) -> None:
+        """procrastinate wakes idle workers when a job is inserted, not when one is put
+        back: say it on its channel, so a retried song starts at once, not at the next
+        poll (measured: 4 s of the 9 s failover before this)."""
+        notice = json.dumps({"type": "job_inserted", "job_id": queue_job_id})
+        try:
+            await fetch_all(
+                self._app, _NOTIFY, channel=f"procrastinate_queue_v1#{self._queue.name}",
+                payload=notice,
+            )  # fmt: skip
+        except Exception as error:  # the next poll finds it anyway
+            logger.debug("waking workers failed: %s", error)
+
     async def _notify(self, payload: str) -> None:
         try:
             await fetch_all(self._app, _NOTIFY, channel=self._channel, payload=payload)
@@ -277,5 +294,6 @@ class SeparationWorker:
                     logger.warning(
                         "queue job %s: its worker stopped answering; back in the queue", job.id
                     )
+                    await self._wake_workers(job.id)
             except Exception as error:
                 logger.warning("stalled-job sweep failed: %s", error)
