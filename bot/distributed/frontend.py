@@ -276,7 +276,9 @@ class DistributedBackend:
         digest = await asyncio.to_thread(file_sha256, request.input_path)
         # Identical songs with identical options run one after another fleet-wide: the
         # second finds the first's result in the shared cache.
-        lock = f"song:{digest}:{request.stems}:{request.encoding.format}"
+        # procrastinate's locks span every queue: name the queue so that two fleets on
+        # one database never wait for each other.
+        lock = f"{self._queue.name}:song:{digest}:{request.stems}:{request.encoding.format}"
         try:
             queue_job_id = await self._admit_and_defer(job_id, request, lock)
         except BaseException:

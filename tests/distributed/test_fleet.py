@@ -358,8 +358,8 @@ def test_the_separate_command_runs_songs_through_the_fleet(fleet: Fleet, song, t
     config = fleet.config("cli")
     completed = subprocess.run(
         [sys.executable, "-m", "bot.cli.main", "separate", str(song(5, "cli")), "-o",
-         str(tmp_path / "out"), "--config", str(config)],
-        capture_output=True, text=True, timeout=180, check=False, cwd=fleet.root,
+         str(tmp_path / "out"), "--config", str(config), "-v"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=fleet.root,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]

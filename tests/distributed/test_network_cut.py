@@ -255,8 +255,8 @@ def network(fleet: Fleet) -> Iterator[Network]:
             link.port = forwarder.listen(link.host_address)
         yield Network(fleet, links, forwarder)
     finally:
-        fleet.stop()  # the workers in the namespaces go first (the fleet's own teardown
-        forwarder.close()  # kills nothing twice)
+        fleet.stop()  # the namespaced workers first; the fleet's teardown then finds them gone
+        forwarder.close()
         for link in links:
             _remove_link(link)
 
