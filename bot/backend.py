@@ -6,6 +6,8 @@ this module only when it is about to separate.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +20,9 @@ from separation.engine import Segment, SeparationOptions, run_batch
 from separation.ffmpeg import find_ffmpeg
 from separation.models import LoadedModel, ModelCache, resolve_device
 from separation.pool import PoolConfig, SeparationPool
+from separation.precision import resolve_precision
+
+logger = logging.getLogger(__name__)
 
 
 def separation_options(settings: Settings) -> SeparationOptions:
@@ -73,7 +78,10 @@ def build_pool(
     models = ModelCache(allow_download=settings.model.allow_download)
 
     def load(device: torch.device) -> LoadedModel:
-        return models.get(settings.model.name, repo=settings.model.repo, device=device)
+        model = models.get(settings.model.name, repo=settings.model.repo, device=device)
+        precision = resolve_precision(settings.model.precision, device)
+        logger.info("model %s on %s: forward pass in %s", model.name, device, precision)
+        return dataclasses.replace(model, precision=precision)
 
     if metrics is None:
         return SeparationPool(config or pool_config(settings), load)

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from separation.encode import OutputFormat, StemMode
+from separation.precision import PrecisionSetting
 from storage.records import Platform, QuotaLimits
 
 
@@ -77,6 +78,9 @@ class ModelSettings(_Section):
     """Threads torch may use on CPU; 0 keeps torch's default (one per core)."""
     shifts: int = Field(default=0, ge=0, le=20)
     overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
+    precision: PrecisionSetting = "auto"
+    """The forward pass's number format: "auto" (bf16 where the CPU or GPU computes it
+    natively, fp32 elsewhere), "fp32", "bf16" or "fp16" (see ``separation.precision``)."""
     allow_download: bool = False
     """Fetch missing weights from the HuggingFace hub at start (needs internet)."""
 

@@ -34,6 +34,7 @@ import torch
 
 from separation.decode import DecodedAudio
 from separation.models import LoadedModel
+from separation.precision import forward_precision
 
 logger = logging.getLogger(__name__)
 
@@ -389,8 +390,8 @@ def run_batch(model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Ten
     model_index = segments[0].model_index
     inputs = torch.from_numpy(np.stack([segment.build_input() for segment in segments]))
     sub_model = model.sub_models[model_index]
-    with torch.inference_mode():
-        outputs = sub_model(inputs.to(model.device))
+    with torch.inference_mode(), forward_precision(model.precision, model.device):
+        outputs = sub_model(inputs.to(model.device)).float()
     results = []
     for segment, output in zip(segments, outputs, strict=True):
         delta = output.shape[-1] - segment.length

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from separation.errors import DeviceError, ModelNotAvailableError
+from separation.precision import Precision
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class LoadedModel:
     samplerate: int
     audio_channels: int
     device: torch.device
+    precision: Precision = "fp32"
+    """The forward pass's number format (``separation.precision``); set by the caller
+    after loading, since the same weights serve every precision."""
 
     @property
     def vocals_index(self) -> int:

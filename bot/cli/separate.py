@@ -44,6 +44,7 @@ FLAG_SETTINGS: dict[str, tuple[str, str]] = {
     "device": ("model", "device"),
     "shifts": ("model", "shifts"),
     "overlap": ("model", "overlap"),
+    "precision": ("model", "precision"),
     "stems": ("output", "stems"),
     "format": ("output", "format"),
     "batch_size": ("pool", "batch_size"),
@@ -70,6 +71,11 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--shifts", type=int, help="random shifts averaged (0 = deterministic)")
     parser.add_argument("--overlap", type=float, help="segment overlap, 0 to <1 (default 0.25)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="forward pass format (default auto: bf16 where the hardware computes it natively)",
+    )
     parser.add_argument(
         "--batch-size", type=int, help="segments per forward pass (0: 4 on a GPU, 1 on CPU)"
     )

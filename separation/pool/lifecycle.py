@@ -262,7 +262,9 @@ class SeparationPool:
 
 def _fingerprint(model: LoadedModel) -> str:
     """A digest of the model's weights: a different model never shares cache entries."""
-    digest = hashlib.sha256(f"{model.name}:{model.sources}:{model.weights}".encode())
+    # The precision is part of it: a bf16 result is close to the fp32 one, not equal.
+    described = f"{model.name}:{model.sources}:{model.weights}:{model.precision}"
+    digest = hashlib.sha256(described.encode())
     for sub_model in model.sub_models:
         for name, tensor in sub_model.state_dict().items():
             digest.update(name.encode())

@@ -10,7 +10,9 @@ import huggingface_hub.constants
 import pytest
 import torch
 
-from bot.cli.main import main
+from bot.cli.main import build_parser, main
+from bot.cli.separate import apply_separate_overrides
+from bot.settings import Settings
 
 MISSING_MODEL = "no-such-model-anywhere"
 """A model that cannot load: a command that reaches the model loader says so instead."""
@@ -160,3 +162,18 @@ def test_make_random_into_a_file_is_one_line(cli, capsys):
     assert _error_lines(capsys) == [
         f"karaoke-bot: error: argument --repo: cannot write a model into {blocker} (File exists)"
     ]
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16", "fp16"])
+def test_the_precision_flag_overrides_the_setting(precision):
+    args = build_parser().parse_args(["separate", "song.mp3", "--precision", precision])
+    settings = Settings()
+    apply_separate_overrides(args, settings)
+    assert settings.model.precision == precision
+
+
+def test_an_unknown_precision_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["separate", "song.mp3", "--precision", "fp8"])
+    assert exit_.value.code == 2
+    assert "--precision: invalid choice: 'fp8'" in capsys.readouterr().err
