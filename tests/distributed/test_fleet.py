@@ -7,6 +7,7 @@ built from config files, as an operator's hosts would; faults are real (SIGKILL)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.backend import build_pool, pool_config
 from bot.distributed.setup import blob_store
 from bot.distributed.wire import input_key
 from separation.encode import EncodingSpec
@@ -36,7 +38,6 @@ from separation.jobs import (
     SeparationRequest,
 )
 from tests.distributed.conftest import ROOT, Fleet, kill, wait_for
-from tests.pools import make_pool
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +69,7 @@ async def ledger(fleet: Fleet, job_id: str) -> tuple[int, str | None]:
     return int(rows[0][0]), rows[0][1]  # type: ignore[call-overload, return-value]
 
 
-async def test_songs_of_several_users_come_back_as_the_local_backend_makes_them(
-    fleet: Fleet, song, ffmpeg: str, tmp_path: Path
-):
+async def test_songs_of_several_users_come_back_as_the_local_backend_makes_them(fleet: Fleet, song):
     workers = [fleet.start_worker(), fleet.start_worker()]
     fleet.wait_until_ready(*workers)
     front = await fleet.frontend()
@@ -79,10 +78,10 @@ async def test_songs_of_several_users_come_back_as_the_local_backend_makes_them(
     handles = {key: await front.submit(request(path, key[0])) for key, path in songs.items()}
     results = {key: (await read(handle))[1] for key, handle in handles.items()}
 
-    local = make_pool(
-        ffmpeg=ffmpeg, tmp_root=tmp_path / "ltmp", cache_dir=tmp_path / "lcache",
-        model="tiny", repo=fleet.model_repo,
-    )  # fmt: skip
+    # The local backend as `karaoke-bot run` would build it from the same settings (the
+    # same model, options and precision), with a cache of its own.
+    settings = fleet.settings("local")
+    local = build_pool(settings, dataclasses.replace(pool_config(settings), warm_up=False))
     await local.start()
     try:
         for key, path in songs.items():
