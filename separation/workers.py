@@ -33,6 +33,7 @@ from separation.errors import JobFailedError
 from separation.eta import ThroughputMeter
 from separation.models import LoadedModel
 from separation.offload import run_blocking
+from separation.precision import forward_precision
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class Worker:
         length = int(self.model.segments[0] * self.model.samplerate)
         inputs = torch.zeros(self._batch_size, self.model.audio_channels, length)
         started = time.perf_counter()
-        with torch.inference_mode():
+        # In the precision songs will use: autocast picks other kernels, which want
+        # their own first call.
+        with torch.inference_mode(), forward_precision(self.model.precision, self.model.device):
             sub_model(inputs.to(self.model.device))
         self.meter.record(self._batch_size, time.perf_counter() - started)
 

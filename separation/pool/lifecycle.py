@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,9 @@ class SeparationPool:
             on_stored=self._evict_soon,
         )
         self._started = False
+        self.startup_seconds: dict[str, float] = {}
+        """Seconds each start-up step took ("load cpu", "warm-up cpu"): the first user's
+        song waits for neither, since both happen in :meth:`start`."""
         self._closing = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -96,7 +100,9 @@ class SeparationPool:
         batches = BatchScheduler()
         first: LoadedModel | None = None
         for index, device in enumerate(self.config.devices):
+            loading = time.perf_counter()
             model = await run_blocking(None, self._load_model, device)
+            self.startup_seconds[f"load {device}"] = time.perf_counter() - loading
             if first is None:
                 first = model
                 self._model_fingerprint = await run_blocking(None, _fingerprint, model)
@@ -108,7 +114,9 @@ class SeparationPool:
                 batch_size=self.config.batch_size,
             )
             if self.config.warm_up:
+                warming = time.perf_counter()
                 await worker.warm_up()
+                self.startup_seconds[f"warm-up {device}"] = time.perf_counter() - warming
             self._workers.append(worker)
         assert first is not None
         self._processor.attach(first, batches)
@@ -118,10 +126,11 @@ class SeparationPool:
         self._background.spawn(self._sweeper.sweep_periodically())
         self._started = True
         logger.info(
-            "pool started: %d worker(s), batch size %d, %d job slot(s)",
+            "pool started: %d worker(s), batch size %d, %d job slot(s); %s",
             len(self._workers),
             self.config.batch_size,
             self.config.max_running_jobs,
+            ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.startup_seconds.items()),
         )
 
     async def shutdown(self, timeout: float) -> list[JobHandle]:  # noqa: ASYNC109

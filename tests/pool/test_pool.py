@@ -359,3 +359,11 @@ async def test_two_workers_on_one_device_share_the_queue(make_pool, clips):
     await asyncio.gather(*(handle.result() for handle in handles))
     assert runner.segments == 3
     assert runner.threads == {"worker-0-cpu", "worker-1-cpu"}
+
+
+async def test_the_model_is_loaded_and_warmed_up_before_the_first_song(make_pool, clips):
+    pool = await make_pool(runner=CountingRunner(), warm_up=True)
+    assert set(pool.startup_seconds) == {"load cpu", "warm-up cpu"}
+    assert all(seconds > 0 for seconds in pool.startup_seconds.values())
+    result = await (await pool.submit(request(clips[3], user="a"))).result()
+    assert set(result.outputs) == {"instrumental", "vocals"}
