@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import os
 import secrets
 import signal
@@ -53,7 +52,7 @@ import psycopg  # noqa: E402
 import torch  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.backend import build_pool, configure_torch, pool_config  # noqa: E402
+from bot.backend import build_pool, configure_torch, worker_pool_config  # noqa: E402
 from bot.distributed.frontend import DistributedBackend  # noqa: E402
 from bot.distributed.setup import distributed_backend  # noqa: E402
 from bot.distributed.wire import progress_channel, read_progress_message  # noqa: E402
@@ -237,14 +236,7 @@ batch_size = {batch_size}
 # -- the two backends -----------------------------------------------------------------------
 def local_pool(settings: Settings) -> SeparationPool:
     """The pool a worker with these settings runs (see ``bot.cli.worker``), in process."""
-    concurrency = settings.queue.worker_concurrency
-    config = dataclasses.replace(
-        pool_config(settings),
-        max_running_jobs=concurrency,
-        max_queued_jobs=concurrency,
-        max_jobs_per_user=concurrency,
-    )
-    return build_pool(settings, config)
+    return build_pool(settings, worker_pool_config(settings))
 
 
 @contextlib.asynccontextmanager

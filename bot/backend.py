@@ -67,6 +67,18 @@ def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolCon
     )
 
 
+def worker_pool_config(settings: Settings) -> PoolConfig:
+    """The pool of a distributed worker: it runs every song it took from the queue at once
+    (``queue.worker_concurrency``); the queue decides admission fleet-wide."""
+    concurrency = settings.queue.worker_concurrency
+    return dataclasses.replace(
+        pool_config(settings),
+        max_running_jobs=concurrency,
+        max_queued_jobs=concurrency,
+        max_jobs_per_user=concurrency,
+    )
+
+
 def build_pool(
     settings: Settings, config: PoolConfig | None = None, *, metrics: Metrics | None = None
 ) -> SeparationPool:

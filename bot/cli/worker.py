@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 from typing import Any
 
@@ -38,21 +37,14 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _work(settings: Settings) -> None:
     from bot.app import install_signal_handlers
-    from bot.backend import build_pool, configure_torch, pool_config
+    from bot.backend import build_pool, configure_torch, worker_pool_config
     from bot.distributed.queue import make_queue_app
     from bot.distributed.setup import blob_store
     from bot.distributed.worker import SeparationWorker
 
     configure_torch(settings)
     concurrency = settings.queue.worker_concurrency
-    # The queue decides admission fleet-wide; the pool runs whatever this worker took.
-    config = dataclasses.replace(
-        pool_config(settings),
-        max_running_jobs=concurrency,
-        max_queued_jobs=concurrency,
-        max_jobs_per_user=concurrency,
-    )
-    pool = build_pool(settings, config)
+    pool = build_pool(settings, worker_pool_config(settings))
     stop = asyncio.Event()
     install_signal_handlers(stop)
     await pool.start()  # loads the model and warms it up before the first song

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import shutil
@@ -125,7 +126,8 @@ class _Download:
     """A result copied next to the bot; :meth:`release` deletes it and the job's blobs."""
 
     folder: Path
-    cleanup: Any = field(repr=False)
+    cleanup: Callable[[], None] = field(repr=False)
+    """Deletes the job's upload and ledger row (not the shared result)."""
 
     def release(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -153,7 +155,6 @@ class DistributedBackend:
         self._downloads = tmp_dir / "deliveries"
         self._ledger = RunLedger(app.connector)
         self._in_flight: dict[str, _InFlight] = {}
-        self._by_queue_id: dict[int, str] = {}
         self._admission = asyncio.Lock()
         self._admission_connection: psycopg.AsyncConnection[Any] | None = None
         self._wake = asyncio.Event()
@@ -320,7 +321,6 @@ class DistributedBackend:
 
     def _track(self, job_id: str, handle: JobHandle, queue_job_id: int) -> None:
         self._in_flight[job_id] = _InFlight(handle, queue_job_id)
-        self._by_queue_id[queue_job_id] = job_id
         self._wake.set()
 
     async def _cancel(self, job_id: str) -> None:
@@ -482,7 +482,7 @@ class DistributedBackend:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        cleanup = _BlobCleanup(self, job_id, flight.queue_job_id)
+        cleanup = functools.partial(self._spawn_cleanup, job_id, flight.queue_job_id)
         return JobResult(
             outputs=outputs,
             duration_seconds=manifest.duration_seconds,
@@ -507,9 +507,7 @@ class DistributedBackend:
         )
         queue_job_id = await deferrer.defer_async(**request_to_payload(request, job_id=job_id))
         await self._ledger.register(queue_job_id, job_id)
-        self._by_queue_id.pop(flight.queue_job_id, None)
         flight.queue_job_id = queue_job_id
-        self._by_queue_id[queue_job_id] = job_id
         flight.resolving = False
         self._wake.set()
 
@@ -518,10 +516,9 @@ class DistributedBackend:
     ) -> None:
         job_id = flight.handle.job_id
         self._in_flight.pop(job_id, None)
-        self._by_queue_id.pop(flight.queue_job_id, None)
         flight.handle.publish(event)
         if not keep_blobs:
-            _BlobCleanup(self, job_id, flight.queue_job_id)()
+            self._spawn_cleanup(job_id, flight.queue_job_id)
 
     def _spawn_cleanup(self, job_id: str, queue_job_id: int) -> None:
         async def clean() -> None:
@@ -537,15 +534,3 @@ class DistributedBackend:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
-
-
-@dataclass
-class _BlobCleanup:
-    """Deletes a finished job's upload and ledger row (not the shared result)."""
-
-    backend: DistributedBackend
-    job_id: str
-    queue_job_id: int
-
-    def __call__(self) -> None:
-        self.backend._spawn_cleanup(self.job_id, self.queue_job_id)

@@ -88,8 +88,6 @@ class SeparationWorker:
         self.name = name or worker_name()
         self._channel = progress_channel(queue.name)
         self._max_age_seconds = pool.config.cache.max_age_seconds
-        self.jobs_started = 0
-        self.retries = 0
         app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -133,7 +131,6 @@ class SeparationWorker:
         if attempt is None:
             logger.info("job %s: an earlier attempt already finished it", job_id)
             return
-        self.jobs_started += 1
         if attempt > self._queue.max_attempts:
             lost = WorkerLostError(attempts=attempt - 1)
             logger.warning("job %s: %s; giving up", job_id, lost)
@@ -290,7 +287,6 @@ class SeparationWorker:
                     except Exception as error:  # another worker retried it first
                         logger.debug("job %s: retry skipped: %s", job.id, error)
                         continue
-                    self.retries += 1
                     logger.warning(
                         "queue job %s: its worker stopped answering; back in the queue", job.id
                     )
