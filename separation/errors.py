@@ -108,6 +108,26 @@ class AudioTooLargeError(AudioInputError):
         )
 
 
+class InvalidRenderOptionError(ValueError):
+    """A karaoke control (key, tempo, guide vocal) is out of range (``separation.controls``).
+
+    Not an :class:`AudioInputError`: the song is fine, the request is not. The message is
+    one sentence fit to show the user as is.
+    """
+
+    kind = "bad_render_option"
+
+    def __init__(self, *, option: str, value: object, allowed: str) -> None:
+        self.option = option
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"The {option} can't be {value}: it must be {allowed}.")
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
 class SeparationError(RuntimeError):
     """The server failed; not the user's fault."""
 

@@ -10,7 +10,7 @@ them together, and the log says so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from separation.models import VOCALS
 logger = logging.getLogger(__name__)
 
 INSTRUMENTAL = "instrumental"
-_BLOCK_FRAMES = 1 << 18
+BLOCK_FRAMES = 1 << 18
 # Headroom kept below full scale when a gain has to be applied.
 _CLIP_TARGET = 0.999
 
@@ -44,7 +44,7 @@ def _mix_block(block: np.ndarray, sources: list[str], stems: StemMode) -> dict[s
 
 
 def iter_outputs(
-    separated: SeparatedStems, stems: StemMode, block_frames: int = _BLOCK_FRAMES
+    separated: SeparatedStems, stems: StemMode, block_frames: int = BLOCK_FRAMES
 ) -> Iterator[dict[str, np.ndarray]]:
     """The outputs block by block, ``{name: (channels, n)}``, before any gain."""
     for start in range(0, separated.frames, block_frames):
@@ -57,6 +57,11 @@ def clip_gain(separated: SeparatedStems, stems: StemMode) -> float:
     peak = 0.0
     for block in iter_outputs(separated, stems):
         peak = max(peak, *(float(np.abs(samples).max(initial=0.0)) for samples in block.values()))
+    return gain_for_peak(peak)
+
+
+def gain_for_peak(peak: float) -> float:
+    """1.0 when ``peak`` fits in full scale, else the gain that brings it just below."""
     return 1.0 if peak <= 1.0 else _CLIP_TARGET / peak
 
 
@@ -86,23 +91,60 @@ def render_outputs(
         logger.info(
             "outputs would clip: applying one gain of %.2f dB to all of them", 20 * np.log10(gain)
         )
+    written = encode_outputs(
+        iter_outputs(separated, stems),
+        {name: paths[name] for name in output_names(separated.sources, stems)},
+        gain=gain,
+        spec=spec,
+        tags=tags,
+        ffmpeg=ffmpeg,
+        sample_rate=sample_rate,
+        channels=separated.channels,
+    )
+    return RenderedOutputs(paths=written, gain=gain)
+
+
+def encode_outputs(
+    blocks: Iterable[dict[str, np.ndarray]],
+    paths: dict[str, Path],
+    *,
+    gain: float,
+    spec: EncodingSpec,
+    tags: dict[str, Tags],
+    ffmpeg: str,
+    sample_rate: int,
+    channels: int,
+) -> dict[str, Path]:
+    """Encode ``{name: (channels, n)}`` blocks, times ``gain``, to ``paths[name]``.
+
+    One encoder per output, all running in parallel; a name missing from a block simply
+    has no samples in it (outputs may end at different blocks).
+
+    Raises:
+        AudioExportError: an encoder failed; every encoder is aborted and no output,
+            partial or complete, is left behind.
+    """
     encoders: dict[str, StreamingEncoder] = {}
+    written: dict[str, Path] = {}
     try:
-        for name in output_names(separated.sources, stems):
+        for name, path in paths.items():
             encoders[name] = StreamingEncoder(
-                paths[name],
+                path,
                 spec,
                 tags.get(name, Tags()),
                 ffmpeg=ffmpeg,
                 sample_rate=sample_rate,
-                channels=separated.channels,
+                channels=channels,
             )
-        for block in iter_outputs(separated, stems):
+        for block in blocks:
             for name, samples in block.items():
                 encoders[name].write(samples * np.float32(gain) if gain < 1.0 else samples)
-        written = {name: encoder.close() for name, encoder in encoders.items()}
+        for name, encoder in encoders.items():
+            written[name] = encoder.close()
     except BaseException:
         for encoder in encoders.values():
             encoder.abort()
+        for path in written.values():  # all or nothing: a lone instrumental is no result
+            path.unlink(missing_ok=True)
         raise
-    return RenderedOutputs(paths=written, gain=gain)
+    return written
