@@ -9,11 +9,13 @@ The blocking steps (decoding, encoding, file I/O) run off the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from separation.cpu_budget import CpuBudget
 from separation.decode import (
     AudioLimits,
     DecodedAudio,
@@ -127,39 +129,44 @@ async def separate_song(
     separate: SeparateStep,
     output_folder: OutputFolder,
     on_decoded: DecodedHook | None = None,
+    cpu: CpuBudget | None = None,
 ) -> SeparationResult:
     """Decode ``song``, run ``separate`` on it, render the outputs into ``output_folder()``.
 
     Output files are named ``<name>.<extension>`` ("instrumental.mp3", ...). Temporary
     data lives in a private job folder below ``config.tmp_root`` that is removed on every
-    exit path (after any thread still writing into it has finished).
+    exit path (after any thread still writing into it has finished). With ``cpu`` (the
+    pool's budget) every ffmpeg run holds one of its audio slots while it runs.
     """
     folder = await run_blocking(None, JobFolder.create, config.tmp_root)
     try:
-        audio = await run_blocking(
-            None,
-            decode_input,
-            song.input_path,
-            folder.path,
-            config=config,
-            sample_rate=model.samplerate,
-            info=song.probe,
-        )
+        async with _audio_slots(cpu, 1):
+            audio = await run_blocking(
+                None,
+                decode_input,
+                song.input_path,
+                folder.path,
+                config=config,
+                sample_rate=model.samplerate,
+                info=song.probe,
+            )
         spec = song.encoding if on_decoded is None else on_decoded(audio)
         stems = await separate(audio, folder.path)
         into = await output_folder()
         names = output_names(model.sources, song.stems)
-        rendered = await run_blocking(
-            None,
-            render_outputs,
-            stems,
-            {name: into / f"{name}.{spec.extension}" for name in names},
-            stems=song.stems,
-            spec=spec,
-            tags=output_tags(audio.tags, song.title, names),
-            ffmpeg=config.ffmpeg,
-            sample_rate=model.samplerate,
-        )
+        async with _audio_slots(cpu, len(names)) as encoders:
+            rendered = await run_blocking(
+                None,
+                render_outputs,
+                stems,
+                {name: into / f"{name}.{spec.extension}" for name in names},
+                stems=song.stems,
+                spec=spec,
+                tags=output_tags(audio.tags, song.title, names),
+                ffmpeg=config.ffmpeg,
+                sample_rate=model.samplerate,
+                parallel_encoders=encoders,
+            )
         return SeparationResult(
             outputs=rendered.paths,
             duration_seconds=audio.duration_seconds,
@@ -169,6 +176,16 @@ async def separate_song(
         )
     finally:
         await run_blocking(None, folder.remove)
+
+
+@contextlib.asynccontextmanager
+async def _audio_slots(cpu: CpuBudget | None, processes: int) -> AsyncIterator[int]:
+    """``cpu.audio(processes)``, or all ``processes`` at once without a budget."""
+    if cpu is None:
+        yield processes
+        return
+    async with cpu.audio(processes) as granted:
+        yield granted
 
 
 async def separate_file(

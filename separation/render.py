@@ -80,28 +80,46 @@ def render_outputs(
     tags: dict[str, Tags],
     ffmpeg: str,
     sample_rate: int,
+    parallel_encoders: int | None = None,
 ) -> RenderedOutputs:
-    """Encode each output of ``mode`` to ``paths[name]`` (all encoders run in parallel).
+    """Encode each output of ``stems`` to ``paths[name]``.
+
+    ``parallel_encoders`` encoders run at a time (default: all), each group fed from
+    its own read of the stems: the pool passes the ffmpeg runs its CPU budget grants
+    (``separation.cpu_budget``), one at a time on a 2-core box.
 
     Raises:
-        AudioExportError: an encoder failed; no partial file is left behind.
+        AudioExportError: an encoder failed; no output, partial or complete, is left.
     """
     gain = clip_gain(separated, stems)
     if gain < 1.0:
         logger.info(
             "outputs would clip: applying one gain of %.2f dB to all of them", 20 * np.log10(gain)
         )
-    written = encode_outputs(
-        iter_outputs(separated, stems),
-        {name: paths[name] for name in output_names(separated.sources, stems)},
-        gain=gain,
-        spec=spec,
-        tags=tags,
-        ffmpeg=ffmpeg,
-        sample_rate=sample_rate,
-        channels=separated.channels,
-    )
-    return RenderedOutputs(paths=written, gain=gain)
+    names = output_names(separated.sources, stems)
+    group_size = max(1, parallel_encoders or len(names))
+    written: dict[str, Path] = {}
+    try:
+        for first in range(0, len(names), group_size):
+            group = names[first : first + group_size]
+            blocks = (
+                {name: block[name] for name in group} for block in iter_outputs(separated, stems)
+            )
+            written |= encode_outputs(
+                blocks,
+                {name: paths[name] for name in group},
+                gain=gain,
+                spec=spec,
+                tags=tags,
+                ffmpeg=ffmpeg,
+                sample_rate=sample_rate,
+                channels=separated.channels,
+            )
+    except BaseException:
+        for path in written.values():  # all or nothing, across groups too
+            path.unlink(missing_ok=True)
+        raise
+    return RenderedOutputs(paths={name: written[name] for name in names}, gain=gain)
 
 
 def encode_outputs(

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from separation.batching import Batch, BatchRunner, BatchScheduler, run_isolated
+from separation.cpu_budget import CpuBudget
 from separation.errors import JobFailedError
 from separation.eta import ThroughputMeter
 from separation.models import LoadedModel
@@ -60,6 +61,7 @@ class Worker:
         *,
         runner: BatchRunner,
         batch_size: int,
+        cpu: CpuBudget | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -69,6 +71,7 @@ class Worker:
         self._scheduler = scheduler
         self._runner = runner
         self._clean_batches = 0
+        self._cpu = cpu if model.device.type == "cpu" else None
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=name, initializer=_lower_thread_priority
         )
@@ -108,6 +111,8 @@ class Worker:
 
     def _process(self, batch: Batch) -> Sequence[BaseException | None]:
         """Forward pass and overlap-add, on the worker thread."""
+        if self._cpu is not None:
+            self._share_cores(self._cpu.model_threads())
         started = time.perf_counter()
         outcome = run_isolated(self._runner, self.model, batch.segments)
         self._adapt_batch_limit(len(batch.segments), outcome.out_of_memory)
@@ -126,6 +131,13 @@ class Worker:
         if not outcome.out_of_memory:
             self.meter.record(len(batch.segments), time.perf_counter() - started)
         return errors
+
+    @staticmethod
+    def _share_cores(threads: int) -> None:
+        """Use ``threads`` torch threads from this forward pass on (the cores no ffmpeg of
+        another song holds, ``separation.cpu_budget``)."""
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
     def _adapt_batch_limit(self, size: int, out_of_memory: bool) -> None:
         if out_of_memory:

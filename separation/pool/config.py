@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from separation.cache import CachePolicy
+from separation.cpu_budget import CpuPlan
 from separation.decode import AudioLimits
 from separation.engine import SeparationOptions
 from separation.models import LoadedModel
@@ -45,3 +46,6 @@ class PoolConfig:
     progress_interval_seconds: float = 0.5
     warm_up: bool = True
     """Run one forward pass per worker at start (measures speed for queue estimates)."""
+    cpu: CpuPlan | None = None
+    """How the CPU cores are shared between the model step and ffmpeg
+    (``separation.cpu_budget``); None: this machine's cores and torch's thread count."""

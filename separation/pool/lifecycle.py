@@ -19,8 +19,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from separation.batching import BatchRunner, BatchScheduler
 from separation.cache import ResultCache, cache_key, file_sha256
+from separation.cpu_budget import CpuBudget, CpuPlan, available_cores
 from separation.engine import run_batch
 from separation.errors import (
     JobTimeoutError,
@@ -78,9 +81,13 @@ class SeparationPool:
         self._slots = JobSlots(config.max_running_jobs, self._workers)
         self._flights = Flights(self._compute)
         self._sweeper = CacheSweeper(self._cache, config.tmp_root, config.cache_sweep_seconds)
+        self.cpu = CpuBudget(
+            config.cpu or CpuPlan.for_cores(available_cores(), torch.get_num_threads())
+        )
         self._processor = FlightProcessor(
             config,
             self._cache,
+            self.cpu,
             on_progress=self._slots.publish_positions,
             on_stored=self._evict_soon,
         )
@@ -112,6 +119,7 @@ class SeparationPool:
                 batches,
                 runner=self._runner,
                 batch_size=self.config.batch_size,
+                cpu=self.cpu,
             )
             if self.config.warm_up:
                 warming = time.perf_counter()
@@ -126,11 +134,12 @@ class SeparationPool:
         self._background.spawn(self._sweeper.sweep_periodically())
         self._started = True
         logger.info(
-            "pool started: %d worker(s), batch size %d, %d job slot(s); %s",
+            "pool started: %d worker(s), batch size %d, %d job slot(s); %s; CPU: %s",
             len(self._workers),
             self.config.batch_size,
             self.config.max_running_jobs,
             ", ".join(f"{step} {seconds:.2f} s" for step, seconds in self.startup_seconds.items()),
+            self.cpu.plan.describe(),
         )
 
     async def shutdown(self, timeout: float) -> list[JobHandle]:  # noqa: ASYNC109

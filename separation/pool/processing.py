@@ -21,6 +21,7 @@ from pathlib import Path
 
 from separation.batching import BatchScheduler, SegmentTooLargeError
 from separation.cache import CacheEntry, ResultCache
+from separation.cpu_budget import CpuBudget
 from separation.decode import DecodedAudio
 from separation.encode import EncodingSpec, choose_mp3_bitrate
 from separation.engine import SeparatedStems, SeparationJob, SeparationOptions
@@ -42,6 +43,7 @@ class FlightProcessor:
         self,
         config: PoolConfig,
         cache: ResultCache,
+        cpu: CpuBudget,
         *,
         on_progress: Callable[[], None],
         on_stored: Callable[[], None],
@@ -50,6 +52,7 @@ class FlightProcessor:
         ``on_stored``: a new entry is in the cache (it may need evicting)."""
         self._config = config
         self._cache = cache
+        self._cpu = cpu
         self._on_progress = on_progress
         self._on_stored = on_stored
         self._pipeline = PipelineConfig(
@@ -101,6 +104,7 @@ class FlightProcessor:
                 separate=separate,
                 output_folder=staging,
                 on_decoded=decoded,
+                cpu=self._cpu,
             )
             metadata = {
                 "duration_seconds": song.duration_seconds,

@@ -19,6 +19,7 @@ from separation.cache import CachePolicy, ResultCache
 from storage.store import Store
 from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
 from tests.conftest import excerpt
+from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
 from tests.hostile import (
     counting_listener,
     headerless,
@@ -178,51 +179,20 @@ async def test_non_finite_samples_are_a_damaged_file_and_cost_nothing(make_flow,
     assert (await _quota(flow)).songs_used == 0
 
 
-def _wrapped_ffmpeg(tmp_path: Path, real: str, *, pause: float = 0.0) -> tuple[str, Path]:
-    """An ffmpeg that logs each run's start and end (with its arguments) around the real
-    one, optionally pausing first so that overlapping runs are visible."""
-    log = tmp_path / "ffmpeg.log"
-    script = tmp_path / "ffmpeg-logged"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'echo "start $$ $*" >> {log}\n'
-        f"sleep {pause}\n"
-        f'{real} "$@"\nrc=$?\n'
-        f'echo "end $$" >> {log}\n'
-        "exit $rc\n"
-    )
-    script.chmod(0o755)
-    return str(script), log
-
-
-def _runs(log: Path) -> list[str]:
-    return [
-        line.split(" ", 2)[2] for line in log.read_text().splitlines() if line.startswith("start")
-    ]
-
-
-def _most_at_once(log: Path) -> int:
-    running = most = 0
-    for line in log.read_text().splitlines():
-        running += 1 if line.startswith("start") else -1
-        most = max(most, running)
-    return most
-
-
 async def test_a_song_is_probed_once_and_decoded_once(make_flow, tmp_path, ffmpeg, clip_path):
-    wrapper, log = _wrapped_ffmpeg(tmp_path, ffmpeg)
+    wrapper, log = wrapped_ffmpeg(tmp_path, ffmpeg)
     flow = await make_flow({"general": {"ffmpeg_path": wrapper}})
     song = excerpt(clip_path, tmp_path / "clip.mp3", ffmpeg, 4, "-c:a", "libmp3lame")
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
     assert job is not None and job.status == "done"
-    on_the_upload = [run for run in _runs(log) if ".upload" in run]
+    on_the_upload = [run for run in ffmpeg_runs(log) if ".upload" in run]
     assert len(on_the_upload) == 2  # the flow's header check, the pool's decode
     assert "-f f32le" not in on_the_upload[0] and "-f f32le" in on_the_upload[1]
 
 
 @pytest.mark.parametrize("slots", [1, 2])
 async def test_header_checks_run_a_bounded_number_at_a_time(make_flow, tmp_path, ffmpeg, slots):
-    wrapper, log = _wrapped_ffmpeg(tmp_path, ffmpeg, pause=0.3)
+    wrapper, log = wrapped_ffmpeg(tmp_path, ffmpeg, pause=0.3)
     flow = await make_flow({"general": {"ffmpeg_path": wrapper},
                             "audio": {"max_parallel_probes": slots}})  # fmt: skip
     junk = tmp_path / "notes.mp3"
@@ -236,8 +206,8 @@ async def test_header_checks_run_a_bounded_number_at_a_time(make_flow, tmp_path,
         )
     )
     assert all("doesn't look like audio" in r.texts[-1] for r in repliers)
-    assert len([run for run in _runs(log) if ".upload" in run]) == 4
-    assert _most_at_once(log) == slots
+    assert len([run for run in ffmpeg_runs(log) if ".upload" in run]) == 4
+    assert most_at_once(log) == slots
 
 
 async def test_downloads_run_a_bounded_number_at_a_time(make_flow, tmp_path):

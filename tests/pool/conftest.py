@@ -60,7 +60,7 @@ async def make_pool(
             **overrides,
         }
         pool = make_pool_for_tests(
-            ffmpeg=ffmpeg,
+            ffmpeg=str(overrides.pop("ffmpeg", ffmpeg)),
             tmp_root=overrides.pop("tmp_root", tmp_path / "tmp"),
             cache_dir=overrides.pop("cache_dir", tmp_path / "cache"),
             model=model,
