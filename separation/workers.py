@@ -11,6 +11,14 @@ handler waits behind a forward pass; the pool benchmark measured loop delays abo
 100 ms at batch size 4 before this. Torch's OpenMP threads are created by the worker
 thread and inherit its priority. On a GPU it changes nothing.
 
+On a GPU the forward pass is fast enough that the CPU-side work of a batch (the
+overlap-add of its outputs into the accumulator files, about 10 ms per 7.8-second
+segment on a Zen 4 core) would leave the device idle for a comparable time. There the
+worker accumulates on a second thread while the next forward pass runs: at most one
+batch is accumulating and one in the model, so memory stays bounded to two batches.
+On the CPU the accumulation stays on the worker thread; a second thread would only take
+a core from torch's.
+
 After an out-of-memory error the worker halves its batch size (the failed batch itself
 was already retried in halves by ``run_isolated``) and grows it back step by step after
 a run of clean batches, so a transient memory spike does not slow it down for good.
@@ -23,12 +31,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 
-from separation.batching import Batch, BatchRunner, BatchScheduler, run_isolated
+from separation.batching import (
+    Batch,
+    BatchRunner,
+    BatchScheduler,
+    IsolatedOutcome,
+    run_isolated,
+)
 from separation.cpu_budget import CpuBudget
 from separation.errors import JobFailedError
 from separation.eta import ThroughputMeter
@@ -37,6 +52,10 @@ from separation.offload import run_blocking
 from separation.precision import forward_precision
 
 logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+Errors = Sequence[BaseException | None]
+"""Per segment of a batch: None once accumulated, or the error that failed it."""
 
 _CLEAN_BATCHES_BEFORE_GROWING = 20
 _INFERENCE_NICENESS = 5
@@ -62,7 +81,10 @@ class Worker:
         runner: BatchRunner,
         batch_size: int,
         cpu: CpuBudget | None = None,
+        overlap_accumulation: bool | None = None,
     ) -> None:
+        """``overlap_accumulation``: accumulate on a second thread during the next
+        forward pass (default: on CUDA devices)."""
         self.name = name
         self.model = model
         self.meter = ThroughputMeter()
@@ -74,6 +96,13 @@ class Worker:
         self._cpu = cpu if model.device.type == "cpu" else None
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=name, initializer=_lower_thread_priority
+        )
+        if overlap_accumulation is None:
+            overlap_accumulation = model.device.type == "cuda"
+        self._accumulator = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-accumulate")
+            if overlap_accumulation
+            else None
         )
 
     async def warm_up(self) -> None:
@@ -93,29 +122,77 @@ class Worker:
 
     async def run(self) -> None:
         """Serve batches until cancelled."""
-        while True:
-            batch = await self._scheduler.next_batch(self.batch_limit)
-            try:
-                errors = await run_blocking(self._executor, self._process, batch)
-            except asyncio.CancelledError:
-                self._scheduler.settle(
-                    batch, [JobFailedError("worker stopped")] * len(batch.entries)
-                )
-                raise
-            except Exception as error:  # a bug here must not stop the worker serving others
-                logger.exception("%s: batch failed outside the model", self.name)
-                failure = JobFailedError(f"internal error: {type(error).__name__}: {error}")
-                failure.__cause__ = error
-                errors = [failure] * len(batch.entries)
+        accumulating: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await self._scheduler.next_batch(self.batch_limit)
+                if self._accumulator is None:
+                    errors = await self._off_loop(batch, self._executor, self._process, batch)
+                    if errors is not None:
+                        self._scheduler.settle(batch, errors)
+                    continue
+                outcome = await self._off_loop(batch, self._executor, self._timed_forward, batch)
+                if outcome is None:
+                    continue
+                if accumulating is not None:
+                    await asyncio.shield(accumulating)  # one batch accumulating at a time
+                accumulating = asyncio.create_task(self._accumulate_off_loop(batch, outcome))
+        finally:
+            if accumulating is not None:
+                await asyncio.wait([accumulating])  # it settles its own batch
+
+    async def _accumulate_off_loop(self, batch: Batch, outcome: IsolatedOutcome) -> None:
+        assert self._accumulator is not None
+        errors = await self._off_loop(batch, self._accumulator, self._accumulate, batch, outcome)
+        if errors is not None:
             self._scheduler.settle(batch, errors)
 
-    def _process(self, batch: Batch) -> Sequence[BaseException | None]:
+    async def _off_loop(
+        self,
+        batch: Batch,
+        executor: ThreadPoolExecutor,
+        function: Callable[..., R],
+        *args: object,
+    ) -> R | None:
+        """``function(*args)`` on ``executor``; when it fails, the batch is settled as
+        failed and None returned (cancellation settles it and propagates)."""
+        try:
+            return await run_blocking(executor, function, *args)
+        except asyncio.CancelledError:
+            self._scheduler.settle(batch, [JobFailedError("worker stopped")] * len(batch.entries))
+            raise
+        except Exception as error:  # a bug here must not stop the worker serving others
+            logger.exception("%s: batch failed outside the model", self.name)
+            failure = JobFailedError(f"internal error: {type(error).__name__}: {error}")
+            failure.__cause__ = error
+            self._scheduler.settle(batch, [failure] * len(batch.entries))
+            return None
+
+    def _process(self, batch: Batch) -> Errors:
         """Forward pass and overlap-add, on the worker thread."""
+        started = time.perf_counter()
+        outcome = self._forward(batch)
+        errors = self._accumulate(batch, outcome)
+        if not outcome.out_of_memory:
+            self.meter.record(len(batch.segments), time.perf_counter() - started)
+        return errors
+
+    def _timed_forward(self, batch: Batch) -> IsolatedOutcome:
+        """The forward pass alone: with accumulation overlapped, it sets the pace."""
+        started = time.perf_counter()
+        outcome = self._forward(batch)
+        if not outcome.out_of_memory:
+            self.meter.record(len(batch.segments), time.perf_counter() - started)
+        return outcome
+
+    def _forward(self, batch: Batch) -> IsolatedOutcome:
         if self._cpu is not None:
             self._share_cores(self._cpu.model_threads())
-        started = time.perf_counter()
         outcome = run_isolated(self._runner, self.model, batch.segments)
         self._adapt_batch_limit(len(batch.segments), outcome.out_of_memory)
+        return outcome
+
+    def _accumulate(self, batch: Batch, outcome: IsolatedOutcome) -> Errors:
         errors: list[BaseException | None] = []
         for segment, output in zip(batch.segments, outcome.outputs, strict=True):
             if isinstance(output, BaseException):
@@ -128,8 +205,6 @@ class Worker:
                 errors.append(error)
             else:
                 errors.append(None)
-        if not outcome.out_of_memory:
-            self.meter.record(len(batch.segments), time.perf_counter() - started)
         return errors
 
     @staticmethod
@@ -154,3 +229,5 @@ class Worker:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._accumulator is not None:
+            self._accumulator.shutdown(wait=True)

