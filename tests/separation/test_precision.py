@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from separation.engine import SeparationJob, SeparationOptions, run_job
+from separation.fidelity import relative_error_db
 from separation.jobs import SeparationRequest
 from separation.precision import native_bf16, resolve_precision
 from tests.conftest import decode_file, excerpt
@@ -24,11 +25,6 @@ from tests.pools import make_pool
 
 GATE_DB = -40.0
 SONGS = ("demucs-test-clip.mp3", "lets-go-fishin.ogg", "vibe-ace.ogg")
-
-
-def relative_error_db(fast: np.ndarray, reference: np.ndarray) -> float:
-    error = float(np.sum((fast.astype(np.float64) - reference) ** 2))
-    return 10 * np.log10(error / float(np.sum(reference.astype(np.float64) ** 2)))
 
 
 def _stems(model, audio, folder: Path) -> np.ndarray:
