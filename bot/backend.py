@@ -15,6 +15,7 @@ import torch
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.wiring import audio_limits
+from separation.batch_sweep import DEFAULT_SWEEP_SIZES
 from separation.cache import CachePolicy
 from separation.engine import Segment, SeparationOptions, run_batch
 from separation.ffmpeg import find_ffmpeg
@@ -37,7 +38,8 @@ def configure_torch(settings: Settings) -> torch.device:
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Segments per forward pass: several on a GPU; on CPU one is as fast as any batch."""
+    """Segments per forward pass until a sweep says better: several on a GPU; on CPU one
+    is as fast as any batch."""
     return 4 if device.type == "cuda" else 1
 
 
@@ -53,6 +55,8 @@ def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolCon
         cache_dir=pool.cache_dir or settings.general.data_dir / "cache",
         devices=devices,
         batch_size=batch,
+        # No batch size configured: each GPU worker measures and picks its own at start.
+        sweep_batch_sizes=() if batch_size or pool.batch_size else DEFAULT_SWEEP_SIZES,
         max_running_jobs=pool.max_running_jobs or max(2, batch * len(devices)),
         max_queued_jobs=pool.max_queued_jobs,
         max_jobs_per_user=pool.max_jobs_per_user,

@@ -205,7 +205,8 @@ class PoolSettings(_Section):
     """One worker per entry ("cpu", "cuda:0", "cuda:1"; repeat one for two workers on it);
     empty: one worker on ``model.device``."""
     batch_size: int = Field(default=0, ge=0)
-    """Segments per forward pass, from any songs; 0: 4 on a GPU, 1 on CPU (measured)."""
+    """Segments per forward pass, from any songs; 0: measured by a sweep at start on a GPU
+    (``separation.batch_sweep``), 1 on CPU."""
     max_running_jobs: int = Field(default=0, ge=0)
     """Songs separated at once (their segments share batches); 0: batch size x workers,
     at least 2."""

@@ -37,6 +37,7 @@ from typing import TypeVar
 
 import torch
 
+from separation.batch_sweep import recommend_batch_size, sweep_batch_sizes
 from separation.batching import (
     Batch,
     BatchRunner,
@@ -104,6 +105,22 @@ class Worker:
             if overlap_accumulation
             else None
         )
+
+    async def choose_batch_size(self, sizes: Sequence[int]) -> int:
+        """Measure ``sizes`` on this worker's device and use the recommended one."""
+        timings = await run_blocking(self._executor, sweep_batch_sizes, self.model, sizes)
+        chosen = recommend_batch_size(timings)
+        logger.info(
+            "%s: batch sweep (ms per segment) %s: batch size %d",
+            self.name,
+            ", ".join(
+                f"{size}: {'out of memory' if t is None else f'{t * 1000:.1f}'}"
+                for size, t in timings.items()
+            ),
+            chosen,
+        )
+        self._batch_size = self.batch_limit = chosen
+        return chosen
 
     async def warm_up(self) -> None:
         """One forward pass on silence: initialises the device and measures its speed."""

@@ -77,7 +77,9 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="forward pass format (default auto: bf16 where the hardware computes it natively)",
     )
     parser.add_argument(
-        "--batch-size", type=int, help="segments per forward pass (0: 4 on a GPU, 1 on CPU)"
+        "--batch-size",
+        type=int,
+        help="segments per forward pass (0: measured at start on a GPU, 1 on CPU)",
     )
     parser.set_defaults(func=separate_command, apply_overrides=apply_separate_overrides)
 

@@ -29,6 +29,9 @@ class PoolConfig:
     """One worker per entry; repeat a device for several workers on it."""
     batch_size: int = 1
     """Segments per forward pass (they may come from different songs)."""
+    sweep_batch_sizes: tuple[int, ...] = ()
+    """When set, each CUDA worker measures these batch sizes at start and uses the one
+    ``separation.batch_sweep`` recommends instead of ``batch_size``."""
     max_running_jobs: int = 2
     """Songs decoded and separated at the same time; others wait in the queue."""
     max_queued_jobs: int = 100

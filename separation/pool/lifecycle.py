@@ -122,6 +122,10 @@ class SeparationPool:
                 cpu=self.cpu,
                 overlap_accumulation=self.config.overlap_accumulation,
             )
+            if self.config.sweep_batch_sizes and device.type == "cuda":
+                sweeping = time.perf_counter()
+                await worker.choose_batch_size(self.config.sweep_batch_sizes)
+                self.startup_seconds[f"batch sweep {device}"] = time.perf_counter() - sweeping
             if self.config.warm_up:
                 warming = time.perf_counter()
                 await worker.warm_up()

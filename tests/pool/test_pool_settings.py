@@ -9,6 +9,7 @@ import torch
 
 from bot.backend import pool_config
 from bot.settings import ConfigError, load_settings
+from separation.batch_sweep import DEFAULT_SWEEP_SIZES
 
 
 def _settings(tmp_path: Path, text: str):
@@ -26,6 +27,13 @@ def test_defaults_follow_the_device(tmp_path):
     assert config.cache_dir == data / "cache" and config.tmp_root == data / "tmp"
     assert config.cache.max_age_seconds == 24 * 3600 and config.cache.min_age_seconds == 600
     assert pool_config(settings, batch_size=3).max_running_jobs == 3
+
+
+def test_an_unset_batch_size_is_swept_and_a_set_one_is_not(tmp_path):
+    unset = _settings(tmp_path, "[pool]\nbatch_size = 0\n")
+    assert pool_config(unset).sweep_batch_sizes == DEFAULT_SWEEP_SIZES
+    assert pool_config(unset, batch_size=2).sweep_batch_sizes == ()  # a flag decided
+    assert pool_config(_settings(tmp_path, "[pool]\nbatch_size = 3\n")).sweep_batch_sizes == ()
 
 
 def test_every_setting_reaches_the_pool(tmp_path):
