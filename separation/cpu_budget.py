@@ -5,7 +5,7 @@ CPU box all of them want the same cores, and oversubscribing them is worse than 
 turns: torch's OpenMP threads meet at a barrier after every operator, so when one of
 them is preempted by an encoder the others wait for it. Measured on 2 cores (bf16
 htdemucs forward passes while two MP3 encoders write a 4-minute song,
-``benchmarks/pool_benchmark.py --overlap``): with 2 torch threads and both encoders at
+``benchmarks/cpu_sharing_benchmark.py``): with 2 torch threads and both encoders at
 normal priority the model lost 4.0 s of its own time to 2.6 s of encoding; with the
 encoders niced to 10 it lost 4.9 s and the encoding took 24 s; with one encoder at a
 time and torch down to 1 thread while it runs, it lost 2.9 s and the encoding took 7 s.
