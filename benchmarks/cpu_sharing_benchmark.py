@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pool_benchmark import LIMITS, MUSIC, cut
 
+from separation.allocator import keep_memory_mapped
 from separation.cpu_budget import CpuPlan, available_cores
 from separation.ffmpeg import find_ffmpeg
 from separation.jobs import SeparationRequest
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--skip-contention", action="store_true")
     parser.add_argument("--skip-pool", action="store_true")
     args = parser.parse_args()
+    tuned = keep_memory_mapped()  # as the CLI does, before any thread starts
     ffmpeg = find_ffmpeg()
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
@@ -183,7 +185,7 @@ def main() -> None:
         )
         print(
             f"cores {available_cores()}, torch threads {torch.get_num_threads()}, "
-            f"forward pass in {model.precision}"
+            f"forward pass in {model.precision}, malloc tuned {tuned}"
         )
         if not args.skip_contention:
             contention(model, ffmpeg, scratch)

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demucs.apply import apply_model
 
+from separation.allocator import keep_memory_mapped
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec, Tags
 from separation.engine import SeparationJob, run_batch
@@ -203,6 +204,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="seconds per pipeline stage")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
+    tuned = keep_memory_mapped()  # as the CLI does, before any thread starts
 
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as folder:
@@ -218,7 +220,7 @@ def main() -> None:
         )
         print(
             f"model: random htdemucs architecture, {parameters / 1e6:.2f} M parameters, "
-            f"device {device}, torch threads {torch.get_num_threads()}"
+            f"device {device}, torch threads {torch.get_num_threads()}, malloc tuned {tuned}"
         )
         if not args.skip_speed:
             speed(args, model, config, scratch)

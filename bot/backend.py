@@ -15,6 +15,7 @@ import torch
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.wiring import audio_limits
+from separation.allocator import keep_memory_mapped
 from separation.batch_sweep import DEFAULT_SWEEP_SIZES
 from separation.cache import CachePolicy
 from separation.engine import Segment, SeparationOptions, run_batch
@@ -31,7 +32,13 @@ def separation_options(settings: Settings) -> SeparationOptions:
 
 
 def configure_torch(settings: Settings) -> torch.device:
-    """Apply the CPU thread setting and resolve the configured device."""
+    """Apply the CPU thread setting and resolve the configured device.
+
+    Called before the pool starts any thread: it also sets up malloc so that forward
+    passes reuse their memory instead of faulting it in again (``separation.allocator``).
+    """
+    if keep_memory_mapped():
+        logger.debug("malloc: one arena, no trimming, heap allocations up to 1 GiB")
     if settings.model.cpu_threads:
         torch.set_num_threads(settings.model.cpu_threads)
     return resolve_device(settings.model.device)
