@@ -6,9 +6,9 @@
    priority beside all torch threads (what the pool did before), both encoders niced
    to 10, and the budget's way (one encoder at a time, torch one thread fewer while it
    runs). Prints how long the encoding took and how much model time was lost.
-2. The pool: N songs submitted together, with the budget and without it (a plan with
-   unlimited slots and a fixed thread count: the old behaviour); total wall time and
-   each song's latency.
+2. The pool: N songs submitted together (or one every ``--stagger-seconds``), with the
+   budget and without it (a plan with unlimited slots and a fixed thread count: the old
+   behaviour); total wall time and each song's latency.
 
     python benchmarks/cpu_sharing_benchmark.py
     python benchmarks/cpu_sharing_benchmark.py --songs 3 --song-seconds 60 --precision fp32
@@ -114,14 +114,19 @@ def contention(model: LoadedModel, ffmpeg: str, scratch: Path) -> None:
     os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 0)
 
 
-async def through_pool(config: PoolConfig, model: LoadedModel, songs: list[Path]) -> list[float]:
-    """Each song's seconds from submission to done (all submitted together)."""
+async def through_pool(
+    config: PoolConfig, model: LoadedModel, songs: list[Path], stagger: float
+) -> list[float]:
+    """Each song's seconds from the first submission to done (song i submitted after
+    ``i * stagger`` seconds: its decode and the encoding of earlier ones meet the model
+    step of others)."""
     pool = SeparationPool(config, lambda device: model)
     await pool.start()
     started = time.perf_counter()
     latencies: list[float] = []
 
     async def one(index: int, song: Path) -> None:
+        await asyncio.sleep(index * stagger)
         handle = await pool.submit(SeparationRequest(user_ref=f"user-{index}", input_path=song))
         await handle.result()
         latencies.append(time.perf_counter() - started)
@@ -138,7 +143,10 @@ def pool_runs(args: argparse.Namespace, model: LoadedModel, ffmpeg: str, scratch
             scratch / f"song-{index}.flac")
         for index in range(args.songs)
     ]  # fmt: skip
-    print(f"\n== the pool: {args.songs} songs of {args.song_seconds:.0f} s submitted together ==")
+    print(
+        f"\n== the pool: {args.songs} songs of {args.song_seconds:.0f} s, "
+        f"one every {args.stagger_seconds:.0f} s =="
+    )
     plans = {
         "budget (cores - 1 ffmpeg slots)": CpuPlan.for_cores(cores, threads),
         "no budget (before)": CpuPlan(cores=10_000, model_threads=threads, audio_slots=10_000),
@@ -156,7 +164,7 @@ def pool_runs(args: argparse.Namespace, model: LoadedModel, ffmpeg: str, scratch
                 warm_up=False,
                 cpu=plan,
             )
-            latencies = asyncio.run(through_pool(config, model, songs))
+            latencies = asyncio.run(through_pool(config, model, songs, args.stagger_seconds))
             torch.set_num_threads(threads)
             print(
                 f"{label:34s} all done {latencies[-1]:6.1f} s; songs done at "
@@ -171,6 +179,9 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=3)
     parser.add_argument("--song-seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--stagger-seconds", type=float, default=0.0, help="between submissions (0: together)"
+    )
     parser.add_argument("--skip-contention", action="store_true")
     parser.add_argument("--skip-pool", action="store_true")
     args = parser.parse_args()

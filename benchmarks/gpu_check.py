@@ -15,8 +15,9 @@ H100/H200-class GPU and prints one table with:
   time (from what was measured before it) would pass ``--budget-seconds`` is skipped
   with a note, so the table always comes;
 * the CPU-side work per segment (building the input, overlap-adding the output) against
-  the forward pass per segment: the worker thread does both in turn, so a ratio near or
-  above 1 means the CPU, not the GPU, limits the speed;
+  the forward pass per segment: on CUDA a worker overlap-adds one batch on a second
+  thread while the next runs (``separation.workers``), so a ratio near or above 1 means
+  the CPU, not the GPU, limits the speed;
 * the forward pass time per segment at each batch size and the batch size
   ``separation.batch_sweep`` recommends for ``pool.batch_size``.
 
@@ -60,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demucs.apply import apply_model
 from pool_benchmark import LIMITS, MUSIC, cut, pool_config, run_pool
 
+from separation.allocator import keep_memory_mapped
 from separation.batch_sweep import recommend_batch_size, sweep_batch_sizes, synchronize
 from separation.cache import file_sha256
 from separation.decode import DecodedAudio
@@ -691,7 +693,7 @@ def result_rows(results: Measurements, plan: Plan) -> list[Row]:
         (
             "CPU side / forward pass per segment",
             f"{cpu_side / forward:.2f}",
-            f"batch {batch}; one worker thread does both in turn: near 1 or above, CPU-bound",
+            f"batch {batch}; overlapped on CUDA: near 1 or above, the CPU sets the pace",
         ),
         (
             "recommended batch size",
@@ -705,6 +707,7 @@ def result_rows(results: Measurements, plan: Plan) -> list[Row]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
+    keep_memory_mapped()  # as the command line does, before any thread starts
     plan = plan_from(args)
     clock = Clock()
     try:
