@@ -19,6 +19,10 @@ Why it is built this way:
   folder, for exactly as long as the delivery takes, and dies with its process. (A
   minimum age used to stand in for this; a small cache evicted fresh results before
   they were sent.) ``min_age_seconds`` remains as a grace period for recent entries.
+* An entry may also keep the model's stems losslessly (``stems``: FLAC, before any
+  gain), listed and verified like the outputs: re-rendering with another key, tempo or
+  guide vocal (``separation.controls``) needs them, never the model. They share the
+  entry's size and age limits: when the entry goes, so do they.
 * Last use is the manifest's mtime, and creation time is in the manifest, so the state
   is the folder itself (no index to get out of sync, several processes may share it).
 """
@@ -91,6 +95,8 @@ class CacheEntry:
     metadata: dict[str, Any]
     pin: ResultPin | None = field(default=None, compare=False, repr=False)
     """Held for the caller of ``lookup``/``commit``; release it once the files are sent."""
+    stems: dict[str, Path] = field(default_factory=dict)
+    """Lossless stems kept for re-rendering (empty when the entry has none)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -168,18 +174,30 @@ class ResultCache:
     def _verify(
         self, key: str, folder: Path, manifest: dict[str, Any], pin: ResultPin
     ) -> CacheEntry | None:
-        outputs: dict[str, Path] = {}
         try:
-            for item in manifest["outputs"]:
-                path = folder / item["file"]
-                if path.stat().st_size != item["size"] or file_sha256(path) != item["sha256"]:
-                    logger.warning("cache entry %s: %s does not match its manifest", key, path.name)
-                    return None
-                outputs[item["name"]] = path
+            outputs = self._verified_files(key, folder, manifest["outputs"])
+            stems = self._verified_files(key, folder, manifest.get("stems", []))
         except (OSError, KeyError, TypeError):
             logger.warning("cache entry %s is incomplete", key)
             return None
-        return CacheEntry(key, folder, outputs, dict(manifest.get("metadata", {})), pin)
+        if outputs is None or stems is None:
+            return None
+        metadata = dict(manifest.get("metadata", {}))
+        return CacheEntry(key, folder, outputs, metadata, pin, stems)
+
+    @staticmethod
+    def _verified_files(
+        key: str, folder: Path, items: list[dict[str, Any]]
+    ) -> dict[str, Path] | None:
+        """Name -> file for manifest ``items``; None when a file does not match."""
+        files: dict[str, Path] = {}
+        for item in items:
+            path = folder / item["file"]
+            if path.stat().st_size != item["size"] or file_sha256(path) != item["sha256"]:
+                logger.warning("cache entry %s: %s does not match its manifest", key, path.name)
+                return None
+            files[item["name"]] = path
+        return files
 
     def _touch(self, folder: Path) -> None:
         now = self._clock()
@@ -192,28 +210,27 @@ class ResultCache:
         return Path(tempfile.mkdtemp(prefix="entry-", dir=self.root / _STAGING))
 
     def commit(
-        self, key: str, staging: Path, outputs: dict[str, Path], metadata: dict[str, Any]
+        self,
+        key: str,
+        staging: Path,
+        outputs: dict[str, Path],
+        metadata: dict[str, Any],
+        stems: dict[str, Path] | None = None,
     ) -> CacheEntry:
         """Move the files in ``staging`` into the entry for ``key``, pinned for the caller.
 
         An old entry under the same key is replaced, unless someone is delivering it: then
         it stays (same key, same files) and is returned instead.
-        ``outputs`` maps names to files inside ``staging``; ``metadata`` must be JSON.
+        ``outputs`` (and ``stems``) map names to files inside ``staging``; ``metadata``
+        must be JSON.
         """
-        items = [
-            {
-                "name": name,
-                "file": path.name,
-                "size": path.stat().st_size,
-                "sha256": file_sha256(path),
-            }
-            for name, path in outputs.items()
-        ]
+        stems = stems or {}
         manifest = {
             "version": _FORMAT_VERSION,
             "key": key,
             "created_at": self._clock(),
-            "outputs": items,
+            "outputs": _manifest_items(outputs),
+            "stems": _manifest_items(stems),
             "metadata": metadata,
         }
         partial = staging / f".{MANIFEST}.partial"
@@ -233,7 +250,12 @@ class ResultCache:
                     return kept
             staging.rename(folder)
         return CacheEntry(
-            key, folder, {name: folder / path.name for name, path in outputs.items()}, metadata, pin
+            key,
+            folder,
+            {name: folder / path.name for name, path in outputs.items()},
+            metadata,
+            pin,
+            {name: folder / path.name for name, path in stems.items()},
         )
 
     def _keep_pinned(self, key: str, folder: Path) -> CacheEntry | None:
@@ -349,6 +371,13 @@ def _pin(folder: Path) -> ResultPin | None:
         pin.release()
         return None
     return pin
+
+
+def _manifest_items(files: dict[str, Path]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "file": path.name, "size": path.stat().st_size, "sha256": file_sha256(path)}
+        for name, path in files.items()
+    ]
 
 
 def _folder_size(folder: Path) -> int:

@@ -53,9 +53,9 @@ from separation.render import (
     INSTRUMENTAL,
     RenderedOutputs,
     clip_gain,
+    encode_in_groups,
     encode_outputs,
     gain_for_peak,
-    iter_outputs,
     output_names,
 )
 
@@ -171,8 +171,10 @@ def write_lossless_stems(
     stems: StemMode,
     ffmpeg: str,
     sample_rate: int,
+    parallel_encoders: int | None = None,
 ) -> LosslessStems:
-    """Store the outputs of ``stems`` mode as ``<name>.stem.flac`` in ``folder``.
+    """Store the outputs of ``stems`` mode as ``<name>.stem.flac`` in ``folder``
+    (``parallel_encoders`` at a time, default all: ``render.encode_in_groups``).
 
     The samples are the model's levels (before any clip gain: see the module docstring),
     times one shared ``scale`` only when they would not fit in 24-bit FLAC.
@@ -185,15 +187,16 @@ def write_lossless_stems(
     paths = {
         name: folder / f"{name}{STEM_SUFFIX}" for name in output_names(separated.sources, stems)
     }
-    written = encode_outputs(
-        iter_outputs(separated, stems),
+    written = encode_in_groups(
+        separated,
         paths,
+        stems=stems,
         gain=scale,
         spec=_STEM_SPEC,
         tags={},
         ffmpeg=ffmpeg,
         sample_rate=sample_rate,
-        channels=separated.channels,
+        parallel_encoders=parallel_encoders,
     )
     return LosslessStems(paths=written, scale=scale)
 

@@ -188,6 +188,26 @@ class PoolError(SeparationError):
         return self._user_text
 
 
+class StemsExpiredError(PoolError):
+    """A re-render (key, tempo, guide vocal) was asked of a song whose lossless stems are
+    no longer in the result cache (evicted by age or size, or never kept).
+
+    The decision (issue 15): explain, and let the user send the song again, which is a
+    new song. Re-running the model silently would charge a song for a button press, and
+    the upload itself is not kept after its job.
+    """
+
+    kind = "stems_expired"
+    _user_text = (
+        "I no longer keep the separated parts of that song, so I can't change it. "
+        "Send the song again (it counts as a new song)."
+    )
+
+    def __init__(self, cache_key: str) -> None:
+        self.cache_key = cache_key
+        super().__init__(f"no lossless stems in the cache for {cache_key[:16]}")
+
+
 class PoolBusyError(PoolError):
     """The global queue is full; submission failed at once and nothing was queued."""
 

@@ -17,11 +17,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from separation.encode import EncodingSpec, StemMode
 from separation.errors import JobCancelledError
 from separation.ffmpeg import ProbeResult
+
+if TYPE_CHECKING:  # torch comes with it; callers that build a RenderRequest have it anyway
+    from separation.controls import RenderOptions
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,19 @@ class SeparationRequest:
     probe: ProbeResult | None = None
     """The header the caller already read (``inspect_audio``): the backend decodes with it
     instead of probing the file a second time."""
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """A separated song again, in another key or tempo or with a guide vocal: a re-mix of
+    its kept stems (``separation.controls``), never the model."""
+
+    cache_key: str
+    """The separation's result (``JobResult.cache_key``)."""
+    options: RenderOptions
+    encoding: EncodingSpec = field(default_factory=EncodingSpec)
+    max_output_bytes: int | None = None
+    min_mp3_bitrate: int = 96
 
 
 @runtime_checkable

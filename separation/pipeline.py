@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from separation.controls import LosslessStems, write_lossless_stems
 from separation.cpu_budget import CpuBudget
 from separation.decode import (
     AudioLimits,
@@ -56,6 +57,9 @@ class PipelineConfig:
     """Job folders (decoded input, accumulators) go below this; removed after each song."""
     limits: AudioLimits = field(default_factory=AudioLimits)
     options: SeparationOptions = field(default_factory=SeparationOptions)
+    keep_stems: bool = False
+    """Also write the stems losslessly beside the outputs (``separation.controls``), so
+    the song can be re-rendered in another key or tempo without the model."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +88,21 @@ class SeparationResult:
     input_tags: dict[str, str]
     encoding: EncodingSpec
     """The encoding the outputs were rendered with."""
+    stems: LosslessStems | None = None
+    """The lossless stems, with ``PipelineConfig.keep_stems``."""
 
 
 def output_tags(
-    input_tags: dict[str, str], fallback_title: str, names: list[str]
+    input_tags: dict[str, str], fallback_title: str, names: list[str], change: str = ""
 ) -> dict[str, Tags]:
-    """ "<original title> (Instrumental)" / "(Vocals)" ..., artist copied when present."""
+    """ "<original title> (Instrumental)" / "(Vocals)" ..., artist copied when present;
+    with ``change`` (a re-render's "−2 keys, 90%"): "<title> (Instrumental, −2 keys, 90%)"."""
     title = input_tags.get("title") or fallback_title
     artist = input_tags.get("artist") or input_tags.get("album_artist")
-    return {name: Tags(title=f"{title} ({name.capitalize()})", artist=artist) for name in names}
+    detail = f", {change}" if change else ""
+    return {
+        name: Tags(title=f"{title} ({name.capitalize()}{detail})", artist=artist) for name in names
+    }
 
 
 def decode_input(
@@ -167,12 +177,26 @@ async def separate_song(
                 sample_rate=model.samplerate,
                 parallel_encoders=encoders,
             )
+        kept = None
+        if config.keep_stems:
+            async with _audio_slots(cpu, len(names)) as encoders:
+                kept = await run_blocking(
+                    None,
+                    write_lossless_stems,
+                    stems,
+                    into,
+                    stems=song.stems,
+                    ffmpeg=config.ffmpeg,
+                    sample_rate=model.samplerate,
+                    parallel_encoders=encoders,
+                )
         return SeparationResult(
             outputs=rendered.paths,
             duration_seconds=audio.duration_seconds,
             gain=rendered.gain,
             input_tags=audio.tags,
             encoding=spec,
+            stems=kept,
         )
     finally:
         await run_blocking(None, folder.remove)

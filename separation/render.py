@@ -96,7 +96,39 @@ def render_outputs(
         logger.info(
             "outputs would clip: applying one gain of %.2f dB to all of them", 20 * np.log10(gain)
         )
-    names = output_names(separated.sources, stems)
+    written = encode_in_groups(
+        separated,
+        {name: paths[name] for name in output_names(separated.sources, stems)},
+        stems=stems,
+        gain=gain,
+        spec=spec,
+        tags=tags,
+        ffmpeg=ffmpeg,
+        sample_rate=sample_rate,
+        parallel_encoders=parallel_encoders,
+    )
+    return RenderedOutputs(paths=written, gain=gain)
+
+
+def encode_in_groups(
+    separated: SeparatedStems,
+    paths: dict[str, Path],
+    *,
+    stems: StemMode,
+    gain: float,
+    spec: EncodingSpec,
+    tags: dict[str, Tags],
+    ffmpeg: str,
+    sample_rate: int,
+    parallel_encoders: int | None = None,
+) -> dict[str, Path]:
+    """Encode the outputs named in ``paths``, ``parallel_encoders`` at a time (default:
+    all), each group from its own read of the stems; all or nothing.
+
+    Raises:
+        AudioExportError: an encoder failed; no output, partial or complete, is left.
+    """
+    names = list(paths)
     group_size = max(1, parallel_encoders or len(names))
     written: dict[str, Path] = {}
     try:
@@ -119,7 +151,7 @@ def render_outputs(
         for path in written.values():  # all or nothing, across groups too
             path.unlink(missing_ok=True)
         raise
-    return RenderedOutputs(paths={name: written[name] for name in names}, gain=gain)
+    return {name: written[name] for name in names}
 
 
 def encode_outputs(

@@ -47,6 +47,9 @@ class PoolConfig:
     min_segment_seconds: float = 1.0
     """The out-of-memory fallback halves the segment length down to this, then fails."""
     progress_interval_seconds: float = 0.5
+    keep_stems: bool = True
+    """Keep each song's stems losslessly in its cache entry, for re-renders in another
+    key or tempo (``SeparationPool.render``)."""
     warm_up: bool = True
     """Run one forward pass per worker at start (measures speed for queue estimates)."""
     overlap_accumulation: bool | None = None

@@ -38,6 +38,7 @@ from separation.jobs import (
     Failed,
     JobHandle,
     JobResult,
+    RenderRequest,
     Running,
     SeparationRequest,
 )
@@ -46,6 +47,7 @@ from separation.offload import run_blocking
 from separation.pool.config import ModelLoader, PoolConfig
 from separation.pool.flights import Flight, Flights, typed_error
 from separation.pool.processing import FlightProcessor, fallback_title, result_from_entry
+from separation.pool.rendering import Renderer
 from separation.pool.slots import JobSlots
 from separation.pool.sweeping import CacheSweeper
 from separation.pool.tasks import TaskSet, cancel_all
@@ -90,6 +92,9 @@ class SeparationPool:
             self.cpu,
             on_progress=self._slots.publish_positions,
             on_stored=self._evict_soon,
+        )
+        self._renderer = Renderer(
+            self._cache, self.cpu, ffmpeg=config.ffmpeg, tmp_root=config.tmp_root
         )
         self._started = False
         self.startup_seconds: dict[str, float] = {}
@@ -208,6 +213,23 @@ class SeparationPool:
         submission.task = asyncio.create_task(self._serve(submission))
         self._submissions.append(submission)
         return submission.handle
+
+    async def render(self, request: RenderRequest) -> JobResult:
+        """A separated song re-rendered with ``request.options`` from its kept stems, in
+        seconds and without the model (``separation.pool.rendering``); pinned for the
+        caller like any result.
+
+        Raises:
+            StemsExpiredError: the song's stems are no longer kept.
+            PoolShutdownError: the pool is stopping.
+        """
+        if self._closing:
+            raise PoolShutdownError()
+        if not self._started:
+            raise RuntimeError("SeparationPool.start() was not called")
+        result = await self._renderer.render(request, sample_rate=self._processor.model.samplerate)
+        self._evict_soon()
+        return result
 
     async def _cancel(self, submission: _Submission) -> None:
         task = submission.task

@@ -26,7 +26,7 @@ from separation.decode import DecodedAudio
 from separation.encode import EncodingSpec, choose_mp3_bitrate
 from separation.engine import SeparatedStems, SeparationJob, SeparationOptions
 from separation.errors import OutOfMemoryError
-from separation.jobs import Decoded, JobResult, Running, SeparationRequest
+from separation.jobs import Decoded, JobResult, RenderRequest, Running, SeparationRequest
 from separation.models import LoadedModel
 from separation.offload import run_blocking
 from separation.pipeline import PipelineConfig, Song, separate_song
@@ -60,6 +60,7 @@ class FlightProcessor:
             tmp_root=config.tmp_root,
             limits=config.limits,
             options=config.options,
+            keep_stems=config.keep_stems,
         )
         self._model: LoadedModel | None = None
         self._batches: BatchScheduler | None = None
@@ -111,9 +112,17 @@ class FlightProcessor:
                 "bitrate_kbps": bitrate(song.encoding),
                 "input_tags": song.input_tags,
                 "gain": song.gain,
+                "fallback_title": fallback_title(request),
+                "stems_scale": song.stems.scale if song.stems else None,
             }
             entry = await run_blocking(
-                None, self._cache.commit, flight.key, staged[-1], song.outputs, metadata
+                None,
+                self._cache.commit,
+                flight.key,
+                staged[-1],
+                song.outputs,
+                metadata,
+                song.stems.paths if song.stems else None,
             )
             staged.clear()
             self._on_stored()
@@ -182,7 +191,9 @@ def fallback_title(request: SeparationRequest) -> str:
     return request.fallback_title or request.input_path.stem
 
 
-def fit_encoding(request: SeparationRequest, duration_seconds: float) -> EncodingSpec:
+def fit_encoding(
+    request: SeparationRequest | RenderRequest, duration_seconds: float
+) -> EncodingSpec:
     """Lower the MP3 bitrate to fit ``max_output_bytes`` (raises OutputTooLargeError)."""
     spec = request.encoding
     if request.max_output_bytes is None or spec.format != "mp3":
