@@ -24,7 +24,7 @@ from separation.errors import JobCancelledError
 from separation.ffmpeg import ProbeResult
 
 if TYPE_CHECKING:  # torch comes with it; callers that build a RenderRequest have it anyway
-    from separation.controls import RenderOptions
+    from separation.render_options import RenderOptions
 
 
 @dataclass(frozen=True)

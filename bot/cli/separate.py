@@ -28,10 +28,12 @@ from pydantic import ValidationError
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from bot.settings import Settings
-from separation.errors import AudioInputError, SeparationError
+from separation.errors import AudioInputError, InvalidRenderOptionError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
+    from separation.encode import EncodingSpec
     from separation.jobs import JobHandle, JobResult, SeparationBackend
+    from separation.render_options import RenderOptions
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,19 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--precision",
         choices=["auto", "fp32", "bf16", "fp16"],
         help="forward pass format (default auto: bf16 where the hardware computes it natively)",
+    )
+    controls = parser.add_argument_group(
+        "karaoke controls",
+        "re-render the outputs from the separated stems (seconds, no second model run)",
+    )
+    controls.add_argument(
+        "--key", type=int, metavar="N", help="semitones, -6 to +6 (pitch only, tempo kept)"
+    )
+    controls.add_argument(
+        "--tempo", type=float, metavar="X", help="speed, 0.5 to 1.5 (0.9: 10%% slower)"
+    )
+    controls.add_argument(
+        "--guide", type=float, metavar="DB", help="vocals mixed into the instrumental, -30 to -6"
     )
     parser.add_argument(
         "--batch-size",
@@ -167,11 +182,30 @@ def prepare_output_dir(output_dir: Path) -> None:
         raise UsageError(messages.output_not_usable(output_dir, exc.strerror or str(exc))) from None
 
 
+def render_options(args: argparse.Namespace) -> RenderOptions:
+    """The karaoke controls asked for (identity when none).
+
+    Raises:
+        UsageError: a value out of range, in the same sentence a chat user would get.
+    """
+    from separation.render_options import RenderOptions
+
+    fields = {"key": args.key, "tempo": args.tempo, "guide_db": args.guide}
+    try:
+        return RenderOptions(**{name: value for name, value in fields.items() if value is not None})
+    except InvalidRenderOptionError as exc:
+        raise UsageError(exc.user_message) from None
+
+
 def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Separate every input; one clear line per failure; exit 1 if any failed.
 
-    Paths are checked before the model loads: a typo costs nothing and nothing runs.
+    Paths and karaoke controls are checked before the model loads: a typo costs nothing
+    and nothing runs.
     """
+    controls = render_options(args)
+    if not controls.is_identity and settings.backend.kind == "distributed":
+        raise UsageError(messages.CONTROLS_NEED_LOCAL_BACKEND)
     problems = input_problems(args.inputs)
     for problem in problems:
         messages.error(problem)
@@ -186,7 +220,9 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
 
         # The songs go to the fleet's workers; the queue's limits apply as to any user.
         return asyncio.run(
-            _separate_all(inputs, args.output_dir, settings, distributed_backend(settings))
+            _separate_all(
+                inputs, args.output_dir, settings, distributed_backend(settings), controls
+            )
         )
 
     from bot.backend import build_pool, configure_torch, pool_config  # torch: only here
@@ -201,7 +237,7 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
         warm_up=False,
     )
     return asyncio.run(
-        _separate_all(inputs, args.output_dir, settings, build_pool(settings, config))
+        _separate_all(inputs, args.output_dir, settings, build_pool(settings, config), controls)
     )
 
 
@@ -210,12 +246,13 @@ async def _separate_all(
     output_dir: Path,
     settings: Settings,
     backend: SeparationBackend,
+    controls: RenderOptions,
 ) -> int:
     await backend.start()
     try:
         outcomes = await asyncio.gather(
             *(
-                _separate_one(backend, item, output_dir, settings, position)
+                _separate_one(backend, item, output_dir, settings, position, controls)
                 for position, item in enumerate(inputs)
             ),
             return_exceptions=True,
@@ -247,8 +284,10 @@ async def _separate_one(
     output_dir: Path,
     settings: Settings,
     position: int,
+    controls: RenderOptions,
 ) -> list[Path]:
-    """Submit one input, follow its progress, copy its outputs; returns the files written."""
+    """Submit one input, follow its progress, copy its outputs (re-rendered with the
+    karaoke controls, if any); returns the files written."""
     from bot.wiring import encoding_spec
     from separation.jobs import SeparationRequest
 
@@ -268,10 +307,27 @@ async def _separate_one(
         result = await handle.result()
     finally:
         progress_bar.close()
+    if not controls.is_identity:
+        result = await _rendered(pool, result, controls, spec)
     try:
         return await asyncio.to_thread(_copy_outputs, result, output_dir, item.stem, spec.extension)
     finally:
         result.release()  # the cache may evict its copy; a remote backend's is deleted
+
+
+async def _rendered(
+    pool: SeparationBackend, separated: JobResult, controls: RenderOptions, spec: EncodingSpec
+) -> JobResult:
+    """``separated`` re-rendered from its stems with ``controls`` (the local pool only:
+    ``separate_command`` refused the flags with the distributed backend)."""
+    from separation.jobs import RenderRequest
+    from separation.pool import SeparationPool
+
+    assert isinstance(pool, SeparationPool)
+    try:
+        return await pool.render(RenderRequest(separated.cache_key, controls, encoding=spec))
+    finally:
+        separated.release()
 
 
 async def _follow(handle: JobHandle, progress_bar: _ProgressBar) -> None:

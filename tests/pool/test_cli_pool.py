@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
+from separation.decode import AudioLimits
+from separation.ffmpeg import probe
+from tests.pool.helpers import read_audio
 
 
 @pytest.fixture
@@ -41,3 +44,37 @@ def test_several_inputs_separate_together_and_a_bad_one_fails_alone(
         path.unlink()
     assert main(["separate", str(clips[5]), *cli_args]) == 0  # from the cache this time
     assert len(list(out.iterdir())) == 2
+
+
+def test_karaoke_controls_re_render_the_separated_song(cli_args, clips, tmp_path, ffmpeg):
+    """``--key -2 --tempo 0.8``: the same files, two semitones down and 1.25x as long,
+    titled with the change; the separation itself is cached for the next change."""
+    assert main(["separate", str(clips[3]), *cli_args]) == 0
+    out = tmp_path / "out"
+    plain = {path.name: read_audio(path, ffmpeg) for path in out.iterdir()}
+    for path in out.iterdir():
+        path.unlink()
+    assert main(["separate", str(clips[3]), *cli_args, "--key", "-2", "--tempo", "0.8"]) == 0
+    for name, audio in plain.items():
+        changed = read_audio(out / name, ffmpeg)
+        assert changed.shape[1] == pytest.approx(audio.shape[1] / 0.8, rel=0.02)
+    info = probe(out / f"{clips[3].stem} - instrumental.flac", ffmpeg=ffmpeg,
+                 limits=AudioLimits().probe_limits())  # fmt: skip
+    assert info.tags["title"] == "clip-3s (Instrumental, \N{MINUS SIGN}2 keys, 80%)"
+
+
+@pytest.mark.parametrize(
+    ("flags", "sentence"),
+    [
+        (["--key", "7"], "The key can't be 7"),
+        (["--tempo", "0.4"], "tempo"),
+        (["--guide", "-40"], "guide"),
+    ],
+)
+def test_out_of_range_controls_are_one_sentence_before_the_model_loads(
+    cli_args, clips, tmp_path, capsys, flags, sentence
+):
+    assert main(["separate", str(clips[3]), *cli_args, *flags]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("karaoke-bot: error: ") and sentence in line
+    assert not (tmp_path / "out").exists()

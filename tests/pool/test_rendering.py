@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from separation.controls import RenderOptions
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
 from separation.errors import StemsExpiredError
 from separation.ffmpeg import probe
 from separation.jobs import RenderRequest
+from separation.render_options import RenderOptions
 from tests.pool.helpers import WAV, CountingRunner, read_audio, request
 
 MP3 = EncodingSpec(format="mp3", bitrate_kbps=128)

@@ -12,16 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from separation.controls import (
-    LosslessStems,
-    RenderOptions,
-    render_controls,
-    write_lossless_stems,
-)
+from separation.controls import LosslessStems, render_controls, write_lossless_stems
 from separation.encode import EncodingSpec, StemMode
 from separation.engine import SeparatedStems, _FloatFile
 from separation.errors import AudioExportError, InvalidRenderOptionError
 from separation.render import RenderedOutputs
+from separation.render_options import RenderOptions
 from tests.conftest import decode_file
 
 RATE = 44100
