@@ -213,6 +213,10 @@ async def build_app(
         config=config or flow_config(settings),
         metrics=metrics,
         rate_limiter=RateLimiter.from_settings(settings.rate_limit),
+        render_limiter=RateLimiter(
+            requests_per_minute=settings.rate_limit.renders_per_minute,
+            burst=settings.rate_limit.render_burst,
+        ),
     )
     adapters = [factory(settings, flow) for factory in adapter_factories]
     health = HealthServer(settings.health, metrics) if settings.health.enabled else None

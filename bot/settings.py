@@ -196,6 +196,10 @@ class RateLimitSettings(_Section):
     """Messages and commands one user may send per minute, on average."""
     burst: int = Field(default=5, ge=1)
     """How many may come at once before the average applies."""
+    renders_per_minute: float = Field(default=6.0, gt=0)
+    """Karaoke-control presses (key, tempo, guide vocal) one user may make per minute, on
+    average: each costs seconds of ffmpeg, not the song quota."""
+    render_burst: int = Field(default=10, ge=1)
 
 
 class PoolSettings(_Section):

@@ -47,10 +47,10 @@ from separation.engine import SeparatedStems
 from separation.errors import AudioExportError
 from separation.ffmpeg import stderr_tail
 from separation.ffmpeg_args import Stream, command_line, file_url, input_stream
+from separation.jobs import INSTRUMENTAL
 from separation.models import VOCALS
 from separation.render import (
     BLOCK_FRAMES,
-    INSTRUMENTAL,
     RenderedOutputs,
     clip_gain,
     encode_in_groups,

@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # torch comes with it; callers that build a RenderRequest hav
     from separation.render_options import RenderOptions
 
 
+INSTRUMENTAL = "instrumental"
+"""The output every two-stem result starts with (then "vocals")."""
+
+
 @dataclass(frozen=True)
 class SeparationRequest:
     """One song to separate, and what the caller wants back."""
@@ -275,4 +279,14 @@ class SeparationBackend(Protocol):
     async def shutdown(self, timeout: float) -> list[JobHandle]:  # noqa: ASYNC109
         """Stop accepting work, give running jobs ``timeout`` seconds to finish, and fail the
         rest with ``PoolShutdownError``; returns the handles of the jobs not completed."""
+        ...
+
+
+@runtime_checkable
+class RenderingBackend(Protocol):
+    """A backend that can re-render a separated song from its kept stems (the local pool;
+    the distributed backend does not keep stems yet)."""
+
+    async def render(self, request: RenderRequest) -> JobResult:
+        """Raises: StemsExpiredError, OutputTooLargeError, AudioExportError."""
         ...

@@ -18,11 +18,11 @@ import numpy as np
 
 from separation.encode import EncodingSpec, StemMode, StreamingEncoder, Tags
 from separation.engine import SeparatedStems
+from separation.jobs import INSTRUMENTAL
 from separation.models import VOCALS
 
 logger = logging.getLogger(__name__)
 
-INSTRUMENTAL = "instrumental"
 BLOCK_FRAMES = 1 << 18
 # Headroom kept below full scale when a gain has to be applied.
 _CLIP_TARGET = 0.999

@@ -25,16 +25,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.chat import messages
+from bot.chat.controls import ControlState
+from bot.chat.credits import display_title, file_stem, song_credits
 from bot.chat.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
 from bot.chat.ratelimit import RateDecision, RateLimiter
+from bot.chat.rerender import Rerenderer
 from bot.chat.types import (
     ChatUser,
     Conversation,
@@ -59,6 +61,7 @@ from separation.jobs import (
     SeparationBackend,
     SeparationRequest,
 )
+from separation.render_options import RenderOptions
 from storage.errors import (
     QuotaExceededError,
     QuotaRefusedError,
@@ -74,8 +77,6 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_MESSAGE_OPTION = "progress_message"
 """Key of the progress message's id in a job's stored options (see ``_progress_ref``)."""
-_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-_MAX_TITLE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -105,54 +106,8 @@ class FlowConfig:
     delivery_lease_seconds: float = 30.0
 
 
-def _cleaned(candidate: str | None) -> str:
-    if not candidate:
-        return ""
-    cleaned = " ".join(_UNSAFE_FILENAME.sub(" ", candidate).split()).strip(". ")
-    return cleaned[:_MAX_TITLE_CHARS].rstrip()
-
-
-def display_title(*candidates: str | None) -> str:
-    """A title safe to use in a file name and a caption: one line, no path characters."""
-    for candidate in candidates:
-        if cleaned := _cleaned(candidate):
-            return cleaned
-    return messages.UNTITLED_SONG
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def file_stem(file_name: str | None) -> str | None:
-    """A user's file name without its extension (for titles only)."""
-    if not file_name:
-        return None
-    return file_name.rsplit(".", 1)[0] if "." in file_name else file_name
-
-
-def song_credits(
-    tags: Mapping[str, str],
-    *,
-    file_name: str | None = None,
-    title_hint: str | None = None,
-    performer_hint: str | None = None,
-    fallback_title: str | None = None,
-) -> tuple[str, str | None]:
-    """The results' title and artist, named consistently.
-
-    The platform's own metadata first (a Telegram audio's title and performer), then the
-    file's tags, then its name. A song with none of these (a voice note) gets the
-    generic ``fallback_title`` and is credited to nobody: "Voice message" by an artist
-    found in the tags was a title and an artist that did not belong together.
-    """
-    performer = performer_hint or tags.get("artist")
-    for candidate in (title_hint, tags.get("title"), file_stem(file_name)):
-        if _cleaned(candidate):
-            return display_title(candidate), performer
-    if fallback_title:
-        return display_title(fallback_title), None
-    return display_title(None), performer
 
 
 class ChatFlow:
@@ -166,8 +121,10 @@ class ChatFlow:
         config: FlowConfig,
         metrics: Metrics | None = None,
         rate_limiter: RateLimiter | None = None,
+        render_limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``render_limiter``: the karaoke controls' own rate limit (``bot.chat.rerender``)."""
         self._store = store
         self._clock = clock
         """Wall clock for the times users read ("frees up in 3 h"); tests pin it."""
@@ -178,6 +135,14 @@ class ChatFlow:
         self._handles: dict[str, dict[int, JobHandle]] = {}
         self._download_slots = asyncio.Semaphore(config.max_parallel_downloads)
         self._probe_slots = asyncio.Semaphore(config.max_parallel_probes)
+        self.rerender = Rerenderer(
+            store=store,
+            backend=backend,
+            encoding=config.encoding,
+            min_mp3_bitrate=config.min_mp3_bitrate,
+            limiter=render_limiter,
+        )
+        """Karaoke controls: adapters hand it button presses and ``/key`` replies."""
 
     @property
     def config(self) -> FlowConfig:
@@ -492,6 +457,7 @@ class ChatFlow:
                 title=messages.result_title(title, name),
                 performer=performer,
                 duration_seconds=result.duration_seconds,
+                controls=self.rerender.controls(job, ControlState(job.id, RenderOptions()), name),
             )
             for name, path in result.outputs.items()
         ]  # instrumental first: the backend orders outputs that way

@@ -32,6 +32,20 @@ from storage.records import QuotaStatus, Stats
 DOWNLOADING = "Downloading your song..."
 DONE = "Done! Instrumental first, then the vocals."
 CANCELLED = "Cancelled. That song did not count against your quota."
+# Karaoke controls: the buttons under an instrumental, and what a press can get back.
+CONTROL_KEY_DOWN = "Key \N{MINUS SIGN}1"
+CONTROL_KEY_UP = "Key +1"
+CONTROL_SLOWER = "Slower"
+CONTROL_FASTER = "Faster"
+CONTROL_GUIDE_ON = "Guide vocal on"
+CONTROL_GUIDE_OFF = "Guide vocal off"
+CONTROL_NOT_YOURS = "Those buttons belong to someone else's song."
+CONTROL_UNKNOWN = "I can't find that song any more. Send it again to get new buttons."
+CONTROL_BROKEN = "That button doesn't work. Send the song again to get new buttons."
+CONTROL_NEEDS_REPLY = (
+    "Reply to one of my instrumentals with /key -2, /tempo 0.9 or /guide -12 (or /guide off)."
+)
+CONTROL_RENDERING = "Changing it... this takes a few seconds."
 CANCELLING = "Cancelling your song..."
 RESUME_AFTER_RESTART = (
     "The bot is restarting; your song is saved and I'll send the result as soon as I'm back."
@@ -66,6 +80,9 @@ TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
     ("quota", "What you have left today"),
     ("status", "The queue and your songs"),
     ("cancel", "Cancel your song in progress"),
+    ("key", "Reply to an instrumental: another key, e.g. /key -2"),
+    ("tempo", "Reply to an instrumental: another speed, e.g. /tempo 0.9"),
+    ("guide", "Reply to an instrumental: a quiet guide vocal, /guide -12 or off"),
     ("help", "What this bot does"),
 )
 """Telegram's command menu (``setMyCommands``) and its /help: (command, description)."""
@@ -172,9 +189,11 @@ def input_refused(error: AudioInputError) -> str:
     return error.user_message
 
 
-def result_title(title: str, part: str) -> str:
-    """The name of one result, e.g. "My Song (Instrumental)" (files add their extension)."""
-    return f"{title} ({part.capitalize()})"
+def result_title(title: str, part: str, change: str = "") -> str:
+    """The name of one result, e.g. "My Song (Instrumental)" or, re-rendered,
+    "My Song (Instrumental, −2 keys, 90%)" (files add their extension)."""
+    detail = f", {change}" if change else ""
+    return f"{title} ({part.capitalize()}{detail})"
 
 
 def too_big_to_download(size_bytes: int | None, limit_bytes: int) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.chat.controls import Button
 from storage.records import Platform
 
 
@@ -71,6 +72,8 @@ class OutgoingFile:
     title: str
     performer: str | None = None
     duration_seconds: float | None = None
+    controls: list[list[Button]] | None = None
+    """Karaoke-control buttons to show under this file (``bot.chat.controls``)."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiofiles
 import httpx
-from telegram import BotCommand, Message, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import (
     BadRequest,
@@ -38,6 +38,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationHandlerStop,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -47,6 +48,8 @@ from telegram.ext import (
 
 from bot.chat import messages
 from bot.chat.adapter import ChatAdapter, StartError, connect_with_retries
+from bot.chat.controls import PREFIX as CONTROL_PREFIX
+from bot.chat.controls import Button
 from bot.chat.flow import ChatFlow
 from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 from bot.settings import TelegramSettings, secret_value
@@ -184,6 +187,7 @@ class TelegramReplier:
                     title=file.title,
                     performer=file.performer,
                     duration=round(file.duration_seconds or 0) or None,
+                    reply_markup=_keyboard(file.controls),
                     reply_to_message_id=self.reply_to,
                     allow_sending_without_reply=True,
                     read_timeout=120,
@@ -208,6 +212,28 @@ class TelegramReplier:
                     if isinstance(exc, BadRequest) or attempt == _NETWORK_ATTEMPTS:
                         raise
                     await asyncio.sleep(0.5 * attempt)
+
+
+def _keyboard(rows: list[list[Button]] | None) -> InlineKeyboardMarkup | None:
+    """Karaoke controls as an inline keyboard under the file (callback data: the button's)."""
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(button.label, callback_data=button.data) for button in row]
+         for row in rows]
+    )  # fmt: skip
+
+
+def _control_data(message: Message | None) -> str | None:
+    """The data of the first control button under ``message`` (a result we sent), if any."""
+    markup = message.reply_markup if message is not None else None
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            if isinstance(button.callback_data, str) and button.callback_data.startswith(
+                f"{CONTROL_PREFIX}:"
+            ):
+                return button.callback_data
+    return None
 
 
 class TelegramAdapter(ChatAdapter):
@@ -345,6 +371,8 @@ class TelegramAdapter(ChatAdapter):
         app.add_handler(CommandHandler("status", self._status))
         app.add_handler(CommandHandler("cancel", self._cancel))
         app.add_handler(CommandHandler(["grant", "ban", "unban", "stats"], self._admin))
+        app.add_handler(CommandHandler(["key", "tempo", "guide"], self._control_command))
+        app.add_handler(CallbackQueryHandler(self._control_pressed, pattern=f"^{CONTROL_PREFIX}:"))
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & SONG_FILTER, self._song))
         app.add_handler(
             MessageHandler(
@@ -517,6 +545,34 @@ class TelegramAdapter(ChatAdapter):
             return  # in groups only a reply to a song counts; stay quiet otherwise
         self._awaiting_song[update.effective_user.id] = stems
         await message.reply_text(messages.SEND_THE_SONG_NOW)
+
+    async def _control_pressed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A karaoke-control button: acknowledged at once (the client stops its spinner),
+        then the re-render runs in its own task."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        await retry_network(query.answer, what="answerCallbackQuery")
+        message = query.message
+        if not isinstance(message, Message):  # too old for Telegram to include it
+            return
+        self.spawn(
+            self._flow.rerender.press(self._user(update), self._replier(message), query.data)
+        )
+
+    async def _control_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/key -2, /tempo 0.9, /guide -12|off in reply to one of our instrumentals."""
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        command, _, argument = message.text.partition(" ")
+        self.spawn(
+            self._flow.rerender.command(
+                self._user(update),
+                self._replier(message),
+                _control_data(message.reply_to_message),
+                command.lstrip("/").split("@")[0].lower(),
+                argument,
+            )
+        )
 
     async def _reply(self, update: Update, text: str) -> None:
         message = update.effective_message

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.flow import ChatFlow, display_title
+from bot.chat.credits import display_title
+from bot.chat.flow import ChatFlow
 from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 from bot.settings import Settings
 from bot.wiring import flow_config

@@ -7,6 +7,9 @@ of multipart uploads — so tests can assert on what a user would see. Errors su
 429 ``RetryAfter`` can be injected per method, and connections dropped.
 
 Like the real Bot API (https://core.telegram.org/bots/api): an unknown method is a 404;
+a sent message keeps its ``reply_markup`` (an inline keyboard comes back in the message,
+and in any later message replying to it); ``answerCallbackQuery`` of a query that was
+never sent, or answered already, is 400 "query is too old ... or query ID is invalid";
 an edit to the text a message already has is 400 "message is not modified"; ``getFile``
 of a file over 20 MB is 400 "file is too big" (unless ``local_mode``, where the local
 Bot API server answers with a path on its own disk and has no such limit); an upload
@@ -88,6 +91,11 @@ class FakeBotApi:
         self._drops: dict[str, int] = {}
         self._texts: dict[tuple[str, int], str] = {}
         """(chat id, message id) -> the text it shows (for "message is not modified")."""
+        self._sent: dict[int, dict[str, Any]] = {}
+        """id(recorded call) -> the message it returned."""
+        self._query_ids = itertools.count(9000)
+        self._open_queries: set[str] = set()
+        """Callback queries pushed and not answered yet."""
         self.port = 0
         self.download_limit = DOWNLOAD_LIMIT
         self.upload_limit = UPLOAD_LIMIT
@@ -168,6 +176,25 @@ class FakeBotApi:
                 recent = [(c.method, c.params.get("text")) for c in self.calls[-8:]]
                 raise AssertionError(f"timed out waiting; last calls: {recent}")
             await asyncio.sleep(0.05)
+
+    def press(self, message: dict[str, Any], *, user_id: int, data: str) -> dict[str, Any]:
+        """A ``callback_query`` update: ``user_id`` pressed the button with ``data`` under
+        ``message`` (a message the bot sent)."""
+        query_id = str(next(self._query_ids))
+        self._open_queries.add(query_id)
+        return {
+            "callback_query": {
+                "id": query_id,
+                "from": {"id": user_id, "is_bot": False, "first_name": "Ann", "username": "ann"},
+                "message": message,
+                "chat_instance": "42",
+                "data": data,
+            }
+        }
+
+    def sent_message(self, call: RecordedCall) -> dict[str, Any]:
+        """The message the bot got back for ``call`` (to reply to, or press a button of)."""
+        return self._sent[id(call)]
 
     # -- update builders ----------------------------------------------------------------
     def message(
@@ -346,13 +373,27 @@ class FakeBotApi:
         }
 
     def _sent_message(self, params, **content: Any) -> dict[str, Any]:
-        return {
+        sent = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": {"id": int(params["chat_id"]), "type": "private"},
             "from": BOT_USER,
             **content,
         }
+        if isinstance(params.get("reply_markup"), dict):
+            sent["reply_markup"] = params["reply_markup"]
+        self._sent[id(self.calls[-1])] = sent
+        return sent
+
+    async def _api_answerCallbackQuery(self, params, files) -> Any:
+        query_id = str(params.get("callback_query_id"))
+        if query_id not in self._open_queries:
+            raise _ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        self._open_queries.discard(query_id)
+        return True
 
     async def _api_sendMessage(self, params, files) -> Any:
         sent = self._sent_message(params, text=params.get("text", ""))

@@ -25,7 +25,9 @@ async def test_start_sets_the_command_menu(telegram_bot):
     calls = telegram_bot.api.calls_to("setMyCommands")
     assert len(calls) == 1
     names = [command["command"] for command in calls[0].params["commands"]]
-    assert names == ["karaoke", "stems", "quota", "status", "cancel", "help"]
+    assert names == [
+        "karaoke", "stems", "quota", "status", "cancel", "key", "tempo", "guide", "help"
+    ]  # fmt: skip
 
 
 async def test_private_audio_gets_instrumental_then_vocals(telegram_bot, tmp_path, ffmpeg):

@@ -1,0 +1,137 @@
+"""The karaoke controls under a result: which buttons, and what each one asks for.
+
+A button must keep working after a restart and carry everything it needs, since the bot
+keeps no table of sent messages: its data names the job (whose owner the flow checks
+against whoever pressed) and the *target* options, the state the song will be in after
+the press. Pressing "Key −1" on a track already two keys down asks for three keys down.
+Telegram allows 64 bytes of callback data and Discord 100 characters of custom id; the
+longest encoding here is about 30. The data comes back from the user's client, so it is
+parsed as hostile input: anything malformed or out of range is refused, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bot.chat import messages
+from separation.errors import InvalidRenderOptionError
+from separation.render_options import GUIDE_DB_RANGE, KEY_RANGE, TEMPO_RANGE, RenderOptions
+
+PREFIX = "kc"
+"""What every control's data starts with (adapters route presses by it)."""
+TEMPO_STEP = 0.05
+GUIDE_ON_DB = -12.0
+"""The level of the guide vocal when the button turns it on."""
+_MAX_DATA = 64
+
+
+class BadControlError(ValueError):
+    """Control data that this bot did not make (or made for a version long gone)."""
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """A job's result as rendered with ``options``."""
+
+    job_id: int
+    options: RenderOptions
+
+    def encode(self) -> str:
+        """``kc:<job>:<key>:<tempo in %>:<guide dB or ->``, e.g. ``kc:17:-2:90:-12``."""
+        guide = "-" if self.options.guide_db is None else f"{self.options.guide_db:g}"
+        tempo = round(self.options.tempo * 100)
+        return f"{PREFIX}:{self.job_id}:{self.options.key}:{tempo}:{guide}"
+
+    @classmethod
+    def decode(cls, data: str) -> ControlState:
+        """The state ``data`` asks for.
+
+        Raises:
+            BadControlError: not something :meth:`encode` makes, or a value out of range.
+        """
+        parts = data.split(":") if len(data) <= _MAX_DATA else []
+        if len(parts) != 5 or parts[0] != PREFIX:
+            raise BadControlError(f"not control data: {data[:_MAX_DATA]!r}")
+        _, job, key, tempo, guide = parts
+        try:
+            options = RenderOptions(
+                key=int(key),
+                tempo=int(tempo) / 100,
+                guide_db=None if guide == "-" else float(guide),
+            )
+            job_id = int(job)
+        except (ValueError, InvalidRenderOptionError) as exc:
+            raise BadControlError(f"bad control data {data!r}: {exc}") from None
+        if job_id <= 0:
+            raise BadControlError(f"bad job in control data {data!r}")
+        return cls(job_id, options)
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+def buttons(state: ControlState) -> list[list[Button]]:
+    """Rows of buttons under a result: key, tempo, guide vocal; a button that would leave
+    the allowed range is left out."""
+    options = state.options
+    rows: list[list[Button]] = []
+    for row in (
+        [
+            (messages.CONTROL_KEY_DOWN, _with(options, key=options.key - 1)),
+            (messages.CONTROL_KEY_UP, _with(options, key=options.key + 1)),
+        ],
+        [
+            (messages.CONTROL_SLOWER, _with(options, tempo=options.tempo - TEMPO_STEP)),
+            (messages.CONTROL_FASTER, _with(options, tempo=options.tempo + TEMPO_STEP)),
+        ],
+        [
+            (
+                messages.CONTROL_GUIDE_OFF if options.guide_db is not None else
+                messages.CONTROL_GUIDE_ON,
+                replace(options, guide_db=None if options.guide_db is not None else GUIDE_ON_DB),
+            )
+        ],
+    ):  # fmt: skip
+        kept = [
+            Button(label, ControlState(state.job_id, target).encode())
+            for label, target in row
+            if target is not None
+        ]
+        if kept:
+            rows.append(kept)
+    return rows
+
+
+def _with(options: RenderOptions, **change: float) -> RenderOptions | None:
+    """``options`` changed, or None when the change leaves the allowed range."""
+    try:
+        return replace(options, **change)  # type: ignore[arg-type]  # validated by the class
+    except InvalidRenderOptionError:
+        return None
+
+
+def command_options(current: RenderOptions, command: str, argument: str) -> RenderOptions:
+    """``/key -2``, ``/tempo 0.9``, ``/guide -12`` or ``/guide off`` applied to ``current``.
+
+    Raises:
+        InvalidRenderOptionError: a value out of range or not a number.
+    """
+    text = argument.strip().replace("\N{MINUS SIGN}", "-")
+    if command == "guide" and text.lower() in ("off", "0", ""):
+        return replace(current, guide_db=None)
+    field, parse = {
+        "key": ("key", int),
+        "tempo": ("tempo", float),
+        "guide": ("guide_db", float),
+    }[command]
+    low, high = {"key": KEY_RANGE, "tempo": TEMPO_RANGE, "guide": GUIDE_DB_RANGE}[command]
+    try:
+        value = parse(text)
+    except ValueError:
+        raise InvalidRenderOptionError(
+            option=command, value=text, allowed=f"a number from {low:g} to {high:g}"
+        ) from None
+    return replace(current, **{field: value})

@@ -1,0 +1,108 @@
+"""Karaoke controls on Telegram: buttons under the instrumental re-render it from the kept
+stems (the model never runs again), a stranger's press is refused, buttons survive a
+restart, and ``/key`` in reply to a result works too."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.chat import messages
+from tests.pool.helpers import CountingRunner
+from tests.telegram.conftest import USER_ID, TelegramHarness
+from tests.telegram.test_recovery import _next_process
+
+RUNNER = CountingRunner()
+STRANGER = 5151
+MINUS = "\N{MINUS SIGN}"
+
+
+def _labels(call) -> list[list[str]]:
+    return [
+        [button["text"] for button in row] for row in call.params["reply_markup"]["inline_keyboard"]
+    ]
+
+
+def _data(call, label: str) -> str:
+    rows = call.params["reply_markup"]["inline_keyboard"]
+    return next(
+        button["callback_data"] for row in rows for button in row if button["text"] == label
+    )
+
+
+async def _press(bot: TelegramHarness, call, label: str, *, user_id: int = USER_ID) -> int:
+    """Press ``label`` under the message ``call`` sent; returns the mark before it."""
+    mark = bot.mark()
+    bot.last_action = mark
+    bot.api.push_update(
+        bot.api.press(bot.api.sent_message(call), user_id=user_id, data=_data(call, label))
+    )
+    return mark
+
+
+async def _uploads_after(bot: TelegramHarness, mark: int, count: int) -> list:
+    await bot.api.wait_for(
+        lambda api: len([c for c in api.calls[mark:] if c.method == "sendAudio"]) >= count
+    )
+    return [c for c in bot.api.calls[mark:] if c.method == "sendAudio"]
+
+
+@pytest.mark.parametrize("telegram_bot", [{"pool": {"runner": RUNNER}}], indirect=True)
+async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
+    bot = telegram_bot
+    await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    instrumental, vocals = bot.audio_uploads()
+    assert _labels(instrumental) == [
+        [f"Key {MINUS}1", "Key +1"],
+        ["Slower", "Faster"],
+        ["Guide vocal on"],
+    ]
+    assert "reply_markup" not in vocals.params
+    forward_passes = len(RUNNER.batches)
+
+    current = instrumental
+    expected = [
+        ("Key \N{MINUS SIGN}1", f"clip (Instrumental, {MINUS}1 key)"),
+        ("Slower", f"clip (Instrumental, {MINUS}1 key, 95%)"),
+        ("Guide vocal on", f"clip (Instrumental, {MINUS}1 key, 95%, guide vocal {MINUS}12 dB)"),
+    ]
+    for label, title in expected:
+        mark = await _press(bot, current, label)
+        new_instrumental, new_vocals = await _uploads_after(bot, mark, 2)
+        assert bot.api.calls_to("answerCallbackQuery")[-1] in bot.api.calls[mark:]
+        assert new_instrumental.params["title"] == title
+        assert new_vocals.params["title"] == title.replace("Instrumental", "Vocals")
+        assert "reply_markup" in new_instrumental.params
+        current = new_instrumental
+    assert _labels(current)[-1] == ["Guide vocal off"]
+    assert len(RUNNER.batches) == forward_passes  # three renders, no forward pass
+    assert await bot.songs_used() == 1  # renders cost no song
+
+    mark = await _press(bot, current, "Key +1", user_id=STRANGER)
+    await bot.wait_for_text(messages.CONTROL_NOT_YOURS, chat_id=USER_ID, since=mark)
+    await bot.settle()
+    assert [c for c in bot.api.calls[mark:] if c.method == "sendAudio"] == []
+
+
+async def test_key_in_reply_to_a_result_and_buttons_after_a_restart(telegram_bot):
+    bot = telegram_bot
+    await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    instrumental, _ = bot.audio_uploads()
+
+    mark = bot.mark()
+    await bot.send(text="/key -2", reply_to=bot.api.sent_message(instrumental))
+    renders = await _uploads_after(bot, mark, 2)
+    assert renders[0].params["title"] == f"clip (Instrumental, {MINUS}2 keys)"
+
+    mark = bot.mark()
+    await bot.send(text="/key 9", reply_to=bot.api.sent_message(instrumental))
+    await bot.wait_for_text("The key can't be 9", since=mark)
+    await bot.send(text="/tempo 0.9")  # not a reply: says how
+    await bot.wait_for_text("Reply to one of my instrumentals")
+
+    await bot.app.stop(grace_seconds=5)
+    bot.app = await _next_process(bot.settings)
+    mark = await _press(bot, instrumental, "Faster")
+    [faster, _] = await _uploads_after(bot, mark, 2)
+    assert faster.params["title"] == "clip (Instrumental, 105%)"
