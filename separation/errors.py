@@ -208,6 +208,17 @@ class StemsExpiredError(PoolError):
         super().__init__(f"no lossless stems in the cache for {cache_key[:16]}")
 
 
+class RenderUnavailableError(PoolError):
+    """Karaoke controls were asked of a backend that keeps no stems (the distributed
+    backend, for now)."""
+
+    kind = "render_unavailable"
+    _user_text = "Changing the key or tempo isn't available on this server yet."
+
+    def __init__(self) -> None:
+        super().__init__("this backend keeps no stems to re-render from")
+
+
 class PoolBusyError(PoolError):
     """The global queue is full; submission failed at once and nothing was queued."""
 

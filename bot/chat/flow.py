@@ -110,6 +110,33 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+CONTROLS_OPTION = "controls"
+"""The job option holding the karaoke controls asked for with the song (``/karaoke key:``)."""
+
+
+def render_option(controls: RenderOptions | None) -> dict[str, dict[str, Any]]:
+    """The job options that record ``controls`` (none for no change)."""
+    if controls is None or controls.is_identity:
+        return {}
+    return {
+        CONTROLS_OPTION: {
+            "key": controls.key, "tempo": controls.tempo, "guide_db": controls.guide_db
+        }
+    }  # fmt: skip
+
+
+def stored_controls(job: JobRecord) -> RenderOptions:
+    """The karaoke controls a job was asked with (identity when none, or unreadable)."""
+    stored = job.options.get(CONTROLS_OPTION)
+    if not isinstance(stored, dict):
+        return RenderOptions()
+    try:
+        return RenderOptions(**stored)
+    except (TypeError, ValueError):
+        logger.warning("job %s: unreadable controls %r; delivered unchanged", job.id, stored)
+        return RenderOptions()
+
+
 class ChatFlow:
     """Receive a song, keep the user informed, deliver the results, record everything."""
 
@@ -198,6 +225,7 @@ class ChatFlow:
         *,
         stems: StemMode = "two",
         output_format: OutputFormat | None = None,
+        controls: RenderOptions | None = None,
     ) -> JobRecord | None:
         """Run one song from upload to delivered files; never raises for the user's errors.
 
@@ -239,7 +267,7 @@ class ChatFlow:
         if output_format is not None and output_format != encoding.format:
             encoding = dataclasses.replace(encoding, format=output_format)
         return await self._check_and_run(
-            user, record, conversation, replier, upload, saved, progress, stems, encoding
+            user, record, conversation, replier, upload, saved, progress, stems, encoding, controls
         )
 
     async def _refusal_before_download(self, user: ChatUser, record: UserRecord) -> str | None:
@@ -288,6 +316,7 @@ class ChatFlow:
         progress: ProgressMessage,
         stems: StemMode,
         encoding: EncodingSpec,
+        controls: RenderOptions | None = None,
     ) -> JobRecord | None:
         try:
             info = await self._inspect(saved)
@@ -311,6 +340,7 @@ class ChatFlow:
                 "stems": stems,
                 "format": encoding.format,
                 **self._progress_ref(replier, progress),
+                **render_option(controls),
             },
             original_filename=(upload.file_name or "")[:200] or None,
             input_path=saved.path,
@@ -428,9 +458,30 @@ class ChatFlow:
             return await self._fail(job, exc, progress, user)
         finally:
             self._handles.get(user.ref, {}).pop(job.id, None)
+        separation_key = result.cache_key  # what the job records: renders start from it
+        controls = stored_controls(job)
+        if not controls.is_identity:
+            try:
+                result = await self.rerender.apply(
+                    result,
+                    controls,
+                    encoding=encoding,
+                    max_output_bytes=replier.upload_plan.max_file_bytes,
+                )
+            except Exception as exc:
+                return await self._fail(job, exc, progress, user)
         try:
             return await self._deliver(
-                user, job, replier, result, progress, title, performer, started, running_since
+                user,
+                job,
+                replier,
+                result,
+                progress,
+                title,
+                performer,
+                started,
+                running_since,
+                separation_key,
             )
         finally:
             result.release()  # the cache may evict the files again
@@ -446,18 +497,22 @@ class ChatFlow:
         performer: str | None,
         started: float,
         running_since: float | None,
+        separation_key: str,
     ) -> JobRecord:
-        """Show "Done!", send the result files and record the job as done."""
+        """Show "Done!", send the result files and record the job as done (with the
+        separation's cache key, even when ``result`` is a render of it)."""
         if title is None:
             title, performer = song_credits(result.input_tags, file_name=job.original_filename)
+        controls = stored_controls(job)
+        change = controls.title_suffix()
         files = [
             OutgoingFile(
                 path=path,
-                filename=messages.result_title(title, name) + path.suffix,
-                title=messages.result_title(title, name),
+                filename=messages.result_title(title, name, change) + path.suffix,
+                title=messages.result_title(title, name, change),
                 performer=performer,
                 duration_seconds=result.duration_seconds,
-                controls=self.rerender.controls(job, ControlState(job.id, RenderOptions()), name),
+                controls=self.rerender.controls(job, ControlState(job.id, controls), name),
             )
             for name, path in result.outputs.items()
         ]  # instrumental first: the backend orders outputs that way
@@ -468,10 +523,8 @@ class ChatFlow:
             await replier.send_files(files)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
-        # No cache key is recorded: the backend's result does not carry one, and the input's
-        # hash (already in the record) is not one.
         done = await self._store.mark_done(
-            job.id, cache_hit=result.cache_hit, cache_key=result.cache_key
+            job.id, cache_hit=result.cache_hit, cache_key=separation_key
         )
         finished = time.monotonic()
         separated = not result.cache_hit

@@ -25,6 +25,7 @@ from separation.errors import (
     InvalidRenderOptionError,
     OutputTooLargeError,
     PoolError,
+    RenderUnavailableError,
     SeparationError,
 )
 from separation.jobs import (
@@ -34,6 +35,7 @@ from separation.jobs import (
     RenderRequest,
     SeparationBackend,
 )
+from separation.render_options import RenderOptions
 from storage.errors import JobNotFoundError, UserNotFoundError
 from storage.records import JobRecord
 from storage.store import Store
@@ -146,6 +148,35 @@ class Rerenderer:
         finally:
             result.release()
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
+
+    async def apply(
+        self,
+        separated: JobResult,
+        controls: RenderOptions,
+        *,
+        encoding: EncodingSpec,
+        max_output_bytes: int | None,
+    ) -> JobResult:
+        """A song just separated, rendered with the controls it was sent with
+        (``/karaoke key:-2``); the separation's result is released either way.
+
+        Raises:
+            PoolError, OutputTooLargeError, AudioExportError: as a render raises them.
+        """
+        try:
+            if self._backend is None:
+                raise RenderUnavailableError()
+            return await self._backend.render(
+                RenderRequest(
+                    separated.cache_key,
+                    controls,
+                    encoding=encoding,
+                    max_output_bytes=max_output_bytes,
+                    min_mp3_bitrate=self._min_mp3_bitrate,
+                )
+            )
+        finally:
+            separated.release()
 
     async def _own_job(self, user: ChatUser, job_id: int) -> JobRecord | str:
         """The finished job ``job_id`` if it belongs to ``user``, else what to answer."""

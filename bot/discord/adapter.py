@@ -35,10 +35,13 @@ from bot.chat.flow import ChatFlow
 from bot.chat.types import ChatUser, Conversation, Replier, error_reference
 from bot.discord.attachments import is_song_attachment, song_attachment, song_upload
 from bot.discord.commands import FormatChoice, build_command_tree
+from bot.discord.controls import ControlButton
 from bot.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
 from bot.discord.sync import sync_if_changed
 from bot.settings import DiscordSettings, Settings, secret_value
 from separation.encode import StemMode
+from separation.errors import RenderUnavailableError
+from separation.render_options import RenderOptions
 
 if TYPE_CHECKING:
     from storage.records import ChatRef
@@ -155,6 +158,9 @@ class DiscordAdapter(ChatAdapter):
         # does not declare (client.event() would need the handler named on_message).
         client.on_message = self._on_message_event  # type: ignore[attr-defined]
         client.on_ready = self._on_ready  # type: ignore[attr-defined]
+        # Karaoke-control buttons of any message this bot sent, before or after a restart.
+        client.add_dynamic_items(ControlButton)
+        client.karaoke_pressed = self._control_pressed  # type: ignore[attr-defined]
         try:
             await client.login(self._token)
         except discord.LoginFailure as exc:
@@ -271,6 +277,7 @@ class DiscordAdapter(ChatAdapter):
         *,
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
+        controls: RenderOptions | None = None,
     ) -> asyncio.Task[Any]:
         """Run the song in its own task so the event handler returns at once."""
         assert self.client is not None
@@ -282,6 +289,7 @@ class DiscordAdapter(ChatAdapter):
                 song_upload(attachment, self.client.http.connector),
                 stems=stems,
                 output_format=output_format,
+                controls=controls,
             )
         )
 
@@ -348,6 +356,24 @@ class DiscordAdapter(ChatAdapter):
         )
         self._start_song(user, conversation, replier, attachment)
 
+    def _control_pressed(self, interaction: discord.Interaction, data: str) -> None:
+        """A karaoke-control button (already acknowledged): re-rendered in a task, the
+        files posted in reply to the result, mentioning whoever pressed."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        replier = ChannelReplier(
+            channel,
+            plan_for_guild(interaction.guild),
+            min_bitrate=self._min_bitrate,
+            reply_to=interaction.message,
+            mention=interaction.user if interaction.guild is not None else None,
+        )
+        self.spawn(
+            self._flow.rerender.press(self._user(interaction.user), replier, data),
+            name="discord: control",
+        )
+
     # -- slash commands (bot.discord.commands.SlashHandler) -------------------------------
     async def _admit(self, interaction: discord.Interaction, user: ChatUser) -> bool:
         """Refuse (with an answer only the user sees) while stopping or over the rate."""
@@ -367,6 +393,7 @@ class DiscordAdapter(ChatAdapter):
         file: discord.Attachment,
         stems: StemMode,
         output_format: FormatChoice | None,
+        controls: RenderOptions | None = None,
     ) -> None:
         """/karaoke: defer at once, then the flow runs the song in its own task."""
         user = self._user(interaction.user)
@@ -374,6 +401,11 @@ class DiscordAdapter(ChatAdapter):
             return
         if not is_song_attachment(file):
             await interaction.response.send_message(messages.NOT_A_SONG, ephemeral=True)
+            return
+        if controls is not None and not controls.is_identity and not self._flow.rerender.available:
+            await interaction.response.send_message(
+                RenderUnavailableError().user_message, ephemeral=True
+            )
             return
         response_id: int | None = None
         deferred = True
@@ -400,7 +432,13 @@ class DiscordAdapter(ChatAdapter):
             is_private=interaction.guild_id is None,
         )
         song = self._start_song(
-            user, conversation, replier, file, stems=stems, output_format=output_format
+            user,
+            conversation,
+            replier,
+            file,
+            stems=stems,
+            output_format=output_format,
+            controls=controls,
         )
         self.spawn(self._move_before_expiry(song, replier))
 

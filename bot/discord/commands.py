@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from separation.encode import StemMode
+from separation.render_options import RenderOptions
 
 FormatChoice = Literal["mp3", "opus", "flac"]
 
@@ -26,6 +27,7 @@ class SlashHandler(Protocol):
         file: discord.Attachment,
         stems: StemMode,
         output_format: FormatChoice | None,
+        controls: RenderOptions | None = None,
     ) -> None: ...
 
     async def quota(self, interaction: discord.Interaction) -> None: ...
@@ -55,6 +57,9 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
         file="The song: an audio or video file",
         stems="two: instrumental + vocals (default); four: drums, bass, other, vocals",
         output_format="File format of the results (default: the bot's, usually mp3)",
+        key="Semitones up or down, -6 to 6 (pitch only; the tempo stays)",
+        tempo="Speed, 0.5 to 1.5 (0.9 is 10% slower; the pitch stays)",
+        guide="A quiet guide vocal in the instrumental, -30 to -6 dB",
     )
     @app_commands.rename(output_format="format")
     async def karaoke(
@@ -62,9 +67,14 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
         file: discord.Attachment,
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
+        key: app_commands.Range[int, -6, 6] = 0,
+        tempo: app_commands.Range[float, 0.5, 1.5] = 1.0,
+        guide: app_commands.Range[float, -30.0, -6.0] | None = None,
     ) -> None:
         """Turn a song into a karaoke track (instrumental + vocals)."""
-        await handler.karaoke(interaction, file, stems, output_format)
+        # Discord enforces the ranges; RenderOptions checks them again all the same.
+        controls = RenderOptions(key=key, tempo=tempo, guide_db=guide)
+        await handler.karaoke(interaction, file, stems, output_format, controls)
 
     @tree.command(name="quota")
     async def quota(interaction: discord.Interaction) -> None:

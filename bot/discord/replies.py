@@ -24,6 +24,7 @@ import discord
 
 from bot.chat import messages
 from bot.chat.types import OutgoingFile, UploadPlan
+from bot.discord.controls import control_view
 from separation.errors import OutputTooLargeError
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,12 @@ class ChannelReplier:
         return await self._post(self._content(text), ping=self._mention is not None)
 
     async def _post(
-        self, content: str | None, *, ping: bool, files: list[discord.File] | None = None
+        self,
+        content: str | None,
+        *,
+        ping: bool,
+        files: list[discord.File] | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message:
         """One message in the channel, a reply to the user's message when there is one."""
         # discord.py takes no ``reference=None`` or ``files=None`` (by its types): leave out.
@@ -168,6 +174,8 @@ class ChannelReplier:
             options["reference"] = self._reference
         if files is not None:
             options["files"] = files
+        if view is not None:
+            options["view"] = view
         return await self._channel.send(content, **options)
 
     async def edit_text(self, handle: discord.Message | discord.PartialMessage, text: str) -> None:
@@ -185,7 +193,14 @@ class ChannelReplier:
 
     async def send_group(self, group: list[OutgoingFile]) -> None:
         """One message with ``group`` attached (already checked against the plan)."""
-        await self._post(self._content(None), ping=True, files=as_attachments(group))
+        await self._post(
+            self._content(None), ping=True, files=as_attachments(group), view=group_view(group)
+        )
+
+
+def group_view(group: list[OutgoingFile]) -> discord.ui.View | None:
+    """The karaoke controls of the message carrying ``group`` (its instrumental's)."""
+    return control_view(next((file.controls for file in group if file.controls), None))
 
 
 class InteractionReplier:
@@ -253,7 +268,12 @@ class InteractionReplier:
     async def _send_group(self, group: list[OutgoingFile]) -> None:
         if self._token_usable():
             try:
-                await self._interaction.followup.send(files=as_attachments(group), wait=True)
+                options: dict[str, Any] = {}
+                if (view := group_view(group)) is not None:
+                    options["view"] = view
+                await self._interaction.followup.send(
+                    files=as_attachments(group), wait=True, **options
+                )
                 return
             except discord.HTTPException as exc:
                 if exc.status not in _TOKEN_ERRORS:

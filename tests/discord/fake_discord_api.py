@@ -59,6 +59,8 @@ class ApiCall:
     interaction_token: str | None = None
     status: int = 200
     at: float = field(default_factory=time.monotonic)
+    message: dict[str, Any] | None = None
+    """The message object answered (sends and followups): what a test presses buttons of."""
 
     @property
     def text(self) -> str | None:
@@ -397,6 +399,21 @@ class FakeDiscordApi:
             payload["user"] = self.user(user_id)
         return payload
 
+    def press(
+        self,
+        message: dict[str, Any],
+        custom_id: str,
+        *,
+        user_id: int,
+        channel_id: int,
+        guild_id: int | None,
+    ) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for a button press (type 3, a message component)
+        under ``message`` (one the bot sent); its token becomes valid."""
+        payload = self.interaction("", user_id=user_id, channel_id=channel_id, guild_id=guild_id)
+        payload.update(type=3, data={"custom_id": custom_id, "component_type": 2}, message=message)
+        return payload
+
     def _sent_message(
         self, channel_id: int, payload: dict[str, Any], files: list[tuple[str, bytes]]
     ) -> dict[str, Any]:
@@ -426,7 +443,7 @@ class FakeDiscordApi:
             "pinned": False,
             "type": 0,
             "flags": int(payload.get("flags") or 0),
-            "components": [],
+            "components": payload.get("components") or [],
         }
 
     # -- gateway ------------------------------------------------------------------------
@@ -591,12 +608,18 @@ class FakeDiscordApi:
         token = request.match_info["token"]
         channel = self._interaction_channel(token)
         call, error = await self._record(request, "followup", channel_id=channel, token=token)
-        return error or _json(self._sent_message(channel or 0, call.payload, call.files))
+        if error:
+            return error
+        call.message = self._sent_message(channel or 0, call.payload, call.files)
+        return _json(call.message)
 
     async def _send(self, request: web.Request) -> web.Response:
         channel = int(request.match_info["channel"])
         call, error = await self._record(request, "send", channel_id=channel)
-        return error or _json(self._sent_message(channel, call.payload, call.files))
+        if error:
+            return error
+        call.message = self._sent_message(channel, call.payload, call.files)
+        return _json(call.message)
 
     async def _edit(self, request: web.Request) -> web.Response:
         channel = int(request.match_info["channel"])

@@ -1,0 +1,130 @@
+"""Karaoke controls on Discord: buttons under the instrumental re-render it from the kept
+stems through discord.py's persistent dynamic items; the model never runs again, a
+stranger's press is refused, and a press after a restart still works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.chat import messages
+from tests.discord.conftest import (
+    GUILD_ID,
+    OTHER_USER_ID,
+    SONG_CHANNEL,
+    USER_ID,
+    DiscordHarness,
+    start_discord_app,
+)
+from tests.pool.helpers import CountingRunner
+
+RUNNER = CountingRunner()
+MINUS = "\N{MINUS SIGN}"
+
+
+def _buttons(message: dict[str, Any]) -> dict[str, str]:
+    """Label -> custom id of every button under ``message``."""
+    return {
+        button["label"]: button["custom_id"]
+        for row in message["components"]
+        for button in row["components"]
+    }
+
+
+async def _press(bot: DiscordHarness, upload, label: str, *, user_id: int = USER_ID) -> int:
+    mark = bot.mark()
+    bot.last_action = mark
+    assert upload.message is not None
+    payload = bot.api.press(
+        upload.message,
+        _buttons(upload.message)[label],
+        user_id=user_id,
+        channel_id=SONG_CHANNEL,
+        guild_id=GUILD_ID,
+    )
+    bot.client._connection.parse_interaction_create(payload)
+    return mark
+
+
+async def _uploads_after(bot: DiscordHarness, mark: int, count: int = 1) -> list:
+    await bot.api.wait_for(
+        lambda api: len([c for c in api.uploads(SONG_CHANNEL) if c in api.calls[mark:]]) >= count
+    )
+    return [c for c in bot.api.uploads(SONG_CHANNEL) if c in bot.api.calls[mark:]]
+
+
+def _file_names(upload) -> list[str]:
+    return [name for name, _ in upload.files]
+
+
+@pytest.mark.parametrize("discord_bot", [{"pool": {"runner": RUNNER}}], indirect=True)
+async def test_buttons_re_render_and_refuse_strangers(discord_bot):
+    bot = discord_bot
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    assert set(_buttons(result.message)) == {
+        f"Key {MINUS}1",
+        "Key +1",
+        "Slower",
+        "Faster",
+        "Guide vocal on",
+    }
+    forward_passes = len(RUNNER.batches)
+
+    mark = await _press(bot, result, f"Key {MINUS}1")
+    [lower] = await _uploads_after(bot, mark)
+    responses = [c for c in bot.api.calls[mark:] if c.kind == "respond"]
+    assert responses and responses[0].payload["type"] == 6  # acknowledged, nothing shown
+    assert _file_names(lower) == [
+        f"clip (Instrumental, {MINUS}1 key).mp3",
+        f"clip (Vocals, {MINUS}1 key).mp3",
+    ]
+    mark = await _press(bot, lower, "Slower")
+    [slower] = await _uploads_after(bot, mark)
+    assert _file_names(slower)[0] == f"clip (Instrumental, {MINUS}1 key, 95%).mp3"
+    assert len(RUNNER.batches) == forward_passes
+    assert await bot.songs_used() == 1
+
+    mark = await _press(bot, slower, "Key +1", user_id=OTHER_USER_ID)
+    await bot.wait_for_text(messages.CONTROL_NOT_YOURS, since=mark)
+    assert await _uploads_after(bot, mark, 0) == []
+
+
+async def test_a_press_after_a_restart_works(discord_bot, discord_api):
+    bot = discord_bot
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    await bot.app.stop(grace_seconds=5)
+    bot.app = await start_discord_app(discord_api, bot.settings)
+    mark = await _press(bot, result, "Guide vocal on")
+    [guided] = await _uploads_after(bot, mark)
+    assert _file_names(guided)[0] == f"clip (Instrumental, guide vocal {MINUS}12 dB).mp3"
+    assert "Guide vocal off" in _buttons(guided.message)
+
+
+async def test_karaoke_options_shape_the_first_render(discord_bot):
+    bot = discord_bot
+    attachment = bot.song_attachment()
+    token = bot.slash(
+        "karaoke",
+        [
+            {"name": "file", "type": 11, "value": attachment["id"]},
+            {"name": "key", "type": 4, "value": -2},
+            {"name": "tempo", "type": 10, "value": 0.9},
+        ],
+        attachments=[attachment],
+    )
+    await bot.wait_for_done()
+    [followup] = bot.api.calls_to("followup")
+    assert followup.interaction_token == token
+    assert _file_names(followup) == [
+        f"clip (Instrumental, {MINUS}2 keys, 90%).mp3",
+        f"clip (Vocals, {MINUS}2 keys, 90%).mp3",
+    ]
+    mark = await _press(bot, followup, f"Key {MINUS}1")
+    [lower] = await _uploads_after(bot, mark)
+    assert _file_names(lower)[0] == f"clip (Instrumental, {MINUS}3 keys, 90%).mp3"
+    assert await bot.songs_used() == 1
