@@ -89,7 +89,10 @@ TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
 TELEGRAM_FILE_LIMIT_NOTE = "Files up to 20 MB."
 """/help on Telegram's standard Bot API (a local Bot API server has no such limit)."""
 DISCORD_HELP_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("/karaoke file:<song> [stems] [format]", "make a karaoke track (or post a song in a DM)"),
+    (
+        "/karaoke file:<song> [stems] [format] [key] [tempo] [guide]",
+        "make a karaoke track (or post a song in a DM); the buttons under it change it",
+    ),
     ("/quota", "what you have left today"),
     ("/status", "the queue and your songs"),
     ("/cancel", "cancel your song in progress"),

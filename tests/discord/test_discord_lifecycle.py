@@ -49,7 +49,11 @@ async def test_commands_are_synced_once_and_again_only_when_they_change(
     names = {command["name"] for command in sync.payload["commands"]}
     assert names == {"karaoke", "quota", "status", "cancel", "help", "admin"}
     karaoke = next(c for c in sync.payload["commands"] if c["name"] == "karaoke")
-    assert [option["name"] for option in karaoke["options"]] == ["file", "stems", "format"]
+    options = {option["name"]: option for option in karaoke["options"]}
+    assert list(options) == ["file", "stems", "format", "key", "tempo", "guide"]
+    assert (options["key"]["min_value"], options["key"]["max_value"]) == (-6, 6)
+    assert (options["tempo"]["min_value"], options["tempo"]["max_value"]) == (0.5, 1.5)
+    assert (options["guide"]["min_value"], options["guide"]["max_value"]) == (-30, -6)
 
     state = settings.general.data_dir / "discord" / STATE_FILE_NAME
     state.write_text(json.dumps({f"{APP_ID}:global": "a hash of older commands"}))

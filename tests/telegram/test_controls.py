@@ -106,3 +106,24 @@ async def test_key_in_reply_to_a_result_and_buttons_after_a_restart(telegram_bot
     mark = await _press(bot, instrumental, "Faster")
     [faster, _] = await _uploads_after(bot, mark, 2)
     assert faster.params["title"] == "clip (Instrumental, 105%)"
+
+
+@pytest.mark.parametrize(
+    "telegram_bot",
+    [{"settings": {"rate_limit": {"renders_per_minute": 0.5, "render_burst": 1}}}],
+    indirect=True,
+)
+async def test_renders_have_their_own_rate_limit(telegram_bot):
+    """A second press within the render limit is refused with one notice; the song
+    quota and the general rate limit are untouched."""
+    bot = telegram_bot
+    await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    instrumental, _ = bot.audio_uploads()
+    mark = await _press(bot, instrumental, "Faster")
+    await _uploads_after(bot, mark, 2)
+    mark = await _press(bot, instrumental, "Slower")
+    await bot.wait_for_text("Slow down a little", since=mark)
+    await bot.settle()
+    assert [c for c in bot.api.calls[mark:] if c.method == "sendAudio"] == []
+    assert await bot.songs_used() == 1
