@@ -34,13 +34,13 @@ from typing import Any
 from bot.chat import messages
 from bot.chat.controls import ControlState
 from bot.chat.credits import display_title, file_stem, song_credits
+from bot.chat.job_options import job_encoding, render_option, stored_controls
 from bot.chat.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
 from bot.chat.ratelimit import RateDecision, RateLimiter
 from bot.chat.rerender import Rerenderer
 from bot.chat.types import (
     ChatUser,
     Conversation,
-    OutgoingFile,
     Replier,
     SongUpload,
     error_reference,
@@ -108,33 +108,6 @@ class FlowConfig:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-CONTROLS_OPTION = "controls"
-"""The job option holding the karaoke controls asked for with the song (``/karaoke key:``)."""
-
-
-def render_option(controls: RenderOptions | None) -> dict[str, dict[str, Any]]:
-    """The job options that record ``controls`` (none for no change)."""
-    if controls is None or controls.is_identity:
-        return {}
-    return {
-        CONTROLS_OPTION: {
-            "key": controls.key, "tempo": controls.tempo, "guide_db": controls.guide_db
-        }
-    }  # fmt: skip
-
-
-def stored_controls(job: JobRecord) -> RenderOptions:
-    """The karaoke controls a job was asked with (identity when none, or unreadable)."""
-    stored = job.options.get(CONTROLS_OPTION)
-    if not isinstance(stored, dict):
-        return RenderOptions()
-    try:
-        return RenderOptions(**stored)
-    except (TypeError, ValueError):
-        logger.warning("job %s: unreadable controls %r; delivered unchanged", job.id, stored)
-        return RenderOptions()
 
 
 class ChatFlow:
@@ -424,9 +397,7 @@ class ChatFlow:
             logger.info("job %s: another front-end delivers it", job.id)
             return job
         stems: StemMode = "four" if job.options.get("stems") == "four" else "two"
-        encoding = self._config.encoding
-        if job.options.get("format", encoding.format) != encoding.format:
-            encoding = dataclasses.replace(encoding, format=job.options["format"])
+        encoding = job_encoding(job, self._config.encoding)
         if progress is None:
             progress = self._progress_message(replier)
             ref = job.options.get(PROGRESS_MESSAGE_OPTION)
@@ -501,21 +472,9 @@ class ChatFlow:
     ) -> JobRecord:
         """Show "Done!", send the result files and record the job as done (with the
         separation's cache key, even when ``result`` is a render of it)."""
-        if title is None:
-            title, performer = song_credits(result.input_tags, file_name=job.original_filename)
-        controls = stored_controls(job)
-        change = controls.title_suffix()
-        files = [
-            OutgoingFile(
-                path=path,
-                filename=messages.result_title(title, name, change) + path.suffix,
-                title=messages.result_title(title, name, change),
-                performer=performer,
-                duration_seconds=result.duration_seconds,
-                controls=self.rerender.controls(job, ControlState(job.id, controls), name),
-            )
-            for name, path in result.outputs.items()
-        ]  # instrumental first: the backend orders outputs that way
+        state = ControlState(job.id, stored_controls(job))
+        # Instrumental first: the backend orders outputs that way.
+        files = self.rerender.outgoing_files(job, state, result, title=title, performer=performer)
         # The final state is shown before the files, never after them (issue 11): edit
         # throttling may delay the intermediate states, not this one.
         await progress.final(messages.DONE)

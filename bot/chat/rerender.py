@@ -12,12 +12,12 @@ runs happen at once (``separation.cpu_budget``), and nothing here blocks the eve
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from bot.chat import messages
 from bot.chat.controls import BadControlError, Button, ControlState, buttons, command_options
 from bot.chat.credits import song_credits
+from bot.chat.job_options import job_encoding
 from bot.chat.ratelimit import RateLimiter
 from bot.chat.types import ChatUser, OutgoingFile, Replier, error_reference
 from separation.encode import EncodingSpec
@@ -126,7 +126,7 @@ class Rerenderer:
                 RenderRequest(
                     job.cache_key,
                     state.options,
-                    encoding=self._encoding_of(job),
+                    encoding=job_encoding(job, self._encoding),
                     max_output_bytes=replier.upload_plan.max_file_bytes,
                     min_mp3_bitrate=self._min_mp3_bitrate,
                 )
@@ -144,7 +144,7 @@ class Rerenderer:
             await replier.send_text(messages.internal_error(reference))
             return
         try:
-            await replier.send_files(self._files(job, state, result))
+            await replier.send_files(self.outgoing_files(job, state, result))
         finally:
             result.release()
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
@@ -195,14 +195,20 @@ class Rerenderer:
             return messages.CONTROL_UNKNOWN
         return job
 
-    def _encoding_of(self, job: JobRecord) -> EncodingSpec:
-        wanted = job.options.get("format", self._encoding.format)
-        if wanted == self._encoding.format:
-            return self._encoding
-        return dataclasses.replace(self._encoding, format=wanted)
-
-    def _files(self, job: JobRecord, state: ControlState, result: JobResult) -> list[OutgoingFile]:
-        title, performer = song_credits(result.input_tags, file_name=job.original_filename)
+    def outgoing_files(
+        self,
+        job: JobRecord,
+        state: ControlState,
+        result: JobResult,
+        *,
+        title: str | None = None,
+        performer: str | None = None,
+    ) -> list[OutgoingFile]:
+        """``result``'s files as the chat sends them: named after the song (``title``, or
+        its tags and file name) and what ``state`` changed, with the instrumental's
+        buttons."""
+        if title is None:
+            title, performer = song_credits(result.input_tags, file_name=job.original_filename)
         change = state.options.title_suffix()
         return [
             OutgoingFile(

@@ -1,0 +1,52 @@
+"""What a job asked for, as its record keeps it: output format and karaoke controls.
+
+A job is delivered by whichever code runs it (the first delivery, a resume after a
+restart, a re-render from its buttons); each reads the job's wishes from here, so they
+all read them the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from separation.encode import EncodingSpec
+from separation.render_options import RenderOptions
+from storage.records import JobRecord
+
+logger = logging.getLogger(__name__)
+
+CONTROLS_OPTION = "controls"
+"""The job option holding the karaoke controls asked for with the song (``/karaoke key:``)."""
+
+
+def render_option(controls: RenderOptions | None) -> dict[str, dict[str, Any]]:
+    """The job options that record ``controls`` (none for no change)."""
+    if controls is None or controls.is_identity:
+        return {}
+    return {
+        CONTROLS_OPTION: {
+            "key": controls.key, "tempo": controls.tempo, "guide_db": controls.guide_db
+        }
+    }  # fmt: skip
+
+
+def stored_controls(job: JobRecord) -> RenderOptions:
+    """The karaoke controls a job was asked with (identity when none, or unreadable)."""
+    stored = job.options.get(CONTROLS_OPTION)
+    if not isinstance(stored, dict):
+        return RenderOptions()
+    try:
+        return RenderOptions(**stored)
+    except (TypeError, ValueError):
+        logger.warning("job %s: unreadable controls %r; delivered unchanged", job.id, stored)
+        return RenderOptions()
+
+
+def job_encoding(job: JobRecord, default: EncodingSpec) -> EncodingSpec:
+    """``default`` in the output format the job asked for (``/karaoke format:``)."""
+    wanted = job.options.get("format", default.format)
+    if wanted == default.format:
+        return default
+    return dataclasses.replace(default, format=wanted)
