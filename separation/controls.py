@@ -86,9 +86,13 @@ def write_lossless_stems(
     ffmpeg: str,
     sample_rate: int,
     parallel_encoders: int | None = None,
+    scale: float | None = None,
 ) -> LosslessStems:
     """Store the outputs of ``stems`` mode as ``<name>.stem.flac`` in ``folder``
     (``parallel_encoders`` at a time, default all: ``render.encode_in_groups``).
+
+    ``scale``: ``render.clip_gain(separated, stems)`` when the caller has it already (the
+    pipeline rendered the same outputs a moment ago), saving a second pass over the song.
 
     The samples are the model's levels (before any clip gain: see the module docstring),
     times one shared ``scale`` only when they would not fit in 24-bit FLAC.
@@ -97,7 +101,8 @@ def write_lossless_stems(
         AudioExportError: an encoder failed; no partial file is left behind.
     """
     # clip_gain is exactly the shared gain that keeps every output within full scale.
-    scale = clip_gain(separated, stems)
+    if scale is None:
+        scale = clip_gain(separated, stems)
     paths = {
         name: folder / f"{name}{STEM_SUFFIX}" for name in output_names(separated.sources, stems)
     }

@@ -189,6 +189,7 @@ async def separate_song(
                     ffmpeg=config.ffmpeg,
                     sample_rate=model.samplerate,
                     parallel_encoders=encoders,
+                    scale=rendered.gain,  # the same peak scan render_outputs just made
                 )
         return SeparationResult(
             outputs=rendered.paths,
