@@ -107,7 +107,8 @@ class Rerenderer:
 
     async def render(self, user: ChatUser, replier: Replier, state: ControlState) -> None:
         """Check the request, render it, send the files with new buttons."""
-        if self._backend is None:
+        if self._backend is None:  # no buttons are shown, but /key may still be typed
+            await replier.send_text(RenderUnavailableError().user_message)
             return
         if self._limiter is not None and not user.is_admin:
             decision = self._limiter.check(user.ref)
