@@ -31,7 +31,6 @@ Inputs here are our own FLAC files, never uploads, so ffmpeg runs without
 from __future__ import annotations
 
 import logging
-import math
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -56,6 +55,7 @@ from separation.render import (
     encode_in_groups,
     encode_outputs,
     gain_for_peak,
+    log_shared_gain,
     output_names,
 )
 from separation.render_options import RenderOptions
@@ -183,11 +183,7 @@ def render_controls(
             for name, command in commands.items()
         )  # fmt: skip
         gain = gain_for_peak(peak)
-        if gain < 1.0:
-            logger.info(
-                "rendered outputs would clip: applying one gain of %.2f dB to all of them",
-                20 * math.log10(gain),
-            )
+        log_shared_gain(gain, "rendered outputs")
         written = encode_outputs(
             _raw_blocks(raw_paths, channels),
             outputs,

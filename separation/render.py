@@ -60,6 +60,14 @@ def clip_gain(separated: SeparatedStems, stems: StemMode) -> float:
     return gain_for_peak(peak)
 
 
+def log_shared_gain(gain: float, what: str = "outputs") -> None:
+    """Say in the log when ``gain`` (below 1) is applied to all outputs so none clips."""
+    if gain < 1.0:
+        logger.info(
+            "%s would clip: applying one gain of %.2f dB to all of them", what, 20 * np.log10(gain)
+        )
+
+
 def gain_for_peak(peak: float) -> float:
     """1.0 when ``peak`` fits in full scale, else the gain that brings it just below."""
     return 1.0 if peak <= 1.0 else _CLIP_TARGET / peak
@@ -92,10 +100,7 @@ def render_outputs(
         AudioExportError: an encoder failed; no output, partial or complete, is left.
     """
     gain = clip_gain(separated, stems)
-    if gain < 1.0:
-        logger.info(
-            "outputs would clip: applying one gain of %.2f dB to all of them", 20 * np.log10(gain)
-        )
+    log_shared_gain(gain)
     written = encode_in_groups(
         separated,
         {name: paths[name] for name in output_names(separated.sources, stems)},
