@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 import tempfile
 import time
@@ -25,16 +24,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pool_benchmark import LIMITS, MUSIC, cut
+from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
 
 from separation.allocator import keep_memory_mapped
 from separation.engine import Segment, run_batch
 from separation.ffmpeg import find_ffmpeg
 from separation.jobs import RenderRequest, SeparationRequest
-from separation.models import LoadedModel, load_model
+from separation.models import LoadedModel
 from separation.pool import PoolConfig, SeparationPool
-from separation.precision import resolve_precision
-from separation.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.render_options import RenderOptions
 
 CONTROLS = {
@@ -86,9 +83,7 @@ def main() -> None:
     ffmpeg = find_ffmpeg()
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        save_repo_model(scratch / "models", "htdemucs", [build_htdemucs(HTDEMUCS_KWARGS)])
-        model = load_model("htdemucs", repo=scratch / "models", device=torch.device("cpu"))
-        model = dataclasses.replace(model, precision=resolve_precision("auto", model.device))
+        model = random_htdemucs(scratch / "models", torch.device("cpu"), "auto")
         song = cut(ffmpeg, MUSIC[0], 0.0, args.song_seconds, scratch / "song.flac")
         print(
             f"{args.song_seconds:.0f} s song, random htdemucs architecture, forward pass in "

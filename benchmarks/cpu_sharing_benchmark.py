@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import os
 import statistics
 import subprocess
@@ -33,16 +32,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pool_benchmark import LIMITS, MUSIC, cut
+from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
 
 from separation.allocator import keep_memory_mapped
 from separation.cpu_budget import CpuPlan, available_cores
 from separation.ffmpeg import find_ffmpeg
 from separation.jobs import SeparationRequest
-from separation.models import LoadedModel, load_model
+from separation.models import LoadedModel
 from separation.pool import PoolConfig, SeparationPool
-from separation.precision import forward_precision, resolve_precision
-from separation.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
+from separation.precision import forward_precision
 
 WORKER_NICENESS = 5  # separation.workers lowers its thread's priority by this much
 
@@ -189,11 +187,7 @@ def main() -> None:
     ffmpeg = find_ffmpeg()
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        save_repo_model(scratch / "models", "htdemucs", [build_htdemucs(HTDEMUCS_KWARGS)])
-        model = load_model("htdemucs", repo=scratch / "models", device=torch.device("cpu"))
-        model = dataclasses.replace(
-            model, precision=resolve_precision(args.precision, model.device)
-        )
+        model = random_htdemucs(scratch / "models", torch.device("cpu"), args.precision)
         print(
             f"cores {available_cores()}, torch threads {torch.get_num_threads()}, "
             f"forward pass in {model.precision}, malloc tuned {tuned}"

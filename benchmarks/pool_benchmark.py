@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import resource
 import subprocess
@@ -41,6 +42,7 @@ from separation.jobs import SeparationRequest
 from separation.models import LoadedModel, load_model, resolve_device
 from separation.pipeline import PipelineConfig, decode_input
 from separation.pool import PoolConfig, SeparationPool
+from separation.precision import resolve_precision
 from separation.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.workdir import job_directory
 
@@ -68,6 +70,15 @@ def phase_peak_rss_mib() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def random_htdemucs(folder: Path, device: torch.device, precision: str = "fp32") -> LoadedModel:
+    """A random model of the exact ``htdemucs`` architecture saved in a --repo ``folder``
+    and loaded through ``load_model`` like production, its forward pass in ``precision``
+    (a setting: ``auto`` resolves for ``device``)."""
+    save_repo_model(folder, "htdemucs", [build_htdemucs(HTDEMUCS_KWARGS)])
+    model = load_model("htdemucs", repo=folder, device=device)
+    return dataclasses.replace(model, precision=resolve_precision(precision, device))
 
 
 def cut(ffmpeg: str, source: Path, start: float, seconds: float, target: Path) -> Path:
