@@ -266,6 +266,7 @@ class ResultCache:
             # The staging folder is part of the cache already: making room now keeps
             # the cache within its limit once the entry is in place. A render never
             # makes room by evicting the song it was made from.
+            private_dirs(folder.parent)  # before measuring: it is on disk too
             source = metadata.get(RENDER_OF)
             self._evict_locked(keep=frozenset({key, source} if source else {key}))
             self._move_into_place(staging, folder)
@@ -283,7 +284,7 @@ class ResultCache:
         try:
             private_dirs(folder.parent)
             staging.rename(folder)
-        except FileNotFoundError:  # another process removed the empty prefix folder
+        except FileNotFoundError:  # emptied and removed by an eviction meanwhile
             private_dirs(folder.parent)
             staging.rename(folder)
 
