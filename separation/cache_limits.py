@@ -87,7 +87,7 @@ def disk_bytes(path: Path) -> int:
     it is gone)."""
     try:
         status = path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return 0
     total = max(status.st_blocks * 512, status.st_size)
     if path.is_dir() and not path.is_symlink():
