@@ -268,7 +268,10 @@ class ResultCache:
             # makes room by evicting the song it was made from.
             private_dirs(folder.parent)  # before measuring: it is on disk too
             source = metadata.get(RENDER_OF)
-            self._evict_locked(keep=frozenset({key, source} if source else {key}))
+            try:
+                self._evict_locked(keep=frozenset({key, source} if source else {key}))
+            except OSError:  # the result is made: deliver it, the next sweep retries
+                logger.exception("cache: making room for %s failed", key[:12])
             self._move_into_place(staging, folder)
         return CacheEntry(
             key,
