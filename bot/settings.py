@@ -228,10 +228,12 @@ class PoolSettings(_Section):
     cache_max_age_hours: float = Field(default=24.0, gt=0)
     """Results are users' music: not kept (nor served) longer than this."""
     cache_min_age_minutes: float = Field(default=60.0, ge=0)
-    """Songs used this recently are not evicted to make room, even over
-    ``cache_max_bytes`` (renders are: they take seconds to redo), so one user's key/tempo
-    presses cannot flush another user's song and stop its buttons. A result being sent is
-    kept for as long as that takes whatever this says (it is pinned)."""
+    """Songs used this recently are not evicted to make room for renders (renders are
+    evicted first: they take seconds to redo), so one user's key/tempo presses cannot
+    flush another user's song and stop its buttons. Only when songs this young alone
+    fill ``cache_max_bytes`` does the oldest make room for a new song (logged: the limit
+    is too small). A result being sent is kept for as long as that takes whatever this
+    says (it is pinned)."""
 
     @field_validator("devices")
     @classmethod

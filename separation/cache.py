@@ -269,7 +269,10 @@ class ResultCache:
             private_dirs(folder.parent)  # before measuring: it is on disk too
             source = metadata.get(RENDER_OF)
             try:
-                self._evict_locked(keep=frozenset({key, source} if source else {key}))
+                self._evict_locked(
+                    keep=frozenset({key, source} if source else {key}),
+                    new_song_bytes=None if source else disk_bytes(staging),
+                )
             except OSError:  # the result is made: deliver it, the next sweep retries
                 logger.exception("cache: making room for %s failed", key[:12])
             self._move_into_place(staging, folder)
@@ -317,7 +320,9 @@ class ResultCache:
             self._remove_stale_staging(self._clock())
         return removed
 
-    def _evict_locked(self, *, keep: frozenset[str]) -> list[str]:
+    def _evict_locked(
+        self, *, keep: frozenset[str], new_song_bytes: int | None = None
+    ) -> list[str]:
         now = self._clock()
         entries = [
             entry
@@ -326,7 +331,13 @@ class ResultCache:
             is not None
         ]
         eviction = evict(
-            entries, disk_bytes(self.root), self.policy, now, self._remove_entry, keep=keep
+            entries,
+            disk_bytes(self.root),
+            self.policy,
+            now,
+            self._remove_entry,
+            keep=keep,
+            new_song_bytes=new_song_bytes,
         )
         self._usage = CacheUsage(eviction.used_bytes, self.policy.max_bytes)
         if eviction.used_bytes > self.policy.max_bytes:

@@ -17,20 +17,30 @@ Who goes first, when the cache is over its limit:
 3. Songs (a model run to redo), least recently used first, except a song used within
    ``min_age_seconds``, and a song whose render is still there after step 2 (being
    delivered): its stems are what its buttons need.
+4. Only when a new song comes in and young songs alone are over the limit: young songs,
+   oldest first, until the cache is over by no more than the new song. (The limit is too
+   small for the traffic then; the log says so. Without this, a flood of songs within
+   ``min_age_seconds`` could fill the disk.)
 
 A pinned entry (being delivered) is never removed, and an entry named in ``keep`` (the
 song a render is being made from) is never chosen. So one user's renders can only push
 out renders and songs nobody used for ``min_age_seconds``, never another user's fresh
-song. When pinned and protected entries alone are over the limit, the cache stays over
-(by the entry being delivered, in a render storm) and says so in the log.
+song. When the songs used within ``min_age_seconds`` fit in the limit, the cache stays
+within it but for the one entry being committed or delivered (a render storm included).
+When they do not (the limit is too small for the traffic; the log says so), a new song
+still keeps it over by no more than itself, and a render may add itself on top until it
+is delivered: it is the first to go then.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 RENDER_OF = "render_of"
 """Metadata key of a render's entry: the key of the song entry whose stems it re-mixes."""
@@ -131,9 +141,15 @@ def evict(
     remove: Remover,
     *,
     keep: frozenset[str] = frozenset(),
+    new_song_bytes: int | None = None,
 ) -> Eviction:
     """Remove entries in the order of the module docstring until ``used_bytes`` (the whole
-    folder's disk use) is within ``policy.max_bytes``; ``keep``: keys never chosen."""
+    folder's disk use) is within ``policy.max_bytes``; ``keep``: keys never chosen.
+
+    ``new_song_bytes``: a song being committed (counted in ``used_bytes`` already). When
+    young songs alone fill the cache, the oldest of them make room until the cache is
+    over by no more than the new song (step 4): a flood of new songs cannot fill the disk.
+    A render never does this; it stays over by itself until it is delivered."""
     remaining = [entry for entry in entries if entry.key not in keep]
     removed: list[str] = []
 
@@ -162,4 +178,16 @@ def evict(
         if entry.key in still_rendered or now - entry.last_used < policy.min_age_seconds:
             continue
         try_remove(entry, "evicted")
+    if new_song_bytes is None:
+        return Eviction(removed, used_bytes)
+    for entry in [e for e in songs if e in remaining and e.key not in still_rendered]:
+        if used_bytes - new_song_bytes <= policy.max_bytes:
+            break
+        logger.warning(
+            "cache: songs used in the last %.0f s fill its %d bytes; the oldest make room "
+            "for a new one (raise pool.cache_max_bytes)",
+            policy.min_age_seconds,
+            policy.max_bytes,
+        )
+        try_remove(entry, "evicted though young, to make room for a new song")
     return Eviction(removed, used_bytes)

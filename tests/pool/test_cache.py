@@ -249,3 +249,27 @@ def test_commit_replaces_an_existing_entry(tmp_path, clock):
     assert sizes[0] > 2000
     assert cache.size_bytes() == _du(tmp_path)
     assert len(list(Path(tmp_path).glob(f"??/*/{MANIFEST}"))) == 1
+
+
+def test_young_songs_give_way_to_a_new_song_but_never_to_a_render(tmp_path, clock, caplog):
+    """Young songs alone over the limit (too small for the traffic): a new song keeps
+    it over by no more than itself, a render never takes a young song's place."""
+    policy = CachePolicy(max_bytes=350_000, max_age_seconds=10**6, min_age_seconds=3600)
+    cache = ResultCache(tmp_path, policy, clock=clock)
+    songs = [_key(f"song {index}") for index in range(6)]
+    being_sent = None
+    for index, key in enumerate(songs):  # each ~130 kB: a flood of songs in minutes
+        clock.now += 60
+        song = _store(cache, key, size=10_000, stems_size=50_000)
+        assert _du(tmp_path) <= 350_000 + _du(song.folder)
+        song.pin.release()
+        if index == 0:  # the first song's render is being sent all along
+            being_sent = _store(cache, _key("song 0, key 1"), size=10_000, render_of=key)
+    assert "the oldest make room" in caplog.text
+    assert _kept(cache, *songs) == [True, False, False, False, True, True]
+    assert being_sent is not None
+    being_sent.pin.release()
+    render = _store(cache, _key("song 5, key 1"), size=10_000, render_of=songs[5])
+    assert _kept(cache, *songs) == [True, False, False, False, True, True]
+    assert _kept(cache, _key("song 0, key 1")) == [False]  # renders go first
+    render.pin.release()
