@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,7 @@ def disk_bytes(path: Path) -> int:
     except (FileNotFoundError, NotADirectoryError):
         return 0
     total = max(status.st_blocks * 512, status.st_size)
-    if path.is_dir() and not path.is_symlink():
+    if stat.S_ISDIR(status.st_mode):
         try:
             children = list(os.scandir(path))
         except FileNotFoundError:  # removed while we looked
