@@ -4,8 +4,6 @@ the app's wiring."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,6 +13,7 @@ from bot.settings import Settings
 from separation.jobs import RenderRequest, SeparationRequest
 from separation.render_options import RenderOptions
 from tests.conftest import excerpt
+from tests.pool.helpers import du_bytes
 
 
 async def test_every_forward_pass_is_counted(tmp_path, model_repo, clip_path, ffmpeg):
@@ -65,15 +64,9 @@ async def test_the_cache_reports_what_it_takes_on_disk(tmp_path, model_repo, cli
     text = metrics.render().decode()
     assert _value(text, "karaoke_cache_limit_bytes") == 123_456_789
     # Outputs, lossless stems, the render and manifests: what du counts.
-    on_disk = _du(config.cache_dir)
+    on_disk = du_bytes(config.cache_dir)
     assert on_disk > 3 * sum(path.stat().st_size for path in separated.outputs.values())
     assert _value(text, "karaoke_cache_bytes") == on_disk
-
-
-def _du(folder: Path) -> int:
-    """Bytes on disk as ``du`` counts them (not as the code under test does)."""
-    du = subprocess.run(["du", "-s", "--block-size=1", str(folder)], capture_output=True)
-    return int(du.stdout.split()[0])
 
 
 def _value(text: str, name: str) -> float:

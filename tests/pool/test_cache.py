@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from separation.cache import (
     ResultCache,
     cache_key,
 )
+from tests.pool.helpers import du_bytes
 
 
 class Clock:
@@ -112,19 +112,13 @@ def test_an_entry_without_manifest_is_never_served(tmp_path, clock):
     assert cache.lookup(_key("song")) is None
 
 
-def _du(folder: Path) -> int:
-    """Disk use as ``du`` measures it, independently of the code under test."""
-    out = subprocess.run(["du", "-s", "--block-size=1", str(folder)], capture_output=True)
-    return int(out.stdout.split()[0])
-
-
 def test_least_recently_used_songs_go_first_but_young_ones_stay(tmp_path, clock):
     roomy = ResultCache(tmp_path, CachePolicy(max_bytes=10**9, max_age_seconds=10**6), clock=clock)
     keys = [_key(str(index)) for index in range(4)]
     for key in keys[:3]:
         _store(roomy, key, size=20_000)
         clock.now += 100
-    entry_bytes = _du(tmp_path / keys[0][:2] / keys[0])
+    entry_bytes = du_bytes(tmp_path / keys[0][:2] / keys[0])
     assert roomy.lookup(keys[0]) is not None  # used again: now the most recent
     clock.now += 100
     policy = CachePolicy(
@@ -146,14 +140,14 @@ def test_stems_manifests_and_staging_count_against_the_limit(tmp_path, clock):
     for index in range(4):  # 2 x 10 kB outputs, 2 x 50 kB stems each
         _store(cache, _key(str(index)), size=10_000, stems_size=50_000).pin.release()
         clock.now += 10
-        assert cache.size_bytes() == _du(tmp_path) <= 200_000 + 130_000
+        assert cache.size_bytes() == du_bytes(tmp_path) <= 200_000 + 130_000
     cache.evict()
-    assert _du(tmp_path) <= 200_000
-    assert cache.usage() == CacheUsage(_du(tmp_path), 200_000)
+    assert du_bytes(tmp_path) <= 200_000
+    assert cache.usage() == CacheUsage(du_bytes(tmp_path), 200_000)
     in_flight = cache.staging() / "vocals.stem.flac"  # a song being written counts too
     in_flight.write_bytes(os.urandom(150_000))
     cache.evict()
-    assert _du(tmp_path) <= 200_000 and in_flight.exists()
+    assert du_bytes(tmp_path) <= 200_000 and in_flight.exists()
 
 
 def test_renders_go_before_songs_and_a_render_being_sent_keeps_its_song(tmp_path, clock):
@@ -167,7 +161,7 @@ def test_renders_go_before_songs_and_a_render_being_sent_keeps_its_song(tmp_path
     clock.now += 10
     being_sent = _store(roomy, second_render, size=20_000, render_of=second)
     clock.now += 10
-    entry_bytes = _du(tmp_path / first[:2] / first)
+    entry_bytes = du_bytes(tmp_path / first[:2] / first)
     tight = CachePolicy(
         max_bytes=roomy.size_bytes() - 3 * entry_bytes // 2,
         max_age_seconds=10**6,
@@ -195,8 +189,8 @@ def test_a_render_never_makes_room_by_evicting_its_own_song(tmp_path, clock, cap
         source.pin.release()  # the renderer lets go of the song once the render is in
         with caplog.at_level(logging.WARNING, logger="separation.cache"):
             cache.evict()  # what the pool does after each render, while it is sent
-        render_bytes = _du(render.folder)
-        assert _du(tmp_path) <= limit + render_bytes
+        render_bytes = du_bytes(render.folder)
+        assert du_bytes(tmp_path) <= limit + render_bytes
         render.pin.release()
     assert "over its limit" in caplog.text  # the song and the render being sent
     assert _kept(cache, song) == [True]
@@ -213,7 +207,7 @@ def test_a_storm_of_renders_never_flushes_young_songs(tmp_path, clock):
     for index in range(12):
         clock.now += 60  # an hour of storm, less a minute: the other song is still young
         render = _store(cache, _key(f"render {index}"), size=10_000, render_of=songs[1])
-        assert _du(tmp_path) <= limit + _du(render.folder)
+        assert du_bytes(tmp_path) <= limit + du_bytes(render.folder)
         render.pin.release()
     assert _kept(cache, *songs) == [True, True]
     clock.now += 3600  # now both are old and unused: a render may push them out, but
@@ -247,7 +241,7 @@ def test_commit_replaces_an_existing_entry(tmp_path, clock):
     sizes = [path.stat().st_size for path in entry.outputs.values()]
     assert [item["size"] for item in manifest["outputs"]] == sizes
     assert sizes[0] > 2000
-    assert cache.size_bytes() == _du(tmp_path)
+    assert cache.size_bytes() == du_bytes(tmp_path)
     assert len(list(Path(tmp_path).glob(f"??/*/{MANIFEST}"))) == 1
 
 
@@ -261,7 +255,7 @@ def test_young_songs_give_way_to_a_new_song_but_never_to_a_render(tmp_path, cloc
     for index, key in enumerate(songs):  # each ~130 kB: a flood of songs in minutes
         clock.now += 60
         song = _store(cache, key, size=10_000, stems_size=50_000)
-        assert _du(tmp_path) <= 350_000 + _du(song.folder)
+        assert du_bytes(tmp_path) <= 350_000 + du_bytes(song.folder)
         song.pin.release()
         if index == 0:  # the first song's render is being sent all along
             being_sent = _store(cache, _key("song 0, key 1"), size=10_000, render_of=key)

@@ -8,7 +8,6 @@ younger than ``min_age_seconds``.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from separation.cache import CachePolicy
@@ -17,7 +16,7 @@ from separation.jobs import JobResult, RenderRequest
 from separation.pool import SeparationPool
 from separation.render_options import RenderOptions
 from tests.pool.conftest import PoolFactory
-from tests.pool.helpers import request
+from tests.pool.helpers import du_bytes, request
 
 MP3 = EncodingSpec(format="mp3", bitrate_kbps=128)
 STORM = [RenderOptions(key=key) for key in (-3, -2, -1, 1, 2, 3)] + [
@@ -26,16 +25,8 @@ STORM = [RenderOptions(key=key) for key in (-3, -2, -1, 1, 2, 3)] + [
 """Eight distinct settings: eight renders, none a cache hit."""
 
 
-def disk_bytes(folder: Path) -> int:
-    """What the folder takes on disk, measured by ``du`` (not by the code under test)."""
-    out = subprocess.run(
-        ["du", "-s", "--block-size=1", str(folder)], check=True, capture_output=True, text=True
-    ).stdout
-    return int(out.split()[0])
-
-
 def entry_bytes(result: JobResult) -> int:
-    return disk_bytes(next(iter(result.outputs.values())).parent)
+    return du_bytes(next(iter(result.outputs.values())).parent)
 
 
 async def _separated(pool: SeparationPool, song: Path, user: str) -> JobResult:
@@ -73,7 +64,7 @@ async def test_a_render_storm_keeps_the_cache_within_its_limit_and_others_songs(
     for options in STORM:
         rendered = await _render(pool, mine, options)
         worst = max(worst, entry_bytes(rendered))
-        used = disk_bytes(tmp_path / "cache")
+        used = du_bytes(tmp_path / "cache")
         rendered.release()
         assert used <= limit + worst, f"{used} bytes on disk, limit {limit} + {worst}"
     # The other user's song is younger than min_age: its stems are still there, and its
@@ -92,7 +83,7 @@ async def test_a_render_never_evicts_the_stems_it_came_from(make_pool, clips, tm
     mine = await _separated(pool, clips[7], "stormer")
     for options in STORM[:5]:
         rendered = await _render(pool, mine, options)  # StemsExpiredError once they go
-        used = disk_bytes(tmp_path / "cache")
+        used = du_bytes(tmp_path / "cache")
         one_entry = entry_bytes(rendered)
         rendered.release()
         assert used <= limit + one_entry, f"{used} bytes on disk, limit {limit} + {one_entry}"
