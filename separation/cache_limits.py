@@ -44,7 +44,8 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 RENDER_OF = "render_of"
-"""Metadata key of a render's entry: the key of the song entry whose stems it re-mixes."""
+"""Metadata key of an entry made from a song's entry (a render; a video would be one too):
+the song entry's key. Such entries are evicted first, and never make room by evicting it."""
 
 
 @dataclass(frozen=True)
