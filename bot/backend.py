@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 
 import torch
@@ -96,7 +97,7 @@ def build_pool(
     """A pool loading the configured model once per device (call ``configure_torch`` first).
 
     With ``metrics``, every forward pass's batch size is recorded (from the worker thread;
-    prometheus-client is thread-safe).
+    prometheus-client is thread-safe), and the result cache's disk use is exported.
     """
     models = ModelCache(allow_download=settings.model.allow_download)
 
@@ -106,11 +107,19 @@ def build_pool(
         logger.info("model %s on %s: forward pass in %s", model.name, device, precision)
         return dataclasses.replace(model, precision=precision)
 
+    config = config or pool_config(settings)
     if metrics is None:
-        return SeparationPool(config or pool_config(settings), load)
+        return SeparationPool(config, load)
 
     def counted_batch(model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Tensor]:
         metrics.batch_ran(len(segments))
         return run_batch(model, segments)
 
-    return SeparationPool(config or pool_config(settings), load, runner=counted_batch)
+    pool = SeparationPool(config, load, runner=counted_batch)
+
+    def cache_bytes() -> float:
+        usage = pool.cache_usage()
+        return math.nan if usage is None else float(usage.used_bytes)
+
+    metrics.watch_cache(cache_bytes, config.cache.max_bytes)
+    return pool

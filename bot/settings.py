@@ -222,11 +222,18 @@ class PoolSettings(_Section):
     cache_dir: Path | None = None
     """Finished results; default <data_dir>/cache."""
     cache_max_bytes: int = Field(default=5 * 1024**3, ge=0)
+    """What the cache folder may take on disk, everything in it counted: results, the
+    lossless stems kept for key/tempo re-renders (several times a song's MP3s), renders,
+    manifests, results being written."""
     cache_max_age_hours: float = Field(default=24.0, gt=0)
     """Results are users' music: not kept (nor served) longer than this."""
-    cache_min_age_minutes: float = Field(default=10.0, ge=0)
-    """Results used this recently are not evicted even over ``cache_max_bytes``. A result
-    being sent is kept for as long as that takes whatever this says (it is pinned)."""
+    cache_min_age_minutes: float = Field(default=60.0, ge=0)
+    """Songs used this recently are not evicted to make room for renders (renders are
+    evicted first: they take seconds to redo), so one user's key/tempo presses cannot
+    flush another user's song and stop its buttons. Only when songs this young alone
+    fill ``cache_max_bytes`` does the oldest make room for a new song (logged: the limit
+    is too small). A result being sent is kept for as long as that takes whatever this
+    says (it is pinned)."""
 
     @field_validator("devices")
     @classmethod

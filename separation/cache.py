@@ -10,19 +10,23 @@ Why it is built this way:
   manifest (size and SHA-256 of every file) written last: a crash never leaves an entry
   that looks complete, and a hit re-hashes the files, so a truncated or edited file is
   recomputed instead of being sent to a user.
-* The cache is bounded on disk by size (least recently used first) and by age (results
-  are users' music: they are not kept longer than ``max_age_seconds``).
+* The cache is bounded by what its folder takes on disk (stems, renders, manifests and
+  staging folders included) and by age (results are users' music: they are not kept
+  longer than ``max_age_seconds``). Each commit makes room for itself before it becomes
+  visible, renders going before songs and a song never for its own render
+  (``separation.cache_limits`` has the order and why).
 * An entry being delivered is never evicted: every entry handed out comes with a
   :class:`ResultPin`, a shared ``flock`` on its manifest that the caller holds until the
   files are uploaded or copied. Eviction takes the exclusive lock without waiting and
   skips an entry it cannot get, so a pin protects against every process sharing the
   folder, for exactly as long as the delivery takes, and dies with its process. (A
   minimum age used to stand in for this; a small cache evicted fresh results before
-  they were sent.) ``min_age_seconds`` remains as a grace period for recent entries.
+  they were sent.) ``min_age_seconds`` keeps a recently used song's stems for its
+  buttons while other users render.
 * An entry may also keep the model's stems losslessly (``stems``: FLAC, before any
   gain), listed and verified like the outputs: re-rendering with another key, tempo or
-  guide vocal (``separation.controls``) needs them, never the model. They share the
-  entry's size and age limits: when the entry goes, so do they.
+  guide vocal (``separation.controls``) needs them, never the model. They count against
+  the size limit and leave with their entry.
 * Last use is the manifest's mtime, and creation time is in the manifest, so the state
   is the folder itself (no index to get out of sync, several processes may share it).
 """
@@ -44,7 +48,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from separation.cache_limits import (
+    RENDER_OF,
+    CachePolicy,
+    CacheUsage,
+    StoredEntry,
+    disk_bytes,
+    evict,
+    read_entry,
+)
 from separation.workdir import private_dirs
+
+__all__ = [
+    "MANIFEST",
+    "RENDER_OF",
+    "CacheEntry",
+    "CachePolicy",
+    "CacheUsage",
+    "ResultCache",
+    "ResultPin",
+    "cache_key",
+    "file_sha256",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +78,6 @@ _FORMAT_VERSION = 1
 _HASH_BLOCK_BYTES = 1 << 20
 _STAGING = ".staging"
 _STALE_STAGING_SECONDS = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class CachePolicy:
-    max_bytes: int = 5 * 1024**3
-    max_age_seconds: float = 24 * 3600.0
-    """Entries older than this (since creation) are neither served nor kept."""
-    min_age_seconds: float = 600.0
-    """Entries used more recently than this are not evicted (a grace period; what keeps an
-    entry that is being delivered is its pin)."""
 
 
 class ResultPin:
@@ -130,6 +145,7 @@ class ResultCache:
         # Guards the decisions "serve this entry" and "delete this entry" against each
         # other; hashing and copying happen outside it.
         self._lock = threading.Lock()
+        self._usage: CacheUsage | None = None
         private_dirs(root / _STAGING)
 
     def _folder(self, key: str) -> Path:
@@ -240,7 +256,6 @@ class ResultCache:
         pin = _pin(staging)  # taken before the entry is visible: no moment unpinned
         assert pin is not None
         folder = self._folder(key)
-        private_dirs(folder.parent)
         with self._lock:
             if folder.exists() and not self._remove_unpinned(folder, "replaced"):
                 kept = self._keep_pinned(key, folder)
@@ -248,7 +263,19 @@ class ResultCache:
                     pin.release()
                     self.discard_staging(staging)
                     return kept
-            staging.rename(folder)
+            # The staging folder is part of the cache already: making room now keeps
+            # the cache within its limit once the entry is in place. A render never
+            # makes room by evicting the song it was made from.
+            private_dirs(folder.parent)  # before measuring: it is on disk too
+            source = metadata.get(RENDER_OF)
+            try:
+                self._evict_locked(
+                    keep=frozenset({key, source} if source else {key}),
+                    new_song_bytes=None if source else disk_bytes(staging),
+                )
+            except OSError:  # the result is made: deliver it, the next sweep retries
+                logger.exception("cache: making room for %s failed", key[:12])
+            self._move_into_place(staging, folder)
         return CacheEntry(
             key,
             folder,
@@ -257,6 +284,15 @@ class ResultCache:
             pin,
             {name: folder / path.name for name, path in stems.items()},
         )
+
+    @staticmethod
+    def _move_into_place(staging: Path, folder: Path) -> None:
+        try:
+            private_dirs(folder.parent)
+            staging.rename(folder)
+        except FileNotFoundError:  # emptied and removed by an eviction meanwhile
+            private_dirs(folder.parent)
+            staging.rename(folder)
 
     def _keep_pinned(self, key: str, folder: Path) -> CacheEntry | None:
         """The entry someone is delivering, pinned again, if it is intact (same key, same
@@ -277,41 +313,54 @@ class ResultCache:
 
     # -- bounding ---------------------------------------------------------------------
     def evict(self) -> list[str]:
-        """Remove expired entries, then least recently used ones until under the size limit.
-
-        Returns the keys removed.
-        """
-        now = self._clock()
-        removed: list[str] = []
+        """Remove expired entries, then renders and songs until within the size limit
+        (``separation.cache_limits``). Returns the keys removed."""
         with self._lock:
-            entries = []  # (last_used, size, created_at, folder)
-            for manifest_path in self.root.glob(f"??/*/{MANIFEST}"):
-                folder = manifest_path.parent
-                manifest = self._read_manifest(folder)
-                try:
-                    last_used = manifest_path.stat().st_mtime
-                except OSError:
-                    continue
-                if manifest is None:
-                    created, size = last_used, _folder_size(folder)
-                else:
-                    created = manifest["created_at"]
-                    size = sum(item["size"] for item in manifest["outputs"])
-                entries.append((last_used, size, created, folder))
-            entries.sort(key=lambda entry: entry[0])
-            total = sum(entry[1] for entry in entries)
-            for last_used, size, created, folder in entries:
-                if now - last_used < self.policy.min_age_seconds:
-                    continue
-                if now - created > self.policy.max_age_seconds or total > self.policy.max_bytes:
-                    if self._remove_unpinned(folder, "evicted"):
-                        removed.append(folder.name)
-                        total -= size
-            self._remove_stale_staging(now)
+            removed = self._evict_locked(keep=frozenset())
+            self._remove_stale_staging(self._clock())
         return removed
 
+    def _evict_locked(
+        self, *, keep: frozenset[str], new_song_bytes: int | None = None
+    ) -> list[str]:
+        now = self._clock()
+        entries = [
+            entry
+            for manifest_path in self.root.glob(f"??/*/{MANIFEST}")
+            if (entry := read_entry(manifest_path, self._read_manifest(manifest_path.parent)))
+            is not None
+        ]
+        eviction = evict(
+            entries,
+            disk_bytes(self.root),
+            self.policy,
+            now,
+            self._remove_entry,
+            keep=keep,
+            new_song_bytes=new_song_bytes,
+        )
+        self._usage = CacheUsage(eviction.used_bytes, self.policy.max_bytes)
+        if eviction.used_bytes > self.policy.max_bytes:
+            logger.warning(
+                "cache: %d bytes on disk, over its limit of %d: the rest is being delivered "
+                "or is a song used in the last %.0f s",
+                eviction.used_bytes,
+                self.policy.max_bytes,
+                self.policy.min_age_seconds,
+            )
+        return eviction.removed
+
+    def _remove_entry(self, entry: StoredEntry, reason: str) -> bool:
+        return self._remove_unpinned(entry.folder, reason)
+
     def size_bytes(self) -> int:
-        return sum(_folder_size(path.parent) for path in self.root.glob(f"??/*/{MANIFEST}"))
+        """What the cache folder takes on disk now (a fresh measurement)."""
+        return disk_bytes(self.root)
+
+    def usage(self) -> CacheUsage | None:
+        """Disk use against the limit as the last commit or eviction measured it (None
+        before the first): cheap enough to read on every metrics scrape."""
+        return self._usage
 
     def _remove_stale_staging(self, now: float) -> None:
         # "trash-" folders are removals a crash interrupted.
@@ -351,6 +400,12 @@ class ResultCache:
         except OSError:
             pass
         shutil.rmtree(trash, ignore_errors=True)
+        # An empty prefix folder takes a block on disk too; up to 256 of them would add
+        # up. A commit recreates it (``_move_into_place``).
+        try:
+            folder.parent.rmdir()
+        except OSError:  # not empty, or gone
+            pass
 
 
 def _pin(folder: Path) -> ResultPin | None:
@@ -378,7 +433,3 @@ def _manifest_items(files: dict[str, Path]) -> list[dict[str, Any]]:
         {"name": name, "file": path.name, "size": path.stat().st_size, "sha256": file_sha256(path)}
         for name, path in files.items()
     ]
-
-
-def _folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
+from bot.chat.messages import megabytes
 from bot.ops.secrets import (
     MASK,
     is_secret_name,
@@ -37,6 +39,7 @@ from bot.ops.secrets import (
     secret_values,
 )
 from bot.settings import Settings, resolve_config_path
+from separation.cache_limits import disk_bytes
 from separation.errors import DeviceError, FFmpegNotFoundError
 from separation.ffmpeg import find_ffmpeg
 
@@ -98,6 +101,7 @@ def run_checks(settings: Settings) -> list[Finding]:
         check_model(settings),
         check_device(settings),
         check_data_dir(settings.general.data_dir),
+        check_cache(settings),
         check_database(settings),
         *check_fleet(settings),
     ]
@@ -278,6 +282,38 @@ def check_data_dir(data_dir: Path) -> Finding:
     if existing == data_dir.absolute():
         return Finding("OK", subject, "writable")
     return Finding("OK", subject, f"created at start ({existing} is writable)")
+
+
+def check_cache(settings: Settings) -> Finding:
+    """The result cache's disk use against ``pool.cache_max_bytes`` (everything it keeps
+    counts: stems and renders too), and whether its disk has room for the limit."""
+    folder = settings.pool.cache_dir or settings.general.data_dir / "cache"
+    limit = settings.pool.cache_max_bytes
+    used = disk_bytes(folder)  # read only: 0 when the folder is not there yet
+    subject = f"cache {folder}"
+    usage = f"{megabytes(used)} on disk of {megabytes(limit)} (pool.cache_max_bytes)"
+    if used > limit:
+        return Finding(
+            "WARN",
+            subject,
+            f"{usage}: over its limit; the bot evicts down to it at start, except songs "
+            f"used in the last {settings.pool.cache_min_age_minutes:g} minutes",
+        )
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return Finding("OK", subject, usage)
+    if limit - used > free:
+        return Finding(
+            "WARN",
+            subject,
+            f"{usage}, but its disk has only {megabytes(free)} free: lower "
+            "pool.cache_max_bytes or the disk fills before the cache does",
+        )
+    return Finding("OK", subject, usage)
 
 
 def check_database(settings: Settings) -> Finding:

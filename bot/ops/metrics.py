@@ -195,6 +195,23 @@ class Metrics:
         """A failure worth counting, e.g. ``bad_audio``, ``ffmpeg``, ``upload``, ``internal``."""
         self._errors.labels(kind=kind).inc()
 
+    def watch_cache(self, used_bytes: Callable[[], float], limit_bytes: int) -> None:
+        """Export the result cache's disk use (read at scrape time; ``used_bytes`` must be
+        cheap: the last measurement, not a walk of the folder) and its limit. Called once,
+        by a bot that keeps a local cache; others export no cache series at all."""
+        used = Gauge(
+            "karaoke_cache_bytes",
+            "What the result cache takes on disk (stems and renders included), as last measured.",
+            registry=self.registry,
+        )
+        used.set_function(used_bytes)
+        limit = Gauge(
+            "karaoke_cache_limit_bytes",
+            "The result cache's size limit (pool.cache_max_bytes).",
+            registry=self.registry,
+        )
+        limit.set(limit_bytes)
+
     def set_loop_lag(self, seconds: float) -> None:
         """The event loop's worst recent lag (fed by ``bot.ops.health.LoopLagMonitor``)."""
         self._loop_lag.set(seconds)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from separation.batching import BatchRunner, BatchScheduler
-from separation.cache import ResultCache, cache_key, file_sha256
+from separation.cache import CacheUsage, ResultCache, cache_key, file_sha256
 from separation.cpu_budget import CpuBudget, CpuPlan, available_cores
 from separation.engine import run_batch
 from separation.errors import (
@@ -183,6 +183,11 @@ class SeparationPool:
         not_done = [s.handle for s in submissions if not isinstance(s.handle.state, Done)]
         logger.info("pool stopped; %d job(s) not completed", len(not_done))
         return not_done
+
+    def cache_usage(self) -> CacheUsage | None:
+        """The result cache's disk use against its limit, as measured at the last new
+        result or sweep (None before the first sweep, which runs at start)."""
+        return self._cache.usage()
 
     def _evict_soon(self) -> None:
         self._background.spawn(self._sweeper.evict())

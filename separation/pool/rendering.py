@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from separation.cache import CacheEntry, ResultCache, cache_key
+from separation.cache import RENDER_OF, CacheEntry, ResultCache, cache_key
 from separation.controls import render_controls
 from separation.cpu_budget import CpuBudget
 from separation.encode import EncodingSpec, Tags
@@ -122,7 +122,7 @@ class Renderer:
                     "bitrate_kbps": bitrate(spec),
                     "input_tags": metadata.get("input_tags", {}),
                     "gain": rendered.gain,
-                    "render_of": source.key,
+                    RENDER_OF: source.key,  # evicted before it, never instead of it
                     "render": options.cache_token(),
                 },
             )

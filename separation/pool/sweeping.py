@@ -1,8 +1,10 @@
 """Keeping the disk in check: cache eviction and sweeping abandoned job folders.
 
-The result cache is evicted after every stored result and, with the job folders that a
-killed process left behind, on a timer (even when nothing new is stored). One eviction
-runs at a time; a failure is logged and retried at the next sweep.
+Each commit makes room for itself (``separation.cache``); the cache is evicted again
+after every stored result (entries pinned at that commit may be delivered by now) and,
+with the job folders that a killed process left behind, on a timer (even when nothing
+new is stored: expired entries go, and ``/metrics`` gets a fresh measurement). One
+eviction runs at a time; a failure is logged and retried at the next sweep.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
@@ -277,3 +278,19 @@ def test_numbers_named_like_secrets_are_shown():
 )
 def test_mask_url_password(url, shown):
     assert mask_url_password(url) == shown
+
+
+def test_the_cache_is_measured_on_disk_against_its_limit(tmp_path, empty_hub, model_repo, capsys):
+    sections = _ready_sections(tmp_path, model_repo)
+    sections["pool"] = {"cache_max_bytes": 1_000_000}
+    config = _write_config(tmp_path / "config.toml", sections)
+    code, lines = _check(config, capsys)
+    cache = tmp_path / "data" / "cache"
+    assert f"OK    cache {cache}: 0.0 MB on disk of 1.0 MB (pool.cache_max_bytes)" in lines
+    entry = cache / "ab" / ("ab" * 32)
+    entry.mkdir(parents=True)
+    (entry / "vocals.stem.flac").write_bytes(os.urandom(1_500_000))  # stems count too
+    code, lines = _check(config, capsys)
+    assert code == 0  # a warning: the bot evicts at start
+    warning = next(line for line in lines if line.startswith(f"WARN  cache {cache}: "))
+    assert "1.5 MB on disk of 1.0 MB (pool.cache_max_bytes): over its limit" in warning

@@ -25,6 +25,13 @@ from separation.models import LoadedModel
 WAV = EncodingSpec(format="wav")
 
 
+def du_bytes(folder: Path) -> int:
+    """What ``folder`` takes on disk, as ``du`` measures it: a check of the cache's limit
+    independent of the cache's own measurement."""
+    out = subprocess.run(["du", "-s", "--block-size=1", str(folder)], capture_output=True)
+    return int(out.stdout.split()[0])
+
+
 def read_audio(path: Path, ffmpeg: str) -> np.ndarray:
     """A rendered file back as float32 ``(channels, n)``."""
     raw = subprocess.run(

@@ -25,7 +25,7 @@ def test_defaults_follow_the_device(tmp_path):
     assert config.batch_size == 1 and config.max_running_jobs == 2
     data = tmp_path / "d"  # relative to the config file's folder
     assert config.cache_dir == data / "cache" and config.tmp_root == data / "tmp"
-    assert config.cache.max_age_seconds == 24 * 3600 and config.cache.min_age_seconds == 600
+    assert config.cache.max_age_seconds == 24 * 3600 and config.cache.min_age_seconds == 3600
     assert pool_config(settings, batch_size=3).max_running_jobs == 3
 
 
