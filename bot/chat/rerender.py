@@ -13,6 +13,7 @@ runs happen at once (``separation.cpu_budget``), and nothing here blocks the eve
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from bot.chat import messages
 from bot.chat.controls import BadControlError, Button, ControlState, buttons, command_options
@@ -103,7 +104,7 @@ class Rerenderer:
         except InvalidRenderOptionError as exc:
             await replier.send_text(exc.user_message)
             return
-        await self.render(user, replier, ControlState(state.job_id, options))
+        await self.render(user, replier, replace(state, options=options))
 
     async def render(self, user: ChatUser, replier: Replier, state: ControlState) -> None:
         """Check the request, render it, send the files with new buttons."""
@@ -117,7 +118,7 @@ class Rerenderer:
                 if decision.notify:
                     await replier.send_text(decision.notice())
                 return
-        job = await self._own_job(user, state.job_id)
+        job = await self._own_job(user, state.token)
         if isinstance(job, str):
             await replier.send_text(job)
             return
@@ -179,20 +180,27 @@ class Rerenderer:
         finally:
             separated.release()
 
-    async def _own_job(self, user: ChatUser, job_id: int) -> JobRecord | str:
-        """The finished job ``job_id`` if it belongs to ``user``, else what to answer."""
+    async def _own_job(self, user: ChatUser, token: str) -> JobRecord | str:
+        """The finished job named by ``token`` if it belongs to ``user``, else what to answer.
+
+        A stranger's job, a job that does not exist and one that is not finished all get
+        the same sentence (issue 20: two answers told which tokens exist); the log says
+        which it was.
+        """
         try:
-            job = await self._store.get_job(job_id)
+            job = await self._store.get_job_by_control_token(token)
         except JobNotFoundError:
+            logger.warning("%s pressed a control of no job", user.ref)
             return messages.CONTROL_UNKNOWN
         try:
             owner = (await self._store.get_user(user.platform, user.user_id)).id == job.user_id
         except UserNotFoundError:
             owner = False
         if not owner:
-            logger.warning("%s pressed a control of job %s, not theirs", user.ref, job_id)
-            return messages.CONTROL_NOT_YOURS
+            logger.warning("%s pressed a control of job %s, not theirs", user.ref, job.id)
+            return messages.CONTROL_UNKNOWN
         if job.status != "done" or job.cache_key is None:
+            logger.info("%s pressed a control of job %s (%s)", user.ref, job.id, job.status)
             return messages.CONTROL_UNKNOWN
         return job
 

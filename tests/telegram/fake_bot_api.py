@@ -155,6 +155,11 @@ class FakeBotApi:
         (the call is recorded: the request did arrive)."""
         self._drops[method] = self._drops.get(method, 0) + times
 
+    @property
+    def open_queries(self) -> set[str]:
+        """Callback queries pushed and never answered (their client still spins)."""
+        return set(self._open_queries)
+
     def calls_to(self, *methods: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method in methods]
 
