@@ -67,6 +67,10 @@ NOT_ADMIN = "That command is for the bot's admins."
 NOT_A_SONG = (
     "That file doesn't look like a song. Send an audio file, a voice message or a video with sound."
 )
+EDITS_IGNORED = (
+    "Editing a message I already answered changes nothing: to change a song, send it again."
+)
+"""In /help: edited messages are ignored on purpose (issue 20), never a new job."""
 ADMIN_USAGE = (
     "Usage: /grant PLATFORM:ID SONGS [MINUTES], /ban PLATFORM:ID, /unban PLATFORM:ID, /stats"
 )
@@ -348,6 +352,7 @@ def help_text(
         "video, and I'll send back the instrumental and the vocals.\n\n"
         f"Songs can be up to {max_minutes:g} minutes long. {platform_note}\n"
         f"{command_lines}\n\n"
+        f"{EDITS_IGNORED}\n\n"
         "Privacy: your upload is deleted as soon as it is processed. "
         f"{results_kept(retention_hours)} Separation by Demucs (Meta AI)."
     )
