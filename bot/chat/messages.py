@@ -11,9 +11,11 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.chat.user_text import escaped, excerpt
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
+    InvalidRenderOptionError,
     OutputTooLargeError,
     PoolError,
     UserJobLimitError,
@@ -319,14 +321,27 @@ def admin_banned(ref: str, banned: bool) -> str:
     return f"{ref} is {'banned' if banned else 'no longer banned'}."
 
 
+_MAX_REASON_CHARS = 160
+"""An admin command's refusal quotes what was typed: cut to this much."""
+
+
 def admin_bad_arguments(reason: object) -> str:
-    """An admin command's arguments did not parse: the reason, then how to use it."""
-    return f"{reason}. {ADMIN_USAGE}"
+    """An admin command's arguments did not parse: the reason (which quotes them, so it
+    is cut short), then how to use it."""
+    return f"{excerpt(reason, max_chars=_MAX_REASON_CHARS)}. {ADMIN_USAGE}"
 
 
 def admin_refused(error: StorageError) -> str:
-    """An admin command the store refused (an unknown user, say): the store's sentence."""
-    return str(error)
+    """An admin command the store refused (an unknown user, say): the store's sentence,
+    cut short (it quotes what the admin typed)."""
+    return excerpt(error, max_chars=_MAX_REASON_CHARS)
+
+
+def render_option_refused(error: InvalidRenderOptionError) -> str:
+    """``/key 9`` and the like: out of range or not a number. The value is quoted as an
+    excerpt: ``/key`` with 4,090 digits was echoed whole, over Telegram's message limit,
+    and the user saw nothing (issue 20)."""
+    return f"The {error.option} can't be {excerpt(error.value)}: it must be {error.allowed}."
 
 
 def results_kept(retention_hours: float) -> str:
@@ -374,9 +389,10 @@ def describe_stats(stats: Stats) -> str:
         "top users" if stats.top_users else "top users        none yet",
     ]
     for rank, user in enumerate(stats.top_users, start=1):
-        name = f" ({user.display_name})" if user.display_name else ""
+        # Escaped: a display name with newlines or terminal escapes could forge lines.
+        name = f" ({escaped(user.display_name)})" if user.display_name else ""
         lines.append(
-            f"  {rank}. {user.platform}:{user.platform_user_id}{name}: "
+            f"  {rank}. {user.platform}:{escaped(user.platform_user_id)}{name}: "
             f"{count(user.jobs_done, 'song')}, {user.audio_minutes:.1f} min"
         )
     return "\n".join(lines)

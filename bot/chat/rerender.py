@@ -21,6 +21,7 @@ from bot.chat.credits import song_credits
 from bot.chat.job_options import job_encoding
 from bot.chat.ratelimit import RateLimiter
 from bot.chat.types import ChatUser, OutgoingFile, Replier, error_reference
+from bot.chat.user_text import clean_name
 from separation.encode import EncodingSpec
 from separation.errors import (
     InvalidRenderOptionError,
@@ -102,7 +103,7 @@ class Rerenderer:
             await replier.send_text(messages.CONTROL_BROKEN)
             return
         except InvalidRenderOptionError as exc:
-            await replier.send_text(exc.user_message)
+            await replier.send_text(messages.render_option_refused(exc))
             return
         await self.render(user, replier, replace(state, options=options))
 
@@ -218,6 +219,10 @@ class Rerenderer:
         buttons."""
         if title is None:
             title, performer = song_credits(result.input_tags, file_name=job.original_filename)
+        # Cleaned again here, the one builder of sent files: whatever named the song, no
+        # platform gets a name with invisible characters or of any length (issue 20).
+        title = clean_name(title) or messages.UNTITLED_SONG
+        performer = clean_name(performer) or None
         change = state.options.title_suffix()
         return [
             OutgoingFile(

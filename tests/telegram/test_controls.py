@@ -167,3 +167,19 @@ async def test_forged_buttons_are_answered_alike_and_never_reach_the_database(te
     assert not bot.api.open_queries
     assert [c for c in bot.audio_uploads() if c not in (instrumental, _)] == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_huge_argument_is_quoted_as_a_short_excerpt(telegram_bot, caplog):
+    """Issue 20: ``/key`` with 4,090 digits was echoed whole; Telegram refused the reply
+    as too long, the user saw nothing and the log showed an ERROR."""
+    bot = telegram_bot
+    await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    instrumental, _ = bot.audio_uploads()
+    mark = bot.mark()
+    await bot.send(text="/key " + "9" * 4090, reply_to=bot.api.sent_message(instrumental))
+    await bot.wait_for_text("The key can't be 999", since=mark)
+    await bot.settle()
+    [refusal] = bot.api.texts_in_chat(USER_ID, since=mark)
+    assert len(refusal) < 120 and "\N{HORIZONTAL ELLIPSIS}" in refusal
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
