@@ -15,6 +15,7 @@ from bot.chat.user_text import escaped, excerpt
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
+    AudioTooLongError,
     InvalidRenderOptionError,
     OutputTooLargeError,
     PoolError,
@@ -194,7 +195,34 @@ def input_refused(error: AudioInputError) -> str:
     """Why an upload cannot be separated (a file that is not a song we accept)."""
     if isinstance(error, AudioTooLargeError):
         return file_too_large(error.size_bytes, error.limit_bytes)
+    if isinstance(error, AudioTooLongError) and error.duration_seconds is not None:
+        song, limit = song_and_limit(error.duration_seconds, error.limit_seconds)
+        return f"That song is {song} long; the limit is {limit}. Please send a shorter one."
     return error.user_message
+
+
+def song_and_limit(song_seconds: float, limit_seconds: float) -> tuple[str, str]:
+    """A refused song's length and the limit it is over, as ``m:ss``, told apart.
+
+    Whole seconds when they show the song is longer ("4:05" and "4:00"); otherwise the
+    song's length rounded up and the limit down to tenths: a 30.5 s song read "0:30 long;
+    the limit is 0:30" (issue 20), and now reads "0:30.5" against "0:30".
+    """
+    if round(song_seconds) > math.floor(limit_seconds):
+        return _clock(round(song_seconds)), _clock(math.floor(limit_seconds))
+    tenths_up = math.ceil(round(song_seconds * 10, 6)) / 10
+    tenths_down = math.floor(round(limit_seconds * 10, 6)) / 10
+    return _clock(tenths_up), _clock(tenths_down)
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour), with tenths only when there are any."""
+    whole = math.floor(seconds)
+    tenths = round((seconds - whole) * 10)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return f"{text}.{tenths}" if tenths else text
 
 
 def result_title(title: str, part: str, change: str = "") -> str:
@@ -242,10 +270,11 @@ def quota_refused(error: QuotaRefusedError, *, now: datetime | None = None) -> s
     if isinstance(error, UserBannedError):
         return BANNED
     if isinstance(error, SongTooLongError):
-        return (
-            f"That song is {count(error.duration_seconds / 60, 'minute')} long; your limit "
-            f"is {count(error.max_seconds / 60, 'minute')} per song."
-        )
+        song = count(error.duration_seconds / 60, "minute")
+        limit = count(error.max_seconds / 60, "minute")
+        if song.split()[0] == limit.split()[0]:  # "1 minute" over "1 minute": be precise
+            song, limit = song_and_limit(error.duration_seconds, error.max_seconds)
+        return f"That song is {song} long; your limit is {limit} per song."
     if isinstance(error, TooManyConcurrentJobsError):
         return songs_in_progress(error.active, error.limit)
     if isinstance(error, QuotaExceededError):

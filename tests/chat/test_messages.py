@@ -13,6 +13,7 @@ from bot.chat.user_text import MAX_NAME_CHARS, clean_name, escaped, excerpt
 from bot.cli.messages import input_failed
 from separation.errors import (
     AudioTooLargeError,
+    AudioTooLongError,
     InvalidRenderOptionError,
     OutputTooLargeError,
     UserJobLimitError,
@@ -231,3 +232,26 @@ def test_names_for_operators_are_escaped_not_printed_raw():
     text = messages.describe_stats(stats)
     assert "\x1b" not in text and "\u202e" not in text and len(text.splitlines()) == 6
     assert "(Eve\\x1b[2J\\u202eevil\\nroot: ok\\\\)" in text
+
+
+@pytest.mark.parametrize(
+    "song, limit, expected",
+    [
+        (30.5, 30, ("0:30.5", "0:30")),  # read "0:30 long; the limit is 0:30"
+        (30.04, 30, ("0:30.1", "0:30")),  # rounded up, never down to the limit
+        (30.3, 30.25, ("0:30.3", "0:30.2")),  # the limit rounded down
+        (245.3, 240, ("4:05", "4:00")),  # whole seconds when they tell them apart
+        (3725, 3600, ("1:02:05", "1:00:00")),
+    ],
+)
+def test_a_refused_length_is_shown_apart_from_its_limit(song, limit, expected):
+    assert messages.song_and_limit(song, limit) == expected
+
+
+def test_too_long_refusals_never_read_as_equal():
+    error = AudioTooLongError(duration_seconds=30.5, limit_seconds=30)
+    assert messages.input_refused(error) == (
+        "That song is 0:30.5 long; the limit is 0:30. Please send a shorter one."
+    )
+    quota = SongTooLongError(duration_seconds=60.2, max_seconds=60)
+    assert messages.quota_refused(quota) == "That song is 1:00.2 long; your limit is 1:00 per song."
