@@ -24,20 +24,22 @@ MAX_NAME_CHARS = 80
 MAX_EXCERPT_CHARS = 24
 """A quote of user input in a sentence: enough to recognise, never a wall of text."""
 
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
-"""Control and format characters (bidi controls U+202A-202E and U+2066-2069, marks
-U+200E/U+200F, zero-width U+200B-U+200D, U+2060, U+FEFF...), surrogates, private use."""
-_SPACE_CATEGORIES = frozenset({"Zs", "Zl", "Zp"})
-_WHITESPACE_CONTROLS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cs", "Co"})
+"""Format characters (bidi controls U+202A-202E and U+2066-2069, marks U+200E/U+200F,
+zero-width U+200B-U+200D, U+2060, U+FEFF...), surrogates, private use: dropped."""
+_SEPARATOR_CATEGORIES = frozenset({"Cc", "Zs", "Zl", "Zp"})
+"""Control characters (newlines, tabs, NUL, ESC...) and every kind of space: they
+separate words, so each becomes a plain space."""
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+"""What :func:`escaped` shows as an escape: all but spaces, which forge nothing."""
 
 
 def _visible(text: str) -> str:
-    """``text`` with invisible characters dropped and every kind of space or line break
-    as one plain space."""
+    """``text`` with invisible characters dropped and separators as single spaces."""
     kept = []
     for char in text:
         category = unicodedata.category(char)
-        if category in _SPACE_CATEGORIES or char in _WHITESPACE_CONTROLS:
+        if category in _SEPARATOR_CATEGORIES:
             kept.append(" ")
         elif category not in _INVISIBLE_CATEGORIES:
             kept.append(char)
@@ -65,14 +67,9 @@ def escaped(text: str) -> str:
     they are, everything else (and the backslash) escaped as Python writes it."""
     shown = []
     for char in text:
-        category = unicodedata.category(char)
         if char == "\\":
             shown.append("\\\\")
-        elif (
-            category in _INVISIBLE_CATEGORIES
-            or category in ("Zl", "Zp")
-            or (category == "Zs" and char != " ")
-        ):
+        elif unicodedata.category(char) in _ESCAPED_CATEGORIES:
             shown.append(char.encode("unicode_escape").decode("ascii"))
         else:
             shown.append(char)

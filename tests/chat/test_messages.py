@@ -182,7 +182,7 @@ NAME_CASES = [
     ("My\u200b Song\u200d\ufeff\u2060", "My Song"),  # zero-width characters
     ("\u2066Isolate\u2069 \u200eLTR\u200f \u202aembed\u202c", "Isolate LTR embed"),
     ("Ann\n" + "x" * 5002, "Ann " + "x" * (MAX_NAME_CHARS - 4)),  # a performer that went out
-    ("tab\tand\r\nlines\x1b[31m red\x00", "tab and lines[31m red"),
+    ("tab\tand\r\nlines\x1b[31m red\x00", "tab and lines [31m red"),
     ("\u2028para\u2029graph\u00a0space", "para graph space"),
     ("日本語の歌 🎤🎶 مرحبا שלום Ελληνικά", "日本語の歌 🎤🎶 مرحبا שלום Ελληνικά"),  # kept
 ]
