@@ -183,3 +183,20 @@ async def test_a_huge_argument_is_quoted_as_a_short_excerpt(telegram_bot, caplog
     [refusal] = bot.api.texts_in_chat(USER_ID, since=mark)
     assert len(refusal) < 120 and "\N{HORIZONTAL ELLIPSIS}" in refusal
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "telegram_bot",
+    [{"settings": {"rate_limit": {"requests_per_minute": 0.5, "burst": 1}}}],
+    indirect=True,
+)
+async def test_every_callback_query_is_answered_even_over_the_rate(telegram_bot):
+    """Issue 20: data without our prefix was never answered, and neither was a press the
+    rate gate stopped: the client's spinner kept turning."""
+    bot = telegram_bot
+    message = bot.api.message(chat_id=USER_ID, user_id=USER_ID, text="an old message")
+    for data in ("zz:1", "zz:2", "kc:1:0:100:-"):
+        bot.api.push_update(bot.api.press(message, user_id=USER_ID, data=data))
+    await bot.settle()
+    assert len(bot.api.calls_to("answerCallbackQuery")) == 3
+    assert not bot.api.open_queries
