@@ -51,7 +51,8 @@ _ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
 MAX_CACHE_KEY_LENGTH = 128
 MAX_FRONTEND_ID_LENGTH = 64  # jobs.delivered_by
 MAX_JOB_ID = 2**63 - 1
-"""The largest id a job row can have: PostgreSQL's bigint, SQLite's INTEGER."""
+"""The largest id a query may carry: both drivers bind a Python int as a signed 64-bit
+integer and fail on anything larger (no row has such an id anyway)."""
 
 INTERRUPTED = "interrupted"
 """The error kind of a job that a previous process left unfinished without its input."""

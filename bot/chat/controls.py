@@ -10,9 +10,9 @@ id: ids are sequential, so forged data could probe which jobs exist (issue 20). 
 sent before tokens carried ``kc:<id>:...``; such data is refused like any other data we
 did not make ("send the song again"), never looked up. Telegram allows 64 bytes of
 callback data and Discord 100 characters of custom id; the longest encoding here,
-``kc:<12 characters>:-6:150:-12.3457``, is 31 (see :data:`MAX_ENCODED_LENGTH`). The data comes back
-from the user's client, so it is parsed as hostile input: anything malformed or out of
-range is refused, never guessed.
+``kc:<12 characters>:-6:150:-12.3457``, has 31 (:data:`MAX_ENCODED_LENGTH` is tested).
+The data comes back from the user's client, so it is parsed as hostile input: anything
+malformed or out of range is refused, never guessed.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class ControlState:
     options: RenderOptions
 
     def encode(self) -> str:
-        """``kc:<token>:<key>:<tempo in %>:<guide dB or ->``, e.g. ``kc:Xa3_9Qe-0bLk:-2:90:-12``."""
+        """``kc:<token>:<key>:<tempo in %>:<guide dB or ->``, e.g.
+        ``kc:Xa3_9Qe-0bLk:-2:90:-12``."""
         guide = "-" if self.options.guide_db is None else f"{self.options.guide_db:g}"
         tempo = round(self.options.tempo * 100)
         return f"{PREFIX}:{self.token}:{self.options.key}:{tempo}:{guide}"

@@ -75,6 +75,8 @@ class Rerenderer:
         result only."""
         if not self.available or output != INSTRUMENTAL or job.options.get("stems") == "four":
             return None
+        if job.control_token is None:  # a record made without the store: nothing to name
+            return None
         return buttons(state)
 
     async def press(self, user: ChatUser, replier: Replier, data: str) -> None:
@@ -185,19 +187,19 @@ class Rerenderer:
         """The finished job named by ``token`` if it belongs to ``user``, else what to answer.
 
         A stranger's job, a job that does not exist and one that is not finished all get
-        the same sentence (issue 20: two answers told which tokens exist); the log says
-        which it was.
+        the same sentence (issue 20: two answers told which tokens exist), after the same
+        two queries; the log says which it was.
         """
+        try:
+            presser_id: int | None = (await self._store.get_user(user.platform, user.user_id)).id
+        except UserNotFoundError:
+            presser_id = None
         try:
             job = await self._store.get_job_by_control_token(token)
         except JobNotFoundError:
             logger.warning("%s pressed a control of no job", user.ref)
             return messages.CONTROL_UNKNOWN
-        try:
-            owner = (await self._store.get_user(user.platform, user.user_id)).id == job.user_id
-        except UserNotFoundError:
-            owner = False
-        if not owner:
+        if job.user_id != presser_id:
             logger.warning("%s pressed a control of job %s, not theirs", user.ref, job.id)
             return messages.CONTROL_UNKNOWN
         if job.status != "done" or job.cache_key is None:
