@@ -64,16 +64,30 @@ class ControlButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TE
 
 async def acknowledge_unknown(interaction: discord.Interaction) -> None:
     """Answer a component interaction no control takes (a button of no version of this
-    bot), so the client stops waiting; nothing is shown."""
+    bot, or an id its message does not carry), so the client stops waiting; nothing is
+    shown."""
     if interaction.type is not discord.InteractionType.component:
         return
     data: dict[str, Any] = dict(interaction.data or {})
     custom_id = str(data.get("custom_id", ""))
-    if ControlButton.__discord_ui_compiled_template__.fullmatch(custom_id):
-        return  # a ControlButton answers it
+    if ControlButton.__discord_ui_compiled_template__.fullmatch(custom_id) and _carries(
+        interaction.message, custom_id
+    ):
+        return  # discord.py hands it to a ControlButton, which answers it
     if not interaction.response.is_done():
         logger.info("discord: unknown component %r acknowledged", custom_id[:100])
         await interaction.response.defer()
+
+
+def _carries(message: discord.Message | None, custom_id: str) -> bool:
+    """Whether ``message`` has a component with ``custom_id`` (discord.py dispatches a
+    dynamic item only then)."""
+    rows = message.components if message is not None else []
+    return any(
+        getattr(child, "custom_id", None) == custom_id
+        for row in rows
+        for child in getattr(row, "children", [row])
+    )
 
 
 def control_view(rows: list[list[Button]] | None) -> discord.ui.View | None:
