@@ -10,7 +10,7 @@ id: ids are sequential, so forged data could probe which jobs exist (issue 20). 
 sent before tokens carried ``kc:<id>:...``; such data is refused like any other data we
 did not make ("send the song again"), never looked up. Telegram allows 64 bytes of
 callback data and Discord 100 characters of custom id; the longest encoding here,
-``kc:<12 characters>:-6:150:-12.3457``, has 31 (:data:`MAX_ENCODED_LENGTH` is tested).
+``kc:<12 characters>:-6:150:-12.3``, has 28 (:data:`MAX_ENCODED_LENGTH` is tested).
 The data comes back from the user's client, so it is parsed as hostile input: anything
 malformed or out of range is refused, never guessed.
 """
