@@ -78,11 +78,13 @@ class InvalidJobRequestError(StorageError, ValueError):
 
 
 class JobNotFoundError(StorageError, LookupError):
-    """No job with this id exists."""
+    """No job with this id (or this control token) exists."""
 
-    def __init__(self, *, job_id: int) -> None:
-        super().__init__(f"no such job: {job_id}")
+    def __init__(self, *, job_id: int | None = None, control_token: str | None = None) -> None:
+        what = f"no such job: {job_id}" if control_token is None else "no job with that token"
+        super().__init__(what)
         self.job_id = job_id
+        self.control_token = control_token
 
 
 class JobStateError(StorageError):

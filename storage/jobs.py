@@ -35,6 +35,8 @@ from storage.records import (
     JobStatus,
     QuotaLimits,
     UserRecord,
+    is_control_token,
+    new_control_token,
 )
 
 # Each status, and the statuses a job may reach it from.
@@ -48,6 +50,9 @@ _ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
 
 MAX_CACHE_KEY_LENGTH = 128
 MAX_FRONTEND_ID_LENGTH = 64  # jobs.delivered_by
+MAX_JOB_ID = 2**63 - 1
+"""The largest id a query may carry: both drivers bind a Python int as a signed 64-bit
+integer and fail on anything larger (no row has such an id anyway)."""
 
 INTERRUPTED = "interrupted"
 """The error kind of a job that a previous process left unfinished without its input."""
@@ -81,6 +86,7 @@ def to_record(job: Job) -> JobRecord:
         queue_job_id=job.queue_job_id,
         delivered_by=job.delivered_by,
         delivery_lease_until=job.delivery_lease_until,
+        control_token=job.control_token,
     )
 
 
@@ -122,6 +128,7 @@ async def reserve(
         options=dict(request.options),
         status=JobStatus.QUEUED.value,
         created_at=now,
+        control_token=new_control_token(),
     )
     session.add(job)
     await session.flush()
@@ -188,11 +195,28 @@ async def settle_duration(
 
 
 async def load(session: AsyncSession, job_id: int, *, for_update: bool = False) -> Job:
-    """Load a job; ``for_update`` locks its row (PostgreSQL) for a status change."""
+    """Load a job; ``for_update`` locks its row (PostgreSQL) for a status change.
+
+    An id no row can have is not found rather than sent to the database, where one of
+    2**63 or more was an OverflowError from the driver (issue 20).
+    """
+    if not 0 < job_id <= MAX_JOB_ID:
+        raise JobNotFoundError(job_id=job_id)
     query = select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
     job = await session.scalar(query.with_for_update() if for_update else query)
     if job is None:
         raise JobNotFoundError(job_id=job_id)
+    return job
+
+
+async def load_by_control_token(session: AsyncSession, token: str) -> Job:
+    """The job whose buttons carry ``token``; a string not of the token's form is not
+    looked up."""
+    if not is_control_token(token):
+        raise JobNotFoundError(control_token=token)
+    job = await session.scalar(select(Job).where(Job.control_token == token))
+    if job is None:
+        raise JobNotFoundError(control_token=token)
     return job
 
 

@@ -99,6 +99,7 @@ class Job(Base):
         Index(None, "user_id", "status"),
         Index(None, "status"),
         Index(None, "cache_key"),
+        Index(None, "control_token", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -126,6 +127,8 @@ class Job(Base):
     queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
     delivered_by: Mapped[str | None] = mapped_column(String(64))
     delivery_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the karaoke buttons carry instead of the (sequential, guessable) id: revision 0006.
+    control_token: Mapped[str | None] = mapped_column(String(16))
 
 
 class Usage(Base):

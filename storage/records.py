@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,23 @@ def is_platform(name: str) -> TypeGuard[Platform]:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+CONTROL_TOKEN = re.compile(r"[A-Za-z0-9_-]{12}")
+"""A job's control token: 9 random bytes, URL-safe base64 (``secrets.token_urlsafe(9)``).
+
+Button data names a job by this token, not by its id: ids are sequential, so a forged
+button could probe which jobs exist (issue 20). 72 random bits cannot be guessed, and
+12 characters keep the longest button data far below Telegram's 64 bytes."""
+
+
+def new_control_token() -> str:
+    """A fresh random :data:`CONTROL_TOKEN` for a new job."""
+    return secrets.token_urlsafe(9)
+
+
+def is_control_token(text: str) -> bool:
+    """Whether ``text`` has the form of a control token (checked before any query)."""
+    return CONTROL_TOKEN.fullmatch(text) is not None
 
 
 def utc_now() -> datetime:
@@ -172,6 +190,9 @@ class JobRecord:
     """The front-end process that delivers the result, or last did (None: never claimed)."""
     delivery_lease_until: datetime | None = None
     """Until when ``delivered_by``'s claim holds; after it, another front-end may take over."""
+    control_token: str | None = None
+    """The job's opaque name in button data (``storage.jobs.new_control_token``); None
+    only in records built without a database."""
 
 
 @dataclass(frozen=True)

@@ -347,6 +347,15 @@ class Store:
         async with self._db.read() as session:
             return jobs.to_record(await jobs.load(session, job_id))
 
+    async def get_job_by_control_token(self, token: str) -> JobRecord:
+        """The job whose karaoke buttons carry ``token``.
+
+        Raises:
+            JobNotFoundError: no such job, or ``token`` is not of a token's form.
+        """
+        async with self._db.read() as session:
+            return jobs.to_record(await jobs.load_by_control_token(session, token))
+
     async def active_jobs(self, user: UserRecord) -> list[JobRecord]:
         """The user's queued and running jobs, oldest first."""
         async with self._db.read() as session:

@@ -1,5 +1,8 @@
 """How results are named: a title and an artist safe for file names and captions.
 
+Both pass :func:`bot.chat.user_text.clean_name` (no bidi overrides, zero-width or control
+characters, a length cap); a title also loses path characters, since it names files.
+
 Shared by the first delivery of a song (``bot.chat.flow``) and its re-renders
 (``bot.chat.rerender``), so both name the same song the same way.
 """
@@ -10,16 +13,14 @@ import re
 from collections.abc import Mapping
 
 from bot.chat import messages
+from bot.chat.user_text import clean_name
 
-_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-_MAX_TITLE_CHARS = 80
+_UNSAFE_FILENAME = re.compile(r'[/\\:*?"<>|]+')
+"""Path and wildcard characters: a title becomes a file name."""
 
 
 def _cleaned(candidate: str | None) -> str:
-    if not candidate:
-        return ""
-    cleaned = " ".join(_UNSAFE_FILENAME.sub(" ", candidate).split()).strip(". ")
-    return cleaned[:_MAX_TITLE_CHARS].rstrip()
+    return clean_name(_UNSAFE_FILENAME.sub(" ", candidate or "")).strip(". ")
 
 
 def display_title(*candidates: str | None) -> str:
@@ -52,7 +53,7 @@ def song_credits(
     generic ``fallback_title`` and is credited to nobody: "Voice message" by an artist
     found in the tags was a title and an artist that did not belong together.
     """
-    performer = performer_hint or tags.get("artist")
+    performer = clean_name(performer_hint or tags.get("artist")) or None
     for candidate in (title_hint, tags.get("title"), file_stem(file_name)):
         if _cleaned(candidate):
             return display_title(candidate), performer

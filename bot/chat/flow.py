@@ -472,7 +472,7 @@ class ChatFlow:
     ) -> JobRecord:
         """Show "Done!", send the result files and record the job as done (with the
         separation's cache key, even when ``result`` is a render of it)."""
-        state = ControlState(job.id, stored_controls(job))
+        state = ControlState(job.control_token or "", stored_controls(job))
         # Instrumental first: the backend orders outputs that way.
         files = self.rerender.outgoing_files(job, state, result, title=title, performer=performer)
         # The final state is shown before the files, never after them (issue 11): edit

@@ -11,9 +11,12 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.chat.user_text import escaped, excerpt
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
+    AudioTooLongError,
+    InvalidRenderOptionError,
     OutputTooLargeError,
     PoolError,
     UserJobLimitError,
@@ -39,7 +42,6 @@ CONTROL_SLOWER = "Slower"
 CONTROL_FASTER = "Faster"
 CONTROL_GUIDE_ON = "Guide vocal on"
 CONTROL_GUIDE_OFF = "Guide vocal off"
-CONTROL_NOT_YOURS = "Those buttons belong to someone else's song."
 CONTROL_UNKNOWN = "I can't find that song any more. Send it again to get new buttons."
 CONTROL_BROKEN = "That button doesn't work. Send the song again to get new buttons."
 CONTROL_NEEDS_REPLY = (
@@ -68,6 +70,10 @@ NOT_ADMIN = "That command is for the bot's admins."
 NOT_A_SONG = (
     "That file doesn't look like a song. Send an audio file, a voice message or a video with sound."
 )
+EDITS_IGNORED = (
+    "Editing a message I already answered changes nothing: to change a song, send it again."
+)
+"""In /help: edited messages are ignored on purpose (issue 20), never a new job."""
 ADMIN_USAGE = (
     "Usage: /grant PLATFORM:ID SONGS [MINUTES], /ban PLATFORM:ID, /unban PLATFORM:ID, /stats"
 )
@@ -189,7 +195,34 @@ def input_refused(error: AudioInputError) -> str:
     """Why an upload cannot be separated (a file that is not a song we accept)."""
     if isinstance(error, AudioTooLargeError):
         return file_too_large(error.size_bytes, error.limit_bytes)
+    if isinstance(error, AudioTooLongError) and error.duration_seconds is not None:
+        song, limit = song_and_limit(error.duration_seconds, error.limit_seconds)
+        return f"That song is {song} long; the limit is {limit}. Please send a shorter one."
     return error.user_message
+
+
+def song_and_limit(song_seconds: float, limit_seconds: float) -> tuple[str, str]:
+    """A refused song's length and the limit it is over, as ``m:ss``, told apart.
+
+    Whole seconds when they show the song is longer ("4:05" and "4:00"); otherwise the
+    song's length rounded up and the limit down to tenths: a 30.5 s song read "0:30 long;
+    the limit is 0:30" (issue 20), and now reads "0:30.5" against "0:30".
+    """
+    if round(song_seconds) > math.floor(limit_seconds):
+        return _clock(round(song_seconds)), _clock(math.floor(limit_seconds))
+    tenths_up = math.ceil(round(song_seconds * 10, 6)) / 10
+    tenths_down = math.floor(round(limit_seconds * 10, 6)) / 10
+    return _clock(tenths_up), _clock(tenths_down)
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour), with tenths only when there are any."""
+    whole = math.floor(seconds)
+    tenths = round((seconds - whole) * 10)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return f"{text}.{tenths}" if tenths else text
 
 
 def result_title(title: str, part: str, change: str = "") -> str:
@@ -237,10 +270,11 @@ def quota_refused(error: QuotaRefusedError, *, now: datetime | None = None) -> s
     if isinstance(error, UserBannedError):
         return BANNED
     if isinstance(error, SongTooLongError):
-        return (
-            f"That song is {count(error.duration_seconds / 60, 'minute')} long; your limit "
-            f"is {count(error.max_seconds / 60, 'minute')} per song."
-        )
+        song = count(error.duration_seconds / 60, "minute")
+        limit = count(error.max_seconds / 60, "minute")
+        if song.split()[0] == limit.split()[0]:  # "1 minute" over "1 minute": be precise
+            song, limit = song_and_limit(error.duration_seconds, error.max_seconds)
+        return f"That song is {song} long; your limit is {limit} per song."
     if isinstance(error, TooManyConcurrentJobsError):
         return songs_in_progress(error.active, error.limit)
     if isinstance(error, QuotaExceededError):
@@ -316,14 +350,27 @@ def admin_banned(ref: str, banned: bool) -> str:
     return f"{ref} is {'banned' if banned else 'no longer banned'}."
 
 
+_MAX_REASON_CHARS = 160
+"""An admin command's refusal quotes what was typed: cut to this much."""
+
+
 def admin_bad_arguments(reason: object) -> str:
-    """An admin command's arguments did not parse: the reason, then how to use it."""
-    return f"{reason}. {ADMIN_USAGE}"
+    """An admin command's arguments did not parse: the reason (which quotes them, so it
+    is cut short), then how to use it."""
+    return f"{excerpt(reason, max_chars=_MAX_REASON_CHARS)}. {ADMIN_USAGE}"
 
 
 def admin_refused(error: StorageError) -> str:
-    """An admin command the store refused (an unknown user, say): the store's sentence."""
-    return str(error)
+    """An admin command the store refused (an unknown user, say): the store's sentence,
+    cut short (it quotes what the admin typed)."""
+    return excerpt(error, max_chars=_MAX_REASON_CHARS)
+
+
+def render_option_refused(error: InvalidRenderOptionError) -> str:
+    """``/key 9`` and the like: out of range or not a number. The value is quoted as an
+    excerpt: ``/key`` with 4,090 digits was echoed whole, over Telegram's message limit,
+    and the user saw nothing (issue 20)."""
+    return f"The {error.option} can't be {excerpt(error.value)}: it must be {error.allowed}."
 
 
 def results_kept(retention_hours: float) -> str:
@@ -349,6 +396,7 @@ def help_text(
         "video, and I'll send back the instrumental and the vocals.\n\n"
         f"Songs can be up to {max_minutes:g} minutes long. {platform_note}\n"
         f"{command_lines}\n\n"
+        f"{EDITS_IGNORED}\n\n"
         "Privacy: your upload is deleted as soon as it is processed. "
         f"{results_kept(retention_hours)} Separation by Demucs (Meta AI)."
     )
@@ -370,9 +418,10 @@ def describe_stats(stats: Stats) -> str:
         "top users" if stats.top_users else "top users        none yet",
     ]
     for rank, user in enumerate(stats.top_users, start=1):
-        name = f" ({user.display_name})" if user.display_name else ""
+        # Escaped: a display name with newlines or terminal escapes could forge lines.
+        name = f" ({escaped(user.display_name)})" if user.display_name else ""
         lines.append(
-            f"  {rank}. {user.platform}:{user.platform_user_id}{name}: "
+            f"  {rank}. {user.platform}:{escaped(user.platform_user_id)}{name}: "
             f"{count(user.jobs_done, 'song')}, {user.audio_minutes:.1f} min"
         )
     return "\n".join(lines)

@@ -13,6 +13,7 @@ runs happen at once (``separation.cpu_budget``), and nothing here blocks the eve
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from bot.chat import messages
 from bot.chat.controls import BadControlError, Button, ControlState, buttons, command_options
@@ -20,6 +21,7 @@ from bot.chat.credits import song_credits
 from bot.chat.job_options import job_encoding
 from bot.chat.ratelimit import RateLimiter
 from bot.chat.types import ChatUser, OutgoingFile, Replier, error_reference
+from bot.chat.user_text import clean_name
 from separation.encode import EncodingSpec
 from separation.errors import (
     InvalidRenderOptionError,
@@ -73,6 +75,8 @@ class Rerenderer:
         result only."""
         if not self.available or output != INSTRUMENTAL or job.options.get("stems") == "four":
             return None
+        if job.control_token is None:  # a record made without the store: nothing to name
+            return None
         return buttons(state)
 
     async def press(self, user: ChatUser, replier: Replier, data: str) -> None:
@@ -101,9 +105,9 @@ class Rerenderer:
             await replier.send_text(messages.CONTROL_BROKEN)
             return
         except InvalidRenderOptionError as exc:
-            await replier.send_text(exc.user_message)
+            await replier.send_text(messages.render_option_refused(exc))
             return
-        await self.render(user, replier, ControlState(state.job_id, options))
+        await self.render(user, replier, replace(state, options=options))
 
     async def render(self, user: ChatUser, replier: Replier, state: ControlState) -> None:
         """Check the request, render it, send the files with new buttons."""
@@ -117,7 +121,7 @@ class Rerenderer:
                 if decision.notify:
                     await replier.send_text(decision.notice())
                 return
-        job = await self._own_job(user, state.job_id)
+        job = await self._own_job(user, state.token)
         if isinstance(job, str):
             await replier.send_text(job)
             return
@@ -179,20 +183,27 @@ class Rerenderer:
         finally:
             separated.release()
 
-    async def _own_job(self, user: ChatUser, job_id: int) -> JobRecord | str:
-        """The finished job ``job_id`` if it belongs to ``user``, else what to answer."""
+    async def _own_job(self, user: ChatUser, token: str) -> JobRecord | str:
+        """The finished job named by ``token`` if it belongs to ``user``, else what to answer.
+
+        A stranger's job, a job that does not exist and one that is not finished all get
+        the same sentence (issue 20: two answers told which tokens exist), after the same
+        two queries; the log says which it was.
+        """
         try:
-            job = await self._store.get_job(job_id)
-        except JobNotFoundError:
-            return messages.CONTROL_UNKNOWN
-        try:
-            owner = (await self._store.get_user(user.platform, user.user_id)).id == job.user_id
+            presser_id: int | None = (await self._store.get_user(user.platform, user.user_id)).id
         except UserNotFoundError:
-            owner = False
-        if not owner:
-            logger.warning("%s pressed a control of job %s, not theirs", user.ref, job_id)
-            return messages.CONTROL_NOT_YOURS
+            presser_id = None
+        try:
+            job = await self._store.get_job_by_control_token(token)
+        except JobNotFoundError:
+            logger.warning("%s pressed a control of no job", user.ref)
+            return messages.CONTROL_UNKNOWN
+        if job.user_id != presser_id:
+            logger.warning("%s pressed a control of job %s, not theirs", user.ref, job.id)
+            return messages.CONTROL_UNKNOWN
         if job.status != "done" or job.cache_key is None:
+            logger.info("%s pressed a control of job %s (%s)", user.ref, job.id, job.status)
             return messages.CONTROL_UNKNOWN
         return job
 
@@ -210,6 +221,10 @@ class Rerenderer:
         buttons."""
         if title is None:
             title, performer = song_credits(result.input_tags, file_name=job.original_filename)
+        # Cleaned again here, the one builder of sent files: whatever named the song, no
+        # platform gets a name with invisible characters or of any length (issue 20).
+        title = clean_name(title) or messages.UNTITLED_SONG
+        performer = clean_name(performer) or None
         change = state.options.title_suffix()
         return [
             OutgoingFile(

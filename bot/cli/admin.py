@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.chat.messages import count, describe_stats
+from bot.chat.user_text import escaped
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
@@ -267,7 +268,8 @@ def describe_user(user: UserRecord, status: QuotaStatus) -> str:
         "concurrent": user.max_concurrent_jobs_override,
     }
     overridden = ", ".join(f"{k}={v:g}" for k, v in overrides.items() if v is not None)
-    name = f" ({user.display_name})" if user.display_name else ""
+    # Escaped: a display name with newlines or terminal escapes could forge lines.
+    name = f" ({escaped(user.display_name)})" if user.display_name else ""
     return "\n".join(
         [
             f"{user.ref}{name}",

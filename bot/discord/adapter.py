@@ -35,7 +35,7 @@ from bot.chat.flow import ChatFlow
 from bot.chat.types import ChatUser, Conversation, Replier, error_reference
 from bot.discord.attachments import is_song_attachment, song_attachment, song_upload
 from bot.discord.commands import FormatChoice, build_command_tree
-from bot.discord.controls import ControlButton
+from bot.discord.controls import ControlButton, acknowledge_unknown
 from bot.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
 from bot.discord.sync import sync_if_changed
 from bot.settings import DiscordSettings, Settings, secret_value
@@ -161,6 +161,7 @@ class DiscordAdapter(ChatAdapter):
         # Karaoke-control buttons of any message this bot sent, before or after a restart.
         client.add_dynamic_items(ControlButton)
         client.karaoke_pressed = self._control_pressed  # type: ignore[attr-defined]
+        client.on_interaction = acknowledge_unknown  # type: ignore[attr-defined]
         try:
             await client.login(self._token)
         except discord.LoginFailure as exc:

@@ -362,6 +362,10 @@ class TelegramAdapter(ChatAdapter):
     # -- routing ------------------------------------------------------------------------
     def _register_handlers(self) -> None:
         app = self.application
+        # Edits are ignored before anything else (and cost no rate): PTB's message and
+        # command handlers take edited messages too, and an edited caption of an old song
+        # started a whole new job (issue 20). A changed song is sent again.
+        app.add_handler(MessageHandler(filters.UpdateType.EDITED, self._edited), group=-2)
         # Group -1 runs before every other handler: flooding users are stopped here.
         app.add_handler(TypeHandler(Update, self._rate_gate), group=-1)
         app.add_handler(CommandHandler(["start", "help"], self._help))
@@ -373,6 +377,7 @@ class TelegramAdapter(ChatAdapter):
         app.add_handler(CommandHandler(["grant", "ban", "unban", "stats"], self._admin))
         app.add_handler(CommandHandler(["key", "tempo", "guide"], self._control_command))
         app.add_handler(CallbackQueryHandler(self._control_pressed, pattern=f"^{CONTROL_PREFIX}:"))
+        app.add_handler(CallbackQueryHandler(self._unknown_button))
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & SONG_FILTER, self._song))
         app.add_handler(
             MessageHandler(
@@ -491,6 +496,8 @@ class TelegramAdapter(ChatAdapter):
         decision = self._flow.admit(self._user(update))
         if decision.allowed:
             return
+        if update.callback_query is not None:  # the client's spinner stops either way
+            await retry_network(update.callback_query.answer, what="answerCallbackQuery")
         message = update.effective_message
         if decision.notify and message is not None and message.chat.type == ChatType.PRIVATE:
             # Quoted: the user must see which of their messages (a song?) was dropped.
@@ -558,6 +565,18 @@ class TelegramAdapter(ChatAdapter):
         self.spawn(
             self._flow.rerender.press(self._user(update), self._replier(message), query.data)
         )
+
+    async def _unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button whose data is not ours: answered, so the client stops its spinner."""
+        query = update.callback_query
+        assert query is not None
+        logger.info("telegram: unknown button data %r answered", (query.data or "")[:64])
+        await retry_network(query.answer, what="answerCallbackQuery")
+
+    async def _edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edited message: ignored, whatever it holds (see ``_register_handlers``)."""
+        logger.debug("telegram: edited message %s ignored", update.update_id)
+        raise ApplicationHandlerStop
 
     async def _control_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/key -2, /tempo 0.9, /guide -12|off in reply to one of our instrumentals."""

@@ -8,15 +8,23 @@ from pathlib import Path
 import pytest
 
 from bot.chat import messages
+from bot.chat.credits import display_title, song_credits
+from bot.chat.user_text import MAX_NAME_CHARS, clean_name, escaped, excerpt
 from bot.cli.messages import input_failed
-from separation.errors import AudioTooLargeError, OutputTooLargeError, UserJobLimitError
+from separation.errors import (
+    AudioTooLargeError,
+    AudioTooLongError,
+    InvalidRenderOptionError,
+    OutputTooLargeError,
+    UserJobLimitError,
+)
 from storage.errors import (
     QuotaExceededError,
     SongTooLongError,
     TooManyConcurrentJobsError,
     UploadTooLargeError,
 )
-from storage.records import QuotaLimits, QuotaStatus
+from storage.records import QuotaLimits, QuotaStatus, Stats, TopUser
 
 
 def utc(day: int, hour: int, minute: int, second: int = 0) -> datetime:
@@ -165,3 +173,85 @@ def test_help_says_how_long_results_are_kept_at_most():
         "once), then they are deleted."
     ) in text
     assert "up to 1 hour " in messages.results_kept(1.0)
+
+
+# Issue 20: what users wrote, sent back safely.
+
+NAME_CASES = [
+    ("\u202e3pm (Instrumental).mp3", "3pm (Instrumental).mp3"),  # right-to-left override
+    ("My\u200b Song\u200d\ufeff\u2060", "My Song"),  # zero-width characters
+    ("\u2066Isolate\u2069 \u200eLTR\u200f \u202aembed\u202c", "Isolate LTR embed"),
+    ("Ann\n" + "x" * 5002, "Ann " + "x" * (MAX_NAME_CHARS - 4)),  # a performer that went out
+    ("tab\tand\r\nlines\x1b[31m red\x00", "tab and lines [31m red"),
+    ("\u2028para\u2029graph\u00a0space", "para graph space"),
+    ("日本語の歌 🎤🎶 مرحبا שלום Ελληνικά", "日本語の歌 🎤🎶 مرحبا שלום Ελληνικά"),  # kept
+]
+
+
+@pytest.mark.parametrize("raw, clean", NAME_CASES)
+def test_names_lose_invisible_and_control_characters_and_are_capped(raw, clean):
+    assert clean_name(raw) == clean
+
+
+def test_titles_and_performers_are_cleaned_for_file_names_and_captions():
+    title, performer = song_credits(
+        {"title": "\u202eevil\u200b title", "artist": "Ann\n" + "y" * 5002}, file_name="x.mp3"
+    )
+    assert title == "evil title"
+    assert performer == "Ann " + "y" * (MAX_NAME_CHARS - 4)
+    assert messages.result_title(title, "instrumental") == "evil title (Instrumental)"
+    assert display_title("\u202e\u200b") == messages.UNTITLED_SONG  # nothing visible left
+
+
+def test_user_input_is_quoted_as_a_short_cleaned_excerpt():
+    """``/key`` with 4,090 characters was echoed whole: over Telegram's 4,096, the user
+    saw nothing and the log showed an ERROR."""
+    refusal = messages.render_option_refused(
+        InvalidRenderOptionError(option="key", value="9" * 4090, allowed="from -6 to 6")
+    )
+    assert (
+        refusal == f"The key can't be {'9' * 23}\N{HORIZONTAL ELLIPSIS}: it must be from -6 to 6."
+    )
+    assert excerpt("a\nb\u202ec") == "a bc"
+    assert len(messages.admin_bad_arguments(ValueError("x" * 5000))) < 300
+    assert "\n" not in messages.admin_bad_arguments(ValueError("bad\nline"))
+
+
+def test_names_for_operators_are_escaped_not_printed_raw():
+    name = "Eve\x1b[2J\u202eevil\nroot: ok\\"
+    assert escaped(name) == "Eve\\x1b[2J\\u202eevil\\nroot: ok\\\\"
+    assert escaped("日本語 🎤 مرحبا") == "日本語 🎤 مرحبا"
+    stats = Stats(
+        users=1,
+        jobs_by_status={"done": 1},
+        audio_hours_processed=0.1,
+        cache_hits=0,
+        cache_hit_rate=0.0,
+        top_users=[TopUser("telegram", "1", name, 1, 1.0)],
+    )
+    text = messages.describe_stats(stats)
+    assert "\x1b" not in text and "\u202e" not in text and len(text.splitlines()) == 6
+    assert "(Eve\\x1b[2J\\u202eevil\\nroot: ok\\\\)" in text
+
+
+@pytest.mark.parametrize(
+    "song, limit, expected",
+    [
+        (30.5, 30, ("0:30.5", "0:30")),  # read "0:30 long; the limit is 0:30"
+        (30.04, 30, ("0:30.1", "0:30")),  # rounded up, never down to the limit
+        (30.3, 30.25, ("0:30.3", "0:30.2")),  # the limit rounded down
+        (245.3, 240, ("4:05", "4:00")),  # whole seconds when they tell them apart
+        (3725, 3600, ("1:02:05", "1:00:00")),
+    ],
+)
+def test_a_refused_length_is_shown_apart_from_its_limit(song, limit, expected):
+    assert messages.song_and_limit(song, limit) == expected
+
+
+def test_too_long_refusals_never_read_as_equal():
+    error = AudioTooLongError(duration_seconds=30.5, limit_seconds=30)
+    assert messages.input_refused(error) == (
+        "That song is 0:30.5 long; the limit is 0:30. Please send a shorter one."
+    )
+    quota = SongTooLongError(duration_seconds=60.2, max_seconds=60)
+    assert messages.quota_refused(quota) == "That song is 1:00.2 long; your limit is 1:00 per song."

@@ -33,18 +33,27 @@ def _buttons(message: dict[str, Any]) -> dict[str, str]:
 
 
 async def _press(bot: DiscordHarness, upload, label: str, *, user_id: int = USER_ID) -> int:
+    assert upload.message is not None
+    return _press_data(bot, upload, _buttons(upload.message)[label], user_id=user_id)
+
+
+def _press_data(bot: DiscordHarness, upload, custom_id: str, *, user_id: int = USER_ID) -> int:
+    """A press of a button with ``custom_id`` under ``upload``'s message, as if that
+    message carried it (Discord only sends presses of buttons a message has: a button of
+    an older version of the bot, say)."""
     mark = bot.mark()
     bot.last_action = mark
-    assert upload.message is not None
+    button = {"type": 2, "style": 2, "label": "Faster", "custom_id": custom_id}
+    message = {**upload.message, "components": [{"type": 1, "components": [button]}]}
     payload = bot.api.press(
-        upload.message,
-        _buttons(upload.message)[label],
-        user_id=user_id,
-        channel_id=SONG_CHANNEL,
-        guild_id=GUILD_ID,
+        message, custom_id, user_id=user_id, channel_id=SONG_CHANNEL, guild_id=GUILD_ID
     )
     bot.client._connection.parse_interaction_create(payload)
     return mark
+
+
+def _acknowledged(bot: DiscordHarness, mark: int) -> bool:
+    return any(c.kind == "respond" and c.payload["type"] == 6 for c in bot.api.calls[mark:])
 
 
 async def _uploads_after(bot: DiscordHarness, mark: int, count: int = 1) -> list:
@@ -88,7 +97,7 @@ async def test_buttons_re_render_and_refuse_strangers(discord_bot):
     assert await bot.songs_used() == 1
 
     mark = await _press(bot, slower, "Key +1", user_id=OTHER_USER_ID)
-    await bot.wait_for_text(messages.CONTROL_NOT_YOURS, since=mark)
+    await bot.wait_for_text(messages.CONTROL_UNKNOWN, since=mark)
     assert await _uploads_after(bot, mark, 0) == []
 
 
@@ -128,3 +137,36 @@ async def test_karaoke_options_shape_the_first_render(discord_bot):
     [lower] = await _uploads_after(bot, mark)
     assert _file_names(lower)[0] == f"clip (Instrumental, {MINUS}3 keys, 90%).mp3"
     assert await bot.songs_used() == 1
+
+
+async def test_every_press_is_acknowledged_and_forged_ones_are_answered_alike(discord_bot):
+    """Issue 20: an unknown custom id was never acknowledged ("This interaction failed"),
+    and old buttons named the job by its sequential id."""
+    bot = discord_bot
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    own = _buttons(result.message)["Faster"]
+    token = own.split(":")[1]
+    assert len(token) == 12
+
+    mark = _press_data(bot, result, "zz:not-ours")
+    await bot.api.wait_for(lambda api: _acknowledged(bot, mark))
+    mark = bot.mark()  # an id the message does not carry: discord.py drops it unanswered
+    bot.client._connection.parse_interaction_create(
+        bot.api.press(
+            result.message, "kc:1:0:100:-", user_id=USER_ID, channel_id=SONG_CHANNEL,
+            guild_id=GUILD_ID,
+        )
+    )  # fmt: skip
+    await bot.api.wait_for(lambda api: _acknowledged(bot, mark))
+    for custom_id, answer in [
+        ("kc:1:0:105:-", messages.CONTROL_BROKEN),  # a button from before control tokens
+        ("kc:9223372036854775808:0:100:-", messages.CONTROL_BROKEN),
+        (own.replace(token, "A" * 12), messages.CONTROL_UNKNOWN),  # no such song
+    ]:
+        mark = _press_data(bot, result, custom_id)
+        await bot.wait_for_text(answer, since=mark)
+        assert _acknowledged(bot, mark)
+    await bot.settle()
+    assert len(bot.api.uploads(SONG_CHANNEL)) == 1

@@ -152,3 +152,13 @@ async def test_an_over_quota_song_is_refused_at_once_without_downloading(discord
     assert refusal.startswith("You've used today's songs. The next one frees up in ")
     assert _replies_to(api.calls_to("send")[-1], song)
     assert len(api.calls_to("download")) == downloads
+
+
+async def test_file_names_with_invisible_characters_go_out_clean(discord_bot):
+    """Issue 20: a right-to-left override and zero-width characters survived into the
+    result's file names ('\u202e3pm (Instrumental).mp3')."""
+    attachment = discord_bot.song_attachment(filename="\u202e3pm\u200b\u2066.mp3")
+    discord_bot.post_song(attachment=attachment)
+    await discord_bot.wait_for_done()
+    [delivery] = [call for call in discord_bot.api.calls_to("send") if call.files]
+    assert delivery.file_names == ["3pm (Instrumental).mp3", "3pm (Vocals).mp3"]

@@ -40,11 +40,11 @@ def _run(settings: Settings, *argv: str) -> int:
     return args.func(args, settings)
 
 
-def _seed(settings: Settings, *, jobs: int = 0) -> None:
+def _seed(settings: Settings, *, jobs: int = 0, name: str = "Ann") -> None:
     async def seed() -> None:
         store = await open_store(settings)
         try:
-            user = await store.upsert_user("telegram", "12", "Ann")
+            user = await store.upsert_user("telegram", "12", name)
             for number in range(jobs):
                 request = JobRequest(SHA, 240.0, 1000, "htdemucs")
                 job = await store.reserve_job(
@@ -280,3 +280,21 @@ def _writable(folder: Path) -> bool:
         return False
     (folder / "probe").unlink()
     return True
+
+
+HOSTILE_NAME = "Eve\x1b[2J\x1b[31m\u202enimda\ntelegram:1 (root)\r"
+"""Terminal escapes (clear the screen, red), a right-to-left override and a forged line."""
+
+
+def test_display_names_are_printed_escaped(settings, capsys):
+    """Issue 20: ``users show`` and ``stats`` printed a display name's escape codes, RLO
+    and newlines raw: a name could forge lines on an operator's terminal."""
+    _seed(settings, jobs=1, name=HOSTILE_NAME)
+    assert _run(settings, "users", "show", "telegram:12") == 0
+    assert _run(settings, "stats") == 0
+    out = capsys.readouterr().out
+    assert not {"\x1b", "\u202e", "\r"} & set(out)
+    shown = "(Eve\\x1b[2J\\x1b[31m\\u202enimda\\ntelegram:1 (root)\\r)"
+    assert out.startswith(f"telegram:12 {shown}\n")
+    assert f"1. telegram:12 {shown}: 1 song" in out
+    assert not any(line.startswith("telegram:1 ") for line in out.splitlines())

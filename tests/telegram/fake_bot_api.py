@@ -10,10 +10,11 @@ Like the real Bot API (https://core.telegram.org/bots/api): an unknown method is
 a sent message keeps its ``reply_markup`` (an inline keyboard comes back in the message,
 and in any later message replying to it); ``answerCallbackQuery`` of a query that was
 never sent, or answered already, is 400 "query is too old ... or query ID is invalid";
-an edit to the text a message already has is 400 "message is not modified"; ``getFile``
-of a file over 20 MB is 400 "file is too big" (unless ``local_mode``, where the local
-Bot API server answers with a path on its own disk and has no such limit); an upload
-over 50 MB is 413 "Request Entity Too Large".
+an edit to the text a message already has is 400 "message is not modified"; a text over
+4,096 characters is 400 "message is too long"; ``getFile`` of a file over 20 MB is 400
+"file is too big" (unless ``local_mode``, where the local Bot API server answers with a
+path on its own disk and has no such limit); an upload over 50 MB is 413 "Request Entity
+Too Large".
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from aiohttp import web
 TOKEN = "123456:TEST-token-never-logged"
 DOWNLOAD_LIMIT = 20_000_000
 UPLOAD_LIMIT = 50_000_000
+MESSAGE_LIMIT = 4096
+"""Characters of a message's text (sendMessage answers 400 "message is too long")."""
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
@@ -154,6 +157,11 @@ class FakeBotApi:
         """Close the connection of the next ``times`` calls of ``method`` without an answer
         (the call is recorded: the request did arrive)."""
         self._drops[method] = self._drops.get(method, 0) + times
+
+    @property
+    def open_queries(self) -> set[str]:
+        """Callback queries pushed and never answered (their client still spins)."""
+        return set(self._open_queries)
 
     def calls_to(self, *methods: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.method in methods]
@@ -396,6 +404,8 @@ class FakeBotApi:
         return True
 
     async def _api_sendMessage(self, params, files) -> Any:
+        if len(params.get("text", "")) > MESSAGE_LIMIT:
+            raise _ApiError(400, "Bad Request: message is too long")
         sent = self._sent_message(params, text=params.get("text", ""))
         self._texts[(str(params["chat_id"]), sent["message_id"])] = sent["text"]
         return sent

@@ -4,6 +4,8 @@ restart, and ``/key`` in reply to a result works too."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from bot.chat import messages
@@ -79,7 +81,7 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
     assert await bot.songs_used() == 1  # renders cost no song
 
     mark = await _press(bot, current, "Key +1", user_id=STRANGER)
-    await bot.wait_for_text(messages.CONTROL_NOT_YOURS, chat_id=USER_ID, since=mark)
+    await bot.wait_for_text(messages.CONTROL_UNKNOWN, chat_id=USER_ID, since=mark)
     await bot.settle()
     assert [c for c in bot.api.calls[mark:] if c.method == "sendAudio"] == []
 
@@ -127,3 +129,74 @@ async def test_renders_have_their_own_rate_limit(telegram_bot):
     await bot.settle()
     assert [c for c in bot.api.calls[mark:] if c.method == "sendAudio"] == []
     assert await bot.songs_used() == 1
+
+
+async def test_forged_buttons_are_answered_alike_and_never_reach_the_database(telegram_bot, caplog):
+    """Issue 20: a job id of 2**63 got no answer and an ERROR; a stranger's song and no
+    song were told apart; data not ours left the client's spinner turning."""
+    bot = telegram_bot
+    await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    instrumental, _ = bot.audio_uploads()
+    own = _data(instrumental, "Faster")
+    token = own.split(":")[1]
+    assert len(token) == 12 and f":{token}:" in _data(instrumental, "Slower")
+
+    cases = [
+        ("kc:9223372036854775808:0:100:-", messages.CONTROL_BROKEN),  # id >= 2**63
+        ("kc:1:0:105:-", messages.CONTROL_BROKEN),  # an old button's sequential id
+        (own.replace(token, "A" * 12), messages.CONTROL_UNKNOWN),  # no such song
+    ]
+    for data, answer in cases:
+        mark = bot.mark()
+        bot.api.push_update(
+            bot.api.press(bot.api.sent_message(instrumental), user_id=USER_ID, data=data)
+        )
+        await bot.wait_for_text(answer, since=mark)
+    mark = bot.mark()
+    await _press(bot, instrumental, "Faster", user_id=STRANGER)  # someone else's song
+    await bot.wait_for_text(messages.CONTROL_UNKNOWN, since=mark)
+
+    mark = bot.mark()
+    bot.api.push_update(
+        bot.api.press(bot.api.sent_message(instrumental), user_id=USER_ID, data="zz:1")
+    )
+    await bot.settle()
+    assert [c.method for c in bot.api.calls[mark:]] == ["answerCallbackQuery"]  # and nothing said
+    assert len(bot.api.calls_to("answerCallbackQuery")) == len(cases) + 2
+    assert not bot.api.open_queries
+    assert [c for c in bot.audio_uploads() if c not in (instrumental, _)] == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_huge_argument_is_quoted_as_a_short_excerpt(telegram_bot, caplog):
+    """Issue 20: ``/key`` with 4,090 digits was echoed whole; Telegram refused the reply
+    as too long, the user saw nothing and the log showed an ERROR."""
+    bot = telegram_bot
+    await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    instrumental, _ = bot.audio_uploads()
+    mark = bot.mark()
+    await bot.send(text="/key " + "9" * 4090, reply_to=bot.api.sent_message(instrumental))
+    await bot.wait_for_text("The key can't be 999", since=mark)
+    await bot.settle()
+    [refusal] = bot.api.texts_in_chat(USER_ID, since=mark)
+    assert len(refusal) < 120 and "\N{HORIZONTAL ELLIPSIS}" in refusal
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "telegram_bot",
+    [{"settings": {"rate_limit": {"requests_per_minute": 0.5, "burst": 1}}}],
+    indirect=True,
+)
+async def test_every_callback_query_is_answered_even_over_the_rate(telegram_bot):
+    """Issue 20: data without our prefix was never answered, and neither was a press the
+    rate gate stopped: the client's spinner kept turning."""
+    bot = telegram_bot
+    message = bot.api.message(chat_id=USER_ID, user_id=USER_ID, text="an old message")
+    for data in ("zz:1", "zz:2", "kc:1:0:100:-"):
+        bot.api.push_update(bot.api.press(message, user_id=USER_ID, data=data))
+    await bot.settle()
+    assert len(bot.api.calls_to("answerCallbackQuery")) == 3
+    assert not bot.api.open_queries

@@ -242,3 +242,25 @@ async def test_admin_commands(telegram_bot):
     await telegram_bot.wait_for_text("Usage", chat_id=ADMIN_ID)
     await telegram_bot.send(text="/stats", chat_id=ADMIN_ID, user_id=ADMIN_ID)
     await telegram_bot.wait_for_text("jobs", chat_id=ADMIN_ID)
+
+
+async def test_edited_messages_start_nothing_and_cost_nothing(telegram_bot):
+    """Issue 20: editing the caption of an old song started a whole new job (and, past
+    the cache's day, charged it). Edits are ignored; /help says to send the song again."""
+    bot = telegram_bot
+    song = await bot.send_song("clip.mp3")
+    await bot.wait_for_done()
+    command = await bot.send(text="/karaoke", reply_to=song)
+    await bot.wait_for_done(since=bot.last_action)
+    used = await bot.songs_used()
+    mark = bot.mark()
+    for message in (song, command):
+        bot.api.push_update(
+            {"edited_message": {**message, "caption": "now with a caption", "edit_date": 1}}
+        )
+    await bot.settle()
+    assert bot.api.calls[mark:] == []
+    assert await bot.songs_used() == used
+
+    await bot.send(text="/help")
+    await bot.wait_for_text("Editing a message I already answered changes nothing")

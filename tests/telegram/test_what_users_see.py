@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bot.chat.user_text import MAX_NAME_CHARS
 from tests.conftest import excerpt
 from tests.telegram.conftest import ADMIN_ID, USER_ID
 
@@ -149,3 +150,24 @@ async def test_a_voice_note_is_titled_and_credited_consistently(telegram_bot, ta
         "Voice message (Vocals)",
     ]
     assert [call.params.get("performer") for call in uploads] == [None, None]
+
+
+async def test_names_with_invisible_characters_go_out_clean(telegram_bot):
+    """Issue 20: a right-to-left override and zero-width characters reached file names
+    and titles ('\u202e3pm (Instrumental).mp3'), and a performer of a newline plus 5,002
+    characters went out as it was."""
+    await telegram_bot.send_song(
+        "clip.mp3",
+        title="\u202e3pm\u200b",
+        performer="Ann\n" + "x" * 5002,
+        file_name="\u202e3pm.mp3",
+    )
+    await telegram_bot.wait_for_done()
+    uploads = telegram_bot.audio_uploads()
+    assert [call.params["title"] for call in uploads] == ["3pm (Instrumental)", "3pm (Vocals)"]
+    assert [call.files["audio"][0] for call in uploads] == [
+        "3pm (Instrumental).mp3",
+        "3pm (Vocals).mp3",
+    ]
+    for call in uploads:
+        assert call.params["performer"] == "Ann " + "x" * (MAX_NAME_CHARS - 4)
