@@ -89,6 +89,14 @@ def hanging_ffmpeg(folder: Path, ffmpeg: str) -> str:
     return str(script)
 
 
+def hanging_program(folder: Path) -> str:
+    """A program that hangs whatever it is asked (a header reader's stand-in)."""
+    script = folder / "hangs"
+    script.write_text("#!/bin/sh\nexec sleep 60\n")
+    script.chmod(0o755)
+    return str(script)
+
+
 def lying_mp3(path: Path, ffmpeg: str, work: Path, *, claims: float, plays: float) -> Path:
     """An MP3 whose VBR (Xing) header claims ``claims`` seconds while ``plays`` follow.
 
