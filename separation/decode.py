@@ -147,7 +147,7 @@ def inspect_audio(path: Path, *, ffmpeg: str, limits: AudioLimits) -> ProbeResul
     check_input_file(path, limits)
     info = probe(path, ffmpeg=ffmpeg, limits=limits.probe_limits())
     if not info.opened:
-        raise NotAudioError(detail=f"ffmpeg cannot open the input: {info.refusal}")
+        raise NotAudioError(detail=f"cannot open the input: {info.refusal}")
     if not info.has_audio:
         raise NotAudioError(detail="no audio stream")
     if info.duration_seconds is not None and info.duration_seconds > limits.max_duration_seconds:

@@ -98,7 +98,9 @@ def read_header(url: str, options: dict[str, str]) -> dict[str, Any]:
         except MemoryError:
             raise  # PyAV's ENOMEM is also an FFmpegError: the limit's doing, not the file's
         except (av.FFmpegError, OSError, ValueError) as exc:
-            return {"opened": False, "refusal": clean_text(str(exc), 300)}
+            # The sandbox's own refusal ("Format not on whitelist") says most.
+            whitelist = [message for _, _, message in logged if "whitelist" in message]
+            return {"opened": False, "refusal": clean_text((whitelist or [str(exc)])[0], 300)}
         finally:
             # Nothing more is logged: stderr is the parent's to read (out of memory).
             av.logging.set_level(None)
