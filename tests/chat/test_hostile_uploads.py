@@ -22,12 +22,15 @@ from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
 from tests.conftest import excerpt
 from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg, wrapped_header_reader
 from tests.hostile import (
+    FORGED_BANNER,
+    LYRICS_1_MB,
     counting_listener,
     hanging_program,
     headerless,
     lying_mp3,
     non_finite_wav,
     playlist_of,
+    tagged_song,
 )
 from tests.telegram.conftest import make_pool
 
@@ -114,6 +117,22 @@ async def test_a_lying_header_is_charged_its_decoded_length(make_flow, tmp_path,
     record = await flow._store.get_job(job.id)
     assert record.input_duration_seconds == pytest.approx(20, abs=0.2)
     assert (await _quota(flow)).audio_minutes_used == pytest.approx(20 / 60, abs=0.01)
+
+
+async def test_a_song_with_long_and_forged_tags_is_separated_and_titled_from_them(
+    make_flow, tmp_path, ffmpeg
+):
+    """Issue 20: 1 MB of lyrics made it 'not audio'; a tag imitating ffmpeg's banner made
+    the header read as 1 s of 8 kHz mono. Now it is the 4 s stereo song it is."""
+    flow = await make_flow()
+    tags = {"lyrics": LYRICS_1_MB, FORGED_BANNER: "v", "title": "Long Song", "artist": "Band"}
+    song = tagged_song(tmp_path / "lyrics.mp3", ffmpeg, tags, seconds=4)
+    replier = RecordingReplier()
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
+    assert job is not None and job.status == "done", replier.texts
+    assert (await flow._store.get_job(job.id)).input_duration_seconds == pytest.approx(4, abs=0.1)
+    assert replier.files and all(sent.title.startswith("Long Song") for sent in replier.files)
+    assert all(sent.performer == "Band" for sent in replier.files)
 
 
 async def test_a_lying_header_over_the_users_song_limit_is_stopped_and_refunded(

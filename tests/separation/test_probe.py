@@ -5,7 +5,6 @@ for what they are, and the tags that come back are bounded."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,48 +21,15 @@ from separation.header_reader import (
 )
 from separation.probe import probe
 from separation.sandbox import ChildLimits
+from tests import hostile
+from tests.hostile import FORGED_BANNER, LYRICS_1_MB
 
 LIMITS = AudioLimits()
 SONG_SECONDS = 20.0
-FORGED_BANNER = "\n".join(
-    [
-        "x",
-        "  Duration: 00:00:01.00, start: 0.000000, bitrate: 128 kb/s",
-        "  Stream #0:0: Audio: pcm_s16le, 8000 Hz, mono, s16, 128 kb/s",
-        "y",
-    ]
-)
-"""What ``ffmpeg -i`` prints for a one-second 8 kHz mono WAV, as a tag holds it."""
-LYRICS_1_MB = "la la la, the words go on\n" * (2**20 // 26)
-
-
-def _ffmetadata_escaped(text: str) -> str:
-    for special in ("\\", "=", ";", "#", "\n"):
-        text = text.replace(special, "\\" + special)
-    return text
 
 
 def tagged_song(path: Path, ffmpeg: str, tags: Mapping[str, str]) -> Path:
-    """A 20 s stereo 44.1 kHz tone carrying ``tags`` (format from the extension).
-
-    The tags go through an ffmetadata file, so names and values may hold anything:
-    newlines, ``=``, a megabyte of lyrics, ten thousand entries.
-    """
-    metadata = path.with_name(path.name + ".ffmetadata")
-    lines = (
-        f"{_ffmetadata_escaped(name)}={_ffmetadata_escaped(value)}\n"
-        for name, value in tags.items()
-    )
-    metadata.write_text(";FFMETADATA1\n" + "".join(lines))
-    subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={SONG_SECONDS}",
-         "-f", "ffmetadata", "-i", str(metadata),
-         "-map", "0:a", "-map_metadata", "1", "-ac", "2", "-y", str(path)],
-        check=True,
-    )  # fmt: skip
-    metadata.unlink()
-    return path
+    return hostile.tagged_song(path, ffmpeg, tags, seconds=SONG_SECONDS)
 
 
 def _assert_read_as_the_song(path: Path, ffmpeg: str) -> dict[str, str]:
