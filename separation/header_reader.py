@@ -1,10 +1,10 @@
 """The child process that reads an upload's header with PyAV and prints it as JSON.
 
-Run only by ``separation.probe``, as ``python -I header_reader.py URL``, under the
-sandbox's limits (``separation.sandbox``): a hostile file is parsed in a small process
-that may use bounded memory, CPU time and wall time, never in the bot's own process.
-``-I`` keeps it standalone: it imports nothing of this project (only the standard
-library and PyAV), so the code that runs is this file whatever is installed.
+Run only by ``separation.probe``, as ``python -P header_reader.py URL OPTIONS``, under
+the sandbox's limits (``separation.sandbox``): a hostile file is parsed in a small
+process that may use bounded memory, CPU time and wall time, never in the bot's own
+process. It is standalone: it imports nothing of this project (only the standard library
+and PyAV), so the code that runs is this file whatever is installed.
 
 Why PyAV and not ``ffmpeg -i``'s banner (issue 20): the banner is text, and tags are
 printed into it verbatim. A tag whose name holds "Duration: 00:00:01.00" and

@@ -59,8 +59,10 @@ def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
         HeaderReaderError: PyAV is not installed.
     """
     options = json.dumps(input_whitelists(ffmpeg))
-    # -I: isolated, so the reader imports nothing of this project nor of PYTHONPATH.
-    command = [READER_PYTHON, "-I", str(_READER), file_url(path), options]
+    # -P: the reader's folder (this package) is not put on sys.path, so none of its
+    # modules can stand in for one the reader imports; PYTHONPATH still applies, as
+    # PyAV may be installed there (benchmarks/gpu_check.sh does that).
+    command = [READER_PYTHON, "-P", str(_READER), file_url(path), options]
     run = run_sandboxed(command, limits, what="probe")
     if run.returncode == NO_PYAV_EXIT:
         raise HeaderReaderError(f"cannot read headers: {stderr_tail(run.stderr)}")

@@ -5,13 +5,16 @@ for what they are, and the tags that come back are bounded."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from separation import probe as probe_module
 from separation.decode import AudioLimits, inspect_audio
-from separation.errors import InputLimitError
+from separation.errors import HeaderReaderError, InputLimitError
 from separation.header_reader import (
     MAX_TAG_NAME_CHARS,
     MAX_TAG_VALUE_CHARS,
@@ -113,6 +116,18 @@ def test_real_songs_probe_right(ffmpeg, shared_music):
     assert fishin.duration_seconds == pytest.approx(133.0, abs=0.1)
     assert fishin.tags["title"] == "Let's Go Fishin'"
     assert fishin.tags["artist"] == "Karissa Hobbs"
+
+
+def test_without_pyav_the_server_is_at_fault_not_the_upload(tmp_path, ffmpeg, monkeypatch):
+    """A Python without PyAV: every upload would be 'not audio' if this were not told apart."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True
+    )
+    monkeypatch.setattr(probe_module, "READER_PYTHON", str(tmp_path / "venv" / "bin" / "python"))
+    song = tagged_song(tmp_path / "song.mp3", ffmpeg, {"title": "Fine"})
+    with pytest.raises(HeaderReaderError) as broken:
+        inspect_audio(song, ffmpeg=ffmpeg, limits=LIMITS)
+    assert "PyAV is not installed" in str(broken.value)
 
 
 def test_tags_are_bounded_and_cleaned_whatever_they_hold():
