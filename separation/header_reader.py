@@ -6,14 +6,12 @@ process that may use bounded memory, CPU time and wall time, never in the bot's 
 process. It is standalone: it imports nothing of this project (only the standard library
 and PyAV), so the code that runs is this file whatever is installed.
 
-Why PyAV and not ``ffmpeg -i``'s banner (issue 20): the banner is text, and tags are
-printed into it verbatim. A tag whose name holds "Duration: 00:00:01.00" and
-"Stream #0:0: Audio: ... 8000 Hz, mono" lines forged the header, and 17 KB of lyrics
-pushed the real lines out of the stderr we keep. Here the duration, codec, sample rate
-and channels come from libavformat's structures, and tags travel as JSON strings, which
-no tag text can break out of. The output is bounded whatever the file holds: at most
+The duration, codec, sample rate and channels come from libavformat's structures and
+tags travel as JSON strings, which no tag text can break out of (``separation.probe``
+says why that matters). The output is bounded whatever the file holds: at most
 :data:`MAX_TAGS` tags, names and values cut to :data:`MAX_TAG_NAME_CHARS` and
-:data:`MAX_TAG_VALUE_CHARS`, all of it under :data:`TAGS_BUDGET_BYTES`.
+:data:`MAX_TAG_VALUE_CHARS`, all of it under :data:`TAGS_BUDGET_BYTES`; control and
+bidi characters are dropped, as tags are a stranger's text.
 
 The same whitelists as every ffmpeg run on an upload apply (``file`` protocol only, the
 sandbox's demuxers, audio decoders only, so an attached picture is never decoded): the

@@ -83,11 +83,11 @@ _DIAGNOSTIC_FILE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ChildLimits:
-    """What one ffmpeg child may use before it is stopped."""
+    """What one child (ffmpeg, or the header reader) may use before it is stopped."""
 
     wall_seconds: float
     memory_bytes: int
-    """Address space (``RLIMIT_AS``): allocations beyond it fail inside ffmpeg."""
+    """Address space (``RLIMIT_AS``): allocations beyond it fail inside the child."""
     file_bytes: int = _DIAGNOSTIC_FILE_BYTES
     """Largest file it may write (``RLIMIT_FSIZE``): the decoded audio, or its stderr."""
 
