@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,25 @@ def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
         reason = f"header reader failed (rc={run.returncode}): {stderr_tail(run.stderr) or exc}"
         logger.warning("probe: %s", reason)
         return _not_opened(reason)
+
+
+def reader_version() -> str:
+    """PyAV's version as the header reader's Python imports it (``karaoke-bot check``).
+
+    Raises:
+        HeaderReaderError: that Python cannot import PyAV.
+    """
+    try:
+        completed = subprocess.run(
+            [READER_PYTHON, "-P", "-c", "import av; print(av.__version__)"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise HeaderReaderError(f"{READER_PYTHON} does not run: {exc}") from exc
+    if completed.returncode != 0:
+        reason = stderr_tail(completed.stderr, lines=1)
+        raise HeaderReaderError(f"{READER_PYTHON} cannot import PyAV (pip install av): {reason}")
+    return completed.stdout.strip()
 
 
 def _probe_result(header: Any) -> ProbeResult:
