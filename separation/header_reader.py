@@ -59,7 +59,7 @@ def _is_control(character: str) -> bool:
 def bounded_tags(sources: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """The tags of ``sources`` (first name wins), preferred names first, within the bounds.
 
-    Names are lower-cased (as the old banner parser did) and on one line.
+    Names are lower-cased (what callers look up: "title", "artist") and on one line.
     """
     merged: dict[str, str] = {}
     for tags in sources:
