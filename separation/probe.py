@@ -20,10 +20,12 @@ forge a field nor push one out. Why PyAV rather than the alternatives:
 * mutagen reads tags and stream info in pure Python but knows neither Matroska/WebM (what
   most downloaders save) nor AVI, FLV, MPEG-TS, CAF, AMR...: those would still need the
   banner, forgeable as before.
-* PyAV is the same libavformat that ffmpeg is built on (its wheel bundles it, about
-  35 MB), so every demuxer of ``sandbox.INPUT_DEMUXERS`` reads the header it reads for
-  ffmpeg, and the answer is typed fields. Its start costs about 0.1 s more per upload
-  than ffmpeg's, once per song.
+* PyAV is the same libavformat that ffmpeg is built on (its wheel bundles it: 35 MB to
+  download, about 100 MB installed), so every demuxer of ``sandbox.INPUT_DEMUXERS``
+  reads the header it reads for ffmpeg (30 formats compared: the same duration, codec,
+  rate, channels and tags), and the answer is typed fields. Starting Python and PyAV
+  costs about 0.1 s more per upload than ``ffmpeg -i`` (115 ms against 17 ms), once
+  per song.
 """
 
 from __future__ import annotations
