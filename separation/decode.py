@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class AudioLimits:
     """Address space of one ffmpeg child (a normal decode needs well under 100 MiB)."""
     probe_timeout_seconds: float = 20.0
     """Reading a header takes milliseconds; this only stops a wedged or hostile probe."""
+    header_reader_python: str = sys.executable
+    """The Python that reads headers with PyAV (``separation.probe``), under the probe's
+    limits: this one unless configured."""
 
     @property
     def cap_seconds(self) -> float:
@@ -145,7 +149,9 @@ def inspect_audio(path: Path, *, ffmpeg: str, limits: AudioLimits) -> ProbeResul
         EmptyAudioError, AudioTooLargeError, NotAudioError, AudioTooLongError.
     """
     check_input_file(path, limits)
-    info = probe(path, ffmpeg=ffmpeg, limits=limits.probe_limits())
+    info = probe(
+        path, ffmpeg=ffmpeg, limits=limits.probe_limits(), python=limits.header_reader_python
+    )
     if not info.opened:
         raise NotAudioError(detail=f"cannot open the input: {info.refusal}")
     if not info.has_audio:

@@ -46,16 +46,16 @@ from separation.sandbox import ChildLimits, input_whitelists, run_sandboxed
 logger = logging.getLogger(__name__)
 
 _READER = Path(__file__).with_name("header_reader.py")
-READER_PYTHON = sys.executable
-"""The interpreter that runs the reader: this one, where PyAV is installed (tests put a
-wrapper here to watch, slow down or hang the header check, as they do with ffmpeg)."""
 
 
-def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
+def probe(
+    path: Path, *, ffmpeg: str, limits: ChildLimits, python: str = sys.executable
+) -> ProbeResult:
     """Read ``path``'s header (no decoding: not even an attached picture).
 
     ``ffmpeg`` is the binary that will decode the file: its audio decoders are the only
-    ones the header reader may open, so both refuse the same files.
+    ones the header reader may open, so both refuse the same files. ``python`` runs the
+    reader; it must have PyAV.
 
     Raises:
         InputLimitError: the reader ran past ``limits`` (a hostile file).
@@ -65,7 +65,7 @@ def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
     # -P: the reader's folder (this package) is not put on sys.path, so none of its
     # modules can stand in for one the reader imports; PYTHONPATH still applies, as
     # PyAV may be installed there (benchmarks/gpu_check.sh does that).
-    command = [READER_PYTHON, "-P", str(_READER), file_url(path), options]
+    command = [python, "-P", str(_READER), file_url(path), options]
     run = run_sandboxed(command, limits, what="probe")
     if run.returncode == NO_PYAV_EXIT:
         raise HeaderReaderError(f"cannot read headers: {stderr_tail(run.stderr)}")
@@ -79,22 +79,22 @@ def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
         return _not_opened(reason)
 
 
-def reader_version() -> str:
-    """PyAV's version as the header reader's Python imports it (``karaoke-bot check``).
+def reader_version(python: str) -> str:
+    """PyAV's version as ``python``, the header reader's, imports it (``karaoke-bot check``).
 
     Raises:
-        HeaderReaderError: that Python cannot import PyAV.
+        HeaderReaderError: that Python does not run or cannot import PyAV.
     """
     try:
         completed = subprocess.run(
-            [READER_PYTHON, "-P", "-c", "import av; print(av.__version__)"],
+            [python, "-P", "-c", "import av; print(av.__version__)"],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError) as exc:
-        raise HeaderReaderError(f"{READER_PYTHON} does not run: {exc}") from exc
+        raise HeaderReaderError(f"{python} does not run: {exc}") from exc
     if completed.returncode != 0:
         reason = stderr_tail(completed.stderr, lines=1)
-        raise HeaderReaderError(f"{READER_PYTHON} cannot import PyAV (pip install av): {reason}")
+        raise HeaderReaderError(f"{python} cannot import PyAV (pip install av): {reason}")
     return completed.stdout.strip()
 
 

@@ -1,14 +1,8 @@
-"""An ffmpeg wrapper that logs every run, to count runs and how many overlapped; the same
-around the header reader's Python (``separation.probe``)."""
+"""An ffmpeg wrapper that logs every run, to count runs and how many overlapped."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-import pytest
-
-from separation import probe
 
 
 def wrapped_ffmpeg(tmp_path: Path, real: str, *, pause: float = 0.0) -> tuple[str, Path]:
@@ -40,14 +34,3 @@ def most_at_once(log: Path) -> int:
         running += 1 if line.startswith("start") else -1
         most = max(most, running)
     return most
-
-
-def wrapped_header_reader(
-    monkeypatch: pytest.MonkeyPatch, folder: Path, *, pause: float = 0.0
-) -> Path:
-    """Run the header checks through a logging (and pausing) wrapper of their Python,
-    as ``wrapped_ffmpeg`` does for ffmpeg; returns the log (``ffmpeg_runs`` reads it)."""
-    folder.mkdir()
-    wrapper, log = wrapped_ffmpeg(folder, sys.executable, pause=pause)
-    monkeypatch.setattr(probe, "READER_PYTHON", wrapper)
-    return log

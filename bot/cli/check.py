@@ -39,6 +39,7 @@ from bot.ops.secrets import (
     secret_values,
 )
 from bot.settings import Settings, resolve_config_path
+from bot.wiring import audio_limits
 from separation.cache_limits import disk_bytes
 from separation.errors import DeviceError, FFmpegNotFoundError, HeaderReaderError
 from separation.ffmpeg import find_ffmpeg
@@ -99,7 +100,7 @@ def run_checks(settings: Settings) -> list[Finding]:
     return [
         *check_platforms(settings),
         check_ffmpeg(settings.general.ffmpeg_path),
-        check_header_reader(),
+        check_header_reader(audio_limits(settings).header_reader_python),
         check_model(settings),
         check_device(settings),
         check_data_dir(settings.general.data_dir),
@@ -212,11 +213,11 @@ def check_ffmpeg(configured: str | None) -> Finding:
     return Finding("OK", "ffmpeg", f"{ffmpeg} ({version})")
 
 
-def check_header_reader() -> Finding:
-    """PyAV imports where uploads' headers are read (``separation.probe``): without it
-    every song would fail its header check."""
+def check_header_reader(python: str) -> Finding:
+    """``python``, which reads uploads' headers (``separation.probe``), imports PyAV:
+    without it every song would fail its header check."""
     try:
-        version = reader_version()
+        version = reader_version(python)
     except HeaderReaderError as exc:
         return Finding("FATAL", "header reader", str(exc))
     return Finding("OK", "header reader", f"PyAV {version}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,11 @@ from bot.chat.flow import ChatFlow
 from bot.chat.types import OutgoingFile, SongUpload
 from bot.settings import Settings
 from bot.wiring import flow_config
-from separation import probe
 from separation.cache import CachePolicy, ResultCache
 from storage.store import Store
 from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
 from tests.conftest import excerpt
-from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg, wrapped_header_reader
+from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
 from tests.hostile import (
     FORGED_BANNER,
     LYRICS_1_MB,
@@ -177,10 +177,10 @@ async def test_a_file_without_a_length_is_measured_before_it_is_admitted(
 
 
 async def test_a_probe_that_hangs_gets_one_sentence_and_leaves_nothing(
-    make_flow, tmp_path, server_secret, monkeypatch
+    make_flow, tmp_path, server_secret
 ):
-    flow = await make_flow({"audio": {"probe_timeout_seconds": 0.5}})
-    monkeypatch.setattr(probe, "READER_PYTHON", hanging_program(tmp_path))
+    hangs = hanging_program(tmp_path)
+    flow = await make_flow({"audio": {"header_reader_python": hangs, "probe_timeout_seconds": 0.5}})
     replier = RecordingReplier()
     assert await flow.handle_song(USER, CHAT, replier, upload_of(server_secret)) is None
     assert replier.texts[-1].startswith("Reading that file took far too long")
@@ -199,12 +199,13 @@ async def test_non_finite_samples_are_a_damaged_file_and_cost_nothing(make_flow,
     assert (await _quota(flow)).songs_used == 0
 
 
-async def test_a_song_is_probed_once_and_decoded_once(
-    make_flow, tmp_path, ffmpeg, clip_path, monkeypatch
-):
+async def test_a_song_is_probed_once_and_decoded_once(make_flow, tmp_path, ffmpeg, clip_path):
     wrapper, log = wrapped_ffmpeg(tmp_path, ffmpeg)
-    probes = wrapped_header_reader(monkeypatch, tmp_path / "reader")
-    flow = await make_flow({"general": {"ffmpeg_path": wrapper}})
+    (tmp_path / "reader").mkdir()
+    python, probes = wrapped_ffmpeg(tmp_path / "reader", sys.executable)
+    flow = await make_flow(
+        {"general": {"ffmpeg_path": wrapper}, "audio": {"header_reader_python": python}}
+    )
     song = excerpt(clip_path, tmp_path / "clip.mp3", ffmpeg, 4, "-c:a", "libmp3lame")
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
     assert job is not None and job.status == "done"
@@ -214,11 +215,11 @@ async def test_a_song_is_probed_once_and_decoded_once(
 
 
 @pytest.mark.parametrize("slots", [1, 2])
-async def test_header_checks_run_a_bounded_number_at_a_time(
-    make_flow, tmp_path, slots, monkeypatch
-):
-    log = wrapped_header_reader(monkeypatch, tmp_path / "reader", pause=0.3)
-    flow = await make_flow({"audio": {"max_parallel_probes": slots}})
+async def test_header_checks_run_a_bounded_number_at_a_time(make_flow, tmp_path, slots):
+    python, log = wrapped_ffmpeg(tmp_path, sys.executable, pause=0.3)  # the header reader's
+    flow = await make_flow(
+        {"audio": {"max_parallel_probes": slots, "header_reader_python": python}}
+    )
     junk = tmp_path / "notes.mp3"
     junk.write_text("not a song\n" * 100)
     users = [dataclasses.replace(USER, user_id=str(n)) for n in range(4)]

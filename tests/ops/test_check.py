@@ -17,7 +17,6 @@ from pydantic import BaseModel, SecretStr
 from bot.cli.check import MASK, mask_url_password, masked_settings_lines
 from bot.cli.main import main
 from bot.settings import Settings
-from separation import probe
 from storage import db, migrate
 
 FAKE_TOKEN = "123456789:AAFakeTokenForTestsOnly_x9Zq"
@@ -166,12 +165,12 @@ def test_a_missing_ffmpeg_is_fatal(tmp_path, empty_hub, capsys):
     assert any(line.startswith(expected) for line in lines)
 
 
-def test_a_python_without_pyav_is_fatal(tmp_path, empty_hub, capsys, monkeypatch):
+def test_a_header_reader_python_without_pyav_is_fatal(tmp_path, empty_hub, capsys):
     """Every upload's header is read with PyAV (``separation.probe``)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    monkeypatch.setattr(probe, "READER_PYTHON", str(venv / "bin" / "python"))
-    code, lines = _check(_write_config(tmp_path / "config.toml", {}), capsys)
+    audio = {"header_reader_python": venv / "bin" / "python"}
+    code, lines = _check(_write_config(tmp_path / "config.toml", {"audio": audio}), capsys)
     assert code == 1
     expected = f"FATAL header reader: {venv / 'bin' / 'python'} cannot import PyAV"
     assert any(line.startswith(expected) for line in lines), lines

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from separation import probe as probe_module
 from separation.decode import AudioLimits, inspect_audio
 from separation.errors import HeaderReaderError, InputLimitError
 from separation.header_reader import (
@@ -123,15 +122,15 @@ def test_real_songs_probe_right(ffmpeg, shared_music):
     assert fishin.tags["artist"] == "Karissa Hobbs"
 
 
-def test_without_pyav_the_server_is_at_fault_not_the_upload(tmp_path, ffmpeg, monkeypatch):
+def test_without_pyav_the_server_is_at_fault_not_the_upload(tmp_path, ffmpeg):
     """A Python without PyAV: every upload would be 'not audio' if this were not told apart."""
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True
     )
-    monkeypatch.setattr(probe_module, "READER_PYTHON", str(tmp_path / "venv" / "bin" / "python"))
+    without_pyav = AudioLimits(header_reader_python=str(tmp_path / "venv" / "bin" / "python"))
     song = tagged_song(tmp_path / "song.mp3", ffmpeg, {"title": "Fine"})
     with pytest.raises(HeaderReaderError) as broken:
-        inspect_audio(song, ffmpeg=ffmpeg, limits=LIMITS)
+        inspect_audio(song, ffmpeg=ffmpeg, limits=without_pyav)
     assert "PyAV is not installed" in str(broken.value)
 
 
