@@ -18,7 +18,7 @@ Columns:
 * ``wall s``: seconds the step took inside the child (imports not counted);
   ``>T`` when the child was still running after --timeout T seconds and was killed,
   together with its ffmpeg processes.
-* ``ffmpeg MiB``: peak resident memory of the child's ffmpeg processes,
+* ``ffmpeg MiB``: peak resident memory of the child's ffmpeg and header-reader processes,
   ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` read in the child after the step. The probe
   and the decode run in separate children, so the decode figure is the larger of its
   own probe and decode. ``<=N``: the figure is not above the child's own peak RSS, N
