@@ -30,8 +30,9 @@ WHEELS="${WHEELS:-benchmarks/wheels}"
 DEPS="benchmarks/.gpu-check-deps"
 REQUIREMENTS="benchmarks/gpu_check_requirements.txt"
 # What gpu_check.py imports besides torch (python -c "import ..."; sys.modules shows the
-# third-party ones: demucs, einops, julius, tqdm, yaml, numpy, ffmpeg, past, imageio_ffmpeg).
-IMPORTS="import numpy, yaml, ffmpeg, imageio_ffmpeg, demucs.apply, demucs.htdemucs, \
+# third-party ones: demucs, einops, julius, tqdm, yaml, numpy, ffmpeg, past, imageio_ffmpeg;
+# av, which the header reader imports in its own child Python).
+IMPORTS="import numpy, yaml, ffmpeg, imageio_ffmpeg, av, demucs.apply, demucs.htdemucs, \
 demucs.pretrained, separation.pool, separation.pipeline, separation.batch_sweep"
 
 fail() {

@@ -18,7 +18,7 @@ Columns:
 * ``wall s``: seconds the step took inside the child (imports not counted);
   ``>T`` when the child was still running after --timeout T seconds and was killed,
   together with its ffmpeg processes.
-* ``ffmpeg MiB``: peak resident memory of the child's ffmpeg processes,
+* ``ffmpeg MiB``: peak resident memory of the child's ffmpeg and header-reader processes,
   ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` read in the child after the step. The probe
   and the decode run in separate children, so the decode figure is the larger of its
   own probe and decode. ``<=N``: the figure is not above the child's own peak RSS, N
@@ -57,6 +57,11 @@ The cases:
   element: ``ffmpeg -i`` prints ``Duration: N/A``; it decodes to 60 s.
 * ``nan-wav``: 5 s of IEEE float WAV (format tag 3) with NaN, +Inf and -Inf samples.
 * ``truncated``: the first 30 % of the bytes of the 2:13 Ogg song.
+* ``lyrics-1mb``, ``lyrics-24mb``: a 20 s stereo MP3 with 1 MB (24 MB) of lyrics in a
+  tag; the old banner parser lost the header after 16 KiB of stderr (issue 20).
+* ``forged-banner``: a 20 s stereo MP3 whose TXXX tag name holds fake ``Duration:
+  00:00:01.00`` and ``Stream #0:0: Audio: pcm_s16le, 8000 Hz, mono`` lines.
+* ``tags-10000``: a 20 s stereo MP3 with 10 000 TXXX tags, its title last.
 
 Each child gets --timeout seconds (default 60). A probe that is refused or killed
 leaves its decode row ``not run``.
@@ -486,6 +491,38 @@ def make_nan_wav(corpus: Corpus, seconds: float = 5.0) -> Path:
     return corpus.write("nan.wav", b"RIFF" + struct.pack("<I", len(chunks)) + chunks)
 
 
+def tagged_song(name: str, tags: dict[str, str]) -> Callable[[Corpus], Path]:
+    """A 20 s stereo MP3 carrying ``tags``, written through an ffmetadata file (so that
+    names and values may hold newlines and megabytes)."""
+
+    def escaped(text: str) -> str:
+        for special in ("\\", "=", ";", "#", "\n"):
+            text = text.replace(special, "\\" + special)
+        return text
+
+    def make(corpus: Corpus) -> Path:
+        metadata = corpus.write(f"{name}.ffmetadata", ";FFMETADATA1\n" + "".join(
+            f"{escaped(key)}={escaped(value)}\n" for key, value in tags.items()
+        ))  # fmt: skip
+        path = corpus.folder / name
+        corpus.run_ffmpeg(
+            *corpus.sine(20), "-f", "ffmetadata", "-i", str(metadata),
+            "-map", "0:a", "-map_metadata", "1", "-c:a", "libmp3lame", str(path),
+        )  # fmt: skip
+        metadata.unlink()
+        return path
+
+    return make
+
+
+LYRICS_1_MB = "la la la, the words go on\n" * (2**20 // 26)
+FORGED_BANNER = (
+    "x\n  Duration: 00:00:01.00, start: 0.000000, bitrate: 128 kb/s\n"
+    "  Stream #0:0: Audio: pcm_s16le, 8000 Hz, mono, s16, 128 kb/s\ny"
+)
+MANY_TAGS = {**{f"note{n:05d}": f"value {n}" for n in range(10_000)}, "title": "Buried"}
+
+
 def make_truncated(corpus: Corpus) -> Path:
     data = (corpus.data / "lets-go-fishin.ogg").read_bytes()
     return corpus.write("truncated.ogg", data[: len(data) * 3 // 10])
@@ -515,6 +552,10 @@ CASES = [
     Case("no-duration", make_no_duration),
     Case("nan-wav", make_nan_wav),
     Case("truncated", make_truncated),
+    Case("lyrics-1mb", tagged_song("lyrics1.mp3", {"lyrics": LYRICS_1_MB, "title": "Long"})),
+    Case("lyrics-24mb", tagged_song("lyrics24.mp3", {"lyrics": LYRICS_1_MB * 24})),
+    Case("forged-banner", tagged_song("forged.mp3", {FORGED_BANNER: "v", "title": "Forged"})),
+    Case("tags-10000", tagged_song("many.mp3", MANY_TAGS)),
 ]
 
 # ---------------------------------------------------------------------------------------

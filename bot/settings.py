@@ -67,6 +67,9 @@ class AudioSettings(_Section):
     """Uploads downloaded at once across all users (0: four per CPU core, at least 8)."""
     max_parallel_probes: int = Field(default=0, ge=0)
     """Uploads' headers checked at once across all users (0: one per CPU core, at least 2)."""
+    header_reader_python: Path | None = None
+    """The Python that reads uploads' headers with PyAV (``separation.probe``); default:
+    the one running the bot. For a bot not run by a Python that has PyAV."""
 
 
 class ModelSettings(_Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from bot.chat.flow import FlowConfig
 from bot.settings import Settings
@@ -26,6 +27,7 @@ def audio_limits(settings: Settings) -> AudioLimits:
         max_input_bytes=settings.audio.max_input_bytes,
         ffmpeg_memory_bytes=settings.audio.ffmpeg_memory_mb * 2**20,
         probe_timeout_seconds=settings.audio.probe_timeout_seconds,
+        header_reader_python=str(settings.audio.header_reader_python or sys.executable),
     )
 
 

@@ -2,8 +2,9 @@
 
 Why it works this way:
 
-* The header is read first (``ffmpeg -i`` without output, see ``separation.ffmpeg``) so a
-  file whose container says it lasts three hours is refused in milliseconds.
+* The header is read first (``separation.probe``: libavformat's fields, never text that
+  tags can forge) so a file whose container says it lasts three hours is refused in
+  milliseconds.
 * Every ffmpeg run on an upload goes through ``separation.sandbox`` (no playlists, no
   network, no pictures decoded, OS limits); its deadlines scale with the duration limit,
   not with whatever the file claims.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +39,10 @@ from separation.errors import (
     EmptyAudioError,
     NotAudioError,
 )
-from separation.ffmpeg import ProbeResult, probe, stderr_tail
+from separation.ffmpeg import ProbeResult, stderr_tail
 from separation.ffmpeg_args import command_line, file_url
-from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input
+from separation.probe import probe
+from separation.sandbox import ChildLimits, run_sandboxed, untrusted_input
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,9 @@ class AudioLimits:
     """Address space of one ffmpeg child (a normal decode needs well under 100 MiB)."""
     probe_timeout_seconds: float = 20.0
     """Reading a header takes milliseconds; this only stops a wedged or hostile probe."""
+    header_reader_python: str = sys.executable
+    """The Python that reads headers with PyAV (``separation.probe``), under the probe's
+    limits: this one unless configured."""
 
     @property
     def cap_seconds(self) -> float:
@@ -143,9 +149,11 @@ def inspect_audio(path: Path, *, ffmpeg: str, limits: AudioLimits) -> ProbeResul
         EmptyAudioError, AudioTooLargeError, NotAudioError, AudioTooLongError.
     """
     check_input_file(path, limits)
-    info = probe(path, ffmpeg=ffmpeg, limits=limits.probe_limits())
+    info = probe(
+        path, ffmpeg=ffmpeg, limits=limits.probe_limits(), python=limits.header_reader_python
+    )
     if not info.opened:
-        raise NotAudioError(detail=f"ffmpeg cannot open the input: {info.refusal}")
+        raise NotAudioError(detail=f"cannot open the input: {info.refusal}")
     if not info.has_audio:
         raise NotAudioError(detail="no audio stream")
     if info.duration_seconds is not None and info.duration_seconds > limits.max_duration_seconds:
@@ -173,7 +181,7 @@ def measure_duration(path: Path, *, ffmpeg: str, limits: AudioLimits) -> float:
         ffmpeg, counted,
         "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
     )  # fmt: skip
-    run = run_ffmpeg(command, limits.measure_limits(), what="measure")
+    run = run_sandboxed(command, limits.measure_limits(), what="measure")
     times = [
         line.split("=", 1)[1] for line in run.stdout.splitlines() if line.startswith("out_time_us=")
     ]
@@ -222,7 +230,7 @@ def decode_audio(
     command = command_line(
         ffmpeg, samples, "-hide_banner", "-nostdin", "-loglevel", "error", overwrite=True
     )
-    run = run_ffmpeg(
+    run = run_sandboxed(
         command,
         limits.decode_limits(sample_rate=sample_rate, channels=file_channels),
         what="decode",

@@ -138,6 +138,13 @@ class FFmpegNotFoundError(SeparationError):
     kind = "ffmpeg_missing"
 
 
+class HeaderReaderError(SeparationError):
+    """The header reader (PyAV in a child Python, ``separation.probe``) cannot run here:
+    a broken installation, never a bad upload."""
+
+    kind = "header_reader_missing"
+
+
 class AudioExportError(SeparationError):
     kind = "export"
 

@@ -1,40 +1,20 @@
-"""Finding and running ffmpeg, and reading a file's header without ffprobe.
-
-ffprobe is not always installed (imageio-ffmpeg ships ffmpeg alone), so the cheap look at
-an input is ``ffmpeg -i FILE`` with no output: ffmpeg prints the container's duration,
-streams and tags to stderr after reading only the header, then exits. That is enough to
-refuse a three-hour file in milliseconds instead of decoding it.
+"""Finding ffmpeg, and what a file's header says (:class:`ProbeResult`).
 
 ffmpeg is always run with an argument list, never through a shell, and the input path
 is always one we created (see ``separation.workdir``), never a name a user chose. An
 upload is only ever opened through ``separation.sandbox``, which restricts what ffmpeg
-may open and use. Command lines with an output are built with ffmpeg-python and run by
-our own code (``separation.ffmpeg_args`` says why); the probe has none and is written
-out by hand.
+may open and use. Command lines are built with ffmpeg-python and run by our own code
+(``separation.ffmpeg_args`` says why). The header is read by ``separation.probe``, not
+by ffmpeg's text banner (issue 20 says why).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import re
 import shutil
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from separation.errors import FFmpegNotFoundError
-from separation.sandbox import ChildLimits, run_ffmpeg, untrusted_input_args
-
-logger = logging.getLogger(__name__)
-
-_DURATION = re.compile(r"^\s*Duration:\s*(?:(\d+):(\d+):(\d+(?:\.\d+)?)|N/A)", re.MULTILINE)
-_AUDIO_STREAM = re.compile(
-    r"^\s*Stream #\d+:\d+.*?: Audio: (?P<codec>[^,\s]+)[^,]*, (?P<rate>\d+) Hz, "
-    r"(?P<layout>[^,]+)",
-    re.MULTILINE,
-)
-_METADATA_LINE = re.compile(r"^\s{4,}(?P<key>[A-Za-z0-9_ -]+?)\s*: (?P<value>.*)$")
 
 
 @cache
@@ -65,7 +45,7 @@ def find_ffmpeg(configured: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What ffmpeg says about a file from its header alone."""
+    """What a file's header says, read without decoding (``separation.probe``)."""
 
     duration_seconds: float | None
     """None when the container does not say (streams, some raw formats)."""
@@ -75,98 +55,13 @@ class ProbeResult:
     sample_rate: int | None
     channels: int | None
     tags: dict[str, str] = field(default_factory=dict)
+    """The container's and the first audio stream's tags, names lower-cased: a stranger's
+    text, bounded in number and length (``separation.header_reader``)."""
     opened: bool = True
-    """False when ffmpeg could not open the input at all (not a media file, or a format
-    the sandbox does not allow)."""
+    """False when libavformat could not open the input at all (not a media file, or a
+    format the sandbox does not allow)."""
     refusal: str = ""
-    """ffmpeg's reason when it did not open the input (for the log, never the user)."""
-
-
-def _channels_from_layout(layout: str) -> int | None:
-    layout = layout.strip()
-    if layout == "mono":
-        return 1
-    if layout == "stereo":
-        return 2
-    match = re.match(r"(\d+) channels", layout)
-    if match:
-        return int(match.group(1))
-    match = re.match(r"(\d+)\.(\d+)", layout)  # 5.1, 7.1(wide), 2.1 ...
-    if match:
-        return int(match.group(1)) + int(match.group(2))
-    return None
-
-
-def _parse_tags(stderr: str) -> dict[str, str]:
-    """Tags of the container and of the first audio stream (Ogg keeps them on the stream)."""
-    tags: dict[str, str] = {}
-    in_metadata = False
-    audio_streams_seen = 0
-    for line in stderr.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("Stream #"):
-            in_metadata = False
-            if ": Audio:" in stripped:
-                audio_streams_seen += 1
-            continue
-        if stripped == "Metadata:":
-            in_metadata = audio_streams_seen <= 1
-            continue
-        if not in_metadata:
-            continue
-        match = _METADATA_LINE.match(line)
-        if match is None:
-            if not line.startswith("      "):
-                in_metadata = False
-            continue
-        key = match.group("key").strip().lower()
-        if key and key not in tags:
-            tags[key] = match.group("value").strip()
-    return tags
-
-
-def parse_probe_output(stderr: str) -> ProbeResult:
-    """Parse the banner ``ffmpeg -i FILE`` writes to stderr."""
-    opened = "Input #0" in stderr
-    duration: float | None = None
-    match = _DURATION.search(stderr)
-    if match and match.group(1) is not None:
-        hours, minutes, seconds = match.groups()
-        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    audio = _AUDIO_STREAM.search(stderr)
-    return ProbeResult(
-        duration_seconds=duration,
-        duration_is_estimate="Estimating duration from bitrate" in stderr,
-        has_audio=audio is not None,
-        audio_codec=audio.group("codec") if audio else None,
-        sample_rate=int(audio.group("rate")) if audio else None,
-        channels=_channels_from_layout(audio.group("layout")) if audio else None,
-        tags=_parse_tags(stderr) if opened else {},
-        opened=opened,
-    )
-
-
-def probe(path: Path, *, ffmpeg: str, limits: ChildLimits) -> ProbeResult:
-    """Read ``path``'s header with ffmpeg (no decoding: not even an attached picture).
-
-    Raises:
-        InputLimitError: the probe ran past ``limits`` (a hostile file).
-    """
-    # Hand-written: a probe has no output, and ffmpeg-python compiles only a graph with one
-    # (see separation.ffmpeg_args). Without -loglevel: the header is what ffmpeg logs.
-    command = [ffmpeg, "-hide_banner", "-nostdin", *untrusted_input_args(ffmpeg, path)]
-    run = run_ffmpeg(command, limits, what="probe")
-    result = parse_probe_output(run.stderr)
-    if not result.opened:
-        return dataclasses.replace(result, refusal=_refusal(run.stderr))
-    return result
-
-
-def _refusal(stderr: str) -> str:
-    """ffmpeg's reason for not opening a file; the sandbox's own refusal when it is one."""
-    lines = stderr.strip().splitlines()
-    sandbox = [line for line in lines if "whitelist" in line]
-    return stderr_tail("\n".join(sandbox[:1] or lines[-2:]))
+    """The reason it was not opened (for the log, never the user)."""
 
 
 def stderr_tail(stderr: bytes | str, lines: int = 4) -> str:

@@ -16,8 +16,8 @@ while its stderr goes to a file, so a chatty ffmpeg never blocks on a full pipe 
 reads (``separation.encode``).
 
 What ffmpeg-python cannot build stays hand-written, with the reason where it is: a run
-without an output (the header probe and ``-decoders``: ``compile`` needs an output) and
-an option given more than once (one ``-metadata`` per tag: its options are a dict).
+without an output (``-decoders``: ``compile`` needs an output) and an option given more
+than once (one ``-metadata`` per tag: its options are a dict).
 """
 
 from __future__ import annotations

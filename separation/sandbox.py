@@ -1,4 +1,4 @@
-"""The one hardened way to run ffmpeg on a file a stranger sent.
+"""The one hardened way to open a file a stranger sent: ffmpeg, or the header reader.
 
 A public bot decodes whatever anyone uploads, and ffmpeg is built to open anything:
 playlists that name other files or URLs (HLS, concat), image sequences, subtitles, and
@@ -19,12 +19,16 @@ with a 16000x16000 cover cost 780 MB before any check. So every ffmpeg run on an
   deadline, so a file that gets past all of the above still costs bounded memory, time
   and disk.
 
+The header reader (``separation.header_reader``, PyAV's libavformat in a child Python)
+gets the same whitelists (:func:`input_whitelists`) and runs under the same limits.
+
 Every way such a run fails on account of the input becomes an
 :class:`~separation.errors.AudioInputError` with one sentence for the user; the
 measured wall time, CPU time and peak memory of the child are logged and returned.
 
 ffmpeg-python builds the command lines (``separation.ffmpeg_args``); this module runs
-them, because only our own code can add the limits and the deadline.
+them (:func:`run_sandboxed`), because only our own code can add the limits and the
+deadline.
 """
 
 from __future__ import annotations
@@ -70,17 +74,20 @@ _CHILD_ENVIRONMENT = {
 _STDOUT_TAIL_BYTES = 64 * 1024
 _STDERR_TAIL_BYTES = 16 * 1024
 _MAX_LINE_CHARS = 300
+_OUT_OF_MEMORY = ("Cannot allocate memory", "MemoryError")
+"""How ffmpeg, and Python where the header reader cannot even start, say that the memory
+limit refused them."""
 _DIAGNOSTIC_FILE_BYTES = 16 * 1024 * 1024
 """What a run that writes no audio may write (its stderr and progress lines)."""
 
 
 @dataclass(frozen=True)
 class ChildLimits:
-    """What one ffmpeg child may use before it is stopped."""
+    """What one child (ffmpeg, or the header reader) may use before it is stopped."""
 
     wall_seconds: float
     memory_bytes: int
-    """Address space (``RLIMIT_AS``): allocations beyond it fail inside ffmpeg."""
+    """Address space (``RLIMIT_AS``): allocations beyond it fail inside the child."""
     file_bytes: int = _DIAGNOSTIC_FILE_BYTES
     """Largest file it may write (``RLIMIT_FSIZE``): the decoded audio, or its stderr."""
 
@@ -91,12 +98,13 @@ class ChildLimits:
 
 
 @dataclass(frozen=True)
-class FFmpegRun:
-    """How a finished ffmpeg child ended and what it cost."""
+class SandboxedRun:
+    """How a finished child (ffmpeg or the header reader) ended and what it cost."""
 
     returncode: int
     stdout: str
-    """The last 64 KiB (progress lines, when asked for with ``-progress pipe:1``)."""
+    """The last 64 KiB (ffmpeg's progress lines, when asked for with ``-progress pipe:1``;
+    the header reader's JSON)."""
     stderr: str
     wall_seconds: float
     cpu_seconds: float
@@ -115,25 +123,24 @@ def untrusted_input(ffmpeg: str, path: Path) -> Stream:
     return input_stream(file_url(path), **_untrusted_input_options(ffmpeg))
 
 
-def untrusted_input_args(ffmpeg: str, path: Path) -> list[str]:
-    """The same input as arguments (everything up to ``-i``), for a run with no output.
-
-    Hand-written because ffmpeg-python compiles only a graph that has an output, and the
-    header probe (``separation.ffmpeg.probe``) has none; the options are the same dict.
-    """
-    options = _untrusted_input_options(ffmpeg)
-    return [
-        *(argument for name, value in options.items() for argument in (f"-{name}", value)),
-        "-i", file_url(path),
-    ]  # fmt: skip
-
-
 def _untrusted_input_options(ffmpeg: str) -> dict[str, str]:
     """The input options of every run on an upload (applied to the ``-i`` after them)."""
     return {
         # Audio decodes in real time many times over on one thread; a fixed count keeps
         # the memory footprint (thread stacks, allocator arenas) independent of the host.
         "threads": str(_DECODER_THREADS),
+        **input_whitelists(ffmpeg),
+    }
+
+
+def input_whitelists(ffmpeg: str) -> dict[str, str]:
+    """What may open an upload, as libavformat options: the ``file`` protocol, the
+    demuxers in :data:`INPUT_DEMUXERS`, ``ffmpeg``'s audio decoders.
+
+    The same for ffmpeg's command lines and for the header reader (PyAV's libavformat,
+    ``separation.header_reader``), so both refuse the same files.
+    """
+    return {
         "protocol_whitelist": "file",
         "format_whitelist": ",".join(INPUT_DEMUXERS),
         "codec_whitelist": audio_decoders(ffmpeg),
@@ -170,8 +177,11 @@ def audio_decoders(ffmpeg: str) -> str:
     return ",".join(names)
 
 
-def run_ffmpeg(arguments: Sequence[str], limits: ChildLimits, *, what: str) -> FFmpegRun:
-    """Run ffmpeg on an untrusted input under ``limits``; raise when a limit stopped it.
+def run_sandboxed(arguments: Sequence[str], limits: ChildLimits, *, what: str) -> SandboxedRun:
+    """Run a child on an untrusted input under ``limits``; raise when a limit stopped it.
+
+    The child is ffmpeg, or the header reader (a Python that writes "Cannot allocate
+    memory" to stderr as ffmpeg does when its memory limit stops it).
 
     ``what`` names the step in logs ("probe", "decode"...). A non-zero exit for any other
     reason is returned, not raised: the caller knows what it means for its step.
@@ -191,28 +201,30 @@ def run_ffmpeg(arguments: Sequence[str], limits: ChildLimits, *, what: str) -> F
             preexec_fn=preexec,
         )
         status, usage, timed_out = _wait(process, limits.wall_seconds)
-        run = FFmpegRun(
+        run = SandboxedRun(
             returncode=process.returncode,
             stdout=_tail(stdout, _STDOUT_TAIL_BYTES),
-            stderr=_tail(stderr, _STDERR_TAIL_BYTES),
+            stderr=_lines_cut(_tail(stderr, _STDERR_TAIL_BYTES)),
             wall_seconds=time.monotonic() - started,
             cpu_seconds=usage.ru_utime + usage.ru_stime,
             peak_memory_bytes=usage.ru_maxrss * 1024,
         )
     logger.debug(
-        "ffmpeg %s: rc=%s %.2f s wall, %.2f s CPU, peak <= %.0f MiB",
+        "sandboxed %s: rc=%s %.2f s wall, %.2f s CPU, peak <= %.0f MiB",
         what, run.returncode, run.wall_seconds, run.cpu_seconds, run.peak_memory_bytes / 2**20,
     )  # fmt: skip
     reason = _limit_reason(run, status, timed_out, limits)
     if reason is not None:
         logger.info(
-            "ffmpeg %s stopped: %s (peak %.0f MiB)", what, reason, run.peak_memory_bytes / 2**20
+            "sandboxed %s stopped: %s (peak %.0f MiB)", what, reason, run.peak_memory_bytes / 2**20
         )
         raise InputLimitError(detail=f"{what}: {reason}")
     return run
 
 
-def _limit_reason(run: FFmpegRun, status: int, timed_out: bool, limits: ChildLimits) -> str | None:
+def _limit_reason(
+    run: SandboxedRun, status: int, timed_out: bool, limits: ChildLimits
+) -> str | None:
     if timed_out:
         return f"no result within {limits.wall_seconds:.0f} s"
     if os.WIFSIGNALED(status):
@@ -223,7 +235,7 @@ def _limit_reason(run: FFmpegRun, status: int, timed_out: bool, limits: ChildLim
             return "used more than its CPU time limit"
         # A crash on a crafted file, often an allocation the memory limit refused.
         return f"killed by {signal.Signals(number).name}"
-    if run.returncode != 0 and "Cannot allocate memory" in run.stderr:
+    if run.returncode != 0 and any(marker in run.stderr for marker in _OUT_OF_MEMORY):
         return f"needed more than {limits.memory_bytes / 2**20:.0f} MiB of memory"
     return None
 
@@ -298,6 +310,10 @@ def _wait(
 def _tail(file: IO[bytes], limit: int) -> str:
     size = file.seek(0, os.SEEK_END)
     file.seek(max(0, size - limit))
-    text = file.read().decode("utf-8", errors="replace")
+    return file.read().decode("utf-8", errors="replace")
+
+
+def _lines_cut(text: str) -> str:
     # The codec whitelist is echoed in some warnings: a line of 2000 names helps nobody.
+    # (Not stdout: the header reader's one line of JSON is bounded by the reader.)
     return "\n".join(line[:_MAX_LINE_CHARS] for line in text.splitlines())

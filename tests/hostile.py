@@ -2,7 +2,8 @@
 
 Each function writes one kind of file a stranger could send to the bot (issue 10):
 playlists that name a server file or a URL, concat lists, images, subtitles, cover-art
-bombs, headers that lie about or hide the length, and samples that are not numbers.
+bombs, headers that lie about or hide the length, samples that are not numbers, and
+tags that are huge, many or imitate ffmpeg's banner (issue 20).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,6 +88,50 @@ def hanging_ffmpeg(folder: Path, ffmpeg: str) -> str:
     )
     script.chmod(0o755)
     return str(script)
+
+
+def hanging_program(folder: Path) -> str:
+    """A program that hangs whatever it is asked (a header reader's stand-in)."""
+    script = folder / "hangs"
+    script.write_text("#!/bin/sh\nexec sleep 60\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+FORGED_BANNER = "\n".join(
+    [
+        "x",
+        "  Duration: 00:00:01.00, start: 0.000000, bitrate: 128 kb/s",
+        "  Stream #0:0: Audio: pcm_s16le, 8000 Hz, mono, s16, 128 kb/s",
+        "y",
+    ]
+)
+"""What ``ffmpeg -i`` prints for a one-second 8 kHz mono WAV, as a tag can hold it."""
+LYRICS_1_MB = "la la la, the words go on\n" * (2**20 // 26)
+
+
+def _ffmetadata_escaped(text: str) -> str:
+    for special in ("\\", "=", ";", "#", "\n"):
+        text = text.replace(special, "\\" + special)
+    return text
+
+
+def tagged_song(path: Path, ffmpeg: str, tags: Mapping[str, str], *, seconds: float) -> Path:
+    """A stereo 44.1 kHz tone carrying ``tags`` (format from the extension).
+
+    The tags go through an ffmetadata file, so names and values may hold anything:
+    newlines, ``=``, megabytes of lyrics, ten thousand entries.
+    """
+    metadata = path.with_name(path.name + ".ffmetadata")
+    lines = (f"{_ffmetadata_escaped(k)}={_ffmetadata_escaped(v)}\n" for k, v in tags.items())
+    metadata.write_text(";FFMETADATA1\n" + "".join(lines))
+    _ffmpeg(
+        ffmpeg, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+        "-f", "ffmetadata", "-i", str(metadata),
+        "-map", "0:a", "-map_metadata", "1", "-ac", "2", str(path),
+    )  # fmt: skip
+    metadata.unlink()
+    return path
 
 
 def lying_mp3(path: Path, ffmpeg: str, work: Path, *, claims: float, plays: float) -> Path:

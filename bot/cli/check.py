@@ -39,9 +39,11 @@ from bot.ops.secrets import (
     secret_values,
 )
 from bot.settings import Settings, resolve_config_path
+from bot.wiring import audio_limits
 from separation.cache_limits import disk_bytes
-from separation.errors import DeviceError, FFmpegNotFoundError
+from separation.errors import DeviceError, FFmpegNotFoundError, HeaderReaderError
 from separation.ffmpeg import find_ffmpeg
+from separation.probe import reader_version
 
 _DATABASE_TIMEOUT_SECONDS = 10.0
 
@@ -98,6 +100,7 @@ def run_checks(settings: Settings) -> list[Finding]:
     return [
         *check_platforms(settings),
         check_ffmpeg(settings.general.ffmpeg_path),
+        check_header_reader(audio_limits(settings).header_reader_python),
         check_model(settings),
         check_device(settings),
         check_data_dir(settings.general.data_dir),
@@ -208,6 +211,16 @@ def check_ffmpeg(configured: str | None) -> Finding:
     words = completed.stdout.decode("utf-8", "replace").split(maxsplit=3)
     version = words[2] if len(words) > 2 else "version unknown"
     return Finding("OK", "ffmpeg", f"{ffmpeg} ({version})")
+
+
+def check_header_reader(python: str) -> Finding:
+    """``python``, which reads uploads' headers (``separation.probe``), imports PyAV:
+    without it every song would fail its header check."""
+    try:
+        version = reader_version(python)
+    except HeaderReaderError as exc:
+        return Finding("FATAL", "header reader", str(exc))
+    return Finding("OK", "header reader", f"PyAV {version}")
 
 
 def check_model(settings: Settings) -> Finding:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,15 @@ from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
 from tests.conftest import excerpt
 from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
 from tests.hostile import (
+    FORGED_BANNER,
+    LYRICS_1_MB,
     counting_listener,
+    hanging_program,
     headerless,
     lying_mp3,
     non_finite_wav,
     playlist_of,
+    tagged_song,
 )
 from tests.telegram.conftest import make_pool
 
@@ -114,6 +119,22 @@ async def test_a_lying_header_is_charged_its_decoded_length(make_flow, tmp_path,
     assert (await _quota(flow)).audio_minutes_used == pytest.approx(20 / 60, abs=0.01)
 
 
+async def test_a_song_with_long_and_forged_tags_is_separated_and_titled_from_them(
+    make_flow, tmp_path, ffmpeg
+):
+    """Issue 20: 1 MB of lyrics made it 'not audio'; a tag imitating ffmpeg's banner made
+    the header read as 1 s of 8 kHz mono. Now it is the 4 s stereo song it is."""
+    flow = await make_flow()
+    tags = {"lyrics": LYRICS_1_MB, FORGED_BANNER: "v", "title": "Long Song", "artist": "Band"}
+    song = tagged_song(tmp_path / "lyrics.mp3", ffmpeg, tags, seconds=4)
+    replier = RecordingReplier()
+    job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
+    assert job is not None and job.status == "done", replier.texts
+    assert (await flow._store.get_job(job.id)).input_duration_seconds == pytest.approx(4, abs=0.1)
+    assert replier.files and all(sent.title.startswith("Long Song") for sent in replier.files)
+    assert all(sent.performer == "Band" for sent in replier.files)
+
+
 async def test_a_lying_header_over_the_users_song_limit_is_stopped_and_refunded(
     make_flow, tmp_path, ffmpeg
 ):
@@ -156,11 +177,10 @@ async def test_a_file_without_a_length_is_measured_before_it_is_admitted(
 
 
 async def test_a_probe_that_hangs_gets_one_sentence_and_leaves_nothing(
-    make_flow, tmp_path, ffmpeg, server_secret, hanging_ffmpeg
+    make_flow, tmp_path, server_secret
 ):
-    flow = await make_flow(
-        {"general": {"ffmpeg_path": hanging_ffmpeg}, "audio": {"probe_timeout_seconds": 0.5}}
-    )
+    hangs = hanging_program(tmp_path)
+    flow = await make_flow({"audio": {"header_reader_python": hangs, "probe_timeout_seconds": 0.5}})
     replier = RecordingReplier()
     assert await flow.handle_song(USER, CHAT, replier, upload_of(server_secret)) is None
     assert replier.texts[-1].startswith("Reading that file took far too long")
@@ -181,20 +201,25 @@ async def test_non_finite_samples_are_a_damaged_file_and_cost_nothing(make_flow,
 
 async def test_a_song_is_probed_once_and_decoded_once(make_flow, tmp_path, ffmpeg, clip_path):
     wrapper, log = wrapped_ffmpeg(tmp_path, ffmpeg)
-    flow = await make_flow({"general": {"ffmpeg_path": wrapper}})
+    (tmp_path / "reader").mkdir()
+    python, probes = wrapped_ffmpeg(tmp_path / "reader", sys.executable)
+    flow = await make_flow(
+        {"general": {"ffmpeg_path": wrapper}, "audio": {"header_reader_python": python}}
+    )
     song = excerpt(clip_path, tmp_path / "clip.mp3", ffmpeg, 4, "-c:a", "libmp3lame")
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
     assert job is not None and job.status == "done"
+    assert len([run for run in ffmpeg_runs(probes) if ".upload" in run]) == 1  # the flow's
     on_the_upload = [run for run in ffmpeg_runs(log) if ".upload" in run]
-    assert len(on_the_upload) == 2  # the flow's header check, the pool's decode
-    assert "-f f32le" not in on_the_upload[0] and "-f f32le" in on_the_upload[1]
+    assert len(on_the_upload) == 1 and "-f f32le" in on_the_upload[0]  # the pool's decode
 
 
 @pytest.mark.parametrize("slots", [1, 2])
-async def test_header_checks_run_a_bounded_number_at_a_time(make_flow, tmp_path, ffmpeg, slots):
-    wrapper, log = wrapped_ffmpeg(tmp_path, ffmpeg, pause=0.3)
-    flow = await make_flow({"general": {"ffmpeg_path": wrapper},
-                            "audio": {"max_parallel_probes": slots}})  # fmt: skip
+async def test_header_checks_run_a_bounded_number_at_a_time(make_flow, tmp_path, slots):
+    python, log = wrapped_ffmpeg(tmp_path, sys.executable, pause=0.3)  # the header reader's
+    flow = await make_flow(
+        {"audio": {"max_parallel_probes": slots, "header_reader_python": python}}
+    )
     junk = tmp_path / "notes.mp3"
     junk.write_text("not a song\n" * 100)
     users = [dataclasses.replace(USER, user_id=str(n)) for n in range(4)]

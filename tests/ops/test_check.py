@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -88,6 +90,7 @@ def test_a_good_config_is_ready_and_never_prints_the_token(tmp_path, empty_hub, 
     assert any(line.startswith("OK    model tiny: weights found") for line in lines)
     assert any(line.startswith("OK    device: cpu (") for line in lines)
     assert any(line.startswith("OK    ffmpeg: ") for line in lines)
+    assert any(line.startswith("OK    header reader: PyAV ") for line in lines)
     if _platforms():
         assert f'token = "{MASK}"' in lines
     assert not (tmp_path / "data").exists()  # a check creates nothing
@@ -160,6 +163,17 @@ def test_a_missing_ffmpeg_is_fatal(tmp_path, empty_hub, capsys):
     assert code == 1
     expected = "FATAL ffmpeg: ffmpeg not found at configured path"
     assert any(line.startswith(expected) for line in lines)
+
+
+def test_a_header_reader_python_without_pyav_is_fatal(tmp_path, empty_hub, capsys):
+    """Every upload's header is read with PyAV (``separation.probe``)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    audio = {"header_reader_python": venv / "bin" / "python"}
+    code, lines = _check(_write_config(tmp_path / "config.toml", {"audio": audio}), capsys)
+    assert code == 1
+    expected = f"FATAL header reader: {venv / 'bin' / 'python'} cannot import PyAV"
+    assert any(line.startswith(expected) for line in lines), lines
 
 
 def _sqlite_config(tmp_path: Path, database: Path) -> Path:

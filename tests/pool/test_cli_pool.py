@@ -8,7 +8,7 @@ import pytest
 
 from bot.cli.main import main
 from separation.decode import AudioLimits
-from separation.ffmpeg import probe
+from separation.probe import probe
 from tests.pool.helpers import read_audio
 
 

@@ -11,8 +11,8 @@ import pytest
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
 from separation.errors import StemsExpiredError
-from separation.ffmpeg import probe
 from separation.jobs import RenderRequest
+from separation.probe import probe
 from separation.render_options import RenderOptions
 from tests.pool.helpers import WAV, CountingRunner, read_audio, request
 

@@ -24,6 +24,8 @@ from separation.errors import (
     NotAudioError,
 )
 from separation.ffmpeg import ProbeResult
+from separation.probe import probe
+from separation.sandbox import ChildLimits, run_sandboxed
 from tests.conftest import make_tone
 from tests.hostile import (
     counting_listener,
@@ -165,22 +167,43 @@ def test_a_normal_song_decodes_under_the_limits(tmp_path, ffmpeg, clip_path, lim
     assert audio.duration_seconds == pytest.approx(20.0, abs=0.1)
 
 
-def test_the_memory_limit_is_applied_to_ffmpeg(tmp_path, ffmpeg, limits_applied_by):
+def test_the_memory_limit_is_applied_to_the_header_reader_and_ffmpeg(
+    tmp_path, ffmpeg, limits_applied_by
+):
     song = make_tone(tmp_path / "tone.mp3", ffmpeg, seconds=2)
     starved = AudioLimits(ffmpeg_memory_bytes=16 * 2**20)
     with pytest.raises(InputLimitError) as stopped:
         inspect_audio(song, ffmpeg=ffmpeg, limits=starved)
     assert stopped.value.kind == "input_limit"
+    assert "memory" in stopped.value.detail
+    with pytest.raises(InputLimitError) as stopped:
+        decode_audio(
+            song, tmp_path / "raw.f32", ffmpeg=ffmpeg, sample_rate=44100, limits=starved,
+            info=AS_AUDIO,
+        )  # fmt: skip
     assert "memory" in stopped.value.user_message
 
 
-def test_a_probe_that_hangs_is_stopped_at_its_deadline(
+def test_a_header_read_that_hangs_is_stopped_at_its_deadline(tmp_path, ffmpeg, limits_applied_by):
+    """A FIFO with no writer blocks the reader's open() forever."""
+    never_written = tmp_path / "upload"
+    os.mkfifo(never_written)
+    limits = AudioLimits(probe_timeout_seconds=0.5)
+    with pytest.raises(InputLimitError) as stopped:
+        probe(never_written, ffmpeg=ffmpeg, limits=limits.probe_limits())
+    assert "within 0 s" in stopped.value.detail or "within 1 s" in stopped.value.detail
+
+
+def test_an_ffmpeg_run_that_hangs_is_stopped_at_its_deadline(
     tmp_path, ffmpeg, hanging_ffmpeg, limits_applied_by
 ):
     song = make_tone(tmp_path / "tone.mp3", ffmpeg, seconds=2)
-    limits = AudioLimits(probe_timeout_seconds=0.5)
     with pytest.raises(InputLimitError) as stopped:
-        inspect_audio(song, ffmpeg=hanging_ffmpeg, limits=limits)
+        run_sandboxed(
+            [hanging_ffmpeg, "-i", str(song), "-f", "null", "-"],
+            ChildLimits(0.5, LIMITS.ffmpeg_memory_bytes),
+            what="decode",
+        )
     assert "within 0 s" in stopped.value.detail or "within 1 s" in stopped.value.detail
 
 

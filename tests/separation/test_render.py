@@ -17,7 +17,7 @@ from separation.encode import (
 )
 from separation.engine import SeparatedStems, _FloatFile
 from separation.errors import AudioExportError, OutputTooLargeError
-from separation.ffmpeg import probe
+from separation.probe import probe
 from separation.render import clip_gain, iter_outputs, output_names, render_outputs
 from tests.conftest import decode_file
 
