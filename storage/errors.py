@@ -77,6 +77,10 @@ class InvalidJobRequestError(StorageError, ValueError):
     """A job request has a malformed hash, a negative size or duration, and so on."""
 
 
+class InvalidIntakeError(StorageError, ValueError):
+    """An accepted song cannot be recorded: no file reference, or one too long to keep."""
+
+
 class JobNotFoundError(StorageError, LookupError):
     """No job with this id exists."""
 
