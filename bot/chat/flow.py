@@ -311,10 +311,10 @@ class ChatFlow:
     ) -> None:
         """Record the id of the accepted song's progress message, so that a restart ends
         that message rather than leaving it at "Downloading..."."""
-        if intake is None or progress.handle is None:
-            return
+        if intake is None or intake.progress_message is not None or progress.handle is None:
+            return  # nothing to record, or resumed in the message on record
         ref = replier.message_ref(progress.handle)
-        if ref is None or ref == intake.progress_message:
+        if ref is None:
             return
         try:
             await self._store.note_intake_progress(intake.id, ref)
@@ -405,7 +405,7 @@ class ChatFlow:
             wishes.stems,
             encoding,
             wishes.controls,
-            intake_id=intake.id if intake is not None else None,
+            intake=intake,
         )
 
     async def _refusal_before_download(self, user: ChatUser, record: UserRecord) -> str | None:
@@ -456,7 +456,7 @@ class ChatFlow:
         encoding: EncodingSpec,
         controls: RenderOptions | None = None,
         *,
-        intake_id: int | None = None,
+        intake: IntakeRecord | None = None,
     ) -> JobRecord | None:
         try:
             info = await self._inspect(saved)
@@ -479,7 +479,7 @@ class ChatFlow:
                 **self._config.options,
                 "stems": stems,
                 "format": encoding.format,
-                **self._progress_ref(replier, progress),
+                **self._progress_ref(replier, progress, intake),
                 **render_option(controls),
             },
             original_filename=(upload.file_name or "")[:200] or None,
@@ -490,7 +490,7 @@ class ChatFlow:
                 channel_id=conversation.channel_id,
                 message_id=conversation.message_id,
             ),
-            intake_id=intake_id,
+            intake_id=intake.id if intake is not None else None,
         )
         try:
             job = await self._store.reserve_job(
@@ -515,9 +515,14 @@ class ChatFlow:
         )
 
     @staticmethod
-    def _progress_ref(replier: Replier, progress: ProgressMessage) -> dict[str, str]:
+    def _progress_ref(
+        replier: Replier, progress: ProgressMessage, intake: IntakeRecord | None
+    ) -> dict[str, str]:
         """The progress message's id, kept with the job so that after a crash and restart
-        the resumed job goes on in the same message instead of leaving it at "37%"."""
+        the resumed job goes on in the same message instead of leaving it at "37%"
+        (a song resumed from its intake record goes on in the message on record)."""
+        if intake is not None and intake.progress_message is not None:
+            return {PROGRESS_MESSAGE_OPTION: intake.progress_message}
         if progress.handle is None or (ref := replier.message_ref(progress.handle)) is None:
             return {}
         return {PROGRESS_MESSAGE_OPTION: ref}

@@ -103,6 +103,8 @@ class FakeBotApi:
         """Answer ``getFile`` like a local Bot API server: an absolute path, no size limit."""
         self.file_downloads = 0
         """Requests to the file endpoint (none in local mode: files are read from disk)."""
+        self._files_released = asyncio.Event()
+        self._files_released.set()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, port: int = 0) -> None:
@@ -134,6 +136,18 @@ class FakeBotApi:
         file_id = f"file-{next(self._file_ids)}"
         self._files[file_id] = path
         return file_id, path.stat().st_size
+
+    def forget_file(self, file_id: str) -> None:
+        """Stop handing out ``file_id`` (``getFile`` answers "invalid file_id")."""
+        self._files.pop(file_id, None)
+
+    def hold_files(self) -> None:
+        """Make file downloads wait (counted in ``file_downloads`` as they arrive) until
+        :meth:`release_files`: a download in progress for as long as a test needs."""
+        self._files_released.clear()
+
+    def release_files(self) -> None:
+        self._files_released.set()
 
     def push_update(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
@@ -332,6 +346,7 @@ class FakeBotApi:
         if path is None:
             return web.Response(status=404)
         self.file_downloads += 1
+        await self._files_released.wait()
         return web.FileResponse(path)
 
     async def _api_getMe(self, params, files) -> Any:
