@@ -1,0 +1,62 @@
+"""``IntakeGate``: a song's update is confirmed to Telegram only after its handler ran.
+
+PTB's ``Updater`` confirms what it put in the update queue with its next ``getUpdates``
+(and a webhook answers once the update is queued), so the gate holds ``put`` of a song
+until the update processor reports it handled; other updates are not held up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+
+from bot.telegram.adapter import carries_song
+from bot.telegram.intake_gate import IntakeGate
+from tests.telegram.fake_bot_api import FakeBotApi
+
+API = FakeBotApi()  # only its update builders are used; no server runs
+
+
+def _update(update_id: int, **message) -> Update:
+    return Update.de_json(
+        {"update_id": update_id, "message": API.message(chat_id=1, user_id=1, **message)}
+    )
+
+
+SONG = {"audio": {"file_id": "f1", "file_unique_id": "u1", "duration": 20}}
+
+
+async def test_putting_a_song_returns_only_once_its_handler_has_run():
+    gate = IntakeGate(carries_song)
+    queue, processor = gate.update_queue(), gate.update_processor(4)
+    order: list[str] = []
+    journaled = asyncio.Event()
+
+    async def handler() -> None:
+        await journaled.wait()  # the song handler records the song
+        order.append("handled")
+
+    async def poll() -> None:
+        await queue.put(_update(1, **SONG))
+        order.append("confirmable")  # the Updater would now ask for the next updates
+
+    polling = asyncio.create_task(poll())
+    update = await queue.get()  # the application takes it and processes it
+    processing = asyncio.create_task(processor.process_update(update, handler()))
+    journaled.set()
+    await asyncio.gather(polling, processing)
+    assert order == ["handled", "confirmable"]
+
+
+async def test_other_updates_are_not_held():
+    gate = IntakeGate(carries_song)
+    queue = gate.update_queue()
+    await asyncio.wait_for(queue.put(_update(1, text="/status")), 5)  # nobody processes it
+    assert queue.qsize() == 1
+
+
+def test_a_karaoke_command_in_reply_to_a_song_carries_one():
+    song = API.message(chat_id=1, user_id=1, **SONG)
+    assert carries_song(_update(1, text="/karaoke", reply_to=song))
+    assert carries_song(_update(2, **SONG))
+    assert not carries_song(_update(3, text="hello", reply_to=API.message(chat_id=1, user_id=1)))
