@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,9 @@ class FakeBotApi:
         """Requests to the file endpoint (none in local mode: files are read from disk)."""
         self._files_released = asyncio.Event()
         self._files_released.set()
+        self.on_confirm: Callable[[list[dict[str, Any]]], None] | None = None
+        """Called with the updates a ``getUpdates`` offset confirms, as it confirms them
+        (Telegram forgets them then: what the bot has not recorded by now is lost)."""
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, port: int = 0) -> None:
@@ -355,6 +359,9 @@ class FakeBotApi:
     async def _api_getUpdates(self, params, files) -> Any:
         offset = int(params.get("offset") or 0)
         if offset:  # like Telegram: an offset confirms (and forgets) every earlier update
+            confirmed = [u for u in self._updates if u["update_id"] < offset]
+            if confirmed and self.on_confirm is not None:
+                self.on_confirm(confirmed)
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         # Long polling, but bounded so a test never hangs on it.
         timeout = min(float(params.get("timeout") or 0), 0.5)

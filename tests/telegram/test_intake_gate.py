@@ -7,6 +7,8 @@ until the update processor reports it handled; other updates are not held up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 
 from telegram import Update
 
@@ -60,3 +62,24 @@ def test_a_karaoke_command_in_reply_to_a_song_carries_one():
     assert carries_song(_update(1, text="/karaoke", reply_to=song))
     assert carries_song(_update(2, **SONG))
     assert not carries_song(_update(3, text="hello", reply_to=API.message(chat_id=1, user_id=1)))
+
+
+async def test_polling_confirms_a_song_only_once_it_is_on_record(telegram_bot):
+    """Checked at the moment Telegram forgets the update (the next getUpdates' offset)."""
+    database = telegram_bot.settings.general.data_dir / "karaoke.db"
+    on_record_when_confirmed: list[int] = []
+
+    def confirmed(updates: list[dict]) -> None:
+        with contextlib.closing(sqlite3.connect(database, timeout=10)) as connection:
+            rows = connection.execute("SELECT count(*) FROM song_intake").fetchone()[0]
+        on_record_when_confirmed.append(rows)
+
+    telegram_bot.api.hold_files()  # the song stays without a job: its record stays too
+    telegram_bot.api.on_confirm = confirmed
+    try:
+        await telegram_bot.send_song()
+        await telegram_bot.api.wait_for(lambda api: api.unconfirmed_updates == 0)
+    finally:
+        telegram_bot.api.release_files()
+    assert on_record_when_confirmed == [1]
+    await telegram_bot.wait_for_done()
