@@ -28,7 +28,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage.users as users
-from storage.errors import InvalidIntakeError
+from storage.errors import IntakeExistsError, InvalidIntakeError
 from storage.models import SongIntake, User
 from storage.records import ChatRef, UserRecord
 
@@ -87,9 +87,23 @@ async def accept(
     """Record an accepted song of ``user``.
 
     Raises:
+        IntakeExistsError: the same message brought the same file before and is still on
+            record: a platform's second delivery, which must not make a second song.
         UserNotFoundError: the user does not exist.
     """
     row = await users.load(session, user)
+    if request.chat.message_id is not None:
+        existing = await session.scalar(
+            select(SongIntake.id).where(
+                SongIntake.user_id == row.id,
+                SongIntake.chat_id == request.chat.chat_id,
+                SongIntake.channel_id == request.chat.channel_id,
+                SongIntake.message_id == request.chat.message_id,
+                SongIntake.file_ref == request.file_ref,
+            )
+        )
+        if existing is not None:
+            raise IntakeExistsError(intake_id=existing)
     intake = SongIntake(
         user_id=row.id,
         chat_id=request.chat.chat_id,

@@ -68,6 +68,7 @@ from separation.jobs import (
 )
 from separation.render_options import RenderOptions
 from storage.errors import (
+    IntakeExistsError,
     QuotaExceededError,
     QuotaRefusedError,
     StorageError,
@@ -114,6 +115,11 @@ class FlowConfig:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _nothing_more() -> JobRecord | None:
+    """The handling of a song that another delivery of its message handles already."""
+    return None
 
 
 class ChatFlow:
@@ -215,7 +221,13 @@ class ChatFlow:
         a database error) still goes on, as it did before there was a record.
         """
         wishes = SongWishes(stems, output_format, controls)
-        intake = await self._journal(user, conversation, upload, wishes)
+        try:
+            intake = await self._journal(user, conversation, upload, wishes)
+        except IntakeExistsError as exc:  # this message's song is under way (or resumed)
+            logger.info(
+                "song of %s delivered again; already accepted as %s", user.ref, exc.intake_id
+            )
+            return _nothing_more()
         return self._run_song(
             user, conversation, replier, upload, wishes, self._progress_message(replier), intake
         )
@@ -286,7 +298,11 @@ class ChatFlow:
         upload: SongUpload,
         wishes: SongWishes,
     ) -> IntakeRecord | None:
-        """Record an accepted song (``bot.chat.intake``); None when it cannot be."""
+        """Record an accepted song (``bot.chat.intake``); None when it cannot be.
+
+        Raises:
+            IntakeExistsError: the platform delivered this message again.
+        """
         try:
             request = intake_journal.intake_request(
                 conversation, upload, wishes, holder=self._config.frontend_id
@@ -295,6 +311,8 @@ class ChatFlow:
                 return None
             record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
             return await self._store.accept_song(record, request)
+        except IntakeExistsError:
+            raise
         except Exception as exc:  # the song goes on; only a crash before its job loses it
             logger.warning("could not record the song of %s as accepted: %s", user.ref, exc)
             return None

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from storage import ChatRef
-from storage.errors import InvalidIntakeError, QuotaExceededError
+from storage.errors import IntakeExistsError, InvalidIntakeError, QuotaExceededError
 from storage.intake import IntakeRequest
 
 CHAT = ChatRef(chat_id="555", message_id="7")
@@ -81,8 +81,8 @@ async def test_a_refused_reservation_keeps_the_intake_and_charges_nothing(
 async def test_each_front_end_sees_only_its_own_songs(store):
     user = await store.upsert_user("discord", "2", "Bo")
     local = await store.accept_song(user, _intake())
-    mine = await store.accept_song(user, _intake(holder="front-a"))
-    await store.accept_song(user, _intake(holder="front-b"))
+    mine = await store.accept_song(user, _intake(holder="front-a", file_ref="a"))
+    await store.accept_song(user, _intake(holder="front-b", file_ref="b"))
     assert [i.id for i in await store.pending_intakes()] == [local.id]
     assert [i.id for i in await store.pending_intakes(holder="front-a")] == [mine.id]
 
@@ -108,3 +108,17 @@ async def test_leftover_uploads_and_interrupted_writes_are_removed_at_start(
 
     assert (report.uploads_removed, report.temporaries_removed) == (1, 1)
     assert sorted(store.files.uploads_dir.iterdir()) == [kept.path]
+
+
+async def test_the_same_message_delivered_again_is_not_a_second_song(store):
+    user = await store.upsert_user("telegram", "1", "Ann")
+    first = await store.accept_song(user, _intake())
+    with pytest.raises(IntakeExistsError) as delivered_again:
+        await store.accept_song(user, _intake())
+    assert delivered_again.value.intake_id == first.id
+    other_message = await store.accept_song(
+        user, _intake(chat=ChatRef(chat_id="555", message_id="8"))
+    )
+    await store.forget_intake(first.id)
+    again = await store.accept_song(user, _intake())  # a new request, once the first ended
+    assert len({first.id, other_message.id, again.id}) == 3
