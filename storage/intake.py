@@ -82,16 +82,14 @@ def _clip(value: str | None, length: int) -> str | None:
 
 
 async def accept(
-    session: AsyncSession, user: UserRecord, request: IntakeRequest, now: datetime
+    session: AsyncSession, row: User, request: IntakeRequest, now: datetime
 ) -> IntakeRecord:
-    """Record an accepted song of ``user``.
+    """Record an accepted song of the user ``row``.
 
     Raises:
         IntakeExistsError: the same message brought the same file before and is still on
             record: a platform's second delivery, which must not make a second song.
-        UserNotFoundError: the user does not exist.
     """
-    row = await users.load(session, user)
     if request.chat.message_id is not None:
         existing = await session.scalar(
             select(SongIntake.id).where(

@@ -568,11 +568,27 @@ class Store:
     # Songs accepted before their job exists (storage.intake)
 
     async def accept_song(
-        self, user: UserRecord, request: IntakeRequest, *, now: datetime | None = None
+        self,
+        platform: str,
+        platform_user_id: str,
+        display_name: str,
+        request: IntakeRequest,
+        *,
+        now: datetime | None = None,
     ) -> IntakeRecord:
-        """Record a song the bot accepted, before the platform is told it arrived."""
+        """Record a song the bot accepted, before the platform is told it arrived; the
+        user is recorded as seen (``upsert_user``) in the same short transaction, since
+        the platform waits for both.
+
+        Raises:
+            IntakeExistsError: the platform delivered the same message again.
+            InvalidUserRefError: unknown platform or unusable id.
+        """
+        now = self._now(now)
         async with self._db.write() as session:
-            return await intake.accept(session, user, request, self._now(now))
+            user = await users.upsert(session, platform, platform_user_id, display_name, now)
+            await session.flush()
+            return await intake.accept(session, user, request, now)
 
     async def note_intake_progress(self, intake_id: int, message_ref: str) -> None:
         """Remember the id of the message that shows an accepted song's progress."""

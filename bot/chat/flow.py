@@ -309,8 +309,9 @@ class ChatFlow:
             )
             if request is None:
                 return None
-            record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
-            return await self._store.accept_song(record, request)
+            return await self._store.accept_song(
+                user.platform, user.user_id, user.display_name, request
+            )
         except IntakeExistsError:
             raise
         except Exception as exc:  # the song goes on; only a crash before its job loses it
@@ -374,7 +375,12 @@ class ChatFlow:
     ) -> JobRecord | None:
         """Refuse early, download, check and run the song (see :meth:`handle_song`)."""
         try:
-            record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
+            if intake is not None:  # recorded as seen when the song was accepted
+                record = intake.user
+            else:
+                record = await self._store.upsert_user(
+                    user.platform, user.user_id, user.display_name
+                )
             # Refuse what can be refused without the file before downloading it, at once.
             if (refusal := await self._refusal_before_download(user, record)) is not None:
                 await progress.final(refusal)

@@ -56,9 +56,10 @@ async def test_a_refused_song_leaves_no_record(flow: ChatFlow, song):  # noqa: F
 async def _left_by_a_crash(chat_flow: ChatFlow, *, age: timedelta) -> None:
     """A song the previous process accepted and showed "Downloading..." for (message 1)."""
     store = chat_flow._store
-    user = await store.upsert_user("telegram", USER.user_id, USER.display_name)
     accepted = await store.accept_song(
-        user,
+        USER.platform,
+        USER.user_id,
+        USER.display_name,
         IntakeRequest(chat=ChatRef(chat_id="1", message_id="10"), file_ref=FILE_REF),
         now=utc_now() - age,
     )

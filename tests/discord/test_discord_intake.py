@@ -34,9 +34,10 @@ async def test_accepted_songs_are_fetched_again_or_reported_lost(
         (USER_ID, SONG_CHANNEL, song["url"]),
         (OTHER_USER_ID, OTHER_CHANNEL, gone_url),
     ):
-        user = await store.upsert_user("discord", str(user_id), "Ann")
         await store.accept_song(
-            user,
+            "discord",
+            str(user_id),
+            "Ann",
             IntakeRequest(
                 chat=ChatRef(guild_id=str(GUILD_ID), channel_id=str(channel)),
                 file_ref=url,

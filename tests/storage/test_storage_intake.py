@@ -14,6 +14,11 @@ from storage.intake import IntakeRequest
 CHAT = ChatRef(chat_id="555", message_id="7")
 
 
+def user_key(user) -> tuple[str, str, str]:
+    """How a platform names the user: what ``accept_song`` records as seen."""
+    return user.platform, user.platform_user_id, user.display_name
+
+
 def _intake(**overrides) -> IntakeRequest:
     fields = {
         "chat": CHAT,
@@ -31,9 +36,9 @@ async def test_an_accepted_song_outlives_the_process_until_its_job_exists(
 ):
     before = await backend.open_store(data_dir, clock=clock)
     user = await before.upsert_user("telegram", "1", "Ann")
-    downloading = await before.accept_song(user, _intake())
+    downloading = await before.accept_song(*user_key(user), _intake())
     await before.note_intake_progress(downloading.id, "1001")
-    reserved = await before.accept_song(user, _intake(file_ref="other"))
+    reserved = await before.accept_song(*user_key(user), _intake(file_ref="other"))
     job = await before.reserve_job(
         user, dataclasses.replace(make_request(), intake_id=reserved.id), make_limits()
     )
@@ -66,7 +71,7 @@ async def test_a_refused_reservation_keeps_the_intake_and_charges_nothing(
     store, make_limits, make_request
 ):
     user = await store.upsert_user("telegram", "1", "Ann")
-    accepted = await store.accept_song(user, _intake())
+    accepted = await store.accept_song(*user_key(user), _intake())
     with pytest.raises(QuotaExceededError):
         await store.reserve_job(
             user,
@@ -80,9 +85,9 @@ async def test_a_refused_reservation_keeps_the_intake_and_charges_nothing(
 
 async def test_each_front_end_sees_only_its_own_songs(store):
     user = await store.upsert_user("discord", "2", "Bo")
-    local = await store.accept_song(user, _intake())
-    mine = await store.accept_song(user, _intake(holder="front-a", file_ref="a"))
-    await store.accept_song(user, _intake(holder="front-b", file_ref="b"))
+    local = await store.accept_song(*user_key(user), _intake())
+    mine = await store.accept_song(*user_key(user), _intake(holder="front-a", file_ref="a"))
+    await store.accept_song(*user_key(user), _intake(holder="front-b", file_ref="b"))
     assert [i.id for i in await store.pending_intakes()] == [local.id]
     assert [i.id for i in await store.pending_intakes(holder="front-a")] == [mine.id]
 
@@ -112,13 +117,15 @@ async def test_leftover_uploads_and_interrupted_writes_are_removed_at_start(
 
 async def test_the_same_message_delivered_again_is_not_a_second_song(store):
     user = await store.upsert_user("telegram", "1", "Ann")
-    first = await store.accept_song(user, _intake())
+    first = await store.accept_song(*user_key(user), _intake())
     with pytest.raises(IntakeExistsError) as delivered_again:
-        await store.accept_song(user, _intake())
+        await store.accept_song(*user_key(user), _intake())
     assert delivered_again.value.intake_id == first.id
     other_message = await store.accept_song(
-        user, _intake(chat=ChatRef(chat_id="555", message_id="8"))
+        *user_key(user), _intake(chat=ChatRef(chat_id="555", message_id="8"))
     )
     await store.forget_intake(first.id)
-    again = await store.accept_song(user, _intake())  # a new request, once the first ended
+    again = await store.accept_song(
+        *user_key(user), _intake()
+    )  # a new request, once the first ended
     assert len({first.id, other_message.id, again.id}) == 3

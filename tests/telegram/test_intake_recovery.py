@@ -26,9 +26,10 @@ async def test_a_song_delivered_again_after_the_crash_is_run_once(
     media = api.audio_attachment(telegram_songs["clip.mp3"])
     message = api.message(chat_id=USER_ID, user_id=USER_ID, **media)
     store = await open_store(settings)  # the previous process recorded the song, then died
-    user = await store.upsert_user("telegram", str(USER_ID), "Ann")
     await store.accept_song(
-        user,
+        "telegram",
+        str(USER_ID),
+        "Ann",
         IntakeRequest(
             chat=ChatRef(chat_id=str(USER_ID), message_id=str(message["message_id"])),
             file_ref=media["audio"]["file_id"],
