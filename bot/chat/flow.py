@@ -2,11 +2,11 @@
 
 A song arrives -> it is recorded as accepted before the platform considers the message
 delivered (``bot.chat.intake``: a crash before its job exists cannot lose it silently) ->
-what can be refused without the file (a ban, no songs left, too many in
-progress) is refused at once -> it is downloaded (with a byte limit enforced while
-streaming) -> its header is checked -> quota is reserved -> the job is submitted to the
-separation backend -> one progress message follows it (kept with the job, so a restart
-goes on in it) -> "Done!" is shown and the files are delivered -> the job is recorded.
+what can be refused without the file (a ban, no songs left, too many in progress) is
+refused at once -> it is downloaded (with a byte limit enforced while streaming) -> its
+header is checked -> quota is reserved -> the job is submitted to the separation backend
+-> one progress message follows it (kept with the job, so a restart goes on in it) ->
+"Done!" is shown and the files are delivered -> the job is recorded.
 
 Uploads are hostile until proven otherwise: downloads and header checks run a bounded
 number at a time across all users (the rest wait in line, off the event loop); the
@@ -276,7 +276,10 @@ class ChatFlow:
             progress.continue_in(handle)  # end the "Downloading..." the crash left
         if stream is None or self._clock() - intake.accepted_at > intake_journal.MAX_AGE:
             logger.info("accepted song %s of %s: cannot fetch it again", intake.id, user.ref)
-            await progress.final(messages.LOST_BEFORE_SAVED)  # told first: never silence
+            try:
+                await progress.final(messages.LOST_BEFORE_SAVED)  # told first: never silence
+            except Exception as exc:  # e.g. the user blocked the bot: no use trying again
+                logger.warning("accepted song %s: could not tell its user: %s", intake.id, exc)
             await self._forget(intake.id)
             return None
         logger.info("accepted song %s of %s: fetching it again", intake.id, user.ref)
