@@ -14,15 +14,21 @@ from telegram import Update
 
 from bot.telegram.adapter import carries_song
 from bot.telegram.intake_gate import IntakeGate
-from tests.telegram.fake_bot_api import FakeBotApi
-
-API = FakeBotApi()  # only its update builders are used; no server runs
 
 
-def _update(update_id: int, **message) -> Update:
-    return Update.de_json(
-        {"update_id": update_id, "message": API.message(chat_id=1, user_id=1, **message)}
-    )
+def _message(message_id: int, **content) -> dict:
+    """A private message of user 1, as the Bot API sends it."""
+    return {
+        "message_id": message_id,
+        "date": 0,
+        "chat": {"id": 1, "type": "private", "first_name": "Ann"},
+        "from": {"id": 1, "is_bot": False, "first_name": "Ann"},
+        **content,
+    }
+
+
+def _update(update_id: int, **content) -> Update:
+    return Update.de_json({"update_id": update_id, "message": _message(update_id, **content)})
 
 
 SONG = {"audio": {"file_id": "f1", "file_unique_id": "u1", "duration": 20}}
@@ -58,10 +64,11 @@ async def test_other_updates_are_not_held():
 
 
 def test_a_karaoke_command_in_reply_to_a_song_carries_one():
-    song = API.message(chat_id=1, user_id=1, **SONG)
-    assert carries_song(_update(1, text="/karaoke", reply_to=song))
+    song = _message(100, **SONG)
+    assert carries_song(_update(1, text="/karaoke", reply_to_message=song))
     assert carries_song(_update(2, **SONG))
-    assert not carries_song(_update(3, text="hello", reply_to=API.message(chat_id=1, user_id=1)))
+    assert not carries_song(_update(3, text="hello", reply_to_message=_message(101, text="hi")))
+    assert not carries_song(_update(4, text="/status"))
 
 
 async def test_polling_confirms_a_song_only_once_it_is_on_record(telegram_bot):
