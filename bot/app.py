@@ -1,7 +1,9 @@
 """``karaoke-bot run``: the store, the pool, the chat flow and the adapters in one process.
 
-Start order: store (migrations applied) -> pool (models loaded once) -> adapters (token
-checked) -> jobs a previous process left behind are resumed or reported. Stop order on
+Start order: store (migrations applied; uploads a crashed process left without a job are
+removed) -> pool (models loaded once) -> adapters (token checked) -> jobs a previous
+process left behind are resumed or reported, and so are the songs it had accepted but
+not made a job of yet (``bot.chat.intake``). Stop order on
 Ctrl-C / SIGTERM: adapters stop receiving -> the pool finishes running jobs within the
 grace period (their results are still delivered) -> adapters disconnect -> store closes.
 """
@@ -28,7 +30,8 @@ from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.wiring import flow_config, open_store
 from separation.jobs import SeparationBackend
-from storage.records import RecoveredJob, RecoveryAction
+from storage.intake import IntakeRecord
+from storage.records import RecoveredJob, RecoveryAction, UserRecord
 from storage.store import Store
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,9 @@ class BotApp:
     """Jobs this process resumed and still follows (a distributed front-end's takeovers)."""
 
     async def start(self) -> None:
+        frontend = self.flow.config.frontend_id
+        if frontend is None:  # before any song arrives: nothing is being written yet
+            await self.store.remove_leftover_uploads()
         if self.health is not None:
             self._register_readiness(self.health.readiness)
             await self.health.start()
@@ -80,7 +86,6 @@ class BotApp:
         self._backend_started = True
         for adapter in self.adapters:
             await adapter.start()
-        frontend = self.flow.config.frontend_id
         if frontend is None:
             for recovered in await self.store.recover_interrupted():
                 self._resume(recovered)
@@ -89,6 +94,8 @@ class BotApp:
             # only this front-end's songs and those whose deliverer's lease ran out.
             await self._take_over_deliveries(frontend, own_too=True)
             self._background.spawn(self._keep_deliveries(frontend))
+        for intake in await self.store.pending_intakes(holder=frontend):
+            self._resume_intake(intake)
         interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
         self._background.spawn(self.store.run_cleanup_every(interval))
         if self.metrics is not None:
@@ -162,15 +169,28 @@ class BotApp:
         )
         if adapter is None or replier is None:
             return
-        user = ChatUser(
-            adapter.platform,  # the record's platform, as the adapter types it
-            recovered.user.platform_user_id,
-            recovered.user.display_name,
-        )
+        user = _chat_user(adapter, recovered.user)
         if recovered.action is RecoveryAction.REQUEUED:
             self._background.spawn(self._run_resumed(user, recovered, replier))
         else:
             self._background.spawn(replier.send_text(messages.LOST_IN_RESTART))
+
+    def _resume_intake(self, intake: IntakeRecord) -> None:
+        """Fetch again a song a previous process accepted and had no job for, or tell its
+        user it was lost (``ChatFlow.resume_song``)."""
+        adapter = self._adapter_for(intake.user.platform)
+        replier = (
+            adapter.replier_for(intake.chat, intake.user.platform_user_id)
+            if adapter is not None
+            else None
+        )
+        if adapter is None or replier is None:  # kept until its platform is back
+            logger.warning("accepted song %s of %s: no way to answer", intake.id, intake.user.ref)
+            return
+        stream = adapter.download_again(intake.file_ref)
+        self._background.spawn(
+            self.flow.resume_song(_chat_user(adapter, intake.user), intake, replier, stream)
+        )
 
     async def _run_resumed(self, user: ChatUser, recovered: RecoveredJob, replier: Replier) -> None:
         self._resuming.add(recovered.job.id)
@@ -194,6 +214,11 @@ class BotApp:
         await self.store.close()
         if self.health is not None:
             await self.health.stop()
+
+
+def _chat_user(adapter: ChatAdapter, user: UserRecord) -> ChatUser:
+    """A stored user as the flow takes it, platform typed as the adapter types it."""
+    return ChatUser(adapter.platform, user.platform_user_id, user.display_name)
 
 
 async def build_app(

@@ -77,6 +77,19 @@ class InvalidJobRequestError(StorageError, ValueError):
     """A job request has a malformed hash, a negative size or duration, and so on."""
 
 
+class InvalidIntakeError(StorageError, ValueError):
+    """An accepted song cannot be recorded: no file reference, or one too long to keep."""
+
+
+class IntakeExistsError(StorageError):
+    """The song is on record already: the platform delivered its message again (Telegram
+    does when a crash came before the update was confirmed)."""
+
+    def __init__(self, *, intake_id: int) -> None:
+        super().__init__(f"song already accepted as {intake_id}")
+        self.intake_id = intake_id
+
+
 class JobNotFoundError(StorageError, LookupError):
     """No job with this id (or this control token) exists."""
 

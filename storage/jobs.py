@@ -17,6 +17,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+import storage.intake as intake
 import storage.quotas as quotas
 import storage.users as users
 from storage.errors import (
@@ -100,7 +101,8 @@ async def reserve(
     """Check the user's quota and, if it allows, insert the queued job and its charge.
 
     Both rows are written in the caller's transaction, after the user row is locked, so
-    concurrent requests from one user are decided one at a time.
+    concurrent requests from one user are decided one at a time; the song's intake record
+    (``request.intake_id``) is removed in the same transaction.
 
     Raises:
         UserBannedError, SongTooLongError, TooManyConcurrentJobsError, QuotaExceededError:
@@ -141,6 +143,8 @@ async def reserve(
             audio_seconds=request.input_duration_seconds,
         )
     )
+    if request.intake_id is not None:  # the song now has its job: no longer "accepted"
+        await intake.remove(session, request.intake_id)
     await session.flush()
     return job
 

@@ -1,4 +1,5 @@
-"""The database tables: users, jobs and the usage each job charged.
+"""The database tables: users, jobs, the usage each job charged, and songs accepted
+before their job exists (``SongIntake``).
 
 Only portable column types are used so that the same models run on SQLite and on
 PostgreSQL. Constraint names come from a naming convention so that migrations can
@@ -145,3 +146,34 @@ class Usage(Base):
     audio_seconds: Mapped[float] = mapped_column(Float)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refund_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class SongIntake(Base):
+    """A song the bot accepted from a chat and has no job for yet (``storage.intake``).
+
+    Written before the platform is told the message arrived (Telegram forgets an update
+    once the next ``getUpdates`` confirms it), so that a crash while the song downloads or
+    waits for its header check is noticed at the next start. The row goes when the job
+    is reserved (in the same transaction) or the song is refused or given up.
+    """
+
+    __tablename__ = "song_intake"
+    __table_args__ = (Index(None, "holder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[str | None] = mapped_column(String(64))
+    guild_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    file_ref: Mapped[str] = mapped_column(String(2048))
+    """What the platform needs to hand the file out again (a Telegram file_id, a Discord
+    attachment URL)."""
+    file_unique_id: Mapped[str | None] = mapped_column(String(128))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    declared_size: Mapped[int | None] = mapped_column(BigInteger)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    progress_message: Mapped[str | None] = mapped_column(String(64))
+    holder: Mapped[str | None] = mapped_column(String(64))
+    """The distributed front-end that accepted it (None: the only process)."""
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())

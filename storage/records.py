@@ -128,6 +128,8 @@ class JobRequest:
     original_filename: str | None = None
     input_path: Path | None = None
     chat: ChatRef = ChatRef()
+    intake_id: int | None = None
+    """The song's intake record (``storage.intake``), removed as the job is reserved."""
 
     def __post_init__(self) -> None:
         if not _SHA256.fullmatch(self.input_sha256):

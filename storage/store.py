@@ -31,6 +31,7 @@ from typing import Any, Self
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+import storage.intake as intake
 import storage.jobs as jobs
 import storage.quotas as quotas
 import storage.recovery as recovery
@@ -40,6 +41,7 @@ import storage.users as users
 from storage.db import Database, open_database
 from storage.errors import DatabaseOpenError
 from storage.files import FileStore
+from storage.intake import IntakeRecord, IntakeRequest
 from storage.migrate import upgrade
 from storage.models import User
 from storage.records import (
@@ -572,6 +574,46 @@ class Store:
                 for job in found
             ]
 
+    # Songs accepted before their job exists (storage.intake)
+
+    async def accept_song(
+        self,
+        platform: str,
+        platform_user_id: str,
+        display_name: str,
+        request: IntakeRequest,
+        *,
+        now: datetime | None = None,
+    ) -> IntakeRecord:
+        """Record a song the bot accepted, before the platform is told it arrived; the
+        user is recorded as seen (``upsert_user``) in the same short transaction, since
+        the platform waits for both.
+
+        Raises:
+            IntakeExistsError: the platform delivered the same message again.
+            InvalidUserRefError: unknown platform or unusable id.
+        """
+        now = self._now(now)
+        async with self._db.write() as session:
+            user = await users.upsert(session, platform, platform_user_id, display_name, now)
+            await session.flush()
+            return await intake.accept(session, user, request, now)
+
+    async def note_intake_progress(self, intake_id: int, message_ref: str) -> None:
+        """Remember the id of the message that shows an accepted song's progress."""
+        async with self._db.write() as session:
+            await intake.note_progress_message(session, intake_id, message_ref)
+
+    async def forget_intake(self, intake_id: int) -> bool:
+        """Forget an accepted song that was refused or given up; False if already gone."""
+        async with self._db.write() as session:
+            return await intake.remove(session, intake_id)
+
+    async def pending_intakes(self, *, holder: str | None = None) -> list[IntakeRecord]:
+        """The songs a previous process (``holder``) accepted and left without a job."""
+        async with self._db.read() as session:
+            return await intake.pending(session, holder=holder)
+
     # Recovery, retention, statistics
 
     async def recover_interrupted(self, *, now: datetime | None = None) -> list[RecoveredJob]:
@@ -591,6 +633,22 @@ class Store:
             self.files,
             now=self._now(now),
             keep_uploads=[Path(path) for path in keep],
+        )
+
+    async def remove_leftover_uploads(self) -> CleanupReport:
+        """Remove, whatever their age, the uploads no active job refers to and every
+        interrupted write: what a crashed process left while songs downloaded.
+
+        Call once at start, before any song is received: an upload being written or
+        checked right now looks exactly like one a crashed process left behind.
+        """
+        async with self._db.read() as session:
+            keep = [job.input_path for job in await jobs.all_active(session) if job.input_path]
+        return await retention.remove_expired(
+            self.files,
+            now=utc_now(),  # file times are the host's, whatever clock the store was given
+            keep_uploads=[Path(path) for path in keep],
+            grace=timedelta(0),
         )
 
     async def run_cleanup_every(self, interval: timedelta) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from bot.chat.tasks import TaskTracker
 
 if TYPE_CHECKING:
-    from bot.chat.types import Replier
+    from bot.chat.types import ByteStream, Replier
     from storage.records import ChatRef, Platform
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,12 @@ class ChatAdapter(abc.ABC):
     def replier_for(self, chat: ChatRef, user_id: str | None = None) -> Replier | None:
         """A replier for a job's stored chat reference (to deliver after a restart); None
         when the reference cannot be answered on this platform."""
+
+    def download_again(self, file_ref: str) -> ByteStream | None:
+        """A song's download from the reference the platform gave with it (a
+        ``SongUpload.file_ref``), to resume a song accepted before a restart; None where
+        this platform cannot fetch a file again."""
+        return None
 
     async def _wait_for_incoming(self) -> None:
         """Return once every update the platform library already received has been handled

@@ -1,10 +1,12 @@
 """The chat flow, written once for every platform.
 
-A song arrives -> what can be refused without the file (a ban, no songs left, too many in
-progress) is refused at once -> it is downloaded (with a byte limit enforced while
-streaming) -> its header is checked -> quota is reserved -> the job is submitted to the
-separation backend -> one progress message follows it (kept with the job, so a restart
-goes on in it) -> "Done!" is shown and the files are delivered -> the job is recorded.
+A song arrives -> it is recorded as accepted before the platform considers the message
+delivered (``bot.chat.intake``: a crash before its job exists cannot lose it silently) ->
+what can be refused without the file (a ban, no songs left, too many in progress) is
+refused at once -> it is downloaded (with a byte limit enforced while streaming) -> its
+header is checked -> quota is reserved -> the job is submitted to the separation backend
+-> one progress message follows it (kept with the job, so a restart goes on in it) ->
+"Done!" is shown and the files are delivered -> the job is recorded.
 
 Uploads are hostile until proven otherwise: downloads and header checks run a bounded
 number at a time across all users (the rest wait in line, off the event loop); the
@@ -26,19 +28,22 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.chat import intake as intake_journal
 from bot.chat import messages
 from bot.chat.controls import ControlState
 from bot.chat.credits import display_title, file_stem, song_credits
+from bot.chat.intake import SongWishes
 from bot.chat.job_options import job_encoding, render_option, stored_controls
 from bot.chat.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
 from bot.chat.ratelimit import RateDecision, RateLimiter
 from bot.chat.rerender import Rerenderer
 from bot.chat.types import (
+    ByteStream,
     ChatUser,
     Conversation,
     Replier,
@@ -63,6 +68,7 @@ from separation.jobs import (
 )
 from separation.render_options import RenderOptions
 from storage.errors import (
+    IntakeExistsError,
     QuotaExceededError,
     QuotaRefusedError,
     StorageError,
@@ -70,6 +76,7 @@ from storage.errors import (
     UploadTooLargeError,
 )
 from storage.files import SavedUpload
+from storage.intake import IntakeRecord
 from storage.records import ChatRef, JobRecord, JobRequest, Platform, QuotaLimits, UserRecord
 from storage.store import Store
 
@@ -108,6 +115,11 @@ class FlowConfig:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _nothing_more() -> JobRecord | None:
+    """The handling of a song that another delivery of its message handles already."""
+    return None
 
 
 class ChatFlow:
@@ -189,6 +201,37 @@ class ChatFlow:
             self._metrics.error(error_kind)
 
     # -- songs ----------------------------------------------------------------------------
+    async def accept_song(
+        self,
+        user: ChatUser,
+        conversation: Conversation,
+        replier: Replier,
+        upload: SongUpload,
+        *,
+        stems: StemMode = "two",
+        output_format: OutputFormat | None = None,
+        controls: RenderOptions | None = None,
+    ) -> Coroutine[Any, Any, JobRecord | None]:
+        """Record the song as accepted, then hand back the rest of its handling for the
+        adapter to run in a task (``self.spawn(await flow.accept_song(...))``).
+
+        Adapters await this in the platform's handler itself, before the platform may
+        consider the message delivered, so that a crash from then on cannot lose the song
+        silently (``bot.chat.intake``). A song that cannot be recorded (no file reference,
+        a database error) still goes on, as it did before there was a record.
+        """
+        wishes = SongWishes(stems, output_format, controls)
+        try:
+            intake = await self._journal(user, conversation, upload, wishes)
+        except IntakeExistsError as exc:  # this message's song is under way (or resumed)
+            logger.info(
+                "song of %s delivered again; already accepted as %s", user.ref, exc.intake_id
+            )
+            return _nothing_more()
+        return self._run_song(
+            user, conversation, replier, upload, wishes, self._progress_message(replier), intake
+        )
+
     async def handle_song(
         self,
         user: ChatUser,
@@ -202,11 +245,145 @@ class ChatFlow:
     ) -> JobRecord | None:
         """Run one song from upload to delivered files; never raises for the user's errors.
 
-        Returns the job's final record, or None when it was refused before a job existed.
+        :meth:`accept_song` and the handling it hands back, in one call. Returns the job's
+        final record, or None when it was refused before a job existed.
+        """
+        handling = await self.accept_song(
+            user,
+            conversation,
+            replier,
+            upload,
+            stems=stems,
+            output_format=output_format,
+            controls=controls,
+        )
+        return await handling
+
+    async def resume_song(
+        self, user: ChatUser, intake: IntakeRecord, replier: Replier, stream: ByteStream | None
+    ) -> JobRecord | None:
+        """Go on with a song a previous process accepted and left without a job.
+
+        It is fetched again through ``stream`` and run as the user asked, in its own
+        progress message when that message's id was recorded. When it cannot be fetched
+        again (the platform gives no way to, it was accepted longer than
+        :data:`bot.chat.intake.MAX_AGE` ago, or the download fails) the user is told in
+        one sentence that it was lost; nothing is charged for it.
         """
         progress = self._progress_message(replier)
+        ref = intake.progress_message
+        if ref is not None and (handle := replier.message_handle(ref)) is not None:
+            progress.continue_in(handle)  # end the "Downloading..." the crash left
+        if stream is None or self._clock() - intake.accepted_at > intake_journal.MAX_AGE:
+            logger.info("accepted song %s of %s: cannot fetch it again", intake.id, user.ref)
+            try:
+                await progress.final(messages.LOST_BEFORE_SAVED)  # told first: never silence
+            except Exception as exc:  # e.g. the user blocked the bot: no use trying again
+                logger.warning("accepted song %s: could not tell its user: %s", intake.id, exc)
+            await self._forget(intake.id)
+            return None
+        logger.info("accepted song %s of %s: fetching it again", intake.id, user.ref)
+        return await self._run_song(
+            user,
+            intake_journal.conversation_of(intake, user),
+            replier,
+            intake_journal.upload_of(intake, stream),
+            intake_journal.wishes_of(intake),
+            progress,
+            intake,
+            resumed=True,
+        )
+
+    async def _journal(
+        self,
+        user: ChatUser,
+        conversation: Conversation,
+        upload: SongUpload,
+        wishes: SongWishes,
+    ) -> IntakeRecord | None:
+        """Record an accepted song (``bot.chat.intake``); None when it cannot be.
+
+        Raises:
+            IntakeExistsError: the platform delivered this message again.
+        """
         try:
-            record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
+            request = intake_journal.intake_request(
+                conversation, upload, wishes, holder=self._config.frontend_id
+            )
+            if request is None:
+                return None
+            return await self._store.accept_song(
+                user.platform, user.user_id, user.display_name, request
+            )
+        except IntakeExistsError:
+            raise
+        except Exception as exc:  # the song goes on; only a crash before its job loses it
+            logger.warning("could not record the song of %s as accepted: %s", user.ref, exc)
+            return None
+
+    async def _forget(self, intake_id: int) -> None:
+        """The accepted song has a final answer and no job: drop its record."""
+        try:
+            await self._store.forget_intake(intake_id)
+        except StorageError as exc:  # it is resumed once more at the next start, at worst
+            logger.warning("accepted song %s: could not drop its record: %s", intake_id, exc)
+
+    async def _note_progress(
+        self, intake: IntakeRecord | None, replier: Replier, progress: ProgressMessage
+    ) -> None:
+        """Record the id of the accepted song's progress message, so that a restart ends
+        that message rather than leaving it at "Downloading..."."""
+        if intake is None or intake.progress_message is not None or progress.handle is None:
+            return  # nothing to record, or resumed in the message on record
+        ref = replier.message_ref(progress.handle)
+        if ref is None:
+            return
+        try:
+            await self._store.note_intake_progress(intake.id, ref)
+        except StorageError as exc:  # a restart then tells the user in a new message
+            logger.warning("accepted song %s: could not record its message: %s", intake.id, exc)
+
+    async def _run_song(
+        self,
+        user: ChatUser,
+        conversation: Conversation,
+        replier: Replier,
+        upload: SongUpload,
+        wishes: SongWishes,
+        progress: ProgressMessage,
+        intake: IntakeRecord | None,
+        *,
+        resumed: bool = False,
+    ) -> JobRecord | None:
+        """The song's handling after it was accepted; its record goes when it is refused
+        (reserving its job removes the record in the same transaction)."""
+        job = await self._receive(
+            user, conversation, replier, upload, wishes, progress, intake, resumed=resumed
+        )
+        if job is None and intake is not None:
+            await self._forget(intake.id)
+        return job
+
+    async def _receive(
+        self,
+        user: ChatUser,
+        conversation: Conversation,
+        replier: Replier,
+        upload: SongUpload,
+        wishes: SongWishes,
+        progress: ProgressMessage,
+        intake: IntakeRecord | None,
+        *,
+        resumed: bool,
+    ) -> JobRecord | None:
+        """Refuse early, download, check and run the song (see :meth:`handle_song`)."""
+        try:
+            if intake is not None:  # recorded as seen when the song was accepted
+                record = intake.user
+            else:
+                record = await self._store.upsert_user(
+                    user.platform, user.user_id, user.display_name
+                )
             # Refuse what can be refused without the file before downloading it, at once.
             if (refusal := await self._refusal_before_download(user, record)) is not None:
                 await progress.final(refusal)
@@ -225,6 +402,7 @@ class ChatFlow:
                 )
                 return None
             await progress.show(messages.DOWNLOADING)
+            await self._note_progress(intake, replier, progress)
             async with self._download_slots:
                 saved = await self._store.files.save_upload(upload.stream(), max_bytes=max_download)
         except UploadTooLargeError as exc:
@@ -234,13 +412,27 @@ class ChatFlow:
             await progress.final(messages.quota_refused(exc, now=self._clock()))
             return None
         except Exception as exc:
-            await self._internal_error(progress, exc, user, job_id=None)
+            if not resumed:
+                await self._internal_error(progress, exc, user, job_id=None)
+                return None
+            logger.info("accepted song of %s: fetching it again failed: %s", user.ref, exc)
+            await progress.final(messages.LOST_BEFORE_SAVED)
             return None
         encoding = self._config.encoding
-        if output_format is not None and output_format != encoding.format:
-            encoding = dataclasses.replace(encoding, format=output_format)
+        if wishes.output_format is not None and wishes.output_format != encoding.format:
+            encoding = dataclasses.replace(encoding, format=wishes.output_format)
         return await self._check_and_run(
-            user, record, conversation, replier, upload, saved, progress, stems, encoding, controls
+            user,
+            record,
+            conversation,
+            replier,
+            upload,
+            saved,
+            progress,
+            wishes.stems,
+            encoding,
+            wishes.controls,
+            intake=intake,
         )
 
     async def _refusal_before_download(self, user: ChatUser, record: UserRecord) -> str | None:
@@ -290,6 +482,8 @@ class ChatFlow:
         stems: StemMode,
         encoding: EncodingSpec,
         controls: RenderOptions | None = None,
+        *,
+        intake: IntakeRecord | None = None,
     ) -> JobRecord | None:
         try:
             info = await self._inspect(saved)
@@ -312,7 +506,7 @@ class ChatFlow:
                 **self._config.options,
                 "stems": stems,
                 "format": encoding.format,
-                **self._progress_ref(replier, progress),
+                **self._progress_ref(replier, progress, intake),
                 **render_option(controls),
             },
             original_filename=(upload.file_name or "")[:200] or None,
@@ -323,6 +517,7 @@ class ChatFlow:
                 channel_id=conversation.channel_id,
                 message_id=conversation.message_id,
             ),
+            intake_id=intake.id if intake is not None else None,
         )
         try:
             job = await self._store.reserve_job(
@@ -347,9 +542,14 @@ class ChatFlow:
         )
 
     @staticmethod
-    def _progress_ref(replier: Replier, progress: ProgressMessage) -> dict[str, str]:
+    def _progress_ref(
+        replier: Replier, progress: ProgressMessage, intake: IntakeRecord | None
+    ) -> dict[str, str]:
         """The progress message's id, kept with the job so that after a crash and restart
-        the resumed job goes on in the same message instead of leaving it at "37%"."""
+        the resumed job goes on in the same message instead of leaving it at "37%"
+        (a song resumed from its intake record goes on in the message on record)."""
+        if intake is not None and intake.progress_message is not None:
+            return {PROGRESS_MESSAGE_OPTION: intake.progress_message}
         if progress.handle is None or (ref := replier.message_ref(progress.handle)) is None:
             return {}
         return {PROGRESS_MESSAGE_OPTION: ref}

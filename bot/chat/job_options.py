@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from separation.encode import EncodingSpec
@@ -34,13 +35,19 @@ def render_option(controls: RenderOptions | None) -> dict[str, dict[str, Any]]:
 
 def stored_controls(job: JobRecord) -> RenderOptions:
     """The karaoke controls a job was asked with (identity when none, or unreadable)."""
-    stored = job.options.get(CONTROLS_OPTION)
+    return controls_in(job.options, owner=f"job {job.id}")
+
+
+def controls_in(options: Mapping[str, Any], *, owner: str) -> RenderOptions:
+    """The karaoke controls recorded in ``options`` by :func:`render_option` (identity
+    when none, or unreadable); ``owner`` names the record in the log."""
+    stored = options.get(CONTROLS_OPTION)
     if not isinstance(stored, dict):
         return RenderOptions()
     try:
         return RenderOptions(**stored)
     except (TypeError, ValueError):
-        logger.warning("job %s: unreadable controls %r; delivered unchanged", job.id, stored)
+        logger.warning("%s: unreadable controls %r; delivered unchanged", owner, stored)
         return RenderOptions()
 
 

@@ -56,6 +56,11 @@ LOST_IN_RESTART = (
     "Sorry: the bot restarted and lost your song. It did not count against your quota; "
     "please send it again."
 )
+# Songs a restart interrupted before their job existed (bot.chat.intake).
+LOST_BEFORE_SAVED = (
+    "Sorry: the bot restarted while fetching your song and could not get it again, so it "
+    "did not count against your quota; please send it again."
+)
 NOTHING_TO_CANCEL = "You have no song in progress."
 BANNED = "Sorry, you can't use this bot."
 SEND_A_SONG = "Send me a song (audio file, voice message or video) and I'll make it karaoke."

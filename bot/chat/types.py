@@ -63,6 +63,10 @@ class SongUpload:
     performer_hint: str | None = None
     fallback_title: str | None = None
     """A title for a song with no title, tags or file name of its own ("Voice message")."""
+    file_ref: str | None = None
+    """What the platform needs to hand the file out again after a restart (a Telegram
+    ``file_id``, a Discord attachment URL); None where it cannot."""
+    file_unique_id: str | None = None
 
 
 @dataclass(frozen=True)

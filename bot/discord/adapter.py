@@ -32,8 +32,13 @@ from discord import app_commands
 from bot.chat import messages
 from bot.chat.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.flow import ChatFlow
-from bot.chat.types import ChatUser, Conversation, Replier, error_reference
-from bot.discord.attachments import is_song_attachment, song_attachment, song_upload
+from bot.chat.types import ByteStream, ChatUser, Conversation, Replier, error_reference
+from bot.discord.attachments import (
+    attachment_stream,
+    is_song_attachment,
+    song_attachment,
+    song_upload,
+)
 from bot.discord.commands import FormatChoice, build_command_tree
 from bot.discord.controls import ControlButton, acknowledge_unknown
 from bot.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
@@ -261,6 +266,13 @@ class DiscordAdapter(ChatAdapter):
             mention=discord.Object(int(user_id)) if user_id else None,
         )
 
+    def download_again(self, file_ref: str) -> ByteStream | None:
+        """A song's download from its attachment URL (which Discord lets expire within a
+        day or so: a failed download is reported to the user as a lost song)."""
+        if self.client is None:
+            return None
+        return attachment_stream(file_ref, self.client.http.connector)
+
     # -- translation ----------------------------------------------------------------------
     def _user(self, author: discord.User | discord.Member) -> ChatUser:
         roles = getattr(author, "roles", [])
@@ -269,7 +281,7 @@ class DiscordAdapter(ChatAdapter):
         )
         return ChatUser("discord", str(author.id), author.display_name, is_admin=is_admin)
 
-    def _start_song(
+    async def _start_song(
         self,
         user: ChatUser,
         conversation: Conversation,
@@ -280,10 +292,16 @@ class DiscordAdapter(ChatAdapter):
         output_format: FormatChoice | None = None,
         controls: RenderOptions | None = None,
     ) -> asyncio.Task[Any]:
-        """Run the song in its own task so the event handler returns at once."""
+        """Record the song as accepted, then run it in its own task so the event handler
+        returns at once.
+
+        The gateway never sends an event again, so the record is best effort: it is
+        written as early as the event's handling allows, and a crash before that still
+        loses the song (``bot.chat.intake``).
+        """
         assert self.client is not None
         return self.spawn(
-            self._flow.handle_song(
+            await self._flow.accept_song(
                 user,
                 conversation,
                 replier,
@@ -355,7 +373,7 @@ class DiscordAdapter(ChatAdapter):
             min_bitrate=self._min_bitrate,
             reply_to=message,
         )
-        self._start_song(user, conversation, replier, attachment)
+        await self._start_song(user, conversation, replier, attachment)
 
     def _control_pressed(self, interaction: discord.Interaction, data: str) -> None:
         """A karaoke-control button (already acknowledged): re-rendered in a task, the
@@ -432,7 +450,7 @@ class DiscordAdapter(ChatAdapter):
             message_id=str(response_id) if response_id else None,
             is_private=interaction.guild_id is None,
         )
-        song = self._start_song(
+        song = await self._start_song(
             user,
             conversation,
             replier,

@@ -15,7 +15,7 @@ import aiohttp
 import discord
 
 from bot.chat import messages
-from bot.chat.types import SongUpload
+from bot.chat.types import ByteStream, SongUpload
 
 _CHUNK_BYTES = 1 << 16
 _TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
@@ -40,17 +40,23 @@ def song_upload(attachment: discord.Attachment, connector: aiohttp.BaseConnector
         connector: discord.py's own (``client.http.connector``), so downloads share its
             connection pool and proxy setup.
     """
-    url = attachment.url
+    return SongUpload(
+        stream=attachment_stream(attachment.url, connector),
+        file_name=attachment.filename,
+        declared_size=attachment.size,
+        title_hint=messages.VOICE_MESSAGE if attachment.is_voice_message() else None,
+        file_ref=attachment.url,
+        file_unique_id=str(attachment.id),
+    )
+
+
+def attachment_stream(url: str, connector: aiohttp.BaseConnector) -> ByteStream:
+    """Opens the download of the attachment at ``url`` (also after a restart)."""
 
     def stream() -> AsyncIterator[bytes]:
         return download(url, connector)
 
-    return SongUpload(
-        stream=stream,
-        file_name=attachment.filename,
-        declared_size=attachment.size,
-        title_hint=messages.VOICE_MESSAGE if attachment.is_voice_message() else None,
-    )
+    return stream
 
 
 async def download(url: str, connector: aiohttp.BaseConnector) -> AsyncIterator[bytes]:

@@ -51,8 +51,16 @@ from bot.chat.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.controls import PREFIX as CONTROL_PREFIX
 from bot.chat.controls import Button
 from bot.chat.flow import ChatFlow
-from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from bot.chat.types import (
+    ByteStream,
+    ChatUser,
+    Conversation,
+    OutgoingFile,
+    SongUpload,
+    UploadPlan,
+)
 from bot.settings import TelegramSettings, secret_value
+from bot.telegram.intake_gate import IntakeGate
 from separation.errors import OutputTooLargeError
 from storage.errors import UploadTooLargeError
 
@@ -86,8 +94,22 @@ SONG_FILTER = (
 )  # fmt: skip
 
 COMMANDS = [BotCommand(command, description) for command, description in messages.TELEGRAM_COMMANDS]
+CONCURRENT_UPDATES = 256  # PTB's own number for ``concurrent_updates(True)``
 
 T = TypeVar("T")
+
+
+def carries_song(update: Update) -> bool:
+    """Whether ``update`` may start a song: a song, or a message replying to one
+    (``/karaoke`` in reply); :class:`IntakeGate` holds its confirmation until handled."""
+    message = update.effective_message
+    if message is None:
+        return False
+    replied = message.reply_to_message
+    return bool(
+        SONG_FILTER.check_update(update)
+        or (replied is not None and SONG_FILTER.check_update(Update(0, message=replied)))
+    )
 
 
 class TelegramStartError(StartError):
@@ -253,10 +275,13 @@ class TelegramAdapter(ChatAdapter):
         self._flow = flow
         self._awaiting_song: dict[int, str] = {}
         """user id -> stem mode, after /karaoke or /stems without a song."""
+        # A song's update is confirmed to Telegram only once the flow recorded it.
+        gate = IntakeGate(carries_song)
         builder = (
             Application.builder()
             .token(token)
-            .concurrent_updates(True)
+            .update_queue(gate.update_queue())
+            .concurrent_updates(gate.update_processor(CONCURRENT_UPDATES))
             .rate_limiter(AIORateLimiter(max_retries=3))
         )
         if settings.base_url:
@@ -412,8 +437,9 @@ class TelegramAdapter(ChatAdapter):
             self.application, message.chat_id, message.message_id, self.upload_plan
         )
 
-    def _start_song(self, update: Update, song_message: Message, stems: str) -> None:
-        """Run the song in its own task so this handler returns at once."""
+    async def _start_song(self, update: Update, song_message: Message, stems: str) -> None:
+        """Record the song as accepted (before this handler returns: see ``IntakeGate``),
+        then run it in its own task so the handler returns at once."""
         reply_to = update.effective_message or song_message
         upload = self._upload_from(song_message)
         conversation = Conversation(
@@ -423,7 +449,7 @@ class TelegramAdapter(ChatAdapter):
             is_private=reply_to.chat.type == ChatType.PRIVATE,
         )
         self.spawn(
-            self._flow.handle_song(
+            await self._flow.accept_song(
                 self._user(update),
                 conversation,
                 self._replier(reply_to),
@@ -446,17 +472,25 @@ class TelegramAdapter(ChatAdapter):
         performer = getattr(media, "performer", None)
         voice = message.voice is not None or message.video_note is not None
 
-        def stream() -> AsyncIterator[bytes]:
-            return self._download(media.file_id)
-
         return SongUpload(
-            stream=stream,
+            stream=self.download_again(media.file_id),
             file_name=file_name,
             declared_size=media.file_size,
             title_hint=title,
             performer_hint=performer,
             fallback_title=messages.VOICE_MESSAGE if voice else None,
+            file_ref=media.file_id,
+            file_unique_id=media.file_unique_id,
         )
+
+    def download_again(self, file_ref: str) -> ByteStream:
+        """A song's download from its ``file_id`` (the bot's own id for the file, valid
+        after a restart too)."""
+
+        def stream() -> AsyncIterator[bytes]:
+            return self._download(file_ref)
+
+        return stream
 
     async def _download(self, file_id: str) -> AsyncIterator[bytes]:
         """Stream a file from the Bot API (or the local server's disk in local mode).
@@ -514,7 +548,7 @@ class TelegramAdapter(ChatAdapter):
         message = update.effective_message
         assert message is not None and update.effective_user is not None
         stems = self._awaiting_song.pop(update.effective_user.id, "two")
-        self._start_song(update, message, stems)
+        await self._start_song(update, message, stems)
 
     async def _group_mention(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A song in a group that mentions the bot."""
@@ -529,7 +563,7 @@ class TelegramAdapter(ChatAdapter):
             text.lower() == username for text in message.parse_entities(["mention"]).values()
         )
         if mentioned:
-            self._start_song(update, message, "two")
+            await self._start_song(update, message, "two")
 
     async def _karaoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/karaoke: in reply to a song, or announce one."""
@@ -546,7 +580,7 @@ class TelegramAdapter(ChatAdapter):
         if replied is not None and SONG_FILTER.check_update(
             Update(update.update_id, message=replied)
         ):
-            self._start_song(update, replied, stems)
+            await self._start_song(update, replied, stems)
             return
         if message.chat.type != ChatType.PRIVATE:
             return  # in groups only a reply to a song counts; stay quiet otherwise

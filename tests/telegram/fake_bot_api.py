@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,11 @@ class FakeBotApi:
         """Answer ``getFile`` like a local Bot API server: an absolute path, no size limit."""
         self.file_downloads = 0
         """Requests to the file endpoint (none in local mode: files are read from disk)."""
+        self._files_released = asyncio.Event()
+        self._files_released.set()
+        self.on_confirm: Callable[[list[dict[str, Any]]], None] | None = None
+        """Called with the updates a ``getUpdates`` offset confirms, as it confirms them
+        (Telegram forgets them then: what the bot has not recorded by now is lost)."""
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, port: int = 0) -> None:
@@ -137,6 +143,18 @@ class FakeBotApi:
         file_id = f"file-{next(self._file_ids)}"
         self._files[file_id] = path
         return file_id, path.stat().st_size
+
+    def forget_file(self, file_id: str) -> None:
+        """Stop handing out ``file_id`` (``getFile`` answers "invalid file_id")."""
+        self._files.pop(file_id, None)
+
+    def hold_files(self) -> None:
+        """Make file downloads wait (counted in ``file_downloads`` as they arrive) until
+        :meth:`release_files`: a download in progress for as long as a test needs."""
+        self._files_released.clear()
+
+    def release_files(self) -> None:
+        self._files_released.set()
 
     def push_update(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
@@ -340,6 +358,7 @@ class FakeBotApi:
         if path is None:
             return web.Response(status=404)
         self.file_downloads += 1
+        await self._files_released.wait()
         return web.FileResponse(path)
 
     async def _api_getMe(self, params, files) -> Any:
@@ -348,6 +367,9 @@ class FakeBotApi:
     async def _api_getUpdates(self, params, files) -> Any:
         offset = int(params.get("offset") or 0)
         if offset:  # like Telegram: an offset confirms (and forgets) every earlier update
+            confirmed = [u for u in self._updates if u["update_id"] < offset]
+            if confirmed and self.on_confirm is not None:
+                self.on_confirm(confirmed)
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         # Long polling, but bounded so a test never hangs on it.
         timeout = min(float(params.get("timeout") or 0), 0.5)

@@ -14,7 +14,10 @@ from tests.telegram.conftest import USER_ID
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 
-def _write_config(tmp_path: Path, api: FakeBotApi, model_repo: Path, grace: float = 120) -> Path:
+def _write_config(
+    tmp_path: Path, api: FakeBotApi, model_repo: Path, grace: float = 120, extra: str = ""
+) -> Path:
+    """``extra``: more TOML tables, appended."""
     config = tmp_path / "config.toml"
     config.write_text(f"""
 [general]
@@ -29,7 +32,7 @@ shutdown_timeout_seconds = {grace}
 enabled = true
 base_url = "{api.base_url}"
 base_file_url = "{api.base_file_url}"
-""")
+{extra}""")
     return config
 
 

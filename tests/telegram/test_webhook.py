@@ -58,3 +58,41 @@ async def test_updates_posted_to_the_webhook_are_answered(telegram_bot):
         ) as response:
             assert response.status == 200
     await telegram_bot.wait_for_text("You have 10 songs")
+
+
+WEBHOOK_SONG_PORT = _free_port()
+
+
+@pytest.mark.parametrize(
+    "telegram_bot",
+    [
+        {
+            "settings": {
+                "telegram": {
+                    "mode": "webhook",
+                    "webhook_url": "https://bot.example.org/telegram",
+                    "webhook_listen": "127.0.0.1",
+                    "webhook_port": WEBHOOK_SONG_PORT,
+                }
+            }
+        }
+    ],
+    indirect=True,
+)
+async def test_a_song_is_on_record_before_the_webhook_is_answered(telegram_bot):
+    """Telegram does not post an answered update again: a crash right after the answer
+    must still find the song on record (issue 20)."""
+    api = telegram_bot.api
+    api.hold_files()  # the download stays under way: no job can exist yet
+    media = api.audio_attachment(telegram_bot.songs["clip.mp3"])
+    update = {"update_id": 1, "message": api.message(chat_id=USER_ID, user_id=USER_ID, **media)}
+    url = f"http://127.0.0.1:{WEBHOOK_SONG_PORT}/telegram"
+    try:
+        async with aiohttp.ClientSession() as session, session.post(url, json=update) as answer:
+            assert answer.status == 200
+            [accepted] = await telegram_bot.app.store.pending_intakes()
+    finally:
+        api.release_files()
+    assert accepted.file_ref == media["audio"]["file_id"]
+    await telegram_bot.wait_for_done()
+    assert await telegram_bot.app.store.pending_intakes() == []

@@ -1,0 +1,88 @@
+"""The chat flow's intake records (``bot.chat.intake``): a song is on record from the
+moment it is accepted until its job exists or it gets a final answer, and a song a
+restart finds on record is fetched again or reported lost in one sentence."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from bot.chat import messages
+from bot.chat.flow import ChatFlow
+from storage.intake import IntakeRequest
+from storage.records import ChatRef, utc_now
+from tests.chat.test_flow import CHAT, USER, RecordingReplier, flow, song, upload_of  # noqa: F401
+
+FILE_REF = "file-id-1"
+
+
+async def test_a_song_is_on_record_until_its_job_exists(flow: ChatFlow, song):  # noqa: F811
+    replier = RecordingReplier()
+    downloading, go_on = asyncio.Event(), asyncio.Event()
+    data = song.read_bytes()
+
+    async def held_download() -> AsyncIterator[bytes]:
+        downloading.set()
+        await go_on.wait()
+        yield data
+
+    upload = dataclasses.replace(upload_of(song), stream=held_download, file_ref=FILE_REF)
+    handling = await flow.accept_song(USER, CHAT, replier, upload, stems="four")
+    [accepted] = await flow._store.pending_intakes()  # before the handling even started
+    assert (accepted.file_ref, accepted.options["stems"]) == (FILE_REF, "four")
+    task = asyncio.create_task(handling)
+    await downloading.wait()
+    [downloading_record] = await flow._store.pending_intakes()
+    assert downloading_record.progress_message == "1"  # "Downloading your song..."
+    go_on.set()
+    job = await task
+    assert job is not None and job.status == "done"
+    assert job.options["stems"] == "four"
+    assert await flow._store.pending_intakes() == []
+
+
+async def test_a_refused_song_leaves_no_record(flow: ChatFlow, song):  # noqa: F811
+    user = await flow._store.upsert_user("telegram", USER.user_id, USER.display_name)
+    await flow._store.set_banned(user, True)
+    replier = RecordingReplier()
+    upload = dataclasses.replace(upload_of(song), file_ref=FILE_REF)
+    assert await flow.handle_song(USER, CHAT, replier, upload) is None
+    assert replier.texts == [messages.BANNED]
+    assert await flow._store.pending_intakes() == []
+
+
+async def _left_by_a_crash(chat_flow: ChatFlow, *, age: timedelta) -> None:
+    """A song the previous process accepted and showed "Downloading..." for (message 1)."""
+    store = chat_flow._store
+    accepted = await store.accept_song(
+        USER.platform,
+        USER.user_id,
+        USER.display_name,
+        IntakeRequest(chat=ChatRef(chat_id="1", message_id="10"), file_ref=FILE_REF),
+        now=utc_now() - age,
+    )
+    await store.note_intake_progress(accepted.id, "1")
+
+
+async def _failing_download() -> AsyncIterator[bytes]:
+    raise ConnectionError("Bad Request: wrong file identifier")
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+async def test_a_song_that_cannot_be_fetched_again_is_reported_lost(
+    flow: ChatFlow,  # noqa: F811
+    song,  # noqa: F811
+):
+    cases = [(timedelta(minutes=5), _failing_download), (timedelta(days=2), upload_of(song).stream)]
+    for age, stream in cases:
+        await _left_by_a_crash(flow, age=age)
+        [accepted] = await flow._store.pending_intakes()
+        replier = RecordingReplier()
+        assert await flow.resume_song(USER, accepted, replier, stream) is None
+        assert replier.texts[-1] == messages.LOST_BEFORE_SAVED
+        assert await flow._store.pending_intakes() == []
+    user = await flow._store.get_user("telegram", USER.user_id)
+    status = await flow._store.quota_status(user, flow.config.quota_limits("telegram"))
+    assert status.songs_used == 0
