@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,14 @@ async def api():
     await server.stop()
 
 
-def _gated_ffmpeg(folder: Path, ffmpeg: str) -> tuple[Path, Path]:
-    """An "ffmpeg" first on PATH that, while the returned hold file exists, waits before
-    reading any upload (a header check in progress) and leaves a mark in the returned
-    folder when it starts to; everything else goes straight to the real ffmpeg."""
+def _gated_header_reader(folder: Path) -> tuple[Path, Path, Path]:
+    """A Python for the header reader (``audio.header_reader_python``) that, while the
+    returned hold file exists, waits before reading any upload (a header check in
+    progress) and leaves a mark in the returned folder when it starts to; everything else
+    goes straight to the real Python. Returns (the script, hold, marks)."""
     hold, marks = folder / "hold", folder / "marks"
     marks.mkdir()
-    script = folder / "ffmpeg"
+    script = folder / "python"
     script.write_text(
         "#!/bin/sh\n"
         'case "$*" in *"/uploads/"*)\n'
@@ -49,10 +51,10 @@ def _gated_ffmpeg(folder: Path, ffmpeg: str) -> tuple[Path, Path]:
         f'    while [ -e "{hold}" ]; do sleep 0.05; done\n'
         "  fi;;\n"
         "esac\n"
-        f'exec "{ffmpeg}" "$@"\n'
+        f'exec "{sys.executable}" "$@"\n'
     )
     script.chmod(0o755)
-    return hold, marks
+    return script, hold, marks
 
 
 def _count(database: Path, query: str) -> int:
@@ -63,13 +65,13 @@ def _count(database: Path, query: str) -> int:
 
 @pytest.mark.parametrize("stage", ["download", "header check"])
 async def test_songs_a_crash_caught_before_their_job_end_in_a_result_or_an_apology(
-    stage, api, tmp_path, model_repo, telegram_songs, ffmpeg, monkeypatch
+    stage, api, tmp_path, model_repo, telegram_songs
 ):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    hold, marks = _gated_ffmpeg(bin_dir, ffmpeg)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(ffmpeg).parent}:/usr/bin:/bin")
-    config = _write_config(tmp_path, api, model_repo, extra=SLOTS)
+    reader, hold, marks = _gated_header_reader(bin_dir)
+    slots = SLOTS + f'header_reader_python = "{reader}"\n'
+    config = _write_config(tmp_path, api, model_repo, extra=slots)
     uploads = tmp_path / "data" / "uploads"
     database = tmp_path / "data" / "karaoke.db"
 

@@ -9,7 +9,7 @@ A plain ``ADD COLUMN`` and ``CREATE INDEX``, not batch mode: on SQLite batch mod
 ``jobs`` and would delete every ``usage`` row through ON DELETE CASCADE (see 0003).
 
 Revision ID: 0006
-Revises: see ``down_revision`` (the head it was written on; re-chained when merged)
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 
