@@ -50,7 +50,7 @@ import functools
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -148,6 +148,8 @@ class CpuBudget:
         """Sorted by lane, then ticket: the first is served next."""
         self._waiting = [0] * len(Lane)
         """Waiters per lane: read by worker threads at their pause points."""
+        self._occupying = [0] * len(Lane)
+        """Work per lane under way on the cores outside the slots (:meth:`occupied`)."""
         self._tickets = itertools.count()
         self._listeners: list[SlotListener] = []
 
@@ -204,16 +206,33 @@ class CpuBudget:
         finally:
             self._release(holder.slots, lane)
 
-    def _urgent_waiting(self, lane: Lane) -> bool:
-        return any(self._waiting[more_urgent] for more_urgent in range(lane))
+    @contextlib.contextmanager
+    def occupied(self, lane: Lane) -> Iterator[None]:
+        """Work of ``lane`` is under way on the cores without holding a slot: a song's
+        model step on the CPU. While it is, work of a less urgent lane neither starts nor
+        goes on (it pauses at its next pause point), so the model keeps every core the
+        song would have had alone."""
+        self._occupying[lane] += 1
+        try:
+            yield
+        finally:
+            self._occupying[lane] -= 1
+            self._dispatch()
+
+    def _yields(self, lane: Lane) -> bool:
+        """Whether work of ``lane`` must make way: more urgent work waits or runs."""
+        return any(
+            self._waiting[more_urgent] or self._occupying[more_urgent]
+            for more_urgent in range(lane)
+        )
 
     def _pause_point(self, holder: _Holder, loop: asyncio.AbstractEventLoop) -> None:
         """On a worker thread: step aside while more urgent work waits (see above)."""
-        if self._urgent_waiting(holder.lane):  # integer reads, once per piece of work
+        if self._yields(holder.lane):  # integer reads, once per piece of work
             asyncio.run_coroutine_threadsafe(self._step_aside(holder), loop).result()
 
     async def _step_aside(self, holder: _Holder) -> None:
-        if not self._urgent_waiting(holder.lane):  # served meanwhile
+        if not self._yields(holder.lane):  # served meanwhile
             return
         slots, holder.slots = holder.slots, 0
         self._notify("pause", holder.lane, slots)
@@ -222,7 +241,7 @@ class CpuBudget:
 
     async def _acquire(self, lane: Lane, processes: int, ticket: int) -> int:
         processes = max(1, processes)
-        if not self._waiters and self._in_use < self.plan.audio_slots:
+        if not self._waiters and self._in_use < self.plan.audio_slots and not self._yields(lane):
             return self._take(lane, processes)
         waiter = _Waiter(lane, ticket, processes, asyncio.get_running_loop().create_future())
         bisect.insort(self._waiters, waiter, key=lambda queued: queued.order)
@@ -250,7 +269,12 @@ class CpuBudget:
             return
         self._in_use -= slots
         self._notify("release", lane, slots)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
         while self._waiters and self._in_use < self.plan.audio_slots:
+            if self._yields(self._waiters[0].lane):  # the rest are no more urgent
+                return
             waiter = self._waiters.pop(0)
             self._waiting[waiter.lane] -= 1
             if not waiter.granted.done():  # else cancelled, not yet out of _acquire
