@@ -94,7 +94,11 @@ class SeparationPool:
             on_stored=self._evict_soon,
         )
         self._renderer = Renderer(
-            self._cache, self.cpu, ffmpeg=config.ffmpeg, tmp_root=config.tmp_root
+            self._cache,
+            self.cpu,
+            ffmpeg=config.ffmpeg,
+            tmp_root=config.tmp_root,
+            max_queued=config.max_queued_renders,
         )
         self._started = False
         self.startup_seconds: dict[str, float] = {}
@@ -217,9 +221,11 @@ class SeparationPool:
     async def render(self, request: RenderRequest) -> JobResult:
         """A separated song re-rendered with ``request.options`` from its kept stems, in
         seconds and without the model (``separation.pool.rendering``); pinned for the
-        caller like any result.
+        caller like any result. ``request.lane`` says whether a user waits for it as a
+        first result or it is an extra that yields to songs and may be refused.
 
         Raises:
+            RendersBusyError: too many re-renders are queued (extras only).
             StemsExpiredError: the song's stems are no longer kept.
             PoolShutdownError: the pool is stopping.
         """

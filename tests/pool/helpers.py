@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from separation.cpu_budget import CpuBudget, SlotEvent
 from separation.encode import EncodingSpec
 from separation.engine import Segment, run_batch
 from separation.jobs import JobHandle, ProgressEvent, SeparationRequest
@@ -112,3 +113,50 @@ async def wait_for(
 
 def job_folders(tmp_root: Path) -> list[Path]:
     return list(tmp_root.glob("job-*")) if tmp_root.exists() else []
+
+
+def tone_song(path: Path, seconds: float, ffmpeg: str, *, hz: float = 220.0) -> Path:
+    """A stereo song of two tones (``hz`` and a fifth above), as long as a test needs:
+    real music is short in the test data, and renders of a long song are what take long."""
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error",
+         "-f", "lavfi", "-i", f"sine=frequency={hz:g}:duration={seconds:g}",
+         "-f", "lavfi", "-i", f"sine=frequency={hz * 1.5:g}:duration={seconds:g}",
+         "-filter_complex", "amerge=inputs=2", "-c:a", "flac", "-y", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+class SlotLog:
+    """A pool's CPU-budget events as ``"kind LANE"`` strings, in the order they happened."""
+
+    def __init__(self, budget: CpuBudget) -> None:
+        self.events: list[str] = []
+        self.changed = asyncio.Event()
+        budget.add_listener(self._record)
+
+    def _record(self, event: SlotEvent) -> None:
+        self.events.append(f"{event.kind} {event.lane.name}")
+        self.changed.set()
+
+    async def wait_for(self, event: str, limit: float = 60.0) -> None:
+        """Until ``event`` (e.g. ``"grant AFTER_THE_FACT"``) happened."""
+        async with asyncio.timeout(limit):
+            while event not in self.events:
+                self.changed.clear()
+                await self.changed.wait()
+
+    def songs_served_first(self) -> bool:
+        """Whether every time a song's work waited for a slot, a song got the next one
+        (no render started or went on while a song waited)."""
+        waiting = 0
+        for event in self.events:
+            kind, lane = event.split()
+            if kind == "wait" and lane == "FIRST_RESULT":
+                waiting += 1
+            elif kind == "grant" and lane == "FIRST_RESULT" and waiting:
+                waiting -= 1
+            elif kind == "grant" and lane == "AFTER_THE_FACT" and waiting:
+                return False
+        return True
