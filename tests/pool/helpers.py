@@ -115,19 +115,6 @@ def job_folders(tmp_root: Path) -> list[Path]:
     return list(tmp_root.glob("job-*")) if tmp_root.exists() else []
 
 
-def tone_song(path: Path, seconds: float, ffmpeg: str, *, hz: float = 220.0) -> Path:
-    """A stereo song of two tones (``hz`` and a fifth above), as long as a test needs:
-    real music is short in the test data, and renders of a long song are what take long."""
-    subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error",
-         "-f", "lavfi", "-i", f"sine=frequency={hz:g}:duration={seconds:g}",
-         "-f", "lavfi", "-i", f"sine=frequency={hz * 1.5:g}:duration={seconds:g}",
-         "-filter_complex", "amerge=inputs=2", "-c:a", "flac", "-y", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
 class SlotLog:
     """A pool's CPU-budget events as ``"kind LANE"`` strings, in the order they happened."""
 

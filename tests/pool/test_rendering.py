@@ -16,13 +16,13 @@ from separation.errors import RendersBusyError, StemsExpiredError
 from separation.ffmpeg import probe
 from separation.jobs import RenderRequest
 from separation.render_options import RenderOptions
+from tests.conftest import make_tone
 from tests.pool.helpers import (
     WAV,
     CountingRunner,
     SlotLog,
     read_audio,
     request,
-    tone_song,
 )
 
 MP3 = EncodingSpec(format="mp3", bitrate_kbps=128)
@@ -136,7 +136,7 @@ async def test_a_song_sent_during_renders_of_a_long_song_goes_first(
     """Renders under way pause for the song's decode, model step and encoders; the song
     is done while renders are still waiting."""
     pool = await make_pool(cpu=CpuPlan.for_cores(2, 2), batch_size=1)
-    long_song = tone_song(tmp_path / "long.flac", 15, ffmpeg)
+    long_song = make_tone(tmp_path / "long.flac", ffmpeg, seconds=15)
     separated = await (await pool.submit(request(long_song, user="storm"))).result()
     separated.release()
     log = SlotLog(pool.cpu)
