@@ -294,5 +294,11 @@ class RenderingBackend(Protocol):
     the distributed backend does not keep stems yet)."""
 
     async def render(self, request: RenderRequest) -> JobResult:
-        """Raises: StemsExpiredError, OutputTooLargeError, AudioExportError."""
+        """Raises: RendersBusyError, StemsExpiredError, OutputTooLargeError,
+        AudioExportError."""
+        ...
+
+    async def cached_render(self, request: RenderRequest) -> JobResult | None:
+        """The render's files if they were made before (pinned: release them), else
+        None; costs no CPU, so a caller can tell a free press from one to charge."""
         ...

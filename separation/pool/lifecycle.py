@@ -237,6 +237,11 @@ class SeparationPool:
         self._evict_soon()
         return result
 
+    async def cached_render(self, request: RenderRequest) -> JobResult | None:
+        """``request``'s files if they were rendered before (pinned for the caller), else
+        None: what a press would cost is known before it is charged."""
+        return await self._renderer.cached(request)
+
     async def _cancel(self, submission: _Submission) -> None:
         task = submission.task
         if task is None or task.done():

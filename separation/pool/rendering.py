@@ -106,6 +106,11 @@ class Renderer:
             return 1.0
         return max(1.0, self._pace * min(place.audio_seconds for place in head))
 
+    async def cached(self, request: RenderRequest) -> JobResult | None:
+        """The request's files if they were rendered before (pinned), else None."""
+        entry = await run_blocking(None, self._cache.lookup, render_key(request))
+        return None if entry is None else result_from_entry(entry, cache_hit=True)
+
     async def render(self, request: RenderRequest, *, sample_rate: int) -> JobResult:
         """The rendered files, pinned for the caller (release them once delivered).
 
@@ -115,10 +120,10 @@ class Renderer:
             OutputTooLargeError: even the lowest bitrate would not fit.
             AudioExportError: ffmpeg failed.
         """
-        key = render_key(request)
-        cached = await run_blocking(None, self._cache.lookup, key)
+        cached = await self.cached(request)
         if cached is not None:
-            return result_from_entry(cached, cache_hit=True)
+            return cached
+        key = render_key(request)
         place = None
         if request.lane is not Lane.FIRST_RESULT:
             if len(self._places) >= self._max_queued:
