@@ -24,7 +24,7 @@ Three choices shape this module:
   encoded, and a whole song is never held in memory.
 - A render can pause between pieces (``pause_point``, issue 20): a re-render is an extra,
   and a song someone waits for must not wait behind a long rubberband pass. Between
-  pieces of :data:`PAUSE_FRAMES` read from the renderer and between blocks fed to the
+  pieces of :data:`PAUSE_FRAMES` read from the renderer and between as many fed to the
   encoders, the caller's pause point may block; ffmpeg then fills its pipe and sleeps
   until we read or write again, using no CPU (``separation.cpu_budget``).
 
@@ -54,7 +54,6 @@ from separation.ffmpeg_args import Stream, command_line, file_url, input_stream
 from separation.jobs import INSTRUMENTAL
 from separation.models import VOCALS
 from separation.render import (
-    BLOCK_FRAMES,
     RenderedOutputs,
     clip_gain,
     encode_in_groups,
@@ -71,10 +70,12 @@ STEM_SUFFIX = ".stem.flac"
 # 24-bit FLAC (what EncodingSpec("flac") writes): lossless for our purposes, half of float.
 _STEM_SPEC = EncodingSpec(format="flac")
 _FLOAT_BYTES = 4
-PAUSE_FRAMES = 1 << 15
-"""Frames read from a render's ffmpeg between two pause points: 0.74 s of audio at
-44.1 kHz, a few hundredths of a second of rubberband, so a waiting song gets the slot
-that soon."""
+PAUSE_FRAMES = 1 << 14
+"""Frames read from a render's ffmpeg, or fed to its encoders, between two pause points:
+0.37 s of audio at 44.1 kHz, a few hundredths of a second of rubberband or of two MP3
+encoders, so a waiting song gets the slot that soon. A piece costs one turn of a Python
+loop; feeding the encoders whole ``render.BLOCK_FRAMES`` blocks (6 s) instead
+could make a song wait a few tenths of a second for each slot it needs."""
 
 
 @dataclass(frozen=True)
@@ -333,7 +334,7 @@ def _raw_blocks(
 ) -> Iterator[dict[str, np.ndarray]]:
     """The temporary float32 files block by block, ``{name: (channels, n)}``; ``pause``
     before each (the encoders wait on their pipes meanwhile)."""
-    block_bytes = BLOCK_FRAMES * channels * _FLOAT_BYTES
+    block_bytes = PAUSE_FRAMES * channels * _FLOAT_BYTES
     with ExitStack() as stack:
         files = {name: stack.enter_context(open(path, "rb")) for name, path in paths.items()}
         while True:
