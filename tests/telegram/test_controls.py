@@ -73,6 +73,13 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
         mark = await _press(bot, current, label)
         new_instrumental, new_vocals = await _uploads_after(bot, mark, 2)
         assert bot.api.calls_to("answerCallbackQuery")[-1] in bot.api.calls[mark:]
+        # "Changing it..." at once, edited into what changed before the files come.
+        shown = [c for c in bot.api.calls[mark:] if c.method in ("sendMessage", "editMessageText")]
+        assert [(c.method, c.params["text"]) for c in shown] == [
+            ("sendMessage", messages.CONTROL_RENDERING),
+            ("editMessageText", "Here it is, " + title.split(", ", 1)[1].rstrip(")") + ":"),
+        ]
+        assert bot.api.calls.index(shown[-1]) < bot.api.calls.index(new_instrumental)
         assert new_instrumental.params["title"] == title
         assert new_vocals.params["title"] == title.replace("Instrumental", "Vocals")
         assert "reply_markup" in new_instrumental.params
