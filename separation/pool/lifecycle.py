@@ -182,6 +182,7 @@ class SeparationPool:
         if tasks:
             await asyncio.wait(tasks)
         await cancel_all(self._worker_tasks, self._background)
+        self._renderer.close()
         for worker in self._workers:
             await run_blocking(None, worker.close)
         not_done = [s.handle for s in submissions if not isinstance(s.handle.state, Done)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from separation.cache import CacheEntry, ResultCache, cache_key
 from separation.controls import render_controls
 from separation.cpu_budget import CpuBudget, Lane, PausePoint
 from separation.encode import EncodingSpec, Tags
-from separation.errors import RendersBusyError, StemsExpiredError
+from separation.errors import PoolShutdownError, RendersBusyError, StemsExpiredError
 from separation.jobs import JobResult, RenderRequest
 from separation.offload import run_blocking
 from separation.pipeline import output_tags
@@ -92,6 +93,18 @@ class Renderer:
         """After-the-fact renders queued or running, oldest first."""
         self._pace = FIRST_PACE_GUESS
         """Seconds a render held its slot per second of audio written, lately."""
+        # Renders' own threads: a paused render blocks its thread until the songs before
+        # it are done, and those songs need the loop's default executor to get done.
+        self._threads = ThreadPoolExecutor(
+            max_workers=cpu.plan.audio_slots, thread_name_prefix="render"
+        )
+        self._closed = False
+
+    def close(self) -> None:
+        """Let the render threads go; a render still waiting for a slot then fails with
+        ``PoolShutdownError``."""
+        self._closed = True
+        self._threads.shutdown(wait=False)
 
     @property
     def queued(self) -> int:
@@ -176,9 +189,11 @@ class Renderer:
         staging = await run_blocking(None, self._cache.staging)
         try:
             async with self._cpu.preemptible(request.lane) as pause_point:
+                if self._closed:  # the pool stopped while this render waited for a slot
+                    raise PoolShutdownError()
                 started = time.monotonic()
                 rendered = await run_blocking(
-                    None,
+                    self._threads,
                     self._render_files,
                     source,
                     {name: staging / f"{name}.{spec.extension}" for name in names},
