@@ -38,6 +38,16 @@ would put seams into rubberband's output; SIGSTOP would leave a stopped process 
 if we died. The cost is one piece of work: a song waits at most for the render's current
 piece (``separation.controls`` handles 0.37 s of audio at a time), not for its whole pass.
 A paused render goes back in line ahead of the renders that came after it.
+
+A song's model step holds no slot but uses the cores too: on the CPU, torch gets the
+cores no ffmpeg holds, so a render running beside it would take a thread from the
+song. So the pool marks its model step as first-result work under way
+(:meth:`CpuBudget.occupied`), and after-the-fact work waits and pauses for it as for a
+waiting song. Measured on 2 cores (``benchmarks/render_storm_benchmark.py``, tiny
+model, a 10 s song during storms of presses on 40 s songs): with slots alone the song
+took 1.74x its time alone, with the model step counted too 0.99x. The price is that
+re-renders only run when no song is being worked on; under a steady stream of songs
+they wait (and ``PoolConfig.max_queued_renders`` bounds how many do).
 """
 
 from __future__ import annotations
