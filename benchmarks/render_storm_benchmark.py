@@ -57,7 +57,8 @@ class Storm:
     pauses: int = 0
     seconds: float = 0.0
     longest_slot_wait: float = 0.0
-    """The longest a song's decode or encoders waited for an ffmpeg slot."""
+    """The longest wait for an ffmpeg slot in the songs' lane: the short song's decode or
+    encoders (and, in ``fifo`` mode, the renders, which share that lane there)."""
 
 
 def fresh_settings() -> Iterator[RenderOptions]:
@@ -176,8 +177,8 @@ async def run(config: PoolConfig, model: LoadedModel, scratch: Path, ffmpeg: str
                 f"{mode:5s}  with {users} x {args.presses} presses on {args.long_seconds:.0f} s "
                 f"songs:{'':3s} {song:6.1f} s = {song / alone:4.2f}x alone; renders: "
                 f"{storm.rendered} done, {storm.refused} refused busy, {storm.pauses} paused "
-                f"for the song, all over after {storm.seconds:.1f} s; the song waited "
-                f"{storm.longest_slot_wait:.2f} s at most for an ffmpeg slot"
+                f"for the song, all over after {storm.seconds:.1f} s; longest wait for a "
+                f"slot in the songs' lane {storm.longest_slot_wait:.2f} s"
             )
     await pool.shutdown(timeout=0)
 
