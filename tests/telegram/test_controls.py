@@ -153,9 +153,14 @@ def _seconds_to_done(bot: TelegramHarness, chat_id: int, since: int) -> float:
     return done.at - first.at
 
 
-@pytest.mark.parametrize(
-    "telegram_bot", [{"pool": {"cpu": CpuPlan.for_cores(2, 2), "batch_size": 1}}], indirect=True
-)
+STORM_BOT = {
+    "pool": {"cpu": CpuPlan.for_cores(2, 2), "batch_size": 1},
+    # A song and five presses at once are within any user's rate: storms, not floods.
+    "settings": {"rate_limit": {"burst": 10}},
+}
+
+
+@pytest.mark.parametrize("telegram_bot", [STORM_BOT], indirect=True)
 @pytest.mark.parametrize("stormers", [1, 3])
 async def test_render_storms_do_not_hold_up_another_users_song(
     telegram_bot, stormers, tmp_path, ffmpeg
