@@ -257,6 +257,9 @@ class CpuBudget:
         bisect.insort(self._waiters, waiter, key=lambda queued: queued.order)
         self._waiting[lane] += 1
         self._notify("wait", lane, processes)
+        # Slots may be free while less urgent waiters are held back (a song's model step
+        # is under way): then this one, ahead of them, is served at once.
+        self._dispatch()
         try:
             return await waiter.granted
         except asyncio.CancelledError:

@@ -13,7 +13,7 @@ from separation.cpu_budget import CpuBudget, CpuPlan, Lane, PausePoint
 from separation.encode import EncodingSpec, Tags
 from separation.render import render_outputs
 from tests.ffmpeg_log import most_at_once, wrapped_ffmpeg
-from tests.pool.helpers import read_audio
+from tests.pool.helpers import SlotLog, read_audio
 from tests.separation.test_render import music_stems  # noqa: F401  (fixture)
 
 WAV = EncodingSpec(format="wav")
@@ -238,10 +238,49 @@ async def test_a_render_under_way_pauses_for_a_song_and_resumes_before_later_ren
 
 async def test_first_results_never_pause():
     budget = CpuBudget(CpuPlan.for_cores(2, 2))
+    log = SlotLog(budget)
     async with budget.preemptible(Lane.FIRST_RESULT) as pause_point:
-        waiter = asyncio.create_task(budget.audio(lane=Lane.FIRST_RESULT).__aenter__())
-        await _settle()
+        waiting = asyncio.create_task(_hold_once(budget))
+        await log.wait_for("wait FIRST_RESULT")
         await asyncio.wait_for(asyncio.to_thread(pause_point), 5)  # returns at once
-        assert not waiter.done() and budget.in_use == 1
-    await waiter
+        assert not waiting.done() and budget.in_use == 1
+    await waiting
+    assert "pause FIRST_RESULT" not in log.events and budget.in_use == 0
+
+
+async def _hold_once(budget: CpuBudget) -> None:
+    async with budget.audio(lane=Lane.FIRST_RESULT):
+        pass
+
+
+async def test_renders_wait_while_a_songs_model_step_is_under_way():
+    """The model step holds no slot, but on the CPU it uses the cores a render would."""
+    budget = CpuBudget(CpuPlan.for_cores(2, 2))
+    recorder = _Recorder(budget)
+    log = SlotLog(budget)
+    holding: asyncio.Future[PausePoint] = asyncio.get_running_loop().create_future()
+    done = asyncio.Event()
+
+    async def render() -> None:
+        async with budget.preemptible(Lane.AFTER_THE_FACT) as pause_point:
+            holding.set_result(pause_point)
+            await done.wait()
+
+    with budget.occupied(Lane.FIRST_RESULT):
+        rendering = asyncio.create_task(render())
+        await log.wait_for("wait AFTER_THE_FACT")
+        assert budget.in_use == 0  # the free slot is not taken
+        async with asyncio.timeout(5), budget.audio(lane=Lane.FIRST_RESULT):
+            pass  # another song's ffmpeg still gets it at once, ahead of the render
+        assert not holding.done()
+    pause_point = await holding
+    assert recorder.grants() == ["FIRST_RESULT", "AFTER_THE_FACT"]
+    with budget.occupied(Lane.FIRST_RESULT):  # the next song's model step
+        stepping_aside = asyncio.create_task(asyncio.to_thread(pause_point))
+        await log.wait_for("pause AFTER_THE_FACT")
+        assert budget.in_use == 0
+    await stepping_aside  # back once the model step is over
     assert budget.in_use == 1
+    done.set()
+    await rendering
+    assert budget.in_use == 0
