@@ -23,6 +23,7 @@ from bot.chat import messages
 from bot.chat.adapter import ChatAdapter
 from bot.chat.flow import ChatFlow, FlowConfig
 from bot.chat.ratelimit import RateLimiter
+from bot.chat.render_allowance import RenderAllowance
 from bot.chat.tasks import TaskTracker
 from bot.chat.types import ChatUser, Replier
 from bot.ops.health import HealthServer, Readiness
@@ -242,6 +243,7 @@ async def build_app(
             requests_per_minute=settings.rate_limit.renders_per_minute,
             burst=settings.rate_limit.render_burst,
         ),
+        render_allowance=RenderAllowance.from_settings(settings.rate_limit),
     )
     adapters = [factory(settings, flow) for factory in adapter_factories]
     health = HealthServer(settings.health, metrics) if settings.health.enabled else None

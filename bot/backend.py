@@ -68,6 +68,7 @@ def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolCon
         max_running_jobs=pool.max_running_jobs or max(2, batch * len(devices)),
         max_queued_jobs=pool.max_queued_jobs,
         max_jobs_per_user=pool.max_jobs_per_user,
+        max_queued_renders=pool.max_queued_renders,
         job_timeout_seconds=pool.job_timeout_seconds,
         limits=audio_limits(settings),
         options=separation_options(settings),

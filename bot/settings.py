@@ -203,6 +203,10 @@ class RateLimitSettings(_Section):
     """Karaoke-control presses (key, tempo, guide vocal) one user may make per minute, on
     average: each costs seconds of ffmpeg, not the song quota."""
     render_burst: int = Field(default=10, ge=1)
+    render_audio_minutes_per_day: float = Field(default=60.0, gt=0)
+    """Minutes of audio one user may have re-rendered in any 24 hours (a render of a
+    4-minute song costs 4; the same settings again cost nothing); admins are exempt.
+    Counted in memory: a restart forgets it (``bot.chat.render_allowance``)."""
 
 
 class PoolSettings(_Section):
@@ -220,6 +224,10 @@ class PoolSettings(_Section):
     max_queued_jobs: int = Field(default=100, ge=1)
     """Beyond this many waiting songs, new ones are refused with a "busy" message."""
     max_jobs_per_user: int = Field(default=3, ge=1)
+    max_queued_renders: int = Field(default=10, ge=1)
+    """Re-renders (karaoke controls pressed) queued or running at once, all users
+    together; beyond it a press gets "I'm busy with other songs right now, try again in
+    N s". Songs always go before re-renders, whatever this says."""
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=60.0, ge=0)
     cache_dir: Path | None = None

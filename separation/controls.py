@@ -22,6 +22,11 @@ Three choices shape this module:
 - ffmpeg writes raw float32 to a pipe and Python keeps the peak while copying it to a
   temporary file, block by block: the clip gain must be known before the first sample is
   encoded, and a whole song is never held in memory.
+- A render can pause between pieces (``pause_point``, issue 20): a re-render is an extra,
+  and a song someone waits for must not wait behind a long rubberband pass. Between
+  pieces of :data:`PAUSE_FRAMES` read from the renderer and between as many fed to the
+  encoders, the caller's pause point may block; ffmpeg then fills its pipe and sleeps
+  until we read or write again, using no CPU (``separation.cpu_budget``).
 
 Inputs here are our own FLAC files, never uploads, so ffmpeg runs without
 ``separation.sandbox``; it still runs from an argument list built with ffmpeg-python
@@ -33,7 +38,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +54,6 @@ from separation.ffmpeg_args import Stream, command_line, file_url, input_stream
 from separation.jobs import INSTRUMENTAL
 from separation.models import VOCALS
 from separation.render import (
-    BLOCK_FRAMES,
     RenderedOutputs,
     clip_gain,
     encode_in_groups,
@@ -66,6 +70,12 @@ STEM_SUFFIX = ".stem.flac"
 # 24-bit FLAC (what EncodingSpec("flac") writes): lossless for our purposes, half of float.
 _STEM_SPEC = EncodingSpec(format="flac")
 _FLOAT_BYTES = 4
+PAUSE_FRAMES = 1 << 14
+"""Frames read from a render's ffmpeg, or fed to its encoders, between two pause points:
+0.37 s of audio at 44.1 kHz, a few hundredths of a second of rubberband or of two MP3
+encoders, so a waiting song gets the slot that soon. A piece costs one turn of a Python
+loop; feeding the encoders whole ``render.BLOCK_FRAMES`` blocks (6 s) instead
+could make a song wait a few tenths of a second for each slot it needs."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,7 @@ def render_controls(
     sample_rate: int,
     channels: int = 2,
     workdir: Path | None = None,
+    pause_point: Callable[[], None] | None = None,
 ) -> RenderedOutputs:
     """Render each of ``outputs`` from the lossless stems with ``options`` applied.
 
@@ -151,6 +162,8 @@ def render_controls(
         outputs: the file to write per output name (``instrumental``, ``vocals``...).
         workdir: where the temporary float32 files go (a private folder is made inside);
             by default next to the first output, which is on the disk meant for songs.
+        pause_point: called between pieces of work, from this thread; it may block to
+            let more urgent work use the CPU (``CpuBudget.preemptible``).
 
     Raises:
         AudioExportError: ffmpeg failed (a missing or damaged stem, a full disk); no
@@ -174,18 +187,19 @@ def render_controls(
         scratch = tempfile.TemporaryDirectory(prefix=".controls-", dir=folder)
     except OSError as exc:
         raise AudioExportError(f"cannot write in {folder}: {exc}", path=str(folder)) from exc
+    pause = pause_point or _never_pause
     with scratch as scratch_folder:
         raw_paths = {name: Path(scratch_folder) / f"{name}.f32" for name in outputs}
         # One ffmpeg at a time: the pool already runs songs in parallel.
         peak = max(
             _run_to_raw(command, raw_paths[name], unscale=1 / scale, channels=channels,
-                        output=outputs[name])
+                        output=outputs[name], pause=pause)
             for name, command in commands.items()
         )  # fmt: skip
         gain = gain_for_peak(peak)
         log_shared_gain(gain, "rendered outputs")
         written = encode_outputs(
-            _raw_blocks(raw_paths, channels),
+            _raw_blocks(raw_paths, channels, pause),
             outputs,
             gain=gain,
             spec=spec,
@@ -254,10 +268,21 @@ def _render_command(
     return command_line(ffmpeg, output, "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror")
 
 
+def _never_pause() -> None:
+    """The pause point of a render nothing can preempt."""
+
+
 def _run_to_raw(
-    command: list[str], raw_path: Path, *, unscale: float, channels: int, output: Path
+    command: list[str],
+    raw_path: Path,
+    *,
+    unscale: float,
+    channels: int,
+    output: Path,
+    pause: Callable[[], None],
 ) -> float:
     """Run ``command``, copy its float32 stdout times ``unscale`` to ``raw_path``; the peak.
+    ``pause`` is called before each piece is read (ffmpeg waits on its pipe meanwhile).
 
     Raises:
         AudioExportError: ffmpeg failed (its stderr tail is in the error).
@@ -275,7 +300,11 @@ def _run_to_raw(
             with process.stdout:
                 # A short read happens only at the end of the stream, so every block but
                 # the last is whole; a last one cut mid-frame means ffmpeg died writing it.
-                while chunk := process.stdout.read(BLOCK_FRAMES * frame_bytes):
+                while True:
+                    pause()
+                    chunk = process.stdout.read(PAUSE_FRAMES * frame_bytes)
+                    if not chunk:
+                        break
                     if cut_mid_frame := len(chunk) % frame_bytes != 0:
                         break
                     samples = np.frombuffer(chunk, "<f4")
@@ -300,12 +329,16 @@ def _run_to_raw(
     return peak
 
 
-def _raw_blocks(paths: dict[str, Path], channels: int) -> Iterator[dict[str, np.ndarray]]:
-    """The temporary float32 files block by block, ``{name: (channels, n)}``."""
-    block_bytes = BLOCK_FRAMES * channels * _FLOAT_BYTES
+def _raw_blocks(
+    paths: dict[str, Path], channels: int, pause: Callable[[], None]
+) -> Iterator[dict[str, np.ndarray]]:
+    """The temporary float32 files block by block, ``{name: (channels, n)}``; ``pause``
+    before each (the encoders wait on their pipes meanwhile)."""
+    block_bytes = PAUSE_FRAMES * channels * _FLOAT_BYTES
     with ExitStack() as stack:
         files = {name: stack.enter_context(open(path, "rb")) for name, path in paths.items()}
         while True:
+            pause()
             block = {
                 name: np.frombuffer(data, "<f4").reshape(-1, channels).T
                 for name, handle in files.items()

@@ -8,6 +8,8 @@ So every input problem derives from :class:`AudioInputError` and carries a one-l
 
 from __future__ import annotations
 
+import math
+
 
 def _format_duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
@@ -239,6 +241,23 @@ class PoolBusyError(PoolError):
     def user_message(self) -> str:
         wait = _format_duration(self.retry_after_seconds)
         return f"I'm very busy right now. Please try again in about {wait}."
+
+
+class RendersBusyError(PoolError):
+    """Too many re-renders are queued or running (``PoolConfig.max_queued_renders``); this
+    one was refused at once and nothing was queued (issue 20: renders are extras, and a
+    storm of them must not grow without bound behind the songs that go first)."""
+
+    kind = "renders_busy"
+
+    def __init__(self, *, retry_after_seconds: float) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"too many renders queued; retry in about {retry_after_seconds:.0f} s")
+
+    @property
+    def user_message(self) -> str:
+        wait = max(1, math.ceil(self.retry_after_seconds))
+        return f"I'm busy with other songs right now, try again in {wait} s."
 
 
 class UserJobLimitError(PoolError):

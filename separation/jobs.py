@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from separation.cpu_budget import Lane
 from separation.encode import EncodingSpec, StemMode
 from separation.errors import JobCancelledError
 from separation.ffmpeg import ProbeResult
@@ -65,6 +66,11 @@ class RenderRequest:
     encoding: EncodingSpec = field(default_factory=EncodingSpec)
     max_output_bytes: int | None = None
     min_mp3_bitrate: int = 96
+    lane: Lane = Lane.AFTER_THE_FACT
+    """A button pressed under a delivered song is an extra; the controls a song was
+    sent with (``/karaoke key:-2``) are part of its first result (``Lane.FIRST_RESULT``):
+    the latter's CPU slots go first and are never counted against
+    ``PoolConfig.max_queued_renders``."""
 
 
 @runtime_checkable
@@ -288,5 +294,11 @@ class RenderingBackend(Protocol):
     the distributed backend does not keep stems yet)."""
 
     async def render(self, request: RenderRequest) -> JobResult:
-        """Raises: StemsExpiredError, OutputTooLargeError, AudioExportError."""
+        """Raises: RendersBusyError, StemsExpiredError, OutputTooLargeError,
+        AudioExportError."""
+        ...
+
+    async def cached_render(self, request: RenderRequest) -> JobResult | None:
+        """The render's files if they were made before (pinned: release them), else
+        None; costs no CPU, so a caller can tell a free press from one to charge."""
         ...

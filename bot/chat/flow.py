@@ -41,6 +41,7 @@ from bot.chat.intake import SongWishes
 from bot.chat.job_options import job_encoding, render_option, stored_controls
 from bot.chat.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
 from bot.chat.ratelimit import RateDecision, RateLimiter
+from bot.chat.render_allowance import RenderAllowance
 from bot.chat.rerender import Rerenderer
 from bot.chat.types import (
     ByteStream,
@@ -134,9 +135,11 @@ class ChatFlow:
         metrics: Metrics | None = None,
         rate_limiter: RateLimiter | None = None,
         render_limiter: RateLimiter | None = None,
+        render_allowance: RenderAllowance | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """``render_limiter``: the karaoke controls' own rate limit (``bot.chat.rerender``)."""
+        """``render_limiter``, ``render_allowance``: the karaoke controls' own rate limit
+        and daily allowance of audio (``bot.chat.rerender``)."""
         self._store = store
         self._clock = clock
         """Wall clock for the times users read ("frees up in 3 h"); tests pin it."""
@@ -153,6 +156,8 @@ class ChatFlow:
             encoding=config.encoding,
             min_mp3_bitrate=config.min_mp3_bitrate,
             limiter=render_limiter,
+            allowance=render_allowance,
+            clock=clock,
         )
         """Karaoke controls: adapters hand it button presses and ``/key`` replies."""
 

@@ -159,6 +159,20 @@ def rate_limited(retry_after_seconds: float) -> str:
     return f"Slow down a little: try again in {max(1, math.ceil(retry_after_seconds))} s."
 
 
+# Re-renders (issue 20): the "Changing it..." message is edited into one of these.
+def rerendered(change: str) -> str:
+    """The last state of a re-render's message, just before its files: what changed."""
+    return f"Here it is, {change}:" if change else "Here it is, as it was at first:"
+
+
+def render_allowance_used(minutes_per_day: float, frees_up: datetime, now: datetime) -> str:
+    """A press beyond the user's daily allowance of re-rendered audio."""
+    return (
+        f"That's all the changing I can do for you today ({count(minutes_per_day, 'minute')} "
+        f"of audio a day). More frees up {relative_time(frees_up, now)}."
+    )
+
+
 def format_wait(seconds: float | None) -> str:
     if seconds is None:
         return "a moment"

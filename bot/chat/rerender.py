@@ -6,22 +6,34 @@ The platform adapters turn a button press or a ``/key -2`` reply into :meth:`pre
 checked like any hostile input: the data must be ours, the job must exist, be finished
 and belong to whoever pressed (a forwarded message's buttons refuse a stranger). Renders
 cost seconds of ffmpeg, not the model, so they do not count against the song quota;
-they have their own, generous rate limit instead. The backend bounds how many ffmpeg
-runs happen at once (``separation.cpu_budget``), and nothing here blocks the event loop.
+they have their own, generous rate limit and daily allowance of audio instead
+(``bot.chat.render_allowance``). The backend bounds how many ffmpeg runs happen at once
+(``separation.cpu_budget``), puts every song before re-renders and refuses re-renders
+beyond a global bound; nothing here blocks the event loop.
+
+The presser sees "Changing it..." at once (a render waits behind songs and may take
+seconds), and that message is edited into its last state, "Here it is, -2 keys:" just
+before the files, or the reason there are none: the same on every platform, since a
+text message cannot be edited into files on either.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from bot.chat import messages
 from bot.chat.controls import BadControlError, Button, ControlState, buttons, command_options
 from bot.chat.credits import song_credits
 from bot.chat.job_options import job_encoding
+from bot.chat.progress import ProgressMessage
 from bot.chat.ratelimit import RateLimiter
+from bot.chat.render_allowance import RenderAllowance, RenderAllowanceUsedError
 from bot.chat.types import ChatUser, OutgoingFile, Replier, error_reference
 from bot.chat.user_text import clean_name
+from separation.cpu_budget import Lane
 from separation.encode import EncodingSpec
 from separation.errors import (
     InvalidRenderOptionError,
@@ -56,12 +68,17 @@ class Rerenderer:
         encoding: EncodingSpec,
         min_mp3_bitrate: int,
         limiter: RateLimiter | None = None,
+        allowance: RenderAllowance | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``clock``: the wall clock for when an allowance frees up (tests pin it)."""
         self._store = store
         self._backend = backend if isinstance(backend, RenderingBackend) else None
         self._encoding = encoding
         self._min_mp3_bitrate = min_mp3_bitrate
         self._limiter = limiter
+        self._allowance = allowance
+        self._clock = clock
 
     @property
     def available(self) -> bool:
@@ -110,7 +127,8 @@ class Rerenderer:
         await self.render(user, replier, replace(state, options=options))
 
     async def render(self, user: ChatUser, replier: Replier, state: ControlState) -> None:
-        """Check the request, render it, send the files with new buttons."""
+        """Check the request, say "Changing it...", render, send the files with new
+        buttons."""
         if self._backend is None:  # no buttons are shown, but /key may still be typed
             await replier.send_text(RenderUnavailableError().user_message)
             return
@@ -126,33 +144,72 @@ class Rerenderer:
             await replier.send_text(job)
             return
         assert job.cache_key is not None  # checked by _own_job
+        progress = ProgressMessage(replier.send_text, replier.edit_text)
+        await progress.show(messages.CONTROL_RENDERING)
+        request = RenderRequest(
+            job.cache_key,
+            state.options,
+            encoding=job_encoding(job, self._encoding),
+            max_output_bytes=replier.upload_plan.max_file_bytes,
+            min_mp3_bitrate=self._min_mp3_bitrate,
+        )
         try:
-            result = await self._backend.render(
-                RenderRequest(
-                    job.cache_key,
-                    state.options,
-                    encoding=job_encoding(job, self._encoding),
-                    max_output_bytes=replier.upload_plan.max_file_bytes,
-                    min_mp3_bitrate=self._min_mp3_bitrate,
-                )
-            )
-        except PoolError as exc:
-            logger.info("render of job %s for %s: %s", job.id, user.ref, exc)
-            await replier.send_text(exc.user_message)
+            result = await self._rendered(user, job, request)
+        except RenderAllowanceUsedError as exc:
+            logger.info("renders of %s refused: %s", user.ref, exc)
+            now = self._clock()
+            frees_up = now + timedelta(seconds=exc.retry_after_seconds)
+            await progress.final(messages.render_allowance_used(exc.minutes_per_day, frees_up, now))
             return
-        except OutputTooLargeError as exc:
-            await replier.send_text(messages.output_too_large(exc))
-            return
-        except SeparationError:
-            reference = error_reference()
-            logger.exception("render of job %s for %s failed [%s]", job.id, user.ref, reference)
-            await replier.send_text(messages.internal_error(reference))
+        except SeparationError as exc:
+            await progress.final(self._refusal(exc, job, user))
             return
         try:
+            await progress.final(messages.rerendered(state.options.title_suffix()))
             await replier.send_files(self.outgoing_files(job, state, result))
         finally:
             result.release()
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
+
+    async def _rendered(self, user: ChatUser, job: JobRecord, request: RenderRequest) -> JobResult:
+        """The render from the cache (free), or rendered now and charged to ``user``'s
+        daily allowance at what it wrote.
+
+        Raises:
+            RenderAllowanceUsedError: not cached, and the allowance has no room for it.
+            SeparationError: as the backend's render raises them.
+        """
+        assert self._backend is not None
+        cached = await self._backend.cached_render(request)
+        if cached is not None:
+            return cached
+        charge = None
+        if self._allowance is not None and not user.is_admin:
+            # Reserved from the song's length first: presses at once cannot all slip in.
+            seconds = job.input_duration_seconds / request.options.tempo
+            charge = self._allowance.reserve(user.ref, seconds)
+        cost = 0.0  # unless it renders: a refusal or a failure costs nothing
+        try:
+            result = await self._backend.render(request)
+            cost = 0.0 if result.cache_hit else result.duration_seconds
+            return result
+        finally:
+            if charge is not None:
+                charge.settle(cost)
+
+    @staticmethod
+    def _refusal(exc: SeparationError, job: JobRecord, user: ChatUser) -> str:
+        """What to tell a presser whose render was refused or failed."""
+        if isinstance(exc, PoolError):
+            logger.info("render of job %s for %s: %s", job.id, user.ref, exc)
+            return exc.user_message
+        if isinstance(exc, OutputTooLargeError):
+            return messages.output_too_large(exc)
+        reference = error_reference()
+        logger.error(
+            "render of job %s for %s failed [%s]", job.id, user.ref, reference, exc_info=exc
+        )
+        return messages.internal_error(reference)
 
     async def apply(
         self,
@@ -178,6 +235,7 @@ class Rerenderer:
                     encoding=encoding,
                     max_output_bytes=max_output_bytes,
                     min_mp3_bitrate=self._min_mp3_bitrate,
+                    lane=Lane.FIRST_RESULT,  # part of the song: the user waits for it
                 )
             )
         finally:

@@ -320,12 +320,14 @@ async def _rendered(
 ) -> JobResult:
     """``separated`` re-rendered from its stems with ``controls`` (the local pool only:
     ``separate_command`` refused the flags with the distributed backend)."""
+    from separation.cpu_budget import Lane
     from separation.jobs import RenderRequest
     from separation.pool import SeparationPool
 
     assert isinstance(pool, SeparationPool)
+    request = RenderRequest(separated.cache_key, controls, encoding=spec, lane=Lane.FIRST_RESULT)
     try:
-        return await pool.render(RenderRequest(separated.cache_key, controls, encoding=spec))
+        return await pool.render(request)
     finally:
         separated.release()
 

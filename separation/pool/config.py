@@ -37,6 +37,9 @@ class PoolConfig:
     max_queued_jobs: int = 100
     max_jobs_per_user: int = 3
     """Queued plus running jobs of one user."""
+    max_queued_renders: int = 10
+    """Re-renders (karaoke controls pressed) queued or running at once, all users
+    together; beyond it one is refused with ``RendersBusyError``."""
     job_timeout_seconds: float = 1800.0
     """From the moment a job leaves the queue; queueing time does not count."""
     limits: AudioLimits = field(default_factory=AudioLimits)

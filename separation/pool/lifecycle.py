@@ -94,7 +94,11 @@ class SeparationPool:
             on_stored=self._evict_soon,
         )
         self._renderer = Renderer(
-            self._cache, self.cpu, ffmpeg=config.ffmpeg, tmp_root=config.tmp_root
+            self._cache,
+            self.cpu,
+            ffmpeg=config.ffmpeg,
+            tmp_root=config.tmp_root,
+            max_queued=config.max_queued_renders,
         )
         self._started = False
         self.startup_seconds: dict[str, float] = {}
@@ -178,6 +182,7 @@ class SeparationPool:
         if tasks:
             await asyncio.wait(tasks)
         await cancel_all(self._worker_tasks, self._background)
+        self._renderer.close()
         for worker in self._workers:
             await run_blocking(None, worker.close)
         not_done = [s.handle for s in submissions if not isinstance(s.handle.state, Done)]
@@ -222,9 +227,11 @@ class SeparationPool:
     async def render(self, request: RenderRequest) -> JobResult:
         """A separated song re-rendered with ``request.options`` from its kept stems, in
         seconds and without the model (``separation.pool.rendering``); pinned for the
-        caller like any result.
+        caller like any result. ``request.lane`` says whether a user waits for it as a
+        first result or it is an extra that yields to songs and may be refused.
 
         Raises:
+            RendersBusyError: too many re-renders are queued (extras only).
             StemsExpiredError: the song's stems are no longer kept.
             PoolShutdownError: the pool is stopping.
         """
@@ -235,6 +242,11 @@ class SeparationPool:
         result = await self._renderer.render(request, sample_rate=self._processor.model.samplerate)
         self._evict_soon()
         return result
+
+    async def cached_render(self, request: RenderRequest) -> JobResult | None:
+        """``request``'s files if they were rendered before (pinned for the caller), else
+        None: what a press would cost is known before it is charged."""
+        return await self._renderer.cached(request)
 
     async def _cancel(self, submission: _Submission) -> None:
         task = submission.task

@@ -12,6 +12,7 @@ staging folder and committed as the flight's cache entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from separation.batching import BatchScheduler, SegmentTooLargeError
 from separation.cache import CacheEntry, ResultCache
-from separation.cpu_budget import CpuBudget
+from separation.cpu_budget import CpuBudget, Lane
 from separation.decode import DecodedAudio
 from separation.encode import EncodingSpec, choose_mp3_bitrate
 from separation.engine import SeparatedStems, SeparationJob, SeparationOptions
@@ -64,6 +65,7 @@ class FlightProcessor:
         )
         self._model: LoadedModel | None = None
         self._batches: BatchScheduler | None = None
+        self._model_on_cpu = any(device.type == "cpu" for device in config.devices)
 
     def attach(self, model: LoadedModel, batches: BatchScheduler) -> None:
         """The model and the workers' batch scheduler, once the pool has started them."""
@@ -132,7 +134,18 @@ class FlightProcessor:
                 await run_blocking(None, self._cache.discard_staging, folder)
 
     async def _separate(self, flight: Flight, audio: DecodedAudio, workdir: Path) -> SeparatedStems:
-        """Run the song's segments through the workers; retry with shorter segments on OOM."""
+        """Run the song's segments through the workers; retry with shorter segments on OOM.
+
+        On the CPU the model step is first-result work on the cores: re-renders pause
+        meanwhile (``CpuBudget.occupied``), so the song is not slowed down by extras.
+        """
+        occupied = self._cpu.occupied(Lane.FIRST_RESULT)
+        with occupied if self._model_on_cpu else contextlib.nullcontext():
+            return await self._separate_in_attempts(flight, audio, workdir)
+
+    async def _separate_in_attempts(
+        self, flight: Flight, audio: DecodedAudio, workdir: Path
+    ) -> SeparatedStems:
         assert self._batches is not None
         options = self._config.options
         progress = self._progress_callback(flight)

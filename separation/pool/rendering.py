@@ -8,6 +8,14 @@ same size, age, pin and manifest rules as every result. The ffmpeg runs hold the
 CPU slots (``separation.cpu_budget``) like every other ffmpeg of the pool, so renders
 never oversubscribe the cores the model uses.
 
+A re-render is an extra (issue 20): it runs in the budget's after-the-fact lane, so
+songs waiting for their first result take the slot first, even from a render under
+way (it pauses between pieces, ``CpuBudget.preemptible``). And at most
+``PoolConfig.max_queued_renders`` of them are queued or running at once; beyond that a
+press is refused at once with :class:`RendersBusyError` and an estimate of when a place
+frees up, so a storm of presses cannot build a backlog that outlives everyone's
+patience. Cache hits are neither counted nor refused: they cost no CPU.
+
 When the stems are gone (evicted, or an entry from before stems were kept), the render
 fails with :class:`StemsExpiredError`: the user is told to send the song again.
 """
@@ -15,13 +23,16 @@ fails with :class:`StemsExpiredError`: the user is told to send the song again.
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from separation.cache import RENDER_OF, CacheEntry, ResultCache, cache_key
 from separation.controls import render_controls
-from separation.cpu_budget import CpuBudget
+from separation.cpu_budget import CpuBudget, Lane, PausePoint
 from separation.encode import EncodingSpec, Tags
-from separation.errors import StemsExpiredError
+from separation.errors import PoolShutdownError, RendersBusyError, StemsExpiredError
 from separation.jobs import JobResult, RenderRequest
 from separation.offload import run_blocking
 from separation.pipeline import output_tags
@@ -30,6 +41,19 @@ from separation.render import RenderedOutputs
 from separation.workdir import job_directory
 
 logger = logging.getLogger(__name__)
+
+FIRST_PACE_GUESS = 0.25
+"""Seconds of rendering per second of audio until a render was measured (a two-output
+key change of a song with a tiny model's stems, 2 cores: about 0.1-0.2)."""
+_PACE_WEIGHT = 0.3
+"""How much the latest render moves the pace (an exponential moving average)."""
+
+
+@dataclass(eq=False)
+class _Place:
+    """One re-render queued or running, and the seconds of audio it will write."""
+
+    audio_seconds: float = 0.0
 
 
 def render_key(request: RenderRequest) -> str:
@@ -51,35 +75,102 @@ def render_key(request: RenderRequest) -> str:
 class Renderer:
     """Renders requests from a result cache's stems into that cache."""
 
-    def __init__(self, cache: ResultCache, cpu: CpuBudget, *, ffmpeg: str, tmp_root: Path):
+    def __init__(
+        self,
+        cache: ResultCache,
+        cpu: CpuBudget,
+        *,
+        ffmpeg: str,
+        tmp_root: Path,
+        max_queued: int,
+    ) -> None:
         self._cache = cache
         self._cpu = cpu
         self._ffmpeg = ffmpeg
         self._tmp_root = tmp_root
+        self._max_queued = max_queued
+        self._places: list[_Place] = []
+        """After-the-fact renders queued or running, oldest first."""
+        self._pace = FIRST_PACE_GUESS
+        """Seconds a render held its slot per second of audio written, lately."""
+        # Renders' own threads: a paused render blocks its thread until the songs before
+        # it are done, and those songs need the loop's default executor to get done.
+        self._threads = ThreadPoolExecutor(
+            max_workers=cpu.plan.audio_slots, thread_name_prefix="render"
+        )
+        self._closed = False
+
+    def close(self) -> None:
+        """Let the render threads go; a render still waiting for a slot then fails with
+        ``PoolShutdownError``."""
+        self._closed = True
+        self._threads.shutdown(wait=False)
+
+    @property
+    def queued(self) -> int:
+        """Re-renders queued or running (those counted against ``max_queued``)."""
+        return len(self._places)
+
+    def retry_after(self) -> float:
+        """When a place in line should free up: renders run in line, so about when the
+        next one finishes, from the pace of the latest ones (at least 1 s)."""
+        head = self._places[: self._cpu.plan.audio_slots]
+        if not head:
+            return 1.0
+        return max(1.0, self._pace * min(place.audio_seconds for place in head))
+
+    async def cached(self, request: RenderRequest) -> JobResult | None:
+        """The request's files if they were rendered before (pinned), else None."""
+        entry = await run_blocking(None, self._cache.lookup, render_key(request))
+        return None if entry is None else result_from_entry(entry, cache_hit=True)
 
     async def render(self, request: RenderRequest, *, sample_rate: int) -> JobResult:
         """The rendered files, pinned for the caller (release them once delivered).
 
         Raises:
+            RendersBusyError: too many re-renders queued (not for a first result's).
             StemsExpiredError: the separation's entry or its stems are gone.
             OutputTooLargeError: even the lowest bitrate would not fit.
             AudioExportError: ffmpeg failed.
         """
-        key = render_key(request)
-        cached = await run_blocking(None, self._cache.lookup, key)
+        cached = await self.cached(request)
         if cached is not None:
-            return result_from_entry(cached, cache_hit=True)
+            return cached
+        key = render_key(request)
+        place = None
+        if request.lane is not Lane.FIRST_RESULT:
+            if len(self._places) >= self._max_queued:
+                raise RendersBusyError(retry_after_seconds=self.retry_after())
+            place = _Place()
+            self._places.append(place)
+        try:
+            return await self._render_missing(request, key, sample_rate, place)
+        finally:
+            if place is not None:
+                self._places.remove(place)
+
+    async def _render_missing(
+        self, request: RenderRequest, key: str, sample_rate: int, place: _Place | None
+    ) -> JobResult:
         source = await run_blocking(None, self._cache.lookup, request.cache_key)
         if source is None or not source.stems:
             if source is not None and source.pin is not None:
                 source.pin.release()
             raise StemsExpiredError(request.cache_key)
+        if place is not None:
+            place.audio_seconds = self._audio_seconds(source, request)
         try:
             entry = await self._render_from(source, key, request, sample_rate)
         finally:
             if source.pin is not None:
                 source.pin.release()
         return result_from_entry(entry, cache_hit=False)
+
+    @staticmethod
+    def _audio_seconds(source: CacheEntry, request: RenderRequest) -> float:
+        """Seconds of audio a render writes: every output, at the new tempo."""
+        duration = float(source.metadata["duration_seconds"]) / request.options.tempo
+        return duration * len(source.outputs)
 
     async def _render_from(
         self, source: CacheEntry, key: str, request: RenderRequest, sample_rate: int
@@ -97,9 +188,12 @@ class Renderer:
         )
         staging = await run_blocking(None, self._cache.staging)
         try:
-            async with self._cpu.audio(1):
+            async with self._cpu.preemptible(request.lane) as pause_point:
+                if self._closed:  # the pool stopped while this render waited for a slot
+                    raise PoolShutdownError()
+                started = time.monotonic()
                 rendered = await run_blocking(
-                    None,
+                    self._threads,
                     self._render_files,
                     source,
                     {name: staging / f"{name}.{spec.extension}" for name in names},
@@ -107,7 +201,9 @@ class Renderer:
                     spec,
                     tags,
                     sample_rate,
+                    pause_point,
                 )
+                self._measured(time.monotonic() - started, self._audio_seconds(source, request))
             logger.info(
                 "rendered %s (%s) from %s", key[:12], options.cache_token(), source.key[:12]
             )
@@ -138,6 +234,7 @@ class Renderer:
         spec: EncodingSpec,
         tags: dict[str, Tags],
         sample_rate: int,
+        pause_point: PausePoint,
     ) -> RenderedOutputs:
         """On a worker thread, in a private job folder removed afterwards."""
         with job_directory(self._tmp_root) as workdir:
@@ -151,4 +248,12 @@ class Renderer:
                 ffmpeg=self._ffmpeg,
                 sample_rate=sample_rate,
                 workdir=workdir,
+                pause_point=pause_point,
             )
+
+    def _measured(self, seconds: float, audio_seconds: float) -> None:
+        """A render held its slot ``seconds`` (pauses for songs included) for this much
+        audio: the pace :meth:`retry_after` estimates with."""
+        if audio_seconds > 0:
+            pace = seconds / audio_seconds
+            self._pace += _PACE_WEIGHT * (pace - self._pace)

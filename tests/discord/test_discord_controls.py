@@ -86,6 +86,11 @@ async def test_buttons_re_render_and_refuse_strangers(discord_bot):
     [lower] = await _uploads_after(bot, mark)
     responses = [c for c in bot.api.calls[mark:] if c.kind == "respond"]
     assert responses and responses[0].payload["type"] == 6  # acknowledged, nothing shown
+    # "Changing it..." at once, edited into what changed just before the files.
+    sent, edited = [c for c in bot.api.calls[mark:] if c.text is not None][:2]
+    assert sent.kind == "send" and sent.text.endswith(messages.CONTROL_RENDERING)
+    assert edited.kind == "edit" and edited.text.endswith(f"Here it is, {MINUS}1 key:")
+    assert bot.api.calls.index(edited) < bot.api.calls.index(lower)
     assert _file_names(lower) == [
         f"clip (Instrumental, {MINUS}1 key).mp3",
         f"clip (Vocals, {MINUS}1 key).mp3",

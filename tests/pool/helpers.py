@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from separation.cpu_budget import CpuBudget, SlotEvent
 from separation.encode import EncodingSpec
 from separation.engine import Segment, run_batch
 from separation.jobs import JobHandle, ProgressEvent, SeparationRequest
@@ -119,3 +120,37 @@ async def wait_for(
 
 def job_folders(tmp_root: Path) -> list[Path]:
     return list(tmp_root.glob("job-*")) if tmp_root.exists() else []
+
+
+class SlotLog:
+    """A pool's CPU-budget events as ``"kind LANE"`` strings, in the order they happened."""
+
+    def __init__(self, budget: CpuBudget) -> None:
+        self.events: list[str] = []
+        self.changed = asyncio.Event()
+        budget.add_listener(self._record)
+
+    def _record(self, event: SlotEvent) -> None:
+        self.events.append(f"{event.kind} {event.lane.name}")
+        self.changed.set()
+
+    async def wait_for(self, event: str, limit: float = 60.0) -> None:
+        """Until ``event`` (e.g. ``"grant AFTER_THE_FACT"``) happened."""
+        async with asyncio.timeout(limit):
+            while event not in self.events:
+                self.changed.clear()
+                await self.changed.wait()
+
+    def songs_served_first(self) -> bool:
+        """Whether every time a song's work waited for a slot, a song got the next one
+        (no render started or went on while a song waited)."""
+        waiting = 0
+        for event in self.events:
+            kind, lane = event.split()
+            if kind == "wait" and lane == "FIRST_RESULT":
+                waiting += 1
+            elif kind == "grant" and lane == "FIRST_RESULT" and waiting:
+                waiting -= 1
+            elif kind == "grant" and lane == "AFTER_THE_FACT" and waiting:
+                return False
+        return True

@@ -3,18 +3,27 @@ entry: the model never runs again, renders are cached, gone stems are explained.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import numpy as np
 import pytest
 
+from separation.cpu_budget import CpuPlan, Lane
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
-from separation.errors import StemsExpiredError
+from separation.errors import RendersBusyError, StemsExpiredError
 from separation.jobs import RenderRequest
 from separation.probe import probe
 from separation.render_options import RenderOptions
-from tests.pool.helpers import WAV, CountingRunner, read_audio, request
+from tests.conftest import make_tone
+from tests.pool.helpers import (
+    WAV,
+    CountingRunner,
+    SlotLog,
+    read_audio,
+    request,
+)
 
 MP3 = EncodingSpec(format="mp3", bitrate_kbps=128)
 
@@ -90,3 +99,59 @@ async def test_a_pool_that_keeps_no_stems_explains_too(make_pool, clips):
     separated.release()
     with pytest.raises(StemsExpiredError):
         await pool.render(RenderRequest(separated.cache_key, RenderOptions(tempo=1.1)))
+
+
+async def test_beyond_the_bound_a_render_is_refused_busy_but_hits_and_first_results_never_are(
+    make_pool, clips
+):
+    pool = await make_pool(cpu=CpuPlan.for_cores(2, 2), max_queued_renders=1)
+    separated = await (await pool.submit(request(clips[3]))).result()
+    separated.release()
+    key = separated.cache_key
+    (await pool.render(RenderRequest(key, RenderOptions(key=-1)))).release()
+    log = SlotLog(pool.cpu)
+    async with pool.cpu.audio(lane=Lane.FIRST_RESULT):  # a song's encoder holds the slot
+        queued = asyncio.create_task(pool.render(RenderRequest(key, RenderOptions(tempo=0.8))))
+        await log.wait_for("wait AFTER_THE_FACT")
+        with pytest.raises(RendersBusyError) as busy:
+            await pool.render(RenderRequest(key, RenderOptions(key=2)))
+        assert busy.value.retry_after_seconds >= 1
+        assert busy.value.user_message.startswith("I'm busy with other songs right now, try again")
+        hit = await pool.render(RenderRequest(key, RenderOptions(key=-1)))  # costs no CPU
+        assert hit.cache_hit
+        hit.release()
+        first = asyncio.create_task(  # the controls a song was sent with: part of the song
+            pool.render(RenderRequest(key, RenderOptions(key=3), lane=Lane.FIRST_RESULT))
+        )
+        await log.wait_for("wait FIRST_RESULT")
+    for result in await asyncio.gather(queued, first):
+        assert not result.cache_hit
+        result.release()
+    (await pool.render(RenderRequest(key, RenderOptions(key=2)))).release()  # room again
+
+
+async def test_a_song_sent_during_renders_of_a_long_song_goes_first(
+    make_pool, clips, tmp_path, ffmpeg
+):
+    """Renders under way pause for the song's decode, model step and encoders; the song
+    is done while renders are still waiting."""
+    pool = await make_pool(cpu=CpuPlan.for_cores(2, 2), batch_size=1)
+    long_song = make_tone(tmp_path / "long.flac", ffmpeg, seconds=15)
+    separated = await (await pool.submit(request(long_song, user="storm"))).result()
+    separated.release()
+    log = SlotLog(pool.cpu)
+    finished: list[str] = []
+
+    async def press(options: RenderOptions) -> None:
+        (await pool.render(RenderRequest(separated.cache_key, options))).release()
+        finished.append("render")
+
+    presses = [asyncio.create_task(press(RenderOptions(key=key))) for key in (-2, -1, 1)]
+    await log.wait_for("grant AFTER_THE_FACT")
+    song = await (await pool.submit(request(clips[5], user="listener"))).result()
+    finished.append("song")
+    song.release()
+    await asyncio.gather(*presses)
+    assert log.songs_served_first()
+    assert "pause AFTER_THE_FACT" in log.events  # the render under way stepped aside
+    assert finished.index("song") <= 1  # not after the storm: at most the first render ended

@@ -6,13 +6,20 @@ out is decoded again and measured: spectral peaks, durations, levels.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from separation.controls import LosslessStems, render_controls, write_lossless_stems
+from separation.controls import (
+    PAUSE_FRAMES,
+    LosslessStems,
+    render_controls,
+    write_lossless_stems,
+)
 from separation.encode import EncodingSpec, StemMode
 from separation.engine import SeparatedStems, _FloatFile
 from separation.errors import AudioExportError, InvalidRenderOptionError
@@ -176,6 +183,44 @@ def test_identity_reproduces_the_outputs(tmp_path, ffmpeg):
         # 24-bit FLAC in between: half a step of 2**-23 at most.
         np.testing.assert_allclose(
             _read(rendered.paths[name], ffmpeg, tmp_path), expected, atol=2**-22
+        )
+
+
+def test_a_render_pauses_between_pieces_and_pausing_changes_nothing(tmp_path, ffmpeg):
+    """The pause point is called between pieces of rubberband output and between the
+    blocks fed to the encoders (issue 20: a waiting song takes the slot there); ffmpeg
+    waits on its pipes meanwhile and the files come out the same."""
+    instrumental, vocals = _sine(300) + _noise(0.05, seed=1), _noise(0.1)
+    lossless = _lossless(tmp_path, ffmpeg, instrumental, vocals)
+    options = RenderOptions(key=-2, tempo=0.9)
+    plain_folder = tmp_path / "plain"
+    plain_folder.mkdir()
+    plain = _render(lossless, plain_folder, ffmpeg, options)
+    calls: list[float] = []
+
+    def pause_point() -> None:
+        calls.append(0.0)
+        if len(calls) % 3 == 0:
+            time.sleep(0.05)  # a song holds the slot meanwhile
+
+    paused_folder = tmp_path / "paused"
+    paused_folder.mkdir()
+    paused = render_controls(
+        lossless.paths,
+        lossless.scale,
+        {name: paused_folder / f"{name}.wav" for name in ("instrumental", "vocals")},
+        options=options,
+        spec=WAV,
+        tags={},
+        ffmpeg=ffmpeg,
+        sample_rate=RATE,
+        pause_point=pause_point,
+    )
+    frames = SECONDS / 0.9 * RATE
+    assert len(calls) >= 2 * math.ceil(frames / PAUSE_FRAMES)  # each output, piece by piece
+    for name in ("instrumental", "vocals"):
+        np.testing.assert_array_equal(
+            _read(paused.paths[name], ffmpeg, tmp_path), _read(plain.paths[name], ffmpeg, tmp_path)
         )
 
 

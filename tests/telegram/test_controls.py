@@ -9,7 +9,10 @@ import logging
 import pytest
 
 from bot.chat import messages
-from tests.pool.helpers import CountingRunner
+from separation.cpu_budget import CpuPlan
+from separation.pool import SeparationPool
+from tests.conftest import generate
+from tests.pool.helpers import CountingRunner, SlotLog
 from tests.telegram.conftest import USER_ID, TelegramHarness
 from tests.telegram.test_recovery import _next_process
 
@@ -72,6 +75,13 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
         mark = await _press(bot, current, label)
         new_instrumental, new_vocals = await _uploads_after(bot, mark, 2)
         assert bot.api.calls_to("answerCallbackQuery")[-1] in bot.api.calls[mark:]
+        # "Changing it..." at once, edited into what changed before the files come.
+        shown = [c for c in bot.api.calls[mark:] if c.method in ("sendMessage", "editMessageText")]
+        assert [(c.method, c.params["text"]) for c in shown] == [
+            ("sendMessage", messages.CONTROL_RENDERING),
+            ("editMessageText", "Here it is, " + title.split(", ", 1)[1].rstrip(")") + ":"),
+        ]
+        assert bot.api.calls.index(shown[-1]) < bot.api.calls.index(new_instrumental)
         assert new_instrumental.params["title"] == title
         assert new_vocals.params["title"] == title.replace("Instrumental", "Vocals")
         assert "reply_markup" in new_instrumental.params
@@ -200,3 +210,83 @@ async def test_every_callback_query_is_answered_even_over_the_rate(telegram_bot)
     await bot.settle()
     assert len(bot.api.calls_to("answerCallbackQuery")) == 3
     assert not bot.api.open_queries
+
+
+LISTENER = 6100
+STORMERS = (6201, 6202, 6203)
+STORM_LABELS = (f"Key {MINUS}1", "Key +1", "Slower", "Faster", "Guide vocal on")
+
+
+def _seconds_to_done(bot: TelegramHarness, chat_id: int, since: int) -> float:
+    """From the song's first message ("Downloading...") to its "Done!", as the fake API
+    received them: the time the user waited."""
+    calls = [c for c in bot.api.calls[since:] if str(c.params.get("chat_id")) == str(chat_id)]
+    first = next(c for c in calls if c.method == "sendMessage")
+    done = next(c for c in calls if "Done!" in c.params.get("text", ""))
+    return done.at - first.at
+
+
+STORM_BOT = {
+    "pool": {"cpu": CpuPlan.for_cores(2, 2), "batch_size": 1},
+    # A song and five presses at once are within any user's rate: storms, not floods.
+    "settings": {"rate_limit": {"burst": 10}},
+}
+
+
+@pytest.mark.parametrize("telegram_bot", [STORM_BOT], indirect=True)
+@pytest.mark.parametrize("stormers", [1, 3])
+async def test_render_storms_do_not_hold_up_another_users_song(
+    telegram_bot, stormers, tmp_path, ffmpeg
+):
+    """Issue 20: users press all five buttons under a long song while another user sends
+    a short one. The short song's decode, model step and encoders go before every render
+    (a render under way pauses), its "Done!" comes before the storm is over, and it takes
+    no more than 1.5x its time alone."""
+    bot = telegram_bot
+    songs = {
+        name: generate(tmp_path / f"{name}.flac", ffmpeg, f"sine=frequency={hz}:duration={s}",
+                       "-ac", "2")
+        for name, hz, s in [("alone", 330, 10), ("stormed", 350, 10), ("long-0", 220, 15),
+                            ("long-1", 230, 15), ("long-2", 240, 15)]
+    }  # fmt: skip
+    bot.songs = {**bot.songs, **songs}
+    stormers_ids = STORMERS[:stormers]
+    instrumentals = {}
+    for index, user in enumerate(stormers_ids):
+        mark = bot.mark()
+        await bot.send_song(f"long-{index}", chat_id=user, user_id=user)
+        await bot.wait_for_done(chat_id=user, user_id=user, since=mark)
+        instrumentals[user] = bot.audio_uploads(chat_id=user)[0]
+
+    mark = bot.mark()
+    await bot.send_song("alone", chat_id=LISTENER, user_id=LISTENER)
+    await bot.wait_for_done(chat_id=LISTENER, user_id=LISTENER, since=mark)
+    alone = _seconds_to_done(bot, LISTENER, mark)
+
+    pool = bot.app.backend
+    assert isinstance(pool, SeparationPool)
+    log = SlotLog(pool.cpu)
+    storm = bot.mark()
+    for user in stormers_ids:
+        for label in STORM_LABELS:
+            await _press(bot, instrumentals[user], label, user_id=user)
+    await log.wait_for("grant AFTER_THE_FACT")  # a render holds the only ffmpeg slot
+    mark = bot.mark()
+    await bot.send_song("stormed", chat_id=LISTENER, user_id=LISTENER)
+    await bot.wait_for_done(chat_id=LISTENER, user_id=LISTENER, since=mark)
+    stormed = _seconds_to_done(bot, LISTENER, mark)
+    done_at = len(bot.api.calls)
+    await bot.settle()
+
+    assert log.songs_served_first()  # no render got a slot while the song waited for one
+    assert "pause AFTER_THE_FACT" in log.events  # a render under way stepped aside
+    renders = [c for c in bot.api.calls[storm:] if c.method == "sendAudio"
+               and int(c.params["chat_id"]) in stormers_ids]  # fmt: skip
+    assert renders and bot.api.calls.index(renders[-1]) > done_at  # the storm outlasted it
+    for user in stormers_ids:  # every presser saw "Changing it..." first
+        assert bot.api.texts_in_chat(user, since=storm)[0] == messages.CONTROL_RENDERING
+    if stormers == 3:  # 15 presses, at most 10 renders queued or running
+        busy = [text for user in stormers_ids for text in bot.api.texts_in_chat(user, since=storm)
+                if text.startswith("I'm busy with other songs right now")]  # fmt: skip
+        assert busy and len(renders) // 2 + len(busy) == 15
+    assert stormed <= 1.5 * alone, (stormed, alone)
