@@ -127,12 +127,28 @@ class SlotLog:
 
     def __init__(self, budget: CpuBudget) -> None:
         self.events: list[str] = []
+        self.times: list[float] = []
+        """``time.monotonic()`` of each event in :attr:`events`."""
         self.changed = asyncio.Event()
         budget.add_listener(self._record)
 
     def _record(self, event: SlotEvent) -> None:
         self.events.append(f"{event.kind} {event.lane.name}")
+        self.times.append(time.monotonic())
         self.changed.set()
+
+    def songs_waited_seconds(self, since: int = 0) -> float:
+        """How long songs' work waited for a slot in all, from event ``since`` on: each
+        ``wait FIRST_RESULT`` until the next ``grant FIRST_RESULT`` (served in order). The
+        time renders held songs up, whatever else slows the machine down."""
+        waits: list[float] = []
+        held = 0.0
+        for event, at in zip(self.events[since:], self.times[since:], strict=True):
+            if event == "wait FIRST_RESULT":
+                waits.append(at)
+            elif event == "grant FIRST_RESULT" and waits:
+                held += at - waits.pop(0)
+        return held
 
     async def wait_for(self, event: str, limit: float = 60.0) -> None:
         """Until ``event`` (e.g. ``"grant AFTER_THE_FACT"``) happened."""
