@@ -43,6 +43,8 @@ def distributed_backend(settings: Settings) -> DistributedBackend:
             max_queued_jobs=settings.pool.max_queued_jobs,
             max_jobs_per_user=settings.pool.max_jobs_per_user,
             result_max_age_seconds=settings.pool.cache_max_age_hours * 3600,
+            max_queued_renders=settings.pool.max_queued_renders,
+            render_timeout_seconds=settings.pool.job_timeout_seconds,
         ),
         tmp_dir=settings.tmp_dir,
     )
