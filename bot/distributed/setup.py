@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.distributed.frontend import DistributedBackend, FrontendLimits
 from bot.distributed.queue import make_queue_app
+from bot.distributed.retention import SharedCacheLimits
 from bot.settings import Settings, secret_value
 from storage.blobs import BlobStore, open_blob_store
 from storage.postgres import psycopg_conninfo
@@ -25,6 +26,15 @@ def blob_store(settings: Settings) -> BlobStore:
         access_key_id=secret_value(blobs.access_key_id),
         secret_access_key=secret_value(blobs.secret_access_key),
         part_size_bytes=blobs.part_size_mb * 2**20,
+    )
+
+
+def shared_cache_limits(settings: Settings) -> SharedCacheLimits:
+    """The bounds of the blob store's shared result cache (``bot.distributed.retention``)."""
+    return SharedCacheLimits(
+        max_bytes=settings.blobs.cache_max_bytes,
+        max_age_seconds=settings.pool.cache_max_age_hours * 3600,
+        incomplete_after_seconds=settings.blobs.incomplete_after_minutes * 60,
     )
 
 

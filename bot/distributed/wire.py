@@ -257,6 +257,8 @@ class ResultManifest:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"not a result manifest: {exc}") from None
         prefix = result_prefix(manifest.cache_key)
+        if manifest.render_of is not None:
+            result_prefix(manifest.render_of)  # a cache key, or ValueError
         files = [*outputs, *manifest.stems]
         if not outputs or any(not o.key.startswith(prefix) for o in files):
             raise ValueError("a result manifest names files outside its own folder")

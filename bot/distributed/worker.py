@@ -33,7 +33,7 @@ from procrastinate.job_context import AbortReason, JobContext
 
 from bot.distributed.queue import fetch_all
 from bot.distributed.rendering import SharedRenderer, stems_of
-from bot.distributed.retention import remove_expired_results
+from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
 from bot.distributed.shared_cache import read_manifest, upload_files, write_manifest
 from bot.distributed.wire import (
     MANIFEST_NAME,
@@ -81,8 +81,11 @@ class SeparationWorker:
         blobs: BlobStore,
         queue: QueueSettings,
         tmp_dir: Path,
+        shared_cache: SharedCacheLimits,
         name: str | None = None,
     ) -> None:
+        """``shared_cache``: the bounds this worker keeps the blob store's results within
+        (``bot.distributed.retention``), after each result it shares and periodically."""
         self._app = app
         self._pool = pool
         self._blobs = blobs
@@ -92,6 +95,7 @@ class SeparationWorker:
         self.name = name or worker_name()
         self._channel = progress_channel(queue.name)
         self._max_age_seconds = pool.config.cache.max_age_seconds
+        self._shared_cache = shared_cache
         self._renders = SharedRenderer(pool, blobs, max_age_seconds=self._max_age_seconds)
         app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
         app.task(name=RENDER_TASK_NAME, queue=queue.name, pass_context=True)(self._render)
@@ -257,6 +261,8 @@ class SeparationWorker:
         if await self._ledger.record_outcome(queue_job_id, attempt, outcome.to_dict()):
             logger.info("job %s: attempt %d ended: %s", job_id, attempt, outcome.status)
             await self._notify(outcome_notice(job_id, attempt))
+            if outcome.status == "done" and not outcome.cache_hit:  # a new shared result
+                await self._bound_shared_cache(keep=outcome.cache_key)
             return
         logger.warning(
             "job %s: attempt %d was superseded (this worker was presumed dead); its %s is "
@@ -289,19 +295,30 @@ class SeparationWorker:
         except Exception as error:  # progress is best effort; the ledger is the truth
             logger.debug("progress notify failed: %s", error)
 
-    # -- results past their age ------------------------------------------------------------
+    # -- the shared cache's bounds ----------------------------------------------------------
     async def _sweep_results(self) -> None:
-        interval = min(600.0, self._max_age_seconds / 4)
+        interval = min(
+            600.0, self._max_age_seconds / 4, self._shared_cache.incomplete_after_seconds
+        )
         while True:
-            try:
-                removed = await remove_expired_results(
-                    self._blobs, self._max_age_seconds, now=time.time()
-                )
-                if removed:
-                    logger.info("removed %d shared result(s) past their age", removed)
-            except Exception as error:
-                logger.warning("shared result retention failed: %s", error)
+            await self._bound_shared_cache()
             await asyncio.sleep(interval)
+
+    async def _bound_shared_cache(self, keep: str | None = None) -> None:
+        """Apply the shared cache's age and byte bounds (``keep``: a result just shared)."""
+        try:
+            report = await sweep_shared_cache(
+                self._blobs, self._shared_cache, now=time.time(), keep=[keep] if keep else ()
+            )
+        except Exception as error:
+            logger.warning("shared result retention failed: %s", error)
+            return
+        if report.expired or report.incomplete or report.evicted:
+            logger.info(
+                "shared results: %d past their age, %d never finished, %d evicted for "
+                "space removed; %d bytes in use",
+                report.expired, report.incomplete, report.evicted, report.used_bytes,
+            )  # fmt: skip
 
     # -- songs of dead workers --------------------------------------------------------------
     async def _sweep_stalled(self) -> None:
