@@ -6,6 +6,11 @@ Real PostgreSQL, real ``karaoke-bot worker`` processes, the real chat flow.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bot.chat import messages
@@ -16,7 +21,7 @@ from separation.jobs import RenderRequest
 from separation.render_keys import render_key
 from separation.render_options import RenderOptions
 from tests.chat.test_flow import RecordingReplier, upload_of
-from tests.distributed.conftest import Fleet
+from tests.distributed.conftest import ROOT, Fleet
 from tests.distributed.test_delivery import front_ends, new_user  # noqa: F401 (a fixture)
 from tests.distributed.test_fleet import WAV, read, request, samples
 
@@ -117,3 +122,23 @@ async def test_a_key_press_through_the_chat_flow_on_the_fleet(
     assert renders[0].duration_seconds == pytest.approx(slower, rel=0.02)
     assert renders[0].controls is not None  # new buttons under the render
     assert fleet.worker_log(worker).count(SEPARATIONS) == 1
+
+
+def test_separate_with_key_runs_the_song_and_its_render_through_the_fleet(
+    fleet: Fleet, song, tmp_path: Path
+):
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot.cli.main", "separate", str(song(5, "cli")), "--key", "-1",
+         "--tempo", "0.9", "-o", str(tmp_path / "out"), "--config", str(fleet.config("cli"))],
+        capture_output=True, text=True, timeout=90, check=False, cwd=fleet.root,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    written = [Path(line) for line in completed.stdout.split("\n") if line]
+    assert sorted(path.name for path in written) == ["cli - instrumental.wav", "cli - vocals.wav"]
+    # Played at 90 %: 1/0.9 of the song's five seconds.
+    assert len(samples(written[0])) / 2 / 44100 == pytest.approx(5 / 0.9, rel=0.03)
+    log = fleet.worker_log(worker)
+    assert log.count(SEPARATIONS) == 1 and "rendered " in log
