@@ -11,6 +11,9 @@ A result is downloaded next to the bot and checked against its manifest (size an
 SHA-256 of every file) before anyone sees it; a damaged or missing file removes the
 cached result and queues the song again, so a corrupt blob is recomputed, never served.
 
+Karaoke controls go through the queue too, as render jobs a worker runs from the song's
+shared stems (``bot.distributed.render_requests``).
+
 Admission (the queue limit, the per-user limit, round-robin priorities) is decided under
 a PostgreSQL advisory lock held across the count and the insert, so two front-ends
 cannot both let in the song that fills the queue.

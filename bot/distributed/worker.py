@@ -3,9 +3,12 @@
 A worker is today's pool behind a procrastinate worker. It takes up to
 ``queue.worker_concurrency`` songs at once and gives them all to one pool, so their
 segments share forward passes exactly as they do on a single host. For each song it
-downloads the upload from the blob store, runs the pool, uploads the files to the shared
-result cache (the manifest last, so a reader never sees half a result), records the outcome
-in the run ledger and tells the front-ends through PostgreSQL's NOTIFY.
+downloads the upload from the blob store, runs the pool, uploads the files and the song's
+lossless stems to the shared result cache (the manifest last, so a reader never sees half
+a result), records the outcome in the run ledger and tells the front-ends through
+PostgreSQL's NOTIFY. It also runs the karaoke controls' render jobs
+(``bot.distributed.rendering``), and keeps the shared cache within its age and byte
+bounds (``bot.distributed.retention``).
 
 A worker that dies mid-song stops sending heartbeats; every worker sweeps the queue for
 songs of silent workers with procrastinate's stalled-job API and puts them back, at most
