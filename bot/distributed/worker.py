@@ -164,6 +164,12 @@ class SeparationWorker:
         attempt = await self._ledger.start_attempt(queue_job_id, job_id, self.name)
         if attempt is None:
             return
+        if attempt > self._queue.max_attempts:
+            lost = WorkerLostError(attempts=attempt - 1)
+            await self._finish(
+                queue_job_id, job_id, attempt, Outcome("failed", error=error_to_dict(lost))
+            )
+            return
         try:
             outcome = await self._renders.run(render_from_payload(payload))
         except asyncio.CancelledError:
