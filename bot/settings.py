@@ -305,6 +305,14 @@ class BlobSettings(_Section):
     region: str = "us-east-1"
     part_size_mb: int = Field(default=8, ge=5, le=512)
     """Files larger than this are uploaded in parts of this size (S3's minimum is 5)."""
+    cache_max_bytes: int = Field(default=50 * 1024**3, ge=0)
+    """What the shared result cache (``results/``) may take, everything counted: songs,
+    their lossless stems, renders, manifests, results being written. Over it, renders
+    are deleted first, then the oldest songs; 0: bounded by ``pool.cache_max_age_hours``
+    only."""
+    incomplete_after_minutes: float = Field(default=60.0, gt=0)
+    """A result whose manifest was never written (its worker died mid-upload) is deleted
+    once its newest file is this old."""
     access_key_id: SecretStr | None = None
     """Better given as KARAOKE_S3_ACCESS_KEY_ID than written here."""
     secret_access_key: SecretStr | None = None

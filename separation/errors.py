@@ -218,8 +218,8 @@ class StemsExpiredError(PoolError):
 
 
 class RenderUnavailableError(PoolError):
-    """Karaoke controls were asked of a backend that keeps no stems (the distributed
-    backend, for now)."""
+    """Karaoke controls were asked of a backend that keeps no stems (a backend that does
+    not implement ``RenderingBackend``)."""
 
     kind = "render_unavailable"
     _user_text = "Changing the key or tempo isn't available on this server yet."

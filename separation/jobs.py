@@ -290,8 +290,8 @@ class SeparationBackend(Protocol):
 
 @runtime_checkable
 class RenderingBackend(Protocol):
-    """A backend that can re-render a separated song from its kept stems (the local pool;
-    the distributed backend does not keep stems yet)."""
+    """A backend that can re-render a separated song from its kept stems (the local pool,
+    and the distributed backend, whose workers share the stems in the blob store)."""
 
     async def render(self, request: RenderRequest) -> JobResult:
         """Raises: RendersBusyError, StemsExpiredError, OutputTooLargeError,

@@ -34,6 +34,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -135,6 +136,16 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """One stored blob, as a listing returns it."""
+
+    key: str
+    size: int
+    modified: float
+    """When it was written (Unix time)."""
+
+
 class BlobStore(abc.ABC):
     """Named immutable-by-convention blobs; see the module docstring for the promises."""
 
@@ -185,9 +196,14 @@ class BlobStore(abc.ABC):
         """Delete every blob whose key starts with ``prefix`` (which must not be empty:
         wiping the whole store is never what a caller means); return how many."""
 
-    @abc.abstractmethod
     async def list_keys(self, prefix: str) -> list[str]:
         """Sorted keys starting with ``prefix`` (plain string prefix, as in S3)."""
+        return [blob.key for blob in await self.list_blobs(prefix)]
+
+    @abc.abstractmethod
+    async def list_blobs(self, prefix: str) -> list[BlobInfo]:
+        """The blobs whose keys start with ``prefix``, sorted by key, with their sizes and
+        when they were written: what a cache bounded by bytes and age measures."""
 
     @abc.abstractmethod
     async def check(self) -> None:
@@ -377,18 +393,18 @@ class LocalBlobStore(BlobStore):
                 raise self._failure(exc, key) from None
         return deleted
 
-    async def list_keys(self, prefix: str) -> list[str]:
+    async def list_blobs(self, prefix: str) -> list[BlobInfo]:
         validate_prefix(prefix)
         try:
             return await asyncio.to_thread(self._list_sync, prefix)
         except OSError as exc:
             raise self._failure(exc) from None
 
-    def _list_sync(self, prefix: str) -> list[str]:
+    def _list_sync(self, prefix: str) -> list[BlobInfo]:
         # Walk only the deepest folder the prefix names: "results/ab" -> results/.
         folder = prefix.rpartition("/")[0]
         base = self.root.joinpath(*folder.split("/")) if folder else self.root
-        keys: list[str] = []
+        blobs: list[BlobInfo] = []
 
         def fail(exc: OSError) -> None:
             # A folder that does not exist (or vanished meanwhile) holds no keys.
@@ -404,8 +420,12 @@ class LocalBlobStore(BlobStore):
                     continue
                 key = "/".join((*relative, name))
                 if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+                    try:
+                        stat = os.stat(os.path.join(directory, name))
+                    except FileNotFoundError:  # deleted meanwhile
+                        continue
+                    blobs.append(BlobInfo(key, stat.st_size, stat.st_mtime))
+        return sorted(blobs, key=lambda blob: blob.key)
 
     async def check(self) -> None:
         try:
@@ -932,15 +952,19 @@ class S3BlobStore(BlobStore):
             deleted += len(batch)
         return deleted
 
-    async def list_keys(self, prefix: str) -> list[str]:
+    async def list_blobs(self, prefix: str) -> list[BlobInfo]:
         validate_prefix(prefix)
         client = await self._get_client()
-        keys: list[str] = []
+        blobs: list[BlobInfo] = []
         async with self._errors("list", prefix or None):
             paginator = client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.extend(item["Key"] for item in page.get("Contents", []) if "Key" in item)
-        return sorted(keys)
+                blobs.extend(
+                    BlobInfo(item["Key"], item.get("Size", 0), item["LastModified"].timestamp())
+                    for item in page.get("Contents", [])
+                    if "Key" in item and "LastModified" in item
+                )
+        return sorted(blobs, key=lambda blob: blob.key)
 
     async def check(self) -> None:
         """Head the bucket (reachable, exists, credentials accepted), then write and

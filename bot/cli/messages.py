@@ -49,10 +49,6 @@ WORKER_NEEDS_DISTRIBUTED = (
     'worker needs backend.kind = "distributed" (and a PostgreSQL database.url) in the config; '
     "with the local backend, run separates songs itself"
 )
-CONTROLS_NEED_LOCAL_BACKEND = (
-    "--key, --tempo and --guide need the local backend for now "
-    '(backend.kind = "local"): the fleet does not keep the stems they re-render from'
-)
 NOTHING_TO_GRANT = (
     "nothing to grant: give --songs, --minutes, --max-song-minutes, --concurrent or --reset"
 )

@@ -204,8 +204,6 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     and nothing runs.
     """
     controls = render_options(args)
-    if not controls.is_identity and settings.backend.kind == "distributed":
-        raise UsageError(messages.CONTROLS_NEED_LOCAL_BACKEND)
     problems = input_problems(args.inputs)
     for problem in problems:
         messages.error(problem)
@@ -318,13 +316,12 @@ async def _separate_one(
 async def _rendered(
     pool: SeparationBackend, separated: JobResult, controls: RenderOptions, spec: EncodingSpec
 ) -> JobResult:
-    """``separated`` re-rendered from its stems with ``controls`` (the local pool only:
-    ``separate_command`` refused the flags with the distributed backend)."""
+    """``separated`` re-rendered from its stems with ``controls`` (by this process's pool,
+    or by a worker of the fleet)."""
     from separation.cpu_budget import Lane
-    from separation.jobs import RenderRequest
-    from separation.pool import SeparationPool
+    from separation.jobs import RenderingBackend, RenderRequest
 
-    assert isinstance(pool, SeparationPool)
+    assert isinstance(pool, RenderingBackend), "both backends render"
     request = RenderRequest(separated.cache_key, controls, encoding=spec, lane=Lane.FIRST_RESULT)
     try:
         return await pool.render(request)

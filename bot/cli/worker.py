@@ -39,7 +39,7 @@ async def _work(settings: Settings) -> None:
     from bot.app import install_signal_handlers
     from bot.backend import build_pool, configure_torch, worker_pool_config
     from bot.distributed.queue import make_queue_app
-    from bot.distributed.setup import blob_store
+    from bot.distributed.setup import blob_store, shared_cache_limits
     from bot.distributed.worker import SeparationWorker
 
     configure_torch(settings)
@@ -53,7 +53,12 @@ async def _work(settings: Settings) -> None:
     try:
         async with app.open_async():
             worker = SeparationWorker(
-                app=app, pool=pool, blobs=blobs, queue=settings.queue, tmp_dir=settings.tmp_dir
+                app=app,
+                pool=pool,
+                blobs=blobs,
+                queue=settings.queue,
+                tmp_dir=settings.tmp_dir,
+                shared_cache=shared_cache_limits(settings),
             )
             await worker.run(stop)
     finally:

@@ -11,6 +11,9 @@ A result is downloaded next to the bot and checked against its manifest (size an
 SHA-256 of every file) before anyone sees it; a damaged or missing file removes the
 cached result and queues the song again, so a corrupt blob is recomputed, never served.
 
+Karaoke controls go through the queue too, as render jobs a worker runs from the song's
+shared stems (``bot.distributed.render_requests``).
+
 Admission (the queue limit, the per-user limit, round-robin priorities) is decided under
 a PostgreSQL advisory lock held across the count and the insert, so two front-ends
 cannot both let in the song that fills the queue.
@@ -37,6 +40,8 @@ import procrastinate
 import psycopg
 
 from bot.distributed.queue import fetch_all
+from bot.distributed.render_requests import RenderLimits, RenderRequests
+from bot.distributed.shared_cache import download_verified
 from bot.distributed.wire import (
     MANIFEST_NAME,
     TASK_NAME,
@@ -65,6 +70,7 @@ from separation.jobs import (
     JobHandle,
     JobResult,
     Queued,
+    RenderRequest,
     Running,
     SeparationRequest,
 )
@@ -84,7 +90,7 @@ SELECT count(*) FILTER (WHERE status = 'todo') AS queued,
 _STATUSES = "SELECT id, status FROM procrastinate_jobs WHERE id = ANY(%(ids)s)"
 _WAITING = """
 SELECT id FROM procrastinate_jobs
- WHERE queue_name = %(queue)s AND status = 'todo'
+ WHERE queue_name = %(queue)s AND task_name = %(task)s AND status = 'todo'
  ORDER BY priority DESC, id ASC
 """
 _BY_STATE = """
@@ -108,6 +114,10 @@ class FrontendLimits:
     poll_interval_seconds: float = 1.0
     result_max_age_seconds: float = 24 * 3600.0
     """``pool.cache_max_age_hours``: an older shared result is computed again, not served."""
+    max_queued_renders: int = 10
+    """``pool.max_queued_renders``: karaoke-control renders queued or running, fleet-wide."""
+    render_timeout_seconds: float = 1800.0
+    """``pool.job_timeout_seconds``: a render not done by then fails."""
 
 
 @dataclass
@@ -154,6 +164,17 @@ class DistributedBackend:
         self._limits = limits
         self._downloads = tmp_dir / "deliveries"
         self._ledger = RunLedger(app.connector)
+        self._renders = RenderRequests(
+            app=app,
+            blobs=blobs,
+            queue_name=queue.name,
+            limits=RenderLimits(
+                max_queued=limits.max_queued_renders,
+                max_age_seconds=limits.result_max_age_seconds,
+                timeout_seconds=limits.render_timeout_seconds,
+            ),
+            downloads=self._downloads,
+        )
         self._in_flight: dict[str, _InFlight] = {}
         self._admission = asyncio.Lock()
         self._admission_connection: psycopg.AsyncConnection[Any] | None = None
@@ -231,6 +252,17 @@ class DistributedBackend:
             queue_job_id = await self._enqueue(job_id, request)
         self._track(job_id, handle, queue_job_id)
         return handle
+
+    async def render(self, request: RenderRequest) -> JobResult:
+        """A delivered song again with other controls, from its stems in the blob store
+        (``RenderingBackend``; raises as ``FleetRenderer.render`` does)."""
+        if self._closing:
+            raise PoolShutdownError()
+        return await self._renders.render(request)
+
+    async def cached_render(self, request: RenderRequest) -> JobResult | None:
+        """The render if a worker made it before (downloaded, verified), else None."""
+        return await self._renders.cached(request)
 
     # -- for the operator -------------------------------------------------------------------
     def describe_blobs(self) -> str:
@@ -389,7 +421,7 @@ class DistributedBackend:
         if time.monotonic() - self._capacity_checked > _CAPACITY_SAMPLE_SECONDS:
             self._capacity = await self.workers_alive() * self._queue.worker_concurrency
             self._capacity_checked = time.monotonic()
-        waiting = await fetch_all(self._app, _WAITING, queue=self._queue.name)
+        waiting = await fetch_all(self._app, _WAITING, queue=self._queue.name, task=TASK_NAME)
         self._queued = len(waiting)
         if not self._in_flight:
             return
@@ -465,15 +497,7 @@ class DistributedBackend:
             manifest = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
             if manifest.expired(time.time(), self._limits.result_max_age_seconds):
                 raise ValueError("past pool.cache_max_age_hours")
-            outputs: dict[str, Path] = {}
-            for output in manifest.outputs:
-                path = folder / Path(output.key).name
-                await self._blobs.get_file(output.key, path)
-                size = path.stat().st_size
-                digest = await asyncio.to_thread(file_sha256, path)
-                if (size, digest) != (output.size, output.sha256):
-                    raise ValueError(f"{output.key}: {size} bytes, sha256 {digest[:12]}...")
-                outputs[output.name] = path
+            outputs = await download_verified(self._blobs, manifest.outputs, folder)
         except (BlobNotFoundError, ValueError) as error:
             logger.warning("job %s: cached result unusable (%s); computing it again", job_id, error)
             shutil.rmtree(folder, ignore_errors=True)

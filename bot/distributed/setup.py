@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.distributed.frontend import DistributedBackend, FrontendLimits
 from bot.distributed.queue import make_queue_app
+from bot.distributed.retention import SharedCacheLimits
 from bot.settings import Settings, secret_value
 from storage.blobs import BlobStore, open_blob_store
 from storage.postgres import psycopg_conninfo
@@ -28,6 +29,15 @@ def blob_store(settings: Settings) -> BlobStore:
     )
 
 
+def shared_cache_limits(settings: Settings) -> SharedCacheLimits:
+    """The bounds of the blob store's shared result cache (``bot.distributed.retention``)."""
+    return SharedCacheLimits(
+        max_bytes=settings.blobs.cache_max_bytes,
+        max_age_seconds=settings.pool.cache_max_age_hours * 3600,
+        incomplete_after_seconds=settings.blobs.incomplete_after_minutes * 60,
+    )
+
+
 def distributed_backend(settings: Settings) -> DistributedBackend:
     """A front-end's backend: songs go to the queue, results come from the blob store.
 
@@ -43,6 +53,8 @@ def distributed_backend(settings: Settings) -> DistributedBackend:
             max_queued_jobs=settings.pool.max_queued_jobs,
             max_jobs_per_user=settings.pool.max_jobs_per_user,
             result_max_age_seconds=settings.pool.cache_max_age_hours * 3600,
+            max_queued_renders=settings.pool.max_queued_renders,
+            render_timeout_seconds=settings.pool.job_timeout_seconds,
         ),
         tmp_dir=settings.tmp_dir,
     )

@@ -17,13 +17,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import separation.errors as separation_errors
+from separation.cpu_budget import Lane
 from separation.encode import EncodingSpec, StemMode
 from separation.errors import AudioInputError, JobFailedError, SeparationError
 from separation.ffmpeg import ProbeResult
-from separation.jobs import Decoded, ProgressEvent, Queued, Running, SeparationRequest
+from separation.jobs import (
+    Decoded,
+    ProgressEvent,
+    Queued,
+    RenderRequest,
+    Running,
+    SeparationRequest,
+)
+from separation.render_options import RenderOptions
 
 TASK_NAME = "karaoke.separate"
 """The procrastinate task every worker registers and every front-end defers."""
+RENDER_TASK_NAME = "karaoke.render"
+"""A karaoke-control render (key, tempo, guide vocal) from a song's shared stems."""
 
 MANIFEST_NAME = "manifest.json"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -73,11 +84,6 @@ def request_to_payload(request: SeparationRequest, *, job_id: str) -> dict[str, 
 def request_from_payload(payload: Mapping[str, Any], input_path: Path) -> SeparationRequest:
     """The request a worker's pool runs, reading the input from ``input_path``."""
     stems: StemMode = "four" if payload.get("stems") == "four" else "two"
-    encoding_fields = {
-        name: value
-        for name, value in dict(payload.get("encoding") or {}).items()
-        if name in {f.name for f in dataclasses.fields(EncodingSpec)}
-    }
     probe_fields = payload.get("probe")
     probe = None
     if isinstance(probe_fields, Mapping):
@@ -87,12 +93,54 @@ def request_from_payload(payload: Mapping[str, Any], input_path: Path) -> Separa
         user_ref=str(payload["user_ref"]),
         input_path=input_path,
         stems=stems,
-        encoding=EncodingSpec(**encoding_fields),
+        encoding=_encoding(payload),
         max_output_bytes=payload.get("max_output_bytes"),
         min_mp3_bitrate=int(payload.get("min_mp3_bitrate", 96)),
         fallback_title=payload.get("fallback_title"),
         job_id=checked_job_id(str(payload["job_id"])),
         probe=probe,
+    )
+
+
+def render_to_payload(request: RenderRequest, *, job_id: str) -> dict[str, Any]:
+    """A render job's arguments (the stems travel through the blob store)."""
+    return {
+        "job_id": checked_job_id(job_id),
+        "cache_key": request.cache_key,
+        "options": dataclasses.asdict(request.options),
+        "encoding": dataclasses.asdict(request.encoding),
+        "max_output_bytes": request.max_output_bytes,
+        "min_mp3_bitrate": request.min_mp3_bitrate,
+        "lane": int(request.lane),
+    }
+
+
+def render_from_payload(payload: Mapping[str, Any]) -> RenderRequest:
+    """The render a worker's pool runs.
+
+    Raises:
+        InvalidRenderOptionError, ValueError, KeyError: a payload we did not write.
+    """
+    result_prefix(str(payload["cache_key"]))  # a cache key, not a path
+    options = dict(payload.get("options") or {})
+    return RenderRequest(
+        cache_key=str(payload["cache_key"]),
+        options=RenderOptions(
+            key=int(options.get("key", 0)),
+            tempo=float(options.get("tempo", 1.0)),
+            guide_db=None if options.get("guide_db") is None else float(options["guide_db"]),
+        ),
+        encoding=_encoding(payload),
+        max_output_bytes=payload.get("max_output_bytes"),
+        min_mp3_bitrate=int(payload.get("min_mp3_bitrate", 96)),
+        lane=Lane(int(payload.get("lane", Lane.AFTER_THE_FACT))),
+    )
+
+
+def _encoding(payload: Mapping[str, Any]) -> EncodingSpec:
+    known = {f.name for f in dataclasses.fields(EncodingSpec)}
+    return EncodingSpec(
+        **{k: v for k, v in dict(payload.get("encoding") or {}).items() if k in known}
     )
 
 
@@ -170,6 +218,18 @@ class ResultManifest:
     created_at: float = 0.0
     """When the result was stored (Unix time): results are users' music, kept and served
     for ``pool.cache_max_age_hours`` at most (``bot.distributed.retention``)."""
+    stems: list[OutputFile] = field(default_factory=list)
+    """The song's lossless stems (``separation.controls``) that renders re-mix; empty for a
+    render, or a result from a worker of an older release."""
+    stems_scale: float = 1.0
+    """The shared scale the stems were stored at (``separation.controls.LosslessStems``)."""
+    render_of: str | None = None
+    """For a render: the song's cache key (renders are evicted before songs)."""
+
+    @property
+    def stored_bytes(self) -> int:
+        """What the result takes in the blob store (its manifest aside)."""
+        return sum(item.size for item in [*self.outputs, *self.stems])
 
     def expired(self, now: float, max_age_seconds: float) -> bool:
         return now - self.created_at > max_age_seconds
@@ -182,10 +242,7 @@ class ResultManifest:
         """Raises ValueError for anything that is not a manifest we wrote."""
         try:
             raw = json.loads(data)
-            outputs = [
-                OutputFile(str(o["name"]), str(o["key"]), int(o["size"]), str(o["sha256"]))
-                for o in raw["outputs"]
-            ]
+            outputs = [_output_file(o) for o in raw["outputs"]]
             manifest = cls(
                 cache_key=str(raw["cache_key"]),
                 outputs=outputs,
@@ -193,13 +250,23 @@ class ResultManifest:
                 bitrate_kbps=None if raw.get("bitrate_kbps") is None else int(raw["bitrate_kbps"]),
                 input_tags={str(k): str(v) for k, v in dict(raw.get("input_tags") or {}).items()},
                 created_at=float(raw.get("created_at", 0.0)),
+                stems=[_output_file(o) for o in raw.get("stems") or []],
+                stems_scale=float(raw.get("stems_scale") or 1.0),
+                render_of=None if raw.get("render_of") is None else str(raw["render_of"]),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"not a result manifest: {exc}") from None
         prefix = result_prefix(manifest.cache_key)
-        if not outputs or any(not o.key.startswith(prefix) for o in outputs):
+        if manifest.render_of is not None:
+            result_prefix(manifest.render_of)  # a cache key, or ValueError
+        files = [*outputs, *manifest.stems]
+        if not outputs or any(not o.key.startswith(prefix) for o in files):
             raise ValueError("a result manifest names files outside its own folder")
         return manifest
+
+
+def _output_file(raw: Mapping[str, Any]) -> OutputFile:
+    return OutputFile(str(raw["name"]), str(raw["key"]), int(raw["size"]), str(raw["sha256"]))
 
 
 @dataclass(frozen=True)

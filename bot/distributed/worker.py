@@ -3,9 +3,12 @@
 A worker is today's pool behind a procrastinate worker. It takes up to
 ``queue.worker_concurrency`` songs at once and gives them all to one pool, so their
 segments share forward passes exactly as they do on a single host. For each song it
-downloads the upload from the blob store, runs the pool, uploads the files to the shared
-result cache (the manifest last, so a reader never sees half a result), records the outcome
-in the run ledger and tells the front-ends through PostgreSQL's NOTIFY.
+downloads the upload from the blob store, runs the pool, uploads the files and the song's
+lossless stems to the shared result cache (the manifest last, so a reader never sees half
+a result), records the outcome in the run ledger and tells the front-ends through
+PostgreSQL's NOTIFY. It also runs the karaoke controls' render jobs
+(``bot.distributed.rendering``), and keeps the shared cache within its age and byte
+bounds (``bot.distributed.retention``).
 
 A worker that dies mid-song stops sending heartbeats; every worker sweeps the queue for
 songs of silent workers with procrastinate's stalled-job API and puts them back, at most
@@ -32,22 +35,26 @@ import procrastinate
 from procrastinate.job_context import AbortReason, JobContext
 
 from bot.distributed.queue import fetch_all
-from bot.distributed.retention import remove_expired_results
+from bot.distributed.rendering import SharedRenderer, stems_of
+from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
+from bot.distributed.shared_cache import read_manifest, upload_files, write_manifest
 from bot.distributed.wire import (
     MANIFEST_NAME,
+    RENDER_TASK_NAME,
     TASK_NAME,
     Outcome,
-    OutputFile,
     ResultManifest,
     error_to_dict,
     outcome_notice,
     progress_channel,
     progress_message,
+    render_from_payload,
     request_from_payload,
     result_prefix,
 )
 from bot.settings import QueueSettings
 from separation.cache import file_sha256
+from separation.controls import STEM_SUFFIX
 from separation.errors import WorkerLostError
 from separation.jobs import JobHandle, JobResult
 from separation.pool import SeparationPool
@@ -77,8 +84,11 @@ class SeparationWorker:
         blobs: BlobStore,
         queue: QueueSettings,
         tmp_dir: Path,
+        shared_cache: SharedCacheLimits,
         name: str | None = None,
     ) -> None:
+        """``shared_cache``: the bounds this worker keeps the blob store's results within
+        (``bot.distributed.retention``), after each result it shares and periodically."""
         self._app = app
         self._pool = pool
         self._blobs = blobs
@@ -88,7 +98,10 @@ class SeparationWorker:
         self.name = name or worker_name()
         self._channel = progress_channel(queue.name)
         self._max_age_seconds = pool.config.cache.max_age_seconds
+        self._shared_cache = shared_cache
+        self._renders = SharedRenderer(pool, blobs, max_age_seconds=self._max_age_seconds)
         app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
+        app.task(name=RENDER_TASK_NAME, queue=queue.name, pass_context=True)(self._render)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish the songs in hand and return."""
@@ -140,6 +153,33 @@ class SeparationWorker:
             return
         logger.info("job %s: attempt %d on %s", job_id, attempt, self.name)
         outcome = await self._attempt(context, job_id, attempt, payload)
+        await self._finish(queue_job_id, job_id, attempt, outcome)
+
+    async def _render(self, context: JobContext, /, **payload: Any) -> None:
+        """A karaoke-control render (``bot.distributed.rendering``): one attempt; a
+        worker that dies mid-render leaves it to the stalled sweep like a song."""
+        queue_job_id = context.job.id
+        assert queue_job_id is not None
+        job_id = str(payload["job_id"])
+        attempt = await self._ledger.start_attempt(queue_job_id, job_id, self.name)
+        if attempt is None:
+            return
+        if attempt > self._queue.max_attempts:
+            lost = WorkerLostError(attempts=attempt - 1)
+            await self._finish(
+                queue_job_id, job_id, attempt, Outcome("failed", error=error_to_dict(lost))
+            )
+            return
+        try:
+            outcome = await self._renders.run(render_from_payload(payload))
+        except asyncio.CancelledError:
+            if context.abort_reason() is AbortReason.USER_REQUEST:
+                outcome = Outcome("cancelled")
+            else:
+                raise
+        except Exception as error:
+            logger.info("render %s failed: %s", job_id, error)
+            outcome = Outcome("failed", error=error_to_dict(error))
         await self._finish(queue_job_id, job_id, attempt, outcome)
 
     async def _attempt(
@@ -195,19 +235,23 @@ class SeparationWorker:
         return all([await self._blobs.exists(output.key) for output in manifest.outputs])
 
     async def _publish(self, result: JobResult) -> None:
-        """Put the result in the shared cache unless a valid copy is already there."""
-        prefix = result_prefix(result.cache_key)
+        """Put the result in the shared cache unless a valid copy is already there, with
+        the song's lossless stems, which front-ends render the karaoke controls from."""
         with contextlib.suppress(BlobNotFoundError, ValueError):
-            existing = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
+            existing = await read_manifest(self._blobs, result.cache_key)
             fresh = not existing.expired(time.time(), self._max_age_seconds)
             if fresh and [o.name for o in existing.outputs] == list(result.outputs):
                 return
-        outputs = []
-        for name, path in result.outputs.items():
-            key = f"{prefix}{name}{path.suffix}"
-            digest = await asyncio.to_thread(file_sha256, path)
-            await self._blobs.put_file(key, path)
-            outputs.append(OutputFile(name, key, path.stat().st_size, digest))
+        entry = await self._pool.stored_entry(result.cache_key)
+        try:
+            stems, scale = stems_of(entry)
+            outputs = await upload_files(self._blobs, result.cache_key, result.outputs)
+            stem_files = await upload_files(
+                self._blobs, result.cache_key, stems, suffix=STEM_SUFFIX
+            )
+        finally:
+            if entry is not None and entry.pin is not None:
+                entry.pin.release()
         manifest = ResultManifest(
             cache_key=result.cache_key,
             outputs=outputs,
@@ -215,8 +259,10 @@ class SeparationWorker:
             bitrate_kbps=result.bitrate_kbps,
             input_tags=dict(result.input_tags),
             created_at=time.time(),
+            stems=stem_files,
+            stems_scale=scale,
         )
-        await self._blobs.put_bytes(prefix + MANIFEST_NAME, manifest.to_json())
+        await write_manifest(self._blobs, manifest)
 
     async def _finish(self, queue_job_id: int, job_id: str, attempt: int, outcome: Outcome) -> None:
         """Record the outcome if this attempt is still the current one; else wait for the
@@ -224,6 +270,8 @@ class SeparationWorker:
         if await self._ledger.record_outcome(queue_job_id, attempt, outcome.to_dict()):
             logger.info("job %s: attempt %d ended: %s", job_id, attempt, outcome.status)
             await self._notify(outcome_notice(job_id, attempt))
+            if outcome.status == "done" and not outcome.cache_hit:  # a new shared result
+                await self._bound_shared_cache(keep=outcome.cache_key)
             return
         logger.warning(
             "job %s: attempt %d was superseded (this worker was presumed dead); its %s is "
@@ -256,19 +304,30 @@ class SeparationWorker:
         except Exception as error:  # progress is best effort; the ledger is the truth
             logger.debug("progress notify failed: %s", error)
 
-    # -- results past their age ------------------------------------------------------------
+    # -- the shared cache's bounds ----------------------------------------------------------
     async def _sweep_results(self) -> None:
-        interval = min(600.0, self._max_age_seconds / 4)
+        interval = min(
+            600.0, self._max_age_seconds / 4, self._shared_cache.incomplete_after_seconds
+        )
         while True:
-            try:
-                removed = await remove_expired_results(
-                    self._blobs, self._max_age_seconds, now=time.time()
-                )
-                if removed:
-                    logger.info("removed %d shared result(s) past their age", removed)
-            except Exception as error:
-                logger.warning("shared result retention failed: %s", error)
+            await self._bound_shared_cache()
             await asyncio.sleep(interval)
+
+    async def _bound_shared_cache(self, keep: str | None = None) -> None:
+        """Apply the shared cache's age and byte bounds (``keep``: a result just shared)."""
+        try:
+            report = await sweep_shared_cache(
+                self._blobs, self._shared_cache, now=time.time(), keep=[keep] if keep else ()
+            )
+        except Exception as error:
+            logger.warning("shared result retention failed: %s", error)
+            return
+        if report.expired or report.incomplete or report.evicted:
+            logger.info(
+                "shared results: %d past their age, %d never finished, %d evicted for "
+                "space removed; %d bytes in use",
+                report.expired, report.incomplete, report.evicted, report.used_bytes,
+            )  # fmt: skip
 
     # -- songs of dead workers --------------------------------------------------------------
     async def _sweep_stalled(self) -> None:
@@ -276,11 +335,15 @@ class SeparationWorker:
         while True:
             await asyncio.sleep(self._queue.sweep_interval_seconds)
             try:
-                stalled = await manager.get_stalled_jobs(
-                    queue=self._queue.name,
-                    task_name=TASK_NAME,
-                    seconds_since_heartbeat=self._queue.stalled_after_seconds,
-                )
+                stalled = [
+                    job
+                    for task in (TASK_NAME, RENDER_TASK_NAME)
+                    for job in await manager.get_stalled_jobs(
+                        queue=self._queue.name,
+                        task_name=task,
+                        seconds_since_heartbeat=self._queue.stalled_after_seconds,
+                    )
+                ]
                 for job in stalled:
                     try:
                         await manager.retry_job(job)

@@ -16,13 +16,15 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from separation.batching import BatchRunner, BatchScheduler
-from separation.cache import CacheUsage, ResultCache, cache_key, file_sha256
+from separation.cache import CacheEntry, CacheUsage, ResultCache, cache_key, file_sha256
 from separation.cpu_budget import CpuBudget, CpuPlan, available_cores
 from separation.engine import run_batch
 from separation.errors import (
@@ -55,6 +57,9 @@ from separation.workdir import private_dirs, sweep_abandoned
 from separation.workers import Worker
 
 logger = logging.getLogger(__name__)
+
+EntryFiller = Callable[[Path], Awaitable[tuple[dict[str, Path], dict[str, Path], dict[str, Any]]]]
+"""Writes a result's files into a cache staging folder (``SeparationPool.adopt_entry``)."""
 
 
 @dataclass(eq=False)
@@ -247,6 +252,28 @@ class SeparationPool:
         """``request``'s files if they were rendered before (pinned for the caller), else
         None: what a press would cost is known before it is charged."""
         return await self._renderer.cached(request)
+
+    async def stored_entry(self, key: str) -> CacheEntry | None:
+        """The cache entry of a result, its kept stems included, pinned for the caller
+        (release ``entry.pin``); None once evicted. A distributed worker copies the stems
+        to the shared cache with the result, so any front-end can render from them."""
+        return await run_blocking(None, self._cache.lookup, key)
+
+    async def adopt_entry(self, key: str, fill: EntryFiller) -> None:
+        """Store a result made elsewhere (a distributed worker copying a song's stems from
+        the shared cache to render from them): ``fill`` writes the files into the folder
+        it is given and returns (outputs, stems, metadata) as ``ResultCache.commit``
+        takes them. Nothing is stored when ``fill`` raises."""
+        staging = await run_blocking(None, self._cache.staging)
+        try:
+            outputs, stems, metadata = await fill(staging)
+        except BaseException:
+            await run_blocking(None, self._cache.discard_staging, staging)
+            raise
+        entry = await run_blocking(None, self._cache.commit, key, staging, outputs, metadata, stems)
+        if entry.pin is not None:
+            entry.pin.release()
+        self._evict_soon()
 
     async def _cancel(self, submission: _Submission) -> None:
         task = submission.task

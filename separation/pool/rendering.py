@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from separation.cache import RENDER_OF, CacheEntry, ResultCache, cache_key
+from separation.cache import RENDER_OF, CacheEntry, ResultCache
 from separation.controls import render_controls
 from separation.cpu_budget import CpuBudget, Lane, PausePoint
 from separation.encode import EncodingSpec, Tags
@@ -38,6 +38,7 @@ from separation.offload import run_blocking
 from separation.pipeline import output_tags
 from separation.pool.processing import bitrate, fit_encoding, result_from_entry
 from separation.render import RenderedOutputs
+from separation.render_keys import render_key
 from separation.workdir import job_directory
 
 logger = logging.getLogger(__name__)
@@ -54,22 +55,6 @@ class _Place:
     """One re-render queued or running, and the seconds of audio it will write."""
 
     audio_seconds: float = 0.0
-
-
-def render_key(request: RenderRequest) -> str:
-    """The cache key of a render: the separation's key plus what changes the bytes."""
-    spec = request.encoding
-    return cache_key(
-        request.cache_key,
-        {
-            "render": request.options.cache_token(),
-            "format": spec.format,
-            "bitrate_kbps": spec.bitrate_kbps,
-            "wav_float": spec.wav_float,
-            "max_output_bytes": request.max_output_bytes,
-            "min_mp3_bitrate": request.min_mp3_bitrate,
-        },
-    )
 
 
 class Renderer:

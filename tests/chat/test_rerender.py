@@ -109,7 +109,8 @@ async def test_a_hostile_press_gets_one_sentence_and_never_reaches_the_backend(d
 
 
 async def test_key_without_stems_to_render_from_says_so():
-    """With the distributed backend no buttons are shown, but /key may still be typed."""
+    """With a backend that keeps no stems no buttons are shown, but /key may still be
+    typed."""
     replier = RecordingReplier()
     rerenderer = _rerenderer(_NoRenders())
     assert not rerenderer.available

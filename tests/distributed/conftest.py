@@ -65,6 +65,8 @@ class Fleet:
     max_attempts: int = 3
     s3: S3Server | None = None
     """Set: blobs go to this S3 server (credentials through the environment)."""
+    blobs_extra: str = ""
+    """More lines of every config's ``[blobs]`` section (e.g. its byte limit)."""
 
     @property
     def blobs(self) -> Path:
@@ -105,10 +107,11 @@ format = "wav"
 
     def _blobs_section(self) -> str:
         if self.s3 is None:
-            return f'[blobs]\nkind = "local"\npath = "{self.blobs}"'
+            return f'[blobs]\nkind = "local"\npath = "{self.blobs}"\n{self.blobs_extra}'
         return (
             f'[blobs]\nkind = "s3"\nendpoint_url = "{self.s3.endpoint_url}"\n'
-            f'bucket = "{self.s3.bucket}"\nregion = "{self.s3.region}"\npart_size_mb = 5'
+            f'bucket = "{self.s3.bucket}"\nregion = "{self.s3.region}"\npart_size_mb = 5\n'
+            f"{self.blobs_extra}"
         )
 
     @property

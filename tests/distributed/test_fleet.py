@@ -124,7 +124,7 @@ async def test_a_worker_killed_mid_song_is_replaced_and_the_song_delivered_once(
     assert all(path.stat().st_size > 0 for path in result.outputs.values())
     result.release()
     await wait_for(lambda: not fleet.blob_files("inputs"))
-    assert len(fleet.blob_files("results")) == 3  # one result: two files and a manifest
+    assert len(fleet.blob_files("results")) == 5  # one result: 2 files, 2 stems, a manifest
 
 
 async def _until_running(handle: JobHandle):

@@ -301,7 +301,7 @@ async def test_a_worker_whose_network_link_is_cut_mid_song_has_its_late_result_r
         )
     assert f"job {handle.job_id}: attempt 1 ended" not in fleet.worker_log(cut_off)
     assert await ledger(fleet, handle.job_id) == (attempt, outcome)  # untouched
-    assert len(fleet.blob_files("results")) == 3  # one result: two files and a manifest
+    assert len(fleet.blob_files("results")) == 5  # one result: 2 files, 2 stems, a manifest
     result.release()
 
 

@@ -234,6 +234,18 @@ async def test_delete_and_delete_missing(store: BlobStore, ns: str) -> None:
     assert await store.list_keys(ns) == []
 
 
+async def test_a_listing_gives_each_blobs_size_and_when_it_was_written(
+    store: BlobStore, ns: str
+) -> None:
+    """What the shared cache's byte limit and its sweep of unfinished results measure."""
+    before = time.time()
+    await store.put_bytes(f"{ns}r/big", b"x" * 3000)
+    await store.put_bytes(f"{ns}r/small", b"y")
+    listed = await store.list_blobs(f"{ns}r/")
+    assert [(blob.key, blob.size) for blob in listed] == [(f"{ns}r/big", 3000), (f"{ns}r/small", 1)]
+    assert all(before - 5 <= blob.modified <= time.time() + 5 for blob in listed)
+
+
 async def test_list_keys_and_delete_prefix(store: BlobStore, ns: str) -> None:
     keys = [f"{ns}a/1", f"{ns}a/2", f"{ns}a/sub/3", f"{ns}ab/4", f"{ns}b/5"]
     for key in reversed(keys):

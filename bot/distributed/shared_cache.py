@@ -1,0 +1,68 @@
+"""Files in and out of the shared result cache (``results/<cachekey>/`` in the blob store).
+
+Workers upload songs (their outputs and their lossless stems), front-ends upload renders;
+both write the files first and the manifest last, so a reader never sees half a result,
+and every reader checks each file's size and SHA-256 against the manifest before anyone
+uses it: a damaged blob is recomputed, never served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.distributed.wire import MANIFEST_NAME, OutputFile, ResultManifest, result_prefix
+from separation.cache import file_sha256
+from storage.blobs import BlobStore
+
+
+async def read_manifest(blobs: BlobStore, cache_key: str) -> ResultManifest:
+    """The manifest of the shared result ``cache_key``.
+
+    Raises:
+        BlobNotFoundError: no such result (or not finished).
+        ValueError: the manifest is not one we wrote.
+    """
+    return ResultManifest.from_json(await blobs.get_bytes(result_prefix(cache_key) + MANIFEST_NAME))
+
+
+async def write_manifest(blobs: BlobStore, manifest: ResultManifest) -> None:
+    """Publish a result whose files are all uploaded (the last write of a result)."""
+    await blobs.put_bytes(result_prefix(manifest.cache_key) + MANIFEST_NAME, manifest.to_json())
+
+
+async def upload_files(
+    blobs: BlobStore, cache_key: str, files: dict[str, Path], *, suffix: str | None = None
+) -> list[OutputFile]:
+    """Upload ``files`` (name -> path) into the result's folder as ``<name><suffix>``
+    (default: the file's own suffix); returns what the manifest lists for them."""
+    prefix = result_prefix(cache_key)
+    uploaded = []
+    for name, path in files.items():
+        key = f"{prefix}{name}{suffix or path.suffix}"
+        digest = await asyncio.to_thread(file_sha256, path)
+        await blobs.put_file(key, path)
+        uploaded.append(OutputFile(name, key, path.stat().st_size, digest))
+    return uploaded
+
+
+async def download_verified(
+    blobs: BlobStore, files: list[OutputFile], folder: Path
+) -> dict[str, Path]:
+    """Download ``files`` into ``folder`` (name -> path), each checked against its size
+    and SHA-256.
+
+    Raises:
+        BlobNotFoundError: a file is gone (evicted meanwhile, or never uploaded).
+        ValueError: a file differs from what the manifest says.
+    """
+    downloaded: dict[str, Path] = {}
+    for item in files:
+        path = folder / Path(item.key).name
+        await blobs.get_file(item.key, path)
+        size = path.stat().st_size
+        digest = await asyncio.to_thread(file_sha256, path)
+        if (size, digest) != (item.size, item.sha256):
+            raise ValueError(f"{item.key}: {size} bytes, sha256 {digest[:12]}...")
+        downloaded[item.name] = path
+    return downloaded
