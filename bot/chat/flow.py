@@ -77,7 +77,15 @@ from storage.errors import (
 )
 from storage.files import SavedUpload
 from storage.intake import IntakeRecord
-from storage.records import ChatRef, JobRecord, JobRequest, Platform, QuotaLimits, UserRecord
+from storage.records import (
+    ChatRef,
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    Platform,
+    QuotaLimits,
+    UserRecord,
+)
 from storage.store import Store
 
 logger = logging.getLogger(__name__)
@@ -719,6 +727,11 @@ class ChatFlow:
         """
         running_since: float | None = None
         settled = False
+        # A job resumed after a restart or taken over from another front-end may be
+        # running on a worker already: its record says so, and the first progress event
+        # only goes on with it (storage keeps "running" -> "running" an error, so that a
+        # second start of one run is never recorded silently).
+        started = job.status is JobStatus.RUNNING
         async for event in handle.events():
             if isinstance(event, Decoded):
                 settled = True
@@ -730,7 +743,9 @@ class ChatFlow:
                 await progress.show(messages.queued(event.position, event.eta_seconds))
             elif isinstance(event, Running):
                 if running_since is None:
-                    await self._store.mark_running(job.id)
+                    if not started:
+                        await self._store.mark_running(job.id)
+                        started = True
                     running_since = time.monotonic()
                 await progress.show(messages.running(event.fraction))
             elif isinstance(event, Done):

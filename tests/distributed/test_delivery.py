@@ -18,6 +18,7 @@ from bot.chat.flow import ChatFlow
 from bot.chat.types import ChatUser, Conversation
 from bot.distributed.frontend import DistributedBackend
 from bot.wiring import flow_config
+from storage.records import JobStatus
 from storage.store import Store
 from tests.chat.test_flow import RecordingReplier, upload_of
 from tests.distributed.conftest import Fleet, kill, wait_for
@@ -160,3 +161,40 @@ async def test_the_same_front_end_restarted_takes_its_songs_back_at_once(
     again = RecordingReplier()
     record = await before.flow.run_job(user, held[0].job, again)
     assert record.status == "done" and len(again.files) == 2
+
+
+@pytest.mark.parametrize("successor", ["same", "other"])
+async def test_a_song_running_when_its_front_end_died_is_delivered_by_the_next_one(
+    fleet: Fleet, front_ends, song, successor
+):
+    """Issue 21, item 1: the job is ``running`` in the store when its front-end dies;
+    the front-end that resumes it follows the run, it does not start it again."""
+    user, chat = new_user()
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    dead = await front_ends("dead")
+    lost_replier = RecordingReplier()
+    task = asyncio.create_task(
+        dead.flow.handle_song(user, chat, lost_replier, upload_of(song(40, successor)))
+    )
+    await wait_for(lambda: running(lost_replier), 120)
+    task.cancel()  # the process dies: nothing released, nothing cancelled
+    await asyncio.gather(task, return_exceptions=True)
+    if successor == "same":
+        after = dead
+        taken = await after.store.deliveries_to_take_over(
+            "telegram", holder="host-dead", own_too=True
+        )
+    else:
+        after = await front_ends("heir")
+        taken = []
+        while not taken:  # until the dead front-end's lease is over
+            taken = await after.store.deliveries_to_take_over("telegram", holder="host-heir")
+            await asyncio.sleep(0.1)
+    [recovered] = taken
+    assert recovered.job.status is JobStatus.RUNNING  # still separating on the worker
+    replier = RecordingReplier()
+    record = await after.flow.run_job(user, recovered.job, replier)
+    assert record.status is JobStatus.DONE
+    assert replier.texts[-1] == messages.DONE and len(replier.files) == 2
+    assert await songs_used(after, user) == 1
