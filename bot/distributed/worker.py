@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import socket
 import time
 import uuid
@@ -51,6 +50,7 @@ from separation.cache import file_sha256
 from separation.errors import WorkerLostError
 from separation.jobs import JobHandle, JobResult
 from separation.pool import SeparationPool
+from separation.workdir import JobFolder, sweep_abandoned
 from storage.blobs import BlobStore
 from storage.errors import BlobNotFoundError
 from storage.runs import RunLedger
@@ -93,6 +93,9 @@ class SeparationWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish the songs in hand and return."""
         self._inputs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Each song's copy of its upload is in a folder its worker owns (a lock): one a
+        # killed worker left is removed here, one another live worker uses is not.
+        await asyncio.to_thread(sweep_abandoned, self._inputs, "")
         sweeper = asyncio.create_task(self._sweep_stalled(), name="stalled-sweep")
         retention = asyncio.create_task(self._sweep_results(), name="result-retention")
         worker = asyncio.create_task(
@@ -145,11 +148,10 @@ class SeparationWorker:
     async def _attempt(
         self, context: JobContext, job_id: str, attempt: int, payload: dict[str, Any]
     ) -> Outcome:
-        folder = self._inputs / f"{job_id}-{attempt}"
-        folder.mkdir(mode=0o700)
+        folder = await asyncio.to_thread(JobFolder.create, self._inputs, f"{job_id}-{attempt}-")
         handle: JobHandle | None = None
         try:
-            input_path = folder / "input.upload"
+            input_path = folder.path / "input.upload"
             await self._blobs.get_file(str(payload["input_key"]), input_path)
             request = request_from_payload(payload, input_path)
             digest = await asyncio.to_thread(file_sha256, input_path)
@@ -180,7 +182,7 @@ class SeparationWorker:
             logger.info("job %s failed: %s", job_id, error)
             return Outcome("failed", error=error_to_dict(error))
         finally:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+            await asyncio.to_thread(folder.remove)
 
     async def _shared_result_ready(self, key: str) -> bool:
         """A fresh result for ``key`` is in the shared cache (its manifest and every file

@@ -133,12 +133,18 @@ format = "wav"
         return load_settings(self.config(name, extra), self.environ)
 
     def start_worker(
-        self, extra: str = "", *, wrap: Sequence[str] = (), database_url: str | None = None
+        self,
+        extra: str = "",
+        *,
+        wrap: Sequence[str] = (),
+        database_url: str | None = None,
+        name: str | None = None,
     ) -> subprocess.Popen[bytes]:
         """A ``karaoke-bot worker`` process; ``wrap`` prefixes its command line (e.g.
-        ``ip netns exec NAME``, which execs in place: the pid stays the worker's)."""
-        name = f"worker{len(self.workers)}"
-        log = self.root / f"{name}.log"
+        ``ip netns exec NAME``, which execs in place: the pid stays the worker's);
+        ``name`` reuses an earlier worker's config and data folder (a restart)."""
+        name = name or f"worker{len(self.workers)}"
+        log = self.root / f"{name}-{len(self.workers)}.log"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KARAOKE_")}
         environment["PYTHONPATH"] = str(ROOT)
         environment |= self.environ

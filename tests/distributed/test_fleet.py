@@ -365,3 +365,24 @@ def test_the_separate_command_runs_songs_through_the_fleet(fleet: Fleet, song, t
     written = sorted(Path(line).name for line in completed.stdout.split("\n") if line)
     assert written == ["cli - instrumental.wav", "cli - vocals.wav"]
     assert "attempt 1 ended: done" in fleet.worker_log(worker)
+
+
+async def test_a_restarted_worker_removes_the_upload_copy_its_killed_predecessor_left(
+    fleet: Fleet, song
+):
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(75, "copy")))
+    assert [event async for event in _until_running(handle)]
+    inputs = fleet.root / "worker0" / "tmp" / "worker-inputs"
+    [left] = [folder for folder in inputs.iterdir() if (folder / "input.upload").exists()]
+    kill(worker)
+    assert (left / "input.upload").exists()
+    again = fleet.start_worker(name="worker0")  # same data folder: the same host again
+    fleet.wait_until_ready(again)
+    assert not left.exists()
+    assert f"removed {left} left by a process that died" in fleet.worker_log(again)
+    events, result = await read(handle)  # and the song itself is done by the new worker
+    assert isinstance(events[-1], Done)
+    result.release()
