@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import procrastinate
+from procrastinate.connector import BaseConnector
 from procrastinate.job_context import AbortReason, JobContext
+from procrastinate.jobs import Job, Status
+from procrastinate.manager import JobManager
 
 from bot.distributed.queue import fetch_all
 from bot.distributed.retention import remove_expired_results
@@ -66,6 +69,25 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+class _CurrentAttemptJobManager(JobManager):
+    """procrastinate's job manager, except that a superseded attempt leaves the queue row
+    alone: the row belongs to the attempt that replaced it, which finishes (and deletes)
+    it. Finishing it from the stale attempt would fail ("Job was not found or not in
+    'doing' or 'todo' status") in a task nobody awaits, logged as an asyncio ERROR, or,
+    worse, close the row under the current attempt before that one is done with it."""
+
+    def __init__(self, connector: BaseConnector, superseded: set[int]) -> None:
+        super().__init__(connector)
+        self._superseded = superseded
+
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        if job.id in self._superseded:
+            self._superseded.discard(job.id)
+            logger.debug("queue job %s: left to the attempt that superseded this one", job.id)
+            return
+        await super().finish_job(job, status, delete_job)
+
+
 class SeparationWorker:
     """One worker process: a started pool, a procrastinate worker and the stalled sweep."""
 
@@ -88,6 +110,9 @@ class SeparationWorker:
         self.name = name or worker_name()
         self._channel = progress_channel(queue.name)
         self._max_age_seconds = pool.config.cache.max_age_seconds
+        self._superseded: set[int] = set()
+        """Queue jobs whose attempt here was superseded (their row is not ours to end)."""
+        app.job_manager = _CurrentAttemptJobManager(app.connector, self._superseded)
         app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -227,6 +252,7 @@ class SeparationWorker:
             logger.info("job %s: attempt %d ended: %s", job_id, attempt, outcome.status)
             await self._notify(outcome_notice(job_id, attempt))
             return
+        self._superseded.add(queue_job_id)
         logger.warning(
             "job %s: attempt %d was superseded (this worker was presumed dead); its %s is "
             "discarded",

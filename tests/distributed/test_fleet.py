@@ -260,6 +260,15 @@ async def test_a_worker_cut_off_mid_song_has_its_late_result_rejected(fleet: Fle
     attempt, outcome = await ledger(fleet, handle.job_id)
     assert attempt == 2 and outcome is not None and '"done"' in outcome
     result.release()
+    # The stale attempt ends quietly: one line says it was superseded, and nothing at
+    # ERROR level (issue 21 item 2), up to and including the worker's own exit.
+    await wait_for(lambda: "ended with status" in fleet.worker_log(cut_off))  # procrastinate's
+    cut_off.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(cut_off.wait, 60)
+    errors = [line for line in fleet.worker_log(cut_off).splitlines() if " ERROR " in line]
+    assert errors == []
+    assert "Task exception was never retrieved" not in fleet.worker_log(cut_off)
+    assert "left to the attempt that superseded this one" in fleet.worker_log(cut_off)
 
 
 async def test_songs_travel_through_a_real_s3_server(fleet: Fleet, song, s3_server):
