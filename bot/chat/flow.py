@@ -732,6 +732,7 @@ class ChatFlow:
         # only goes on with it (storage keeps "running" -> "running" an error, so that a
         # second start of one run is never recorded silently).
         started = job.status is JobStatus.RUNNING
+        restarted = False
         async for event in handle.events():
             if isinstance(event, Decoded):
                 settled = True
@@ -739,6 +740,9 @@ class ChatFlow:
             elif isinstance(event, Attempt):  # a distributed backend's worker started it
                 await self._store.set_queue_job(job.id, event.queue_job_id)
                 await self._store.record_attempt(job.id, event.number)
+                if event.number > 1:  # its percentage begins again: say why
+                    restarted = True
+                    await progress.show(messages.running(0.0, restarted=True))
             elif isinstance(event, Queued):
                 await progress.show(messages.queued(event.position, event.eta_seconds))
             elif isinstance(event, Running):
@@ -747,7 +751,7 @@ class ChatFlow:
                         await self._store.mark_running(job.id)
                         started = True
                     running_since = time.monotonic()
-                await progress.show(messages.running(event.fraction))
+                await progress.show(messages.running(event.fraction, restarted=restarted))
             elif isinstance(event, Done):
                 break
         result = await handle.result()

@@ -118,6 +118,8 @@ class _InFlight:
     resolving: bool = False
     requeues: int = 0
     attempt_seen: int = 0
+    fraction: float = 0.0
+    """The current attempt's progress as last shown (it never goes back)."""
     running_since: float | None = None
 
 
@@ -364,12 +366,25 @@ class DistributedBackend:
             if flight.attempt_seen and self.on_retry is not None:
                 self.on_retry()
             flight.attempt_seen = note.attempt
+            flight.fraction = 0.0
             flight.handle.publish(Attempt(note.attempt, flight.queue_job_id))
         if note.outcome:
             self._wake.set()
-        elif note.event is not None and not flight.resolving:
-            if isinstance(note.event, Running) and flight.running_since is None:
+        elif note.event is None or flight.resolving:
+            return
+        elif note.attempt < flight.attempt_seen:
+            # A superseded worker, resumed, still reports its attempt: not the user's.
+            logger.debug(
+                "job %s: progress of superseded attempt %d ignored", note.job_id, note.attempt
+            )
+        elif isinstance(note.event, Running):
+            if note.event.fraction < flight.fraction:
+                return  # never backwards within an attempt
+            flight.fraction = note.event.fraction
+            if flight.running_since is None:
                 flight.running_since = time.monotonic()
+            flight.handle.publish(note.event)
+        else:
             flight.handle.publish(note.event)
 
     async def _poll(self) -> None:

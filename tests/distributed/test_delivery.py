@@ -106,6 +106,17 @@ async def test_a_worker_killed_mid_song_costs_the_user_one_song_and_one_delivery
     assert await songs_used(front, user) == 1
     survivor = second if victim is first else first
     assert ": attempt 2 on " in fleet.worker_log(survivor)
+    # The user saw why the percentage began again, and it never went back otherwise.
+    separating = [t for t in replier.texts if t.startswith("Separating... ")]
+    restarted = [messages.RESTARTED_ON_ANOTHER_WORKER in t for t in separating]
+    assert restarted.count(True) >= 1 and restarted == sorted(restarted)  # once restarted...
+    for attempt in (False, True):
+        shown = [
+            int(t.split()[1].rstrip("%"))
+            for t, r in zip(separating, restarted, strict=True)
+            if r is attempt
+        ]
+        assert shown == sorted(shown)
 
 
 async def test_another_front_end_delivers_a_song_whose_front_end_died(

@@ -19,7 +19,7 @@ import pytest
 
 from bot.backend import build_pool, pool_config
 from bot.distributed.setup import blob_store
-from bot.distributed.wire import input_key
+from bot.distributed.wire import input_key, progress_channel, progress_message
 from separation.encode import EncodingSpec
 from separation.errors import (
     JobCancelledError,
@@ -29,6 +29,7 @@ from separation.errors import (
     WorkerLostError,
 )
 from separation.jobs import (
+    Attempt,
     Cancelled,
     Done,
     JobHandle,
@@ -395,3 +396,38 @@ async def test_a_restarted_worker_removes_the_upload_copy_its_killed_predecessor
     events, result = await read(handle)  # and the song itself is done by the new worker
     assert isinstance(events[-1], Done)
     result.release()
+
+
+async def test_users_see_only_the_current_attempt_s_progress_and_never_backwards(
+    fleet: Fleet, song
+):
+    """Issue 21 item 2: "86%" -> "43%" -> "53%" came from a superseded attempt's worker,
+    resumed, reporting after its successor. The notices go through PostgreSQL as the
+    workers send them; no worker runs, so the song stays in the queue meanwhile."""
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(6, "notes")))
+    seen: list[object] = []
+
+    async def follow() -> None:
+        async for event in handle.events():
+            if isinstance(event, Attempt | Running):
+                seen.append(event)
+
+    follower = asyncio.create_task(follow())
+    notices = [
+        (1, 0.43), (1, 0.86), (1, 0.80),  # the first worker; a late lower one
+        (2, 0.10),  # the first worker presumed dead: another starts again
+        (1, 0.90),  # the first one resumed (SIGCONT), still reporting its attempt
+        (2, 0.05), (2, 0.53),
+    ]  # fmt: skip
+    channel = progress_channel(fleet.queue)
+    for attempt, fraction in notices:
+        message = progress_message(handle.job_id, attempt, Running(fraction, None))
+        await fleet.query("SELECT pg_notify(%s, %s)", channel, message)
+    await wait_for(lambda: Running(0.53, None) in seen, 30)
+    follower.cancel()
+    shown = [(type(e).__name__, getattr(e, "fraction", getattr(e, "number", None))) for e in seen]
+    assert shown == [
+        ("Attempt", 1), ("Running", 0.43), ("Running", 0.86),
+        ("Attempt", 2), ("Running", 0.10), ("Running", 0.53),
+    ]  # fmt: skip
