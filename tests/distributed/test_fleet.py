@@ -431,3 +431,36 @@ async def test_users_see_only_the_current_attempt_s_progress_and_never_backwards
         ("Attempt", 1), ("Running", 0.43), ("Running", 0.86),
         ("Attempt", 2), ("Running", 0.10), ("Running", 0.53),
     ]  # fmt: skip
+
+
+async def test_a_restarted_front_end_removes_the_results_its_killed_predecessor_downloaded(
+    fleet: Fleet,
+):
+    """A front-end killed between downloading a result and sending it leaves the files in
+    ``tmp/deliveries``; the next start (same data folder) removes them, and leaves alone
+    the folder another live process on that data folder holds."""
+    deliveries = fleet.root / "front" / "tmp" / "deliveries"
+    deliveries.mkdir(parents=True)
+    create = (
+        "import sys; from pathlib import Path; from separation.workdir import JobFolder;"
+        "f = JobFolder.create(Path(sys.argv[1]), '7-'); (f.path / 'vocals.mp3').write_bytes(b'x');"
+        "print(f.path, flush=True); sys.stdin.read()"
+    )
+
+    def holder() -> tuple[subprocess.Popen[bytes], Path]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", create, str(deliveries)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        assert process.stdout is not None
+        return process, Path(process.stdout.readline().decode().strip())
+
+    dead, left = holder()
+    kill(dead)
+    alive, held = holder()
+    try:
+        await fleet.frontend("front")
+        assert not left.exists()
+        assert (held / "vocals.mp3").exists()
+    finally:
+        kill(alive)
