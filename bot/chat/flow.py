@@ -634,6 +634,7 @@ class ChatFlow:
         try:
             result, running_since = await self._follow(job, handle, progress, user)
         except Exception as exc:
+            await self._abandon(job, handle)
             return await self._fail(job, exc, progress, user)
         finally:
             self._handles.get(user.ref, {}).pop(job.id, None)
@@ -763,6 +764,18 @@ class ChatFlow:
                 enforce=False,
             )
         return result, running_since
+
+    async def _abandon(self, job: JobRecord, handle: JobHandle) -> None:
+        """Stop a song this flow gave up following (an error of its own, e.g. the store
+        failing mid-song): its user is told it failed, uncharged, so it must not go on
+        separating, and a result that arrived anyway must not stay (on the fleet: its
+        downloaded files, its upload in the blob store and its ledger row)."""
+        try:
+            await handle.cancel()
+            if handle.done:
+                (await handle.result()).release()
+        except Exception as exc:  # cancelled or failed already: nothing to release
+            logger.debug("job %s: nothing left to release (%s)", job.id, exc)
 
     async def _settle(
         self, job: JobRecord, handle: JobHandle, user: ChatUser, decoded_seconds: float

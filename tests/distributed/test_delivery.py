@@ -209,3 +209,41 @@ async def test_a_song_running_when_its_front_end_died_is_delivered_by_the_next_o
     assert record.status is JobStatus.DONE
     assert replier.texts[-1] == messages.DONE and len(replier.files) == 2
     assert await songs_used(after, user) == 1
+
+
+async def test_a_song_the_flow_gives_up_on_stops_on_the_fleet_and_leaves_nothing(
+    fleet: Fleet, front_ends, song, monkeypatch
+):
+    """An error of the front-end's own while it follows a song (the store failing as the
+    worker starts it) fails the song uncharged; the song is then cancelled on its worker,
+    not separated, downloaded and left in ``tmp/deliveries`` and the blob store."""
+    user, chat = new_user()
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    front = await front_ends("front")
+
+    async def store_down(job_id: int, attempt: int | None = None) -> int:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(front.store, "record_attempt", store_down)
+    replier = RecordingReplier()
+    record = await front.flow.handle_song(user, chat, replier, upload_of(song(40, "gone")))
+    assert record is not None and record.status == "failed"
+    assert replier.texts[-1].startswith("Something went wrong") and replier.files == []
+    assert await songs_used(front, user) == 0
+    deliveries = fleet.root / "front" / "tmp" / "deliveries"
+
+    async def nothing_left() -> bool:
+        ledger = await fleet.query(
+            "SELECT count(*) FROM separation_runs r JOIN procrastinate_jobs j"
+            " ON j.id = r.queue_job_id WHERE j.queue_name = %s",
+            fleet.queue,
+        )
+        return ledger == [(0,)] and not fleet.blob_files("inputs")
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await nothing_left():
+        assert asyncio.get_running_loop().time() < deadline, "leftovers stayed"
+        await asyncio.sleep(0.1)
+    assert list(deliveries.iterdir()) == []
+    assert "ended: cancelled" in fleet.worker_log(worker)
