@@ -204,8 +204,12 @@ async def test_a_sigkilled_front_end_s_songs_are_delivered_once_by_its_successor
         assert _files_in(api, chat) == 2
     assert "internal error" not in after.text()
 
-    # As the store sees it: done, charged once, nothing refunded.
-    assert set((await _job_states(fleet, chats)).values()) == {"done"}
+    # As the store sees it: done (recorded just after the files went), charged once,
+    # nothing refunded.
+    async def all_done() -> bool:
+        return set((await _job_states(fleet, chats)).values()) == {"done"}
+
+    await _until(all_done, 30)
     charges = await fleet.query(
         "SELECT u.platform_user_id, count(*), count(g.refunded_at) FROM usage g"
         " JOIN users u ON u.id = g.user_id WHERE u.platform_user_id = ANY(%s)"
