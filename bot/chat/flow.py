@@ -69,6 +69,7 @@ from separation.jobs import (
 from separation.render_options import RenderOptions
 from storage.errors import (
     IntakeExistsError,
+    JobStateError,
     QuotaExceededError,
     QuotaRefusedError,
     StorageError,
@@ -730,8 +731,8 @@ class ChatFlow:
         settled = False
         # A job resumed after a restart or taken over from another front-end may be
         # running on a worker already: its record says so, and the first progress event
-        # only goes on with it (storage keeps "running" -> "running" an error, so that a
-        # second start of one run is never recorded silently).
+        # goes on with that run instead of recording its start again (the store refuses
+        # "running" -> "running", which once failed every song separating at a restart).
         started = job.status is JobStatus.RUNNING
         restarted = False
         async for event in handle.events():
@@ -749,7 +750,7 @@ class ChatFlow:
             elif isinstance(event, Running):
                 if running_since is None:
                     if not started:
-                        await self._store.mark_running(job.id)
+                        await self._record_start(job)
                         started = True
                     running_since = time.monotonic()
                 await progress.show(messages.running(event.fraction, restarted=restarted))
@@ -764,6 +765,16 @@ class ChatFlow:
                 enforce=False,
             )
         return result, running_since
+
+    async def _record_start(self, job: JobRecord) -> None:
+        """Record that the job's run began. A job already running is one whose start the
+        front-end that had it before recorded after ``job`` was read (a takeover): the
+        same run, not an error."""
+        try:
+            await self._store.mark_running(job.id)
+        except JobStateError as exc:
+            if exc.current != JobStatus.RUNNING:
+                raise
 
     async def _abandon(self, job: JobRecord, handle: JobHandle) -> None:
         """Stop a song this flow gave up following (an error of its own, e.g. the store
