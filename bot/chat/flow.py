@@ -530,7 +530,11 @@ class ChatFlow:
         )
         try:
             job = await self._store.reserve_job(
-                record, request, self._config.quota_limits(user.platform)
+                record,
+                request,
+                self._config.quota_limits(user.platform),
+                delivered_by=self._config.frontend_id,
+                lease_seconds=self._config.delivery_lease_seconds,
             )
         except QuotaRefusedError as exc:
             logger.info("quota refused %s: %s", user.ref, type(exc).__name__)
