@@ -39,7 +39,7 @@ import storage.retention as retention
 import storage.stats as stats
 import storage.users as users
 from storage.db import Database, open_database
-from storage.errors import DatabaseOpenError
+from storage.errors import DatabaseOpenError, InvalidDeliveryClaimError
 from storage.files import FileStore
 from storage.intake import IntakeRecord, IntakeRequest
 from storage.migrate import upgrade
@@ -293,19 +293,35 @@ class Store:
         request: JobRequest,
         limits: QuotaLimits,
         *,
+        delivered_by: str | None = None,
+        lease_seconds: float | None = None,
         now: datetime | None = None,
     ) -> JobRecord:
         """Atomically check the user's quota and create the queued job and its charge.
 
         ``limits`` are the platform defaults; the user's current overrides, admin and
-        banned flags are read from the database inside the same transaction.
+        banned flags are read from the database inside the same transaction. With
+        ``delivered_by`` (a distributed front-end's id) the job is created claimed by it
+        for ``lease_seconds`` (see :meth:`claim_delivery`), in the same transaction: a
+        front-end killed right after the reservation leaves a job its restart, or another
+        front-end after the lease, takes over, never one nobody delivers.
 
         Raises:
             UserBannedError, SongTooLongError, TooManyConcurrentJobsError,
             QuotaExceededError: refused; nothing is reserved.
+            InvalidDeliveryClaimError: ``delivered_by`` without a usable lease.
         """
+        lease = None if delivered_by is None else jobs.check_claim(delivered_by, lease_seconds)
+        if delivered_by is not None and lease is None:
+            raise InvalidDeliveryClaimError(
+                field="lease", value=lease_seconds, reason="required with a deliverer"
+            )
+        now = self._now(now)
         async with self._db.write() as session:
-            job = await jobs.reserve(session, user, request, limits, self._now(now))
+            job = await jobs.reserve(session, user, request, limits, now)
+            if delivered_by is not None and lease is not None:
+                job.delivered_by, job.delivery_lease_until = delivered_by, now + lease
+                await session.flush()
             return jobs.to_record(job)
 
     async def quota_status(

@@ -70,6 +70,7 @@ from separation.jobs import (
 from separation.render_options import RenderOptions
 from storage.errors import (
     IntakeExistsError,
+    JobStateError,
     QuotaExceededError,
     QuotaRefusedError,
     StorageError,
@@ -78,7 +79,15 @@ from storage.errors import (
 )
 from storage.files import SavedUpload
 from storage.intake import IntakeRecord
-from storage.records import ChatRef, JobRecord, JobRequest, Platform, QuotaLimits, UserRecord
+from storage.records import (
+    ChatRef,
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    Platform,
+    QuotaLimits,
+    UserRecord,
+)
 from storage.store import Store
 
 logger = logging.getLogger(__name__)
@@ -526,7 +535,11 @@ class ChatFlow:
         )
         try:
             job = await self._store.reserve_job(
-                record, request, self._config.quota_limits(user.platform)
+                record,
+                request,
+                self._config.quota_limits(user.platform),
+                delivered_by=self._config.frontend_id,
+                lease_seconds=self._config.delivery_lease_seconds,
             )
         except QuotaRefusedError as exc:
             logger.info("quota refused %s: %s", user.ref, type(exc).__name__)
@@ -631,6 +644,7 @@ class ChatFlow:
         try:
             result, running_since = await self._follow(job, handle, progress, user)
         except Exception as exc:
+            await self._abandon(job, handle)
             return await self._fail(job, exc, progress, user)
         finally:
             self._handles.get(user.ref, {}).pop(job.id, None)
@@ -724,6 +738,12 @@ class ChatFlow:
         """
         running_since: float | None = None
         settled = False
+        # A job resumed after a restart or taken over from another front-end may be
+        # running on a worker already: its record says so, and the first progress event
+        # goes on with that run instead of recording its start again (the store refuses
+        # "running" -> "running", which once failed every song separating at a restart).
+        started = job.status is JobStatus.RUNNING
+        restarted = False
         async for event in handle.events():
             if isinstance(event, Decoded):
                 settled = True
@@ -731,13 +751,18 @@ class ChatFlow:
             elif isinstance(event, Attempt):  # a distributed backend's worker started it
                 await self._store.set_queue_job(job.id, event.queue_job_id)
                 await self._store.record_attempt(job.id, event.number)
+                if event.number > 1:  # its percentage begins again: say why
+                    restarted = True
+                    await progress.show(messages.running(0.0, restarted=True))
             elif isinstance(event, Queued):
                 await progress.show(messages.queued(event.position, event.eta_seconds))
             elif isinstance(event, Running):
                 if running_since is None:
-                    await self._store.mark_running(job.id)
+                    if not started:
+                        await self._record_start(job)
+                        started = True
                     running_since = time.monotonic()
-                await progress.show(messages.running(event.fraction))
+                await progress.show(messages.running(event.fraction, restarted=restarted))
             elif isinstance(event, Done):
                 break
         result = await handle.result()
@@ -749,6 +774,28 @@ class ChatFlow:
                 enforce=False,
             )
         return result, running_since
+
+    async def _record_start(self, job: JobRecord) -> None:
+        """Record that the job's run began. A job already running is one whose start the
+        front-end that had it before recorded after ``job`` was read (a takeover): the
+        same run, not an error."""
+        try:
+            await self._store.mark_running(job.id)
+        except JobStateError as exc:
+            if exc.current != JobStatus.RUNNING:
+                raise
+
+    async def _abandon(self, job: JobRecord, handle: JobHandle) -> None:
+        """Stop a song this flow gave up following (an error of its own, e.g. the store
+        failing mid-song): its user is told it failed, uncharged, so it must not go on
+        separating, and a result that arrived anyway must not stay (on the fleet: its
+        downloaded files, its upload in the blob store and its ledger row)."""
+        try:
+            await handle.cancel()
+            if handle.done:
+                (await handle.result()).release()
+        except Exception as exc:  # cancelled or failed already: nothing to release
+            logger.debug("job %s: nothing left to release (%s)", job.id, exc)
 
     async def _settle(
         self, job: JobRecord, handle: JobHandle, user: ChatUser, decoded_seconds: float

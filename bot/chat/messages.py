@@ -187,8 +187,13 @@ def queued(position: int, eta_seconds: float | None) -> str:
     return f"Queued (position {position}, about {format_wait(eta_seconds)})"
 
 
-def running(fraction: float) -> str:
-    return f"Separating... {math.floor(fraction * 100)}%"
+RESTARTED_ON_ANOTHER_WORKER = "restarted on another worker"
+"""Added to the progress of a song whose first worker died: why its percentage began again."""
+
+
+def running(fraction: float, *, restarted: bool = False) -> str:
+    text = f"Separating... {math.floor(fraction * 100)}%"
+    return f"{text} ({RESTARTED_ON_ANOTHER_WORKER})" if restarted else text
 
 
 def megabytes(size_bytes: float) -> str:

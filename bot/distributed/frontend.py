@@ -27,7 +27,6 @@ import dataclasses
 import functools
 import logging
 import math
-import shutil
 import time
 import uuid
 import zlib
@@ -74,6 +73,7 @@ from separation.jobs import (
     Running,
     SeparationRequest,
 )
+from separation.workdir import JobFolder, sweep_abandoned
 from storage.blobs import BlobStore
 from storage.errors import BlobNotFoundError
 from storage.runs import RunLedger, RunState
@@ -128,6 +128,8 @@ class _InFlight:
     resolving: bool = False
     requeues: int = 0
     attempt_seen: int = 0
+    fraction: float = 0.0
+    """The current attempt's progress as last shown (it never goes back)."""
     running_since: float | None = None
 
 
@@ -135,12 +137,13 @@ class _InFlight:
 class _Download:
     """A result copied next to the bot; :meth:`release` deletes it and the job's blobs."""
 
-    folder: Path
+    folder: JobFolder
+    """Owned (locked) while in use: one a killed front-end left is swept at the next start."""
     cleanup: Callable[[], None] = field(repr=False)
     """Deletes the job's upload and ledger row (not the shared result)."""
 
     def release(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.remove()
         self.cleanup()
 
 
@@ -197,6 +200,10 @@ class DistributedBackend:
         self._app_context = self._app.open_async()
         await self._app_context.__aenter__()
         self._downloads.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Results a killed front-end had downloaded and not delivered yet: the songs are
+        # followed again from the ledger, and downloaded again (the lock tells a folder
+        # of another live process on this data folder from a dead one's).
+        await asyncio.to_thread(sweep_abandoned, self._downloads, "")
         self._admission_connection = await psycopg.AsyncConnection.connect(
             self._conninfo, autocommit=True
         )
@@ -396,12 +403,25 @@ class DistributedBackend:
             if flight.attempt_seen and self.on_retry is not None:
                 self.on_retry()
             flight.attempt_seen = note.attempt
+            flight.fraction = 0.0
             flight.handle.publish(Attempt(note.attempt, flight.queue_job_id))
         if note.outcome:
             self._wake.set()
-        elif note.event is not None and not flight.resolving:
-            if isinstance(note.event, Running) and flight.running_since is None:
+        elif note.event is None or flight.resolving:
+            return
+        elif note.attempt < flight.attempt_seen:
+            # A superseded worker, resumed, still reports its attempt: not the user's.
+            logger.debug(
+                "job %s: progress of superseded attempt %d ignored", note.job_id, note.attempt
+            )
+        elif isinstance(note.event, Running):
+            if note.event.fraction < flight.fraction:
+                return  # never backwards within an attempt
+            flight.fraction = note.event.fraction
+            if flight.running_since is None:
                 flight.running_since = time.monotonic()
+            flight.handle.publish(note.event)
+        else:
             flight.handle.publish(note.event)
 
     async def _poll(self) -> None:
@@ -491,8 +511,8 @@ class DistributedBackend:
         assert outcome.cache_key is not None
         prefix = result_prefix(outcome.cache_key)
         job_id = flight.handle.job_id
-        folder = self._downloads / f"{job_id}-{uuid.uuid4().hex[:8]}"
-        folder.mkdir(mode=0o700)
+        workdir = await asyncio.to_thread(JobFolder.create, self._downloads, f"{job_id}-")
+        folder = workdir.path
         try:
             manifest = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
             if manifest.expired(time.time(), self._limits.result_max_age_seconds):
@@ -500,11 +520,11 @@ class DistributedBackend:
             outputs = await download_verified(self._blobs, manifest.outputs, folder)
         except (BlobNotFoundError, ValueError) as error:
             logger.warning("job %s: cached result unusable (%s); computing it again", job_id, error)
-            shutil.rmtree(folder, ignore_errors=True)
+            workdir.remove()
             await self._blobs.delete_prefix(prefix)
             return None
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            workdir.remove()
             raise
         cleanup = functools.partial(self._spawn_cleanup, job_id, flight.queue_job_id)
         return JobResult(
@@ -514,7 +534,7 @@ class DistributedBackend:
             bitrate_kbps=manifest.bitrate_kbps,
             cache_key=manifest.cache_key,
             input_tags=dict(manifest.input_tags),
-            pin=_Download(folder, cleanup),
+            pin=_Download(workdir, cleanup),
         )
 
     async def _requeue(self, flight: _InFlight) -> None:

@@ -24,7 +24,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import socket
 import time
 import uuid
@@ -32,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import procrastinate
+from procrastinate.connector import BaseConnector
 from procrastinate.job_context import AbortReason, JobContext
+from procrastinate.jobs import Job, Status
+from procrastinate.manager import JobManager
 
 from bot.distributed.queue import fetch_all
 from bot.distributed.rendering import SharedRenderer, stems_of
@@ -58,6 +60,7 @@ from separation.controls import STEM_SUFFIX
 from separation.errors import WorkerLostError
 from separation.jobs import JobHandle, JobResult
 from separation.pool import SeparationPool
+from separation.workdir import JobFolder, sweep_abandoned
 from storage.blobs import BlobStore
 from storage.errors import BlobNotFoundError
 from storage.runs import RunLedger
@@ -71,6 +74,25 @@ _POLL_SECONDS = 2.0
 def worker_name() -> str:
     """Unique per process and readable in logs: host, pid and a short random suffix."""
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class _CurrentAttemptJobManager(JobManager):
+    """procrastinate's job manager, except that a superseded attempt leaves the queue row
+    alone: the row belongs to the attempt that replaced it, which finishes (and deletes)
+    it. Finishing it from the stale attempt would fail ("Job was not found or not in
+    'doing' or 'todo' status") in a task nobody awaits, logged as an asyncio ERROR, or,
+    worse, close the row under the current attempt before that one is done with it."""
+
+    def __init__(self, connector: BaseConnector, superseded: set[int]) -> None:
+        super().__init__(connector)
+        self._superseded = superseded
+
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        if job.id in self._superseded:
+            self._superseded.discard(job.id)
+            logger.debug("queue job %s: left to the attempt that superseded this one", job.id)
+            return
+        await super().finish_job(job, status, delete_job)
 
 
 class SeparationWorker:
@@ -100,12 +122,18 @@ class SeparationWorker:
         self._max_age_seconds = pool.config.cache.max_age_seconds
         self._shared_cache = shared_cache
         self._renders = SharedRenderer(pool, blobs, max_age_seconds=self._max_age_seconds)
+        self._superseded: set[int] = set()
+        """Queue jobs whose attempt here was superseded (their row is not ours to end)."""
+        app.job_manager = _CurrentAttemptJobManager(app.connector, self._superseded)
         app.task(name=TASK_NAME, queue=queue.name, pass_context=True)(self._separate)
         app.task(name=RENDER_TASK_NAME, queue=queue.name, pass_context=True)(self._render)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish the songs in hand and return."""
         self._inputs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Each song's copy of its upload is in a folder its worker owns (a lock): one a
+        # killed worker left is removed here, one another live worker uses is not.
+        await asyncio.to_thread(sweep_abandoned, self._inputs, "")
         sweeper = asyncio.create_task(self._sweep_stalled(), name="stalled-sweep")
         retention = asyncio.create_task(self._sweep_results(), name="result-retention")
         worker = asyncio.create_task(
@@ -185,11 +213,10 @@ class SeparationWorker:
     async def _attempt(
         self, context: JobContext, job_id: str, attempt: int, payload: dict[str, Any]
     ) -> Outcome:
-        folder = self._inputs / f"{job_id}-{attempt}"
-        folder.mkdir(mode=0o700)
+        folder = await asyncio.to_thread(JobFolder.create, self._inputs, f"{job_id}-{attempt}-")
         handle: JobHandle | None = None
         try:
-            input_path = folder / "input.upload"
+            input_path = folder.path / "input.upload"
             await self._blobs.get_file(str(payload["input_key"]), input_path)
             request = request_from_payload(payload, input_path)
             digest = await asyncio.to_thread(file_sha256, input_path)
@@ -220,7 +247,7 @@ class SeparationWorker:
             logger.info("job %s failed: %s", job_id, error)
             return Outcome("failed", error=error_to_dict(error))
         finally:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+            await asyncio.to_thread(folder.remove)
 
     async def _shared_result_ready(self, key: str) -> bool:
         """A fresh result for ``key`` is in the shared cache (its manifest and every file
@@ -273,6 +300,7 @@ class SeparationWorker:
             if outcome.status == "done" and not outcome.cache_hit:  # a new shared result
                 await self._bound_shared_cache(keep=outcome.cache_key)
             return
+        self._superseded.add(queue_job_id)
         logger.warning(
             "job %s: attempt %d was superseded (this worker was presumed dead); its %s is "
             "discarded",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from bot.chat.flow import ChatFlow
 from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 from bot.settings import Settings
 from bot.wiring import flow_config
+from storage.records import ChatRef, JobRequest, JobStatus
 from storage.store import Store
 from tests.conftest import excerpt
 from tests.telegram.conftest import make_pool
@@ -214,3 +216,27 @@ def test_help_promises_the_retention_of_the_result_cache(tmp_path):
     assert config.retention_hours == 6
     chat = ChatFlow(store=None, backend=None, config=config)  # /help needs neither
     assert "stay on my server for up to 6 hours" in chat.help(commands=[("/help", "this")])
+
+
+async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_failed(flow, song):
+    """Issue 21 item 1, the narrow case: the record a front-end resumes says "queued"
+    (read just before a takeover) while the front-end that had the song recorded its
+    start meanwhile. The run goes on and is delivered, not failed as "cannot become
+    running"."""
+    store = flow._store
+    user = await store.upsert_user("telegram", "1", "Ann")
+    request = JobRequest(
+        input_sha256=hashlib.sha256(song.read_bytes()).hexdigest(),
+        input_duration_seconds=6.0,
+        input_size_bytes=song.stat().st_size,
+        model="tiny",
+        options={"stems": "two", "format": "mp3"},
+        original_filename="clip.mp3",
+        input_path=song,  # not a saved upload: the store leaves it alone
+        chat=ChatRef(chat_id="1", message_id="10"),
+    )
+    stale = await store.reserve_job(user, request, flow.config.quota_limits("telegram"))
+    await store.mark_running(stale.id)  # by the process that had the song
+    replier = RecordingReplier()
+    record = await flow.run_job(USER, stale, replier)
+    assert record.status is JobStatus.DONE and len(replier.files) == 2

@@ -63,6 +63,8 @@ class Fleet:
     frontends: list[DistributedBackend] = field(default_factory=list)
     extra: str = ""
     max_attempts: int = 3
+    queue_options: dict[str, float | int] = field(default_factory=dict)
+    """``[queue]`` settings that replace the fleet's (e.g. a longer stalled timeout)."""
     s3: S3Server | None = None
     """Set: blobs go to this S3 server (credentials through the environment)."""
     blobs_extra: str = ""
@@ -92,11 +94,7 @@ kind = "distributed"
 {self._blobs_section()}
 [queue]
 name = "{self.queue}"
-heartbeat_seconds = 0.5
-stalled_after_seconds = 2.0
-sweep_interval_seconds = 0.25
-worker_concurrency = 2
-max_attempts = {self.max_attempts}
+{self._queue_options()}
 [output]
 format = "wav"
 {self.extra}
@@ -104,6 +102,16 @@ format = "wav"
 """
         )
         return path
+
+    def _queue_options(self) -> str:
+        options: dict[str, float | int] = {
+            "heartbeat_seconds": 0.5,
+            "stalled_after_seconds": 2.0,
+            "sweep_interval_seconds": 0.25,
+            "worker_concurrency": 2,
+            "max_attempts": self.max_attempts,
+        }
+        return "\n".join(f"{k} = {v}" for k, v in (options | self.queue_options).items())
 
     def _blobs_section(self) -> str:
         if self.s3 is None:
@@ -128,12 +136,18 @@ format = "wav"
         return load_settings(self.config(name, extra), self.environ)
 
     def start_worker(
-        self, extra: str = "", *, wrap: Sequence[str] = (), database_url: str | None = None
+        self,
+        extra: str = "",
+        *,
+        wrap: Sequence[str] = (),
+        database_url: str | None = None,
+        name: str | None = None,
     ) -> subprocess.Popen[bytes]:
         """A ``karaoke-bot worker`` process; ``wrap`` prefixes its command line (e.g.
-        ``ip netns exec NAME``, which execs in place: the pid stays the worker's)."""
-        name = f"worker{len(self.workers)}"
-        log = self.root / f"{name}.log"
+        ``ip netns exec NAME``, which execs in place: the pid stays the worker's);
+        ``name`` reuses an earlier worker's config and data folder (a restart)."""
+        name = name or f"worker{len(self.workers)}"
+        log = self.root / f"{name}-{len(self.workers)}.log"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KARAOKE_")}
         environment["PYTHONPATH"] = str(ROOT)
         environment |= self.environ

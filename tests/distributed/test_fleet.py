@@ -19,7 +19,7 @@ import pytest
 
 from bot.backend import build_pool, pool_config
 from bot.distributed.setup import blob_store
-from bot.distributed.wire import input_key
+from bot.distributed.wire import input_key, progress_channel, progress_message
 from separation.encode import EncodingSpec
 from separation.errors import (
     JobCancelledError,
@@ -29,6 +29,7 @@ from separation.errors import (
     WorkerLostError,
 )
 from separation.jobs import (
+    Attempt,
     Cancelled,
     Done,
     JobHandle,
@@ -260,6 +261,15 @@ async def test_a_worker_cut_off_mid_song_has_its_late_result_rejected(fleet: Fle
     attempt, outcome = await ledger(fleet, handle.job_id)
     assert attempt == 2 and outcome is not None and '"done"' in outcome
     result.release()
+    # The stale attempt ends quietly: one line says it was superseded, and nothing at
+    # ERROR level (issue 21 item 2), up to and including the worker's own exit.
+    await wait_for(lambda: "ended with status" in fleet.worker_log(cut_off))  # procrastinate's
+    cut_off.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(cut_off.wait, 60)
+    errors = [line for line in fleet.worker_log(cut_off).splitlines() if " ERROR " in line]
+    assert errors == []
+    assert "Task exception was never retrieved" not in fleet.worker_log(cut_off)
+    assert "left to the attempt that superseded this one" in fleet.worker_log(cut_off)
 
 
 async def test_songs_travel_through_a_real_s3_server(fleet: Fleet, song, s3_server):
@@ -365,3 +375,92 @@ def test_the_separate_command_runs_songs_through_the_fleet(fleet: Fleet, song, t
     written = sorted(Path(line).name for line in completed.stdout.split("\n") if line)
     assert written == ["cli - instrumental.wav", "cli - vocals.wav"]
     assert "attempt 1 ended: done" in fleet.worker_log(worker)
+
+
+async def test_a_restarted_worker_removes_the_upload_copy_its_killed_predecessor_left(
+    fleet: Fleet, song
+):
+    worker = fleet.start_worker()
+    fleet.wait_until_ready(worker)
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(75, "copy")))
+    assert [event async for event in _until_running(handle)]
+    inputs = fleet.root / "worker0" / "tmp" / "worker-inputs"
+    [left] = [folder for folder in inputs.iterdir() if (folder / "input.upload").exists()]
+    kill(worker)
+    assert (left / "input.upload").exists()
+    again = fleet.start_worker(name="worker0")  # same data folder: the same host again
+    fleet.wait_until_ready(again)
+    assert not left.exists()
+    assert f"removed {left} left by a process that died" in fleet.worker_log(again)
+    events, result = await read(handle)  # and the song itself is done by the new worker
+    assert isinstance(events[-1], Done)
+    result.release()
+
+
+async def test_users_see_only_the_current_attempt_s_progress_and_never_backwards(
+    fleet: Fleet, song
+):
+    """Issue 21 item 2: "86%" -> "43%" -> "53%" came from a superseded attempt's worker,
+    resumed, reporting after its successor. The notices go through PostgreSQL as the
+    workers send them; no worker runs, so the song stays in the queue meanwhile."""
+    front = await fleet.frontend()
+    handle = await front.submit(request(song(6, "notes")))
+    seen: list[object] = []
+
+    async def follow() -> None:
+        async for event in handle.events():
+            if isinstance(event, Attempt | Running):
+                seen.append(event)
+
+    follower = asyncio.create_task(follow())
+    notices = [
+        (1, 0.43), (1, 0.86), (1, 0.80),  # the first worker; a late lower one
+        (2, 0.10),  # the first worker presumed dead: another starts again
+        (1, 0.90),  # the first one resumed (SIGCONT), still reporting its attempt
+        (2, 0.05), (2, 0.53),
+    ]  # fmt: skip
+    channel = progress_channel(fleet.queue)
+    for attempt, fraction in notices:
+        message = progress_message(handle.job_id, attempt, Running(fraction, None))
+        await fleet.query("SELECT pg_notify(%s, %s)", channel, message)
+    await wait_for(lambda: Running(0.53, None) in seen, 30)
+    follower.cancel()
+    shown = [(type(e).__name__, getattr(e, "fraction", getattr(e, "number", None))) for e in seen]
+    assert shown == [
+        ("Attempt", 1), ("Running", 0.43), ("Running", 0.86),
+        ("Attempt", 2), ("Running", 0.10), ("Running", 0.53),
+    ]  # fmt: skip
+
+
+async def test_a_restarted_front_end_removes_the_results_its_killed_predecessor_downloaded(
+    fleet: Fleet,
+):
+    """A front-end killed between downloading a result and sending it leaves the files in
+    ``tmp/deliveries``; the next start (same data folder) removes them, and leaves alone
+    the folder another live process on that data folder holds."""
+    deliveries = fleet.root / "front" / "tmp" / "deliveries"
+    deliveries.mkdir(parents=True)
+    create = (
+        "import sys; from pathlib import Path; from separation.workdir import JobFolder;"
+        "f = JobFolder.create(Path(sys.argv[1]), '7-'); (f.path / 'vocals.mp3').write_bytes(b'x');"
+        "print(f.path, flush=True); sys.stdin.read()"
+    )
+
+    def holder() -> tuple[subprocess.Popen[bytes], Path]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", create, str(deliveries)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        assert process.stdout is not None
+        return process, Path(process.stdout.readline().decode().strip())
+
+    dead, left = holder()
+    kill(dead)
+    alive, held = holder()
+    try:
+        await fleet.frontend("front")
+        assert not left.exists()
+        assert (held / "vocals.mp3").exists()
+    finally:
+        kill(alive)

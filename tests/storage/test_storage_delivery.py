@@ -243,3 +243,24 @@ async def test_many_front_ends_racing_for_one_job_one_wins(
         assert outcomes.count(True) == 1
     finally:
         await store.close()
+
+
+async def test_a_job_reserved_by_a_front_end_is_its_delivery_from_the_start(
+    store, user, make_limits, make_request, clock
+) -> None:
+    """Issue 21: a front-end killed between the reservation and its first claim left a
+    job no one would ever take over (never claimed = the local backend's)."""
+    job = await store.reserve_job(
+        user, make_request(), make_limits(), delivered_by="host-a", lease_seconds=LEASE
+    )
+    assert (job.delivered_by, job.delivery_lease_until) == (
+        "host-a", START + timedelta(seconds=LEASE),
+    )  # fmt: skip
+    [own] = await store.deliveries_to_take_over("telegram", holder="host-a", own_too=True)
+    assert own.job.id == job.id  # its restart takes it back at once
+    assert await store.deliveries_to_take_over("telegram", holder="host-b") == []
+    clock.advance(seconds=LEASE)
+    [taken] = await store.deliveries_to_take_over("telegram", holder="host-b")
+    assert taken.job.id == job.id  # another front-end, once the lease is over
+    with pytest.raises(InvalidDeliveryClaimError):
+        await store.reserve_job(user, make_request(), make_limits(), delivered_by="host-a")
