@@ -178,6 +178,21 @@ class ResultCache:
                 self._remove_unpinned(folder, "corrupt")
         return entry
 
+    def touch(self, key: str) -> bool:
+        """Count ``key``'s entry as used now, without reading its files; False when it
+        is not there. A render served from the cache touches the song it was made from,
+        so a singer who only presses buttons already rendered keeps the song's stems
+        young (``pool.cache_min_age_minutes``) and least recently used last."""
+        folder = self._folder(key)
+        with self._lock:
+            if self._read_manifest(folder) is None:
+                return False
+            try:
+                self._touch(folder)
+            except OSError:  # removed by another process a moment ago
+                return False
+        return True
+
     def _read_manifest(self, folder: Path) -> dict[str, Any] | None:
         try:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))

@@ -107,7 +107,10 @@ class Renderer:
     async def cached(self, request: RenderRequest) -> JobResult | None:
         """The request's files if they were rendered before (pinned), else None."""
         entry = await run_blocking(None, self._cache.lookup, render_key(request))
-        return None if entry is None else result_from_entry(entry, cache_hit=True)
+        if entry is None:
+            return None
+        await run_blocking(None, self._cache.touch, request.cache_key)  # its song is in use
+        return result_from_entry(entry, cache_hit=True)
 
     async def render(self, request: RenderRequest, *, sample_rate: int) -> JobResult:
         """The rendered files, pinned for the caller (release them once delivered).

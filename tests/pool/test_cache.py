@@ -267,3 +267,16 @@ def test_young_songs_give_way_to_a_new_song_but_never_to_a_render(tmp_path, cloc
     assert _kept(cache, *songs) == [True, False, False, False, True, True]
     assert _kept(cache, _key("song 0, key 1")) == [False]  # renders go first
     render.pin.release()
+
+
+def test_touch_counts_an_entry_as_used_without_reading_its_files(tmp_path, clock):
+    cache = ResultCache(tmp_path, CachePolicy(max_bytes=10**9, max_age_seconds=10**6), clock=clock)
+    song, other = _key("song"), _key("other")
+    for key in (song, other):
+        _store(cache, key, size=20_000).pin.release()
+        clock.now += 100
+    (tmp_path / song[:2] / song / "vocals.mp3").write_bytes(b"changed")  # never read
+    clock.now += 100
+    assert cache.touch(song) and not cache.touch(_key("never stored"))
+    assert os.stat(tmp_path / song[:2] / song / MANIFEST).st_mtime == clock.now
+    assert os.stat(tmp_path / other[:2] / other / MANIFEST).st_mtime < clock.now

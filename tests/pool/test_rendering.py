@@ -4,11 +4,13 @@ entry: the model never runs again, renders are cached, gone stems are explained.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 
 import numpy as np
 import pytest
 
+from separation.cache import MANIFEST
 from separation.cpu_budget import CpuPlan, Lane
 from separation.decode import AudioLimits
 from separation.encode import EncodingSpec
@@ -155,3 +157,20 @@ async def test_a_song_sent_during_renders_of_a_long_song_goes_first(
     assert log.songs_served_first()
     assert "pause AFTER_THE_FACT" in log.events  # the render under way stepped aside
     assert finished.index("song") <= 1  # not after the storm: at most the first render ended
+
+
+async def test_a_press_served_from_the_cache_keeps_its_song_in_use(make_pool, clips):
+    """A render served from the cache touches the song it was made from: a singer who
+    only presses buttons already rendered keeps the song's stems young and recently used
+    (issue 20: otherwise the song's protection ran out under cached presses)."""
+    pool = await make_pool()
+    separated = await (await pool.submit(request(clips[5], encoding=MP3))).result()
+    separated.release()
+    press = RenderRequest(separated.cache_key, RenderOptions(key=-1), encoding=MP3)
+    (await pool.render(press)).release()
+    manifest = pool.config.cache_dir / separated.cache_key[:2] / separated.cache_key / MANIFEST
+    os.utime(manifest, (1.0, 1.0))  # as if last used long ago
+    hit = await pool.cached_render(press)
+    assert hit is not None and hit.cache_hit
+    hit.release()
+    assert manifest.stat().st_mtime > 1.0
