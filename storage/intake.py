@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage.users as users
 from storage.errors import IntakeExistsError, InvalidIntakeError
-from storage.models import SongIntake, User
+from storage.models import SongIntake, User, clip_to_column
 from storage.records import ChatRef, UserRecord
 
 MAX_FILE_REF_LENGTH = 2048  # song_intake.file_ref
@@ -77,10 +77,6 @@ class IntakeRecord:
     accepted_at: datetime
 
 
-def _clip(value: str | None, length: int) -> str | None:
-    return value[:length] if value else None
-
-
 async def accept(
     session: AsyncSession, row: User, request: IntakeRequest, now: datetime
 ) -> IntakeRecord:
@@ -109,8 +105,8 @@ async def accept(
         channel_id=request.chat.channel_id,
         message_id=request.chat.message_id,
         file_ref=request.file_ref,
-        file_unique_id=_clip(request.file_unique_id, 128),
-        file_name=_clip(request.file_name, 255),
+        file_unique_id=clip_to_column(request.file_unique_id or None, SongIntake.file_unique_id),
+        file_name=clip_to_column(request.file_name or None, SongIntake.file_name),
         declared_size=request.declared_size,
         options=dict(request.options),
         holder=request.holder,

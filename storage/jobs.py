@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 import storage.intake as intake
 import storage.quotas as quotas
@@ -26,7 +25,7 @@ from storage.errors import (
     JobNotFoundError,
     JobStateError,
 )
-from storage.models import Job, Usage, User
+from storage.models import Job, Usage, User, clip_to_column
 from storage.records import (
     ACTIVE_STATUS_VALUES,
     ACTIVE_STATUSES,
@@ -124,7 +123,7 @@ async def reserve(
         input_sha256=request.input_sha256,
         input_duration_seconds=request.input_duration_seconds,
         input_size_bytes=request.input_size_bytes,
-        original_filename=_clip(request.original_filename, Job.original_filename),
+        original_filename=clip_to_column(request.original_filename, Job.original_filename),
         input_path=str(request.input_path) if request.input_path else None,
         model=request.model,
         options=dict(request.options),
@@ -263,7 +262,7 @@ async def finish(
         raise InvalidCacheKeyError(value=cache_key, reason="longer than 128 characters")
     job = await lock(session, job_id)
     move(job, status)
-    job.error_kind = _clip(error_kind, Job.error_kind)
+    job.error_kind = clip_to_column(error_kind, Job.error_kind)
     job.cache_key = cache_key
     job.cache_hit = cache_hit
     job.finished_at = now
@@ -447,8 +446,3 @@ def _rowcount(result: object) -> int:
     # An UPDATE's result is a CursorResult (see ``refund``).
     assert isinstance(result, CursorResult), type(result)
     return result.rowcount
-
-
-def _clip(text: str | None, column: InstrumentedAttribute[str | None]) -> str | None:
-    """Cut free text (a file name, an error kind) to its column; PostgreSQL would refuse."""
-    return text[: column.type.length] if text is not None else None

@@ -27,7 +27,7 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from storage.records import as_utc
@@ -177,3 +177,9 @@ class SongIntake(Base):
     holder: Mapped[str | None] = mapped_column(String(64))
     """The distributed front-end that accepted it (None: the only process)."""
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def clip_to_column(text: str | None, column: InstrumentedAttribute[str | None]) -> str | None:
+    """Cut free text (a file name, an error kind) to its column's length: PostgreSQL
+    refuses longer text where SQLite would keep it."""
+    return text[: column.type.length] if text is not None else None
