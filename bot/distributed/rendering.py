@@ -33,9 +33,8 @@ from typing import Any
 
 from bot.distributed.shared_cache import (
     download_verified,
+    publish_result,
     read_manifest,
-    upload_files,
-    write_manifest,
 )
 from bot.distributed.wire import Outcome, ResultManifest
 from separation.cache import CacheEntry
@@ -115,19 +114,7 @@ class SharedRenderer:
 
     async def _publish(self, request: RenderRequest, result: JobResult) -> None:
         """Upload a new render to the shared cache, the manifest last."""
-        outputs = await upload_files(self._blobs, result.cache_key, result.outputs)
-        await write_manifest(
-            self._blobs,
-            ResultManifest(
-                cache_key=result.cache_key,
-                outputs=outputs,
-                duration_seconds=result.duration_seconds,
-                bitrate_kbps=result.bitrate_kbps,
-                input_tags=dict(result.input_tags),
-                created_at=time.time(),
-                render_of=request.cache_key,
-            ),
-        )
+        await publish_result(self._blobs, result, render_of=request.cache_key)
 
 
 def stems_of(entry: CacheEntry | None) -> tuple[dict[str, Path], float]:

@@ -9,10 +9,12 @@ uses it: a damaged blob is recomputed, never served.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from bot.distributed.wire import MANIFEST_NAME, OutputFile, ResultManifest, result_prefix
 from separation.cache import file_sha256
+from separation.jobs import JobResult
 from storage.blobs import BlobStore
 
 
@@ -29,6 +31,32 @@ async def read_manifest(blobs: BlobStore, cache_key: str) -> ResultManifest:
 async def write_manifest(blobs: BlobStore, manifest: ResultManifest) -> None:
     """Publish a result whose files are all uploaded (the last write of a result)."""
     await blobs.put_bytes(result_prefix(manifest.cache_key) + MANIFEST_NAME, manifest.to_json())
+
+
+async def publish_result(
+    blobs: BlobStore,
+    result: JobResult,
+    *,
+    stems: list[OutputFile] | None = None,
+    stems_scale: float = 1.0,
+    render_of: str | None = None,
+) -> None:
+    """Upload ``result``'s files, then the manifest that lists them with the song's
+    already uploaded ``stems`` (or, for a render, the song it was made from): the one way
+    a song and a render enter the shared cache."""
+    outputs = await upload_files(blobs, result.cache_key, result.outputs)
+    manifest = ResultManifest(
+        cache_key=result.cache_key,
+        outputs=outputs,
+        duration_seconds=result.duration_seconds,
+        bitrate_kbps=result.bitrate_kbps,
+        input_tags=dict(result.input_tags),
+        created_at=time.time(),
+        stems=stems or [],
+        stems_scale=stems_scale,
+        render_of=render_of,
+    )
+    await write_manifest(blobs, manifest)
 
 
 async def upload_files(

@@ -39,7 +39,7 @@ from procrastinate.manager import JobManager
 from bot.distributed.queue import fetch_all
 from bot.distributed.rendering import SharedRenderer, stems_of
 from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
-from bot.distributed.shared_cache import read_manifest, upload_files, write_manifest
+from bot.distributed.shared_cache import publish_result, read_manifest, upload_files
 from bot.distributed.wire import (
     MANIFEST_NAME,
     RENDER_TASK_NAME,
@@ -272,24 +272,13 @@ class SeparationWorker:
         entry = await self._pool.stored_entry(result.cache_key)
         try:
             stems, scale = stems_of(entry)
-            outputs = await upload_files(self._blobs, result.cache_key, result.outputs)
             stem_files = await upload_files(
                 self._blobs, result.cache_key, stems, suffix=STEM_SUFFIX
             )
+            await publish_result(self._blobs, result, stems=stem_files, stems_scale=scale)
         finally:
             if entry is not None and entry.pin is not None:
                 entry.pin.release()
-        manifest = ResultManifest(
-            cache_key=result.cache_key,
-            outputs=outputs,
-            duration_seconds=result.duration_seconds,
-            bitrate_kbps=result.bitrate_kbps,
-            input_tags=dict(result.input_tags),
-            created_at=time.time(),
-            stems=stem_files,
-            stems_scale=scale,
-        )
-        await write_manifest(self._blobs, manifest)
 
     async def _finish(self, queue_job_id: int, job_id: str, attempt: int, outcome: Outcome) -> None:
         """Record the outcome if this attempt is still the current one; else wait for the
