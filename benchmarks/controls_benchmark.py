@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
 
-from separation.allocator import keep_memory_mapped
-from separation.engine import Segment, run_batch
-from separation.ffmpeg import find_ffmpeg
+from separation.audio.ffmpeg import find_ffmpeg
+from separation.audio.render_options import RenderOptions
 from separation.jobs import RenderRequest, SeparationRequest
-from separation.models import LoadedModel
+from separation.model.allocator import keep_memory_mapped
+from separation.model.engine import Segment, run_batch
+from separation.model.loading import LoadedModel
 from separation.pool import PoolConfig, SeparationPool
-from separation.render_options import RenderOptions
 
 CONTROLS = {
     "key -2": RenderOptions(key=-2),

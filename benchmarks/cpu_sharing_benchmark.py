@@ -1,4 +1,5 @@
-"""The model step and ffmpeg on the same cores: how they should share (``separation.cpu_budget``).
+"""The model step and ffmpeg on the same cores: how they should share
+(``separation.cpu_budget``).
 
 1. Contention: forward passes of the exact ``htdemucs`` architecture (random weights) in
    the configured precision, on a thread at the worker's priority, while two MP3
@@ -34,15 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
 
-from separation.allocator import keep_memory_mapped
+from separation.audio.ffmpeg import find_ffmpeg
 from separation.cpu_budget import CpuPlan, available_cores
-from separation.ffmpeg import find_ffmpeg
 from separation.jobs import SeparationRequest
-from separation.models import LoadedModel
+from separation.model.allocator import keep_memory_mapped
+from separation.model.loading import LoadedModel
+from separation.model.precision import forward_precision
 from separation.pool import PoolConfig, SeparationPool
-from separation.precision import forward_precision
 
-WORKER_NICENESS = 5  # separation.workers lowers its thread's priority by this much
+WORKER_NICENESS = 5  # separation.model.workers lowers its thread's priority by this much
 
 
 def forward_timer(model: LoadedModel) -> Callable[[], float]:

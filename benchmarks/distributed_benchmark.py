@@ -8,7 +8,7 @@ offsets, so each is a different song. Each side (and each part) gets its own dat
 result cache, blob folder and queue: nothing is ever a cache hit.
 
 1. Throughput: --songs songs of --seconds s submitted together to a local pool
-   (``bot.backend.build_pool``, the worker's own pool settings: batch size, max running
+   (``bot.process.backend.build_pool``, the worker's own pool settings: batch size, max running
    jobs = worker_concurrency) versus one worker process behind the queue; wall time from
    the first submit to the last result delivered (the distributed side downloads and
    checks the files). Default model: a random model of the exact ``htdemucs``
@@ -52,24 +52,24 @@ import psycopg  # noqa: E402
 import torch  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.backend import build_pool, configure_torch, worker_pool_config  # noqa: E402
 from bot.distributed.frontend import DistributedBackend  # noqa: E402
+from bot.distributed.postgres import psycopg_conninfo  # noqa: E402
 from bot.distributed.setup import distributed_backend  # noqa: E402
 from bot.distributed.wire import progress_channel, read_progress_message  # noqa: E402
+from bot.process.backend import build_pool, configure_torch, worker_pool_config  # noqa: E402
+from bot.process.wiring import encoding_spec  # noqa: E402
 from bot.settings import QueueSettings, Settings, load_settings  # noqa: E402
-from bot.wiring import encoding_spec  # noqa: E402
-from separation.ffmpeg import find_ffmpeg  # noqa: E402
+from separation.audio.ffmpeg import find_ffmpeg  # noqa: E402
 from separation.jobs import JobHandle, JobResult, Running, SeparationRequest  # noqa: E402
-from separation.pool import SeparationPool  # noqa: E402
-from separation.random_models import (  # noqa: E402
+from separation.model.random_models import (  # noqa: E402
     HTDEMUCS_KWARGS,
     TINY_HTDEMUCS_KWARGS,
     build_htdemucs,
     save_repo_model,
 )
+from separation.pool import SeparationPool  # noqa: E402
 from storage.db import open_database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.postgres import psycopg_conninfo  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MUSIC = SHARED_DATA / "lets-go-fishin.ogg"  # 2:13

@@ -7,7 +7,7 @@ H100/H200-class GPU and prints one table with:
 
 * fidelity of our engine at fp32, bf16 and fp16 against ``demucs.apply.apply_model`` on
   the same device (fp32: max abs difference < 1e-4; bf16/fp16: every stem at most
-  -40 dB, the gate of ``separation.fidelity``); the exit status is 1 if one fails;
+  -40 dB, the gate of ``separation.model.fidelity``); the exit status is 1 if one fails;
 * seconds for one 4-minute song end to end (decode, separate, encode two MP3s) at each
   precision, after a warm-up pass so that CUDA's start-up is not counted;
 * throughput with 1, 4 and 16 songs submitted together to the worker pool at batch sizes
@@ -16,10 +16,10 @@ H100/H200-class GPU and prints one table with:
   with a note, so the table always comes;
 * the CPU-side work per segment (building the input, overlap-adding the output) against
   the forward pass per segment: on CUDA a worker overlap-adds one batch on a second
-  thread while the next runs (``separation.workers``), so a ratio near or above 1 means
+  thread while the next runs (``separation.model.workers``), so a ratio near or above 1 means
   the CPU, not the GPU, limits the speed;
 * the forward pass time per segment at each batch size and the batch size
-  ``separation.batch_sweep`` recommends for ``pool.batch_size``.
+  ``separation.model.batch_sweep`` recommends for ``pool.batch_size``.
 
 The model is a random one of the exact ``htdemucs`` architecture (weights do not
 change cost, and none need downloading), saved in a temporary --repo folder and loaded
@@ -61,23 +61,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demucs.apply import apply_model
 from pool_benchmark import LIMITS, MUSIC, cut, pool_config, run_pool
 
-from separation.allocator import keep_memory_mapped
-from separation.batch_sweep import recommend_batch_size, sweep_batch_sizes, synchronize
-from separation.cache import file_sha256
-from separation.decode import DecodedAudio
-from separation.engine import SeparationJob, SeparationOptions, run_batch, run_job
+from separation.audio.decode import DecodedAudio
+from separation.audio.ffmpeg import find_ffmpeg
+from separation.cache.results import file_sha256
 from separation.errors import DeviceError
-from separation.ffmpeg import find_ffmpeg
-from separation.fidelity import FIDELITY_GATE_DB, relative_error_db
-from separation.models import LoadedModel, describe_device, load_model, resolve_device
-from separation.pipeline import PipelineConfig, Song, decode_input, separate_file
-from separation.precision import Precision, forward_precision, native_bf16, resolve_precision
-from separation.random_models import (
+from separation.model.allocator import keep_memory_mapped
+from separation.model.batch_sweep import recommend_batch_size, sweep_batch_sizes, synchronize
+from separation.model.engine import SeparationJob, SeparationOptions, run_batch, run_job
+from separation.model.fidelity import FIDELITY_GATE_DB, relative_error_db
+from separation.model.loading import LoadedModel, describe_device, load_model, resolve_device
+from separation.model.precision import Precision, forward_precision, native_bf16, resolve_precision
+from separation.model.random_models import (
     HTDEMUCS_KWARGS,
     TINY_HTDEMUCS_KWARGS,
     build_htdemucs,
     save_repo_model,
 )
+from separation.pipeline import PipelineConfig, Song, decode_input, separate_file
 from separation.workdir import job_directory
 
 FP32_MAX_ABS = 1e-4

@@ -33,7 +33,7 @@ REQUIREMENTS="benchmarks/gpu_check_requirements.txt"
 # third-party ones: demucs, einops, julius, tqdm, yaml, numpy, ffmpeg, past, imageio_ffmpeg;
 # av, which the header reader imports in its own child Python).
 IMPORTS="import numpy, yaml, ffmpeg, imageio_ffmpeg, av, demucs.apply, demucs.htdemucs, \
-demucs.pretrained, separation.pool, separation.pipeline, separation.batch_sweep"
+demucs.pretrained, separation.pool, separation.pipeline, separation.model.batch_sweep"
 
 fail() {
     echo "gpu_check.sh: $*" >&2

@@ -1,7 +1,7 @@
 """Hostile uploads through the ingest path: wall time, ffmpeg memory and outcome per case.
 
 Generates a corpus of hostile uploads in a temporary folder with the project's ffmpeg
-(``separation.ffmpeg.find_ffmpeg()``) and the real music in ../shared/data, then runs
+(``separation.audio.ffmpeg.find_ffmpeg()``) and the real music in ../shared/data, then runs
 every file through what production runs, each step in a fresh child process with
 --project first on ``sys.path``:
 
@@ -140,8 +140,8 @@ def _measure(step: str, action: Callable[[], float | None]) -> bool:
 
 def child_main(project: Path, step: str, path: Path) -> None:
     sys.path.insert(0, str(project))
-    from separation.decode import AudioLimits, inspect_audio
-    from separation.ffmpeg import find_ffmpeg
+    from separation.audio.decode import AudioLimits, inspect_audio
+    from separation.audio.ffmpeg import find_ffmpeg
 
     ffmpeg = find_ffmpeg()
 
@@ -645,7 +645,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(project))
-    ffmpeg_module = importlib.import_module("separation.ffmpeg")
+    ffmpeg_module = importlib.import_module("separation.audio.ffmpeg")
     ffmpeg: str = ffmpeg_module.find_ffmpeg()
     print(f"project: {project} ({project_revision(project)})")
     print(f"separation: {Path(ffmpeg_module.__file__).parent}")

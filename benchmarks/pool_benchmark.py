@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demucs.apply import apply_model
 
-from separation.decode import AudioLimits
-from separation.ffmpeg import find_ffmpeg
+from separation.audio.decode import AudioLimits
+from separation.audio.ffmpeg import find_ffmpeg
 from separation.jobs import SeparationRequest
-from separation.models import LoadedModel, load_model, resolve_device
+from separation.model.loading import LoadedModel, load_model, resolve_device
+from separation.model.precision import resolve_precision
+from separation.model.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.pipeline import PipelineConfig, decode_input
 from separation.pool import PoolConfig, SeparationPool
-from separation.precision import resolve_precision
-from separation.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.workdir import job_directory
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
 
+from separation.audio.ffmpeg import find_ffmpeg
+from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import CpuPlan, Lane, SlotEvent, available_cores
 from separation.errors import RendersBusyError
-from separation.ffmpeg import find_ffmpeg
 from separation.jobs import RenderRequest, SeparationRequest
-from separation.models import LoadedModel, load_model
+from separation.model.loading import LoadedModel, load_model
+from separation.model.random_models import TINY_HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.pool import PoolConfig, SeparationPool
-from separation.random_models import TINY_HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
-from separation.render_options import RenderOptions
 
 
 @dataclass

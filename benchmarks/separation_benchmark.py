@@ -2,7 +2,7 @@
 
 Builds a random model with the exact pretrained ``htdemucs`` architecture (weights do
 not change cost), saves it in a temporary --repo folder and loads it through
-``separation.models.load_model`` like production. Then, in one process:
+``separation.model.loading.load_model`` like production. Then, in one process:
 
 1. speed: ``demucs.apply.apply_model`` on the already decoded, normalised audio (the
    reference) and our pipeline from the input file to two encoded MP3s, at fp32 and at
@@ -36,17 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demucs.apply import apply_model
 
-from separation.allocator import keep_memory_mapped
-from separation.decode import AudioLimits
-from separation.encode import EncodingSpec, Tags
-from separation.engine import SeparationJob, run_batch
-from separation.ffmpeg import find_ffmpeg
-from separation.fidelity import FIDELITY_GATE_DB, relative_error_db
-from separation.models import LoadedModel, load_model, resolve_device
+from separation.audio.decode import AudioLimits
+from separation.audio.encode import EncodingSpec, Tags
+from separation.audio.ffmpeg import find_ffmpeg
+from separation.model.allocator import keep_memory_mapped
+from separation.model.engine import SeparationJob, run_batch
+from separation.model.fidelity import FIDELITY_GATE_DB, relative_error_db
+from separation.model.loading import LoadedModel, load_model, resolve_device
+from separation.model.precision import resolve_precision
+from separation.model.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
 from separation.pipeline import PipelineConfig, Song, decode_input, separate_file
-from separation.precision import resolve_precision
-from separation.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
-from separation.render import clip_gain, output_names, render_outputs
+from separation.rendering.render import clip_gain, output_names, render_outputs
 from separation.workdir import job_directory
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

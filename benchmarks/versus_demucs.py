@@ -55,7 +55,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Only torch-free modules at import time: see "peak RSS" in the module docstring.
-from separation.ffmpeg import find_ffmpeg
+from separation.audio.ffmpeg import find_ffmpeg
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -262,7 +262,7 @@ def bare_child_rss_mib(env: dict[str, str], scratch: Path) -> float:
 
 def make_model(folder: Path, quick: bool) -> None:
     """(In a child process.) Save the random model; print its parameter count."""
-    from separation.random_models import (
+    from separation.model.random_models import (
         HTDEMUCS_KWARGS,
         TINY_HTDEMUCS_KWARGS,
         build_htdemucs,
@@ -297,10 +297,10 @@ def karaoke_options(argv: list[str]) -> dict[str, Any]:
     """What ``karaoke-bot separate`` does with ``argv`` and its generated config."""
     import torch
 
-    from bot.backend import default_batch_size
     from bot.cli.main import build_parser, load_cli_settings
-    from separation.models import resolve_device
-    from separation.precision import resolve_precision
+    from bot.process.backend import default_batch_size
+    from separation.model.loading import resolve_device
+    from separation.model.precision import resolve_precision
 
     settings = load_cli_settings(build_parser().parse_args(argv))
     device: torch.device = resolve_device(settings.model.device)
@@ -332,8 +332,8 @@ def reference(repo: Path, excerpt: Path, scratch: Path, ffmpeg: str) -> dict[str
     from demucs.apply import apply_model
     from demucs.htdemucs import HTDemucs
 
-    from separation.decode import AudioLimits
-    from separation.models import load_model
+    from separation.audio.decode import AudioLimits
+    from separation.model.loading import load_model
     from separation.pipeline import PipelineConfig, decode_input
     from separation.workdir import job_directory
 

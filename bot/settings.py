@@ -8,7 +8,7 @@ Relative paths in the file are relative to the file's folder, wherever the bot i
 started from (systemd, cron and Docker rarely start it next to its config).
 
 ``separation/`` and ``storage/`` do not import this module; the application wiring
-(``bot.app`` / ``bot.cli.main``) hands them the plain values they need.
+(``bot.process.app`` / ``bot.cli.main``) hands them the plain values they need.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from separation.encode import OutputFormat, StemMode
-from separation.precision import PrecisionSetting
+from separation.audio.encode import OutputFormat, StemMode
+from separation.model.precision import PrecisionSetting
 from storage.records import Platform, QuotaLimits
 
 
@@ -68,7 +68,7 @@ class AudioSettings(_Section):
     max_parallel_probes: int = Field(default=0, ge=0)
     """Uploads' headers checked at once across all users (0: one per CPU core, at least 2)."""
     header_reader_python: Path | None = None
-    """The Python that reads uploads' headers with PyAV (``separation.probe``); default:
+    """The Python that reads uploads' headers with PyAV (``separation.audio.probe``); default:
     the one running the bot. For a bot not run by a Python that has PyAV."""
 
 
@@ -83,7 +83,7 @@ class ModelSettings(_Section):
     overlap: float = Field(default=0.25, ge=0.0, lt=1.0)
     precision: PrecisionSetting = "auto"
     """The forward pass's number format: "auto" (bf16 where the CPU or GPU computes it
-    natively, fp32 elsewhere), "fp32", "bf16" or "fp16" (see ``separation.precision``)."""
+    natively, fp32 elsewhere), "fp32", "bf16" or "fp16" (see ``separation.model.precision``)."""
     allow_download: bool = False
     """Fetch missing weights from the HuggingFace hub at start (needs internet)."""
 
@@ -206,7 +206,7 @@ class RateLimitSettings(_Section):
     render_audio_minutes_per_day: float = Field(default=60.0, gt=0)
     """Minutes of audio one user may have re-rendered in any 24 hours (a render of a
     4-minute song costs 4; the same settings again cost nothing); admins are exempt.
-    Counted in memory: a restart forgets it (``bot.chat.render_allowance``)."""
+    Counted in memory: a restart forgets it (``bot.chat.conversation.render_allowance``)."""
 
 
 class PoolSettings(_Section):
@@ -217,7 +217,7 @@ class PoolSettings(_Section):
     empty: one worker on ``model.device``."""
     batch_size: int = Field(default=0, ge=0)
     """Segments per forward pass, from any songs; 0: measured by a sweep at start on a GPU
-    (``separation.batch_sweep``), 1 on CPU."""
+    (``separation.model.batch_sweep``), 1 on CPU."""
     max_running_jobs: int = Field(default=0, ge=0)
     """Songs separated at once (their segments share batches); 0: batch size x workers,
     at least 2."""

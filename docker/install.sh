@@ -130,7 +130,7 @@ step_models() {
         run env HF_HOME="$HF_HOME" "$VENV/bin/karaoke-bot" models download "$model"
         # The running container is offline: prove the weights load without the hub.
         run env HF_HOME="$HF_HOME" HF_HUB_OFFLINE=1 "$VENV/bin/python" -c \
-            "import sys; from separation.models import is_available_locally as ok; sys.exit(not ok(sys.argv[1]))" \
+            "import sys; from separation.model.loading import is_available_locally as ok; sys.exit(not ok(sys.argv[1]))" \
             "$model"
     done
 }

@@ -36,7 +36,7 @@ processes simply stop being read from or written to and sleep on their pipes (no
 signals, nothing killed, nothing rendered twice). Chunking the render in time instead
 would put seams into rubberband's output; SIGSTOP would leave a stopped process behind
 if we died. The cost is one piece of work: a song waits at most for the render's current
-piece (``separation.controls`` handles 0.37 s of audio at a time), not for its whole pass.
+piece (``separation.rendering.controls`` handles 0.37 s of audio at a time), not for its whole pass.
 A paused render goes back in line ahead of the renders that came after it.
 
 A song's model step holds no slot but uses the cores too: on the CPU, torch gets the

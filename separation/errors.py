@@ -68,7 +68,7 @@ class CorruptAudioError(AudioInputError):
 
 
 class InputLimitError(AudioInputError):
-    """Reading the file went past a time, memory or size limit (see ``separation.sandbox``).
+    """Reading the file went past a time, memory or size limit (see ``separation.audio.sandbox``).
 
     A real song never gets here; a crafted or pathological file does, and is refused
     like any other bad upload (no quota charged, ``detail`` logged).
@@ -111,7 +111,8 @@ class AudioTooLargeError(AudioInputError):
 
 
 class InvalidRenderOptionError(ValueError):
-    """A karaoke control (key, tempo, guide vocal) is out of range (``separation.controls``).
+    """A karaoke control (key, tempo, guide vocal) is out of range
+    (``separation.rendering.controls``).
 
     Not an :class:`AudioInputError`: the song is fine, the request is not. The message is
     one sentence fit to show the user as is.
@@ -141,7 +142,7 @@ class FFmpegNotFoundError(SeparationError):
 
 
 class HeaderReaderError(SeparationError):
-    """The header reader (PyAV in a child Python, ``separation.probe``) cannot run here:
+    """The header reader (PyAV in a child Python, ``separation.audio.probe``) cannot run here:
     a broken installation, never a bad upload."""
 
     kind = "header_reader_missing"

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from separation.audio.encode import EncodingSpec, StemMode
+from separation.audio.ffmpeg import ProbeResult
 from separation.cpu_budget import Lane
-from separation.encode import EncodingSpec, StemMode
 from separation.errors import JobCancelledError
-from separation.ffmpeg import ProbeResult
 
 if TYPE_CHECKING:  # torch comes with it; callers that build a RenderRequest have it anyway
-    from separation.render_options import RenderOptions
+    from separation.audio.render_options import RenderOptions
 
 
 INSTRUMENTAL = "instrumental"
@@ -58,7 +58,7 @@ class SeparationRequest:
 @dataclass(frozen=True)
 class RenderRequest:
     """A separated song again, in another key or tempo or with a guide vocal: a re-mix of
-    its kept stems (``separation.controls``), never the model."""
+    its kept stems (``separation.rendering.controls``), never the model."""
 
     cache_key: str
     """The separation's result (``JobResult.cache_key``)."""

@@ -15,27 +15,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from separation.controls import LosslessStems, write_lossless_stems
-from separation.cpu_budget import CpuBudget
-from separation.decode import (
+from separation.audio.decode import (
     AudioLimits,
     DecodedAudio,
     check_input_file,
     decode_audio,
     inspect_audio,
 )
-from separation.encode import EncodingSpec, StemMode, Tags
-from separation.engine import (
+from separation.audio.encode import EncodingSpec, StemMode, Tags
+from separation.audio.ffmpeg import ProbeResult
+from separation.cpu_budget import CpuBudget
+from separation.model.engine import (
     ProgressCallback,
     SeparatedStems,
     SeparationJob,
     SeparationOptions,
     run_job,
 )
-from separation.ffmpeg import ProbeResult
-from separation.models import LoadedModel
-from separation.offload import run_blocking
-from separation.render import output_names, render_outputs
+from separation.model.loading import LoadedModel
+from separation.model.offload import run_blocking
+from separation.rendering.controls import LosslessStems, write_lossless_stems
+from separation.rendering.render import output_names, render_outputs
 from separation.workdir import JobFolder
 
 SeparateStep = Callable[[DecodedAudio, Path], Awaitable[SeparatedStems]]
@@ -58,7 +58,7 @@ class PipelineConfig:
     limits: AudioLimits = field(default_factory=AudioLimits)
     options: SeparationOptions = field(default_factory=SeparationOptions)
     keep_stems: bool = False
-    """Also write the stems losslessly beside the outputs (``separation.controls``), so
+    """Also write the stems losslessly beside the outputs (``separation.rendering.controls``), so
     the song can be re-rendered in another key or tempo without the model."""
 
 

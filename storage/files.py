@@ -9,7 +9,7 @@ fsynced, then renamed into place, so a crash can leave hidden temporaries behind
 (retention removes them) but never an upload that looks complete and is not.
 
 Results are not kept here: they live in the separation result cache
-(``separation.cache``), which bounds them by size and age.
+(``separation.cache.results``), which bounds them by size and age.
 
 Everything here is users' music on what may be a shared host, so every folder the store
 creates is 0700 and every file 0600, whatever the process umask (see
@@ -87,7 +87,7 @@ class FileStore:
 
         Nothing of the user's file name is kept, not even its extension: ffmpeg takes
         an extension as a hint for the demuxer, and ``song.m3u8`` made it open a
-        playlist of the server's files. The content alone decides (``separation.sandbox``).
+        playlist of the server's files. The content alone decides (``separation.audio.sandbox``).
 
         Raises:
             UploadTooLargeError: more than ``max_bytes`` arrived; nothing is kept.

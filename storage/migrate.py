@@ -44,7 +44,7 @@ QUEUE_PREFIX = "procrastinate_"
 
 UNMODELLED_TABLES = frozenset({"separation_runs"})
 """Tables a revision creates by SQL, outside ``storage.models``: the distributed run
-ledger (revision 0004, ``storage.runs``), which the queue's psycopg connections use."""
+ledger (revision 0004, ``bot.distributed.runs``), which the queue's psycopg connections use."""
 
 
 def include_name(

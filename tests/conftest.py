@@ -1,7 +1,7 @@
 """Shared fixtures: real music from ../shared/data, tiny random models, ffmpeg.
 
 Models are saved to a temporary folder in Demucs' --repo layout and loaded back through
-``separation.models.load_model``, the same code path production uses.
+``separation.model.loading.load_model``, the same code path production uses.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from separation.decode import AudioLimits, DecodedAudio, decode_audio
-from separation.ffmpeg import find_ffmpeg
-from separation.models import LoadedModel, load_model
-from separation.random_models import (
+from separation.audio.decode import AudioLimits, DecodedAudio, decode_audio
+from separation.audio.ffmpeg import find_ffmpeg
+from separation.model.loading import LoadedModel, load_model
+from separation.model.random_models import (
     SIX_SOURCES,
     TINY_HTDEMUCS_KWARGS,
     build_htdemucs,

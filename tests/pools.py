@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from separation.batching import BatchRunner
-from separation.engine import run_batch
-from separation.models import LoadedModel, load_model
+from separation.model.batching import BatchRunner
+from separation.model.engine import run_batch
+from separation.model.loading import LoadedModel, load_model
 from separation.pool import PoolConfig, SeparationPool
 
 LoadedModels = dict[tuple[str, str], LoadedModel]

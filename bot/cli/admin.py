@@ -23,12 +23,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from bot.chat.messages import count, describe_stats
-from bot.chat.user_text import escaped
+from bot.chat.conversation.messages import count, describe_stats
+from bot.chat.conversation.user_text import escaped
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from bot.process.wiring import open_store
 from bot.settings import Settings
-from bot.wiring import open_store
 from storage import (
     DatabaseError,
     DataDirError,

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
-from bot.chat.messages import megabytes
+from bot.chat.conversation.messages import megabytes
 from bot.ops.secrets import (
     MASK,
     is_secret_name,
@@ -38,12 +38,12 @@ from bot.ops.secrets import (
     scrub,
     secret_values,
 )
+from bot.process.wiring import audio_limits
 from bot.settings import Settings, resolve_config_path
-from bot.wiring import audio_limits
-from separation.cache_limits import disk_bytes
+from separation.audio.ffmpeg import find_ffmpeg
+from separation.audio.probe import reader_version
+from separation.cache.limits import disk_bytes
 from separation.errors import DeviceError, FFmpegNotFoundError, HeaderReaderError
-from separation.ffmpeg import find_ffmpeg
-from separation.probe import reader_version
 
 _DATABASE_TIMEOUT_SECONDS = 10.0
 
@@ -214,7 +214,7 @@ def check_ffmpeg(configured: str | None) -> Finding:
 
 
 def check_header_reader(python: str) -> Finding:
-    """``python``, which reads uploads' headers (``separation.probe``), imports PyAV:
+    """``python``, which reads uploads' headers (``separation.audio.probe``), imports PyAV:
     without it every song would fail its header check."""
     try:
         version = reader_version(python)
@@ -225,7 +225,7 @@ def check_header_reader(python: str) -> Finding:
 
 def check_model(settings: Settings) -> Finding:
     """The configured model's weights are on this machine (a bot starts offline)."""
-    from separation.models import is_available_locally  # torch: not for a bad config
+    from separation.model.loading import is_available_locally  # torch: not for a bad config
 
     name, repo = settings.model.name, settings.model.repo
     subject = f"model {name}"
@@ -255,7 +255,7 @@ def check_device(settings: Settings) -> Finding:
     """The device separation will run on: GPU name and memory, or CPU threads."""
     import torch
 
-    from separation.models import describe_device, resolve_device
+    from separation.model.loading import describe_device, resolve_device
 
     try:
         device = resolve_device(settings.model.device)

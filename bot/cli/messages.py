@@ -1,6 +1,7 @@
 """Every sentence the command line says, in one place.
 
-The chat flow speaks to a user who sent a song (``bot.chat.messages``: "Send an MP3..."); the
+The chat flow speaks to a user who sent a song (``bot.chat.conversation.messages``: "Send an
+MP3..."); the
 command line speaks to the operator who typed a command, about files and settings. Both
 start from the same typed errors, so a new error kind changes one line here.
 
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.chat.messages import megabytes
+from bot.chat.conversation.messages import megabytes
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,

@@ -1,6 +1,6 @@
 """``karaoke-bot models list|download|make-random``.
 
-``separation.models`` brings torch with it, so each command imports it itself (the CLI's
+``separation.model.loading`` brings torch with it, so each command imports it itself (the CLI's
 ``--help`` must not wait for torch).
 """
 
@@ -50,7 +50,7 @@ def add_models_command(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def list_models(args: argparse.Namespace, settings: Settings) -> int:
     """Print every known model (and those in the configured model folder)."""
-    from separation.models import KNOWN_MODELS, is_available_locally
+    from separation.model.loading import KNOWN_MODELS, is_available_locally
 
     repo = settings.model.repo
     names = dict(KNOWN_MODELS)
@@ -68,7 +68,7 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def make_random_command(args: argparse.Namespace, settings: Settings) -> int:
     """Write a random model in Demucs' --repo layout, loadable like real weights."""
-    from separation.random_models import (
+    from separation.model.random_models import (
         HTDEMUCS_KWARGS,
         TINY_HTDEMUCS_KWARGS,
         build_htdemucs,
@@ -95,7 +95,7 @@ def download_command(args: argparse.Namespace, settings: Settings) -> int:
     tried: "cannot reach the hub" would send the operator after the wrong problem.
     """
     from separation.errors import ModelNotAvailableError
-    from separation.models import KNOWN_MODELS, download_model
+    from separation.model.loading import KNOWN_MODELS, download_model
 
     if args.name not in KNOWN_MODELS and "/" not in args.name:
         messages.error(messages.unknown_model(args.name, KNOWN_MODELS))

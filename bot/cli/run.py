@@ -16,7 +16,7 @@ from bot.cli.messages import EXIT_OK, EXIT_USAGE
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.app import AdapterFactory
+    from bot.process.app import AdapterFactory
     from separation.jobs import SeparationBackend
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ def add_run_command(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def adapter_factories(settings: Settings) -> list[AdapterFactory]:
     """One factory per enabled platform (each builds its adapter around the flow)."""
-    from bot.discord.adapter import DiscordAdapter
-    from bot.telegram.adapter import TelegramAdapter
+    from bot.chat.discord.adapter import DiscordAdapter
+    from bot.chat.telegram.adapter import TelegramAdapter
 
     factories: list[AdapterFactory] = []
     if settings.telegram.enabled:
@@ -46,7 +46,7 @@ def adapter_factories(settings: Settings) -> list[AdapterFactory]:
 
 def start_errors() -> tuple[type[Exception], ...]:
     """Errors that stop the bot from starting; each is reported as one line."""
-    from bot.chat.adapter import StartError  # every adapter's start errors subclass it
+    from bot.chat.conversation.adapter import StartError  # every adapter's start errors subclass it
     from separation.errors import SeparationError
     from storage.errors import StorageError
 
@@ -67,8 +67,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:
-    from bot.app import build_app, install_signal_handlers, run_until_stopped
     from bot.ops.metrics import Metrics
+    from bot.process.app import build_app, install_signal_handlers, run_until_stopped
 
     stop = asyncio.Event()
     install_signal_handlers(stop)
@@ -79,8 +79,8 @@ async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:
         metrics = Metrics()
         backend = distributed_backend(settings)  # a front-end: no model here
     else:
-        from bot.backend import build_pool, configure_torch
         from bot.ops.metrics import cuda_memory_readers
+        from bot.process.backend import build_pool, configure_torch
 
         device = configure_torch(settings)
         metrics = Metrics(gpu_memory=cuda_memory_readers(device))

@@ -31,9 +31,9 @@ from bot.settings import Settings
 from separation.errors import AudioInputError, InvalidRenderOptionError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
-    from separation.encode import EncodingSpec
+    from separation.audio.encode import EncodingSpec
+    from separation.audio.render_options import RenderOptions
     from separation.jobs import JobHandle, JobResult, SeparationBackend
-    from separation.render_options import RenderOptions
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def render_options(args: argparse.Namespace) -> RenderOptions:
     Raises:
         UsageError: a value out of range, in the same sentence a chat user would get.
     """
-    from separation.render_options import RenderOptions
+    from separation.audio.render_options import RenderOptions
 
     fields = {"key": args.key, "tempo": args.tempo, "guide_db": args.guide}
     try:
@@ -223,7 +223,7 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
 
-    from bot.backend import build_pool, configure_torch, pool_config  # torch: only here
+    from bot.process.backend import build_pool, configure_torch, pool_config  # torch: only here
 
     configure_torch(settings)
     config = pool_config(settings)
@@ -286,7 +286,7 @@ async def _separate_one(
 ) -> list[Path]:
     """Submit one input, follow its progress, copy its outputs (re-rendered with the
     karaoke controls, if any); returns the files written."""
-    from bot.wiring import encoding_spec
+    from bot.process.wiring import encoding_spec
     from separation.jobs import SeparationRequest
 
     spec = encoding_spec(settings)

@@ -36,11 +36,11 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _work(settings: Settings) -> None:
-    from bot.app import install_signal_handlers
-    from bot.backend import build_pool, configure_torch, worker_pool_config
     from bot.distributed.queue import make_queue_app
     from bot.distributed.setup import blob_store, shared_cache_limits
     from bot.distributed.worker import SeparationWorker
+    from bot.process.app import install_signal_handlers
+    from bot.process.backend import build_pool, configure_torch, worker_pool_config
 
     configure_torch(settings)
     concurrency = settings.queue.worker_concurrency

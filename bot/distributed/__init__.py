@@ -2,6 +2,6 @@
 
 ``queue.py`` opens the procrastinate queue on the store's PostgreSQL, ``wire.py`` is what
 crosses between hosts (as JSON), ``frontend.py`` is the ``SeparationBackend`` a front-end
-uses, ``worker.py`` is ``karaoke-bot worker``. Audio travels through ``storage.blobs``;
-attempts and outcomes are fenced in ``storage.runs``.
+uses, ``worker.py`` is ``karaoke-bot worker``. Audio travels through ``bot.distributed.blobs``;
+attempts and outcomes are fenced in ``bot.distributed.runs``.
 """

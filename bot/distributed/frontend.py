@@ -38,8 +38,11 @@ from typing import Any
 import procrastinate
 import psycopg
 
+from bot.distributed.blobs import BlobStore
+from bot.distributed.errors import BlobNotFoundError
 from bot.distributed.queue import fetch_all
 from bot.distributed.render_requests import RenderLimits, RenderRequests
+from bot.distributed.runs import RunLedger, RunState
 from bot.distributed.shared_cache import download_verified
 from bot.distributed.wire import (
     MANIFEST_NAME,
@@ -54,7 +57,7 @@ from bot.distributed.wire import (
     result_prefix,
 )
 from bot.settings import QueueSettings
-from separation.cache import file_sha256
+from separation.cache.results import file_sha256
 from separation.errors import (
     JobFailedError,
     PoolBusyError,
@@ -74,9 +77,6 @@ from separation.jobs import (
     SeparationRequest,
 )
 from separation.workdir import JobFolder, sweep_abandoned
-from storage.blobs import BlobStore
-from storage.errors import BlobNotFoundError
-from storage.runs import RunLedger, RunState
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import procrastinate
 
+from bot.distributed.postgres import psycopg_conninfo
 from bot.settings import Settings
-from storage.postgres import psycopg_conninfo
 from storage.queue_schema import check_procrastinate_version
 
 

@@ -27,7 +27,10 @@ from pathlib import Path
 
 import procrastinate
 
+from bot.distributed.blobs import BlobStore
+from bot.distributed.errors import BlobNotFoundError
 from bot.distributed.queue import fetch_all
+from bot.distributed.runs import RunLedger
 from bot.distributed.shared_cache import download_verified, read_manifest
 from bot.distributed.wire import (
     RENDER_TASK_NAME,
@@ -36,13 +39,10 @@ from bot.distributed.wire import (
     error_from_dict,
     render_to_payload,
 )
+from separation.cache.render_keys import render_key
 from separation.cpu_budget import Lane
 from separation.errors import JobFailedError, RendersBusyError, StemsExpiredError
 from separation.jobs import JobResult, RenderRequest
-from separation.render_keys import render_key
-from storage.blobs import BlobStore
-from storage.errors import BlobNotFoundError
-from storage.runs import RunLedger
 
 logger = logging.getLogger(__name__)
 

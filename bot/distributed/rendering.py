@@ -31,19 +31,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.distributed.blobs import BlobStore
+from bot.distributed.errors import BlobNotFoundError
 from bot.distributed.shared_cache import (
     download_verified,
     publish_result,
     read_manifest,
 )
 from bot.distributed.wire import Outcome, ResultManifest
-from separation.cache import CacheEntry
+from separation.cache.render_keys import render_key
+from separation.cache.results import CacheEntry
 from separation.errors import StemsExpiredError
 from separation.jobs import JobResult, RenderRequest
 from separation.pool import SeparationPool
-from separation.render_keys import render_key
-from storage.blobs import BlobStore
-from storage.errors import BlobNotFoundError
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from bot.distributed.blobs import BlobInfo, BlobStore
+from bot.distributed.errors import BlobNotFoundError
 from bot.distributed.wire import MANIFEST_NAME, ResultManifest, result_prefix
-from storage.blobs import BlobInfo, BlobStore
-from storage.errors import BlobNotFoundError
 
 logger = logging.getLogger(__name__)
 

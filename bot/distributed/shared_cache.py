@@ -12,10 +12,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from bot.distributed.blobs import BlobStore
 from bot.distributed.wire import MANIFEST_NAME, OutputFile, ResultManifest, result_prefix
-from separation.cache import file_sha256
+from separation.cache.results import file_sha256
 from separation.jobs import JobResult
-from storage.blobs import BlobStore
 
 
 async def read_manifest(blobs: BlobStore, cache_key: str) -> ResultManifest:

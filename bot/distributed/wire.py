@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import separation.errors as separation_errors
+from separation.audio.encode import EncodingSpec, StemMode
+from separation.audio.ffmpeg import ProbeResult
+from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
-from separation.encode import EncodingSpec, StemMode
 from separation.errors import AudioInputError, JobFailedError, SeparationError
-from separation.ffmpeg import ProbeResult
 from separation.jobs import (
     Decoded,
     ProgressEvent,
@@ -29,7 +30,6 @@ from separation.jobs import (
     Running,
     SeparationRequest,
 )
-from separation.render_options import RenderOptions
 
 TASK_NAME = "karaoke.separate"
 """The procrastinate task every worker registers and every front-end defers."""
@@ -219,10 +219,11 @@ class ResultManifest:
     """When the result was stored (Unix time): results are users' music, kept and served
     for ``pool.cache_max_age_hours`` at most (``bot.distributed.retention``)."""
     stems: list[OutputFile] = field(default_factory=list)
-    """The song's lossless stems (``separation.controls``) that renders re-mix; empty for a
-    render, or a result from a worker of an older release."""
+    """The song's lossless stems (``separation.rendering.controls``) that renders re-mix;
+    empty for a render, or a result from a worker of an older release."""
     stems_scale: float = 1.0
-    """The shared scale the stems were stored at (``separation.controls.LosslessStems``)."""
+    """The shared scale the stems were stored at
+    (``separation.rendering.controls.LosslessStems``)."""
     render_of: str | None = None
     """For a render: the song's cache key (renders are evicted before songs)."""
 

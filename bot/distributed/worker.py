@@ -14,7 +14,7 @@ A worker that dies mid-song stops sending heartbeats; every worker sweeps the qu
 songs of silent workers with procrastinate's stalled-job API and puts them back, at most
 ``queue.max_attempts`` times. A worker that was only cut off and finishes later finds its
 attempt superseded in the ledger: its outcome is rejected, and it waits for the current
-attempt instead of marking the queue row (see ``storage.runs``).
+attempt instead of marking the queue row (see ``bot.distributed.runs``).
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ from procrastinate.job_context import AbortReason, JobContext
 from procrastinate.jobs import Job, Status
 from procrastinate.manager import JobManager
 
+from bot.distributed.blobs import BlobStore
+from bot.distributed.errors import BlobNotFoundError
 from bot.distributed.queue import fetch_all
 from bot.distributed.rendering import SharedRenderer, stems_of
 from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
+from bot.distributed.runs import RunLedger
 from bot.distributed.shared_cache import publish_result, read_manifest, upload_files
 from bot.distributed.wire import (
     MANIFEST_NAME,
@@ -55,15 +58,12 @@ from bot.distributed.wire import (
     result_prefix,
 )
 from bot.settings import QueueSettings
-from separation.cache import file_sha256
-from separation.controls import STEM_SUFFIX
+from separation.cache.results import file_sha256
 from separation.errors import WorkerLostError
 from separation.jobs import JobHandle, JobResult
 from separation.pool import SeparationPool
+from separation.rendering.controls import STEM_SUFFIX
 from separation.workdir import JobFolder, sweep_abandoned
-from storage.blobs import BlobStore
-from storage.errors import BlobNotFoundError
-from storage.runs import RunLedger
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ A submitted song goes through these steps, each off the event loop where it bloc
    a cached result is returned at once, and a song already being separated for someone
    else is joined rather than run twice (single-flight, :mod:`separation.pool.flights`);
 2. *queue*: jobs wait for one of ``max_running_jobs`` slots, handed out round-robin
-   between users (:mod:`separation.pool.slots`, ``separation.scheduler``);
+   between users (:mod:`separation.pool.slots`, ``separation.pool.scheduler``);
 3. *decode* into a raw file in a private job folder, with the header the caller already
    read (never probing twice); the true length is published (``Decoded``) and the MP3
    bitrate is fitted to the caller's size budget here, before any model time is spent;
 4. *separate*: the song's segments join those of the other running songs in shared
-   forward passes (``separation.batching``, ``separation.workers``); an out-of-memory
+   forward passes (``separation.model.batching``, ``separation.model.workers``); an out-of-memory
    error shrinks the batch, then the segment;
 5. *render* the outputs straight into a cache staging folder and commit the entry; each
    caller gets the entry pinned (``JobResult.release`` unpins it once delivered).

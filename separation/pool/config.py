@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from separation.cache import CachePolicy
+from separation.audio.decode import AudioLimits
+from separation.cache.results import CachePolicy
 from separation.cpu_budget import CpuPlan
-from separation.decode import AudioLimits
-from separation.engine import SeparationOptions
-from separation.models import LoadedModel
+from separation.model.engine import SeparationOptions
+from separation.model.loading import LoadedModel
 
 ModelLoader = Callable[[torch.device], LoadedModel]
 """Loads (or returns the already loaded) model for a device, e.g. ``ModelCache.get``."""
@@ -31,7 +31,7 @@ class PoolConfig:
     """Segments per forward pass (they may come from different songs)."""
     sweep_batch_sizes: tuple[int, ...] = ()
     """When set, each CUDA worker measures these batch sizes at start and uses the one
-    ``separation.batch_sweep`` recommends instead of ``batch_size``."""
+    ``separation.model.batch_sweep`` recommends instead of ``batch_size``."""
     max_running_jobs: int = 2
     """Songs decoded and separated at the same time; others wait in the queue."""
     max_queued_jobs: int = 100
@@ -57,7 +57,7 @@ class PoolConfig:
     """Run one forward pass per worker at start (measures speed for queue estimates)."""
     overlap_accumulation: bool | None = None
     """Accumulate a batch's outputs on a second thread during the next forward pass
-    (``separation.workers``); None: on CUDA devices."""
+    (``separation.model.workers``); None: on CUDA devices."""
     cpu: CpuPlan | None = None
     """How the CPU cores are shared between the model step and ffmpeg
     (``separation.cpu_budget``); None: this machine's cores and torch's thread count."""

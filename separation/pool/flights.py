@@ -14,10 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from separation.cache import ResultPin
-from separation.engine import SeparationJob
+from separation.cache.results import ResultPin
 from separation.errors import AudioInputError, JobFailedError, PoolError, SeparationError
 from separation.jobs import JobHandle, JobResult, ProgressEvent, SeparationRequest
+from separation.model.engine import SeparationJob
 
 logger = logging.getLogger(__name__)
 

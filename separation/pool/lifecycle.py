@@ -23,10 +23,8 @@ from typing import Any
 
 import torch
 
-from separation.batching import BatchRunner, BatchScheduler
-from separation.cache import CacheEntry, CacheUsage, ResultCache, cache_key, file_sha256
+from separation.cache.results import CacheEntry, CacheUsage, ResultCache, cache_key, file_sha256
 from separation.cpu_budget import CpuBudget, CpuPlan, available_cores
-from separation.engine import run_batch
 from separation.errors import (
     JobTimeoutError,
     PoolBusyError,
@@ -44,8 +42,11 @@ from separation.jobs import (
     Running,
     SeparationRequest,
 )
-from separation.models import LoadedModel
-from separation.offload import run_blocking
+from separation.model.batching import BatchRunner, BatchScheduler
+from separation.model.engine import run_batch
+from separation.model.loading import LoadedModel
+from separation.model.offload import run_blocking
+from separation.model.workers import Worker
 from separation.pool.config import ModelLoader, PoolConfig
 from separation.pool.flights import Flight, Flights, typed_error
 from separation.pool.processing import FlightProcessor, fallback_title, result_from_entry
@@ -54,7 +55,6 @@ from separation.pool.slots import JobSlots
 from separation.pool.sweeping import CacheSweeper
 from separation.pool.tasks import TaskSet, cancel_all
 from separation.workdir import private_dirs, sweep_abandoned
-from separation.workers import Worker
 
 logger = logging.getLogger(__name__)
 

@@ -20,16 +20,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from separation.batching import BatchScheduler, SegmentTooLargeError
-from separation.cache import CacheEntry, ResultCache
+from separation.audio.decode import DecodedAudio
+from separation.audio.encode import EncodingSpec, choose_mp3_bitrate
+from separation.cache.results import CacheEntry, ResultCache
 from separation.cpu_budget import CpuBudget, Lane
-from separation.decode import DecodedAudio
-from separation.encode import EncodingSpec, choose_mp3_bitrate
-from separation.engine import SeparatedStems, SeparationJob, SeparationOptions
 from separation.errors import OutOfMemoryError
 from separation.jobs import Decoded, JobResult, RenderRequest, Running, SeparationRequest
-from separation.models import LoadedModel
-from separation.offload import run_blocking
+from separation.model.batching import BatchScheduler, SegmentTooLargeError
+from separation.model.engine import SeparatedStems, SeparationJob, SeparationOptions
+from separation.model.loading import LoadedModel
+from separation.model.offload import run_blocking
 from separation.pipeline import PipelineConfig, Song, separate_song
 from separation.pool.config import PoolConfig
 from separation.pool.flights import Flight
@@ -224,7 +224,7 @@ def bitrate(spec: EncodingSpec) -> int | None:
     if spec.format == "mp3":
         return spec.bitrate_kbps
     if spec.format == "opus":
-        return min(spec.bitrate_kbps, 256)  # the encoder's cap (separation.encode)
+        return min(spec.bitrate_kbps, 256)  # the encoder's cap (separation.audio.encode)
     return None
 
 

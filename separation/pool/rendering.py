@@ -1,7 +1,7 @@
 """Re-rendering a separated song (key, tempo, guide vocal) from the stems in its cache entry.
 
 A render is a re-mix of the lossless stems kept with the separation's cache entry
-(``separation.controls``): seconds of ffmpeg, never the model. Its outputs are cached
+(``separation.rendering.controls``): seconds of ffmpeg, never the model. Its outputs are cached
 too, as an entry of their own keyed by the separation's key, the render options and the
 encoding, so the same button pressed twice costs one render, and they live under the
 same size, age, pin and manifest rules as every result. The ffmpeg runs hold the pool's
@@ -28,17 +28,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from separation.cache import RENDER_OF, CacheEntry, ResultCache
-from separation.controls import render_controls
+from separation.audio.encode import EncodingSpec, Tags
+from separation.cache.render_keys import render_key
+from separation.cache.results import RENDER_OF, CacheEntry, ResultCache
 from separation.cpu_budget import CpuBudget, Lane, PausePoint
-from separation.encode import EncodingSpec, Tags
 from separation.errors import PoolShutdownError, RendersBusyError, StemsExpiredError
 from separation.jobs import JobResult, RenderRequest
-from separation.offload import run_blocking
+from separation.model.offload import run_blocking
 from separation.pipeline import output_tags
 from separation.pool.processing import bitrate, fit_encoding, result_from_entry
-from separation.render import RenderedOutputs
-from separation.render_keys import render_key
+from separation.rendering.controls import render_controls
+from separation.rendering.render import RenderedOutputs
 from separation.workdir import job_directory
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Job slots: how many songs run at once, who waits, in what order, and for how long.
 
 At most ``max_running_jobs`` flights are decoded and separated at the same time; the
-others wait in a queue that takes users in turn (``separation.scheduler``). Waiting
-flights are told their position and an estimated wait (``separation.eta``), from the
+others wait in a queue that takes users in turn (``separation.pool.scheduler``). Waiting
+flights are told their position and an estimated wait (``separation.model.eta``), from the
 speed the workers measured; a full pool tells new callers when to retry.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from separation.engine import SeparationOptions
-from separation.eta import segments_for, start_times
 from separation.jobs import Queued
-from separation.models import LoadedModel
+from separation.model.engine import SeparationOptions
+from separation.model.eta import segments_for, start_times
+from separation.model.loading import LoadedModel
+from separation.model.workers import Worker
 from separation.pool.flights import Flight
-from separation.scheduler import FairQueue
-from separation.workers import Worker
+from separation.pool.scheduler import FairQueue
 
 # Until a job is decoded its length is unknown; the queue estimate assumes this.
 _TYPICAL_SONG_SECONDS = 240.0

@@ -1,6 +1,6 @@
 """Keeping the disk in check: cache eviction and sweeping abandoned job folders.
 
-Each commit makes room for itself (``separation.cache``); the cache is evicted again
+Each commit makes room for itself (``separation.cache.results``); the cache is evicted again
 after every stored result (entries pinned at that commit may be delivered by now) and,
 with the job folders that a killed process left behind, on a timer (even when nothing
 new is stored: expired entries go, and ``/metrics`` gets a fresh measurement). One
@@ -13,8 +13,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from separation.cache import ResultCache
-from separation.offload import run_blocking
+from separation.cache.results import ResultCache
+from separation.model.offload import run_blocking
 from separation.workdir import sweep_abandoned
 
 logger = logging.getLogger(__name__)

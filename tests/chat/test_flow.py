@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.credits import display_title
-from bot.chat.flow import ChatFlow
-from bot.chat.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from bot.chat.conversation.credits import display_title
+from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from bot.process.wiring import flow_config
 from bot.settings import Settings
-from bot.wiring import flow_config
 from storage.records import ChatRef, JobRequest, JobStatus
 from storage.store import Store
 from tests.conftest import excerpt

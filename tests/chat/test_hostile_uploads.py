@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from bot.chat.flow import ChatFlow
-from bot.chat.types import OutgoingFile, SongUpload
+from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.types import OutgoingFile, SongUpload
+from bot.process.wiring import flow_config
 from bot.settings import Settings
-from bot.wiring import flow_config
-from separation.cache import CachePolicy, ResultCache
+from separation.cache.results import CachePolicy, ResultCache
 from storage.store import Store
 from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
 from tests.conftest import excerpt

@@ -1,4 +1,4 @@
-"""The chat flow's intake records (``bot.chat.intake``): a song is on record from the
+"""The chat flow's intake records (``bot.chat.conversation.intake``): a song is on record from the
 moment it is accepted until its job exists or it gets a final answer, and a song a
 restart finds on record is fetched again or reported lost in one sentence."""
 
@@ -9,8 +9,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from bot.chat import messages
-from bot.chat.flow import ChatFlow
+from bot.chat.conversation import messages
+from bot.chat.conversation.flow import ChatFlow
 from storage.intake import IntakeRequest
 from storage.records import ChatRef, utc_now
 from tests.chat.test_flow import CHAT, USER, RecordingReplier, flow, song, upload_of  # noqa: F401

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import messages
-from bot.chat.credits import display_title, song_credits
-from bot.chat.user_text import MAX_NAME_CHARS, clean_name, escaped, excerpt
+from bot.chat.conversation import messages
+from bot.chat.conversation.credits import display_title, song_credits
+from bot.chat.conversation.user_text import MAX_NAME_CHARS, clean_name, escaped, excerpt
 from bot.cli.messages import input_failed
 from separation.errors import (
     AudioTooLargeError,

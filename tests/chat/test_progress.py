@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
-from bot.chat.progress import ProgressMessage
+from bot.chat.conversation.progress import ProgressMessage
 
 
 class Recorder:

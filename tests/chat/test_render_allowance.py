@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chat.render_allowance import WINDOW_SECONDS, RenderAllowance, RenderAllowanceUsedError
+from bot.chat.conversation.render_allowance import (
+    WINDOW_SECONDS,
+    RenderAllowance,
+    RenderAllowanceUsedError,
+)
 
 
 class Clock:

@@ -10,17 +10,17 @@ from typing import Any, cast
 
 import pytest
 
-from bot.chat import messages
-from bot.chat.controls import MAX_ENCODED_LENGTH, BadControlError, ControlState
-from bot.chat.flow import ChatFlow
-from bot.chat.render_allowance import RenderAllowance
-from bot.chat.rerender import Rerenderer
-from bot.chat.types import OutgoingFile
-from separation.encode import EncodingSpec
+from bot.chat.conversation import messages
+from bot.chat.conversation.controls import MAX_ENCODED_LENGTH, BadControlError, ControlState
+from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.render_allowance import RenderAllowance
+from bot.chat.conversation.rerender import Rerenderer
+from bot.chat.conversation.types import OutgoingFile
+from separation.audio.encode import EncodingSpec
+from separation.audio.render_options import RenderOptions
 from separation.errors import RendersBusyError, RenderUnavailableError
 from separation.jobs import JobResult, RenderRequest
 from separation.pool import SeparationPool
-from separation.render_options import RenderOptions
 from storage.records import new_control_token
 from tests.chat.test_flow import (  # noqa: F401  (flow, song: fixtures)
     CHAT,

@@ -18,11 +18,11 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import BotApp, build_app
-from bot.chat.messages import DONE
-from bot.discord.adapter import DiscordAdapter
+from bot.chat.conversation.messages import DONE
+from bot.chat.discord.adapter import DiscordAdapter
+from bot.process.app import BotApp, build_app
+from bot.process.wiring import flow_config
 from bot.settings import Settings
-from bot.wiring import flow_config
 from tests.discord.fake_discord_api import TOKEN, FakeDiscordApi, FakeGatewayClient
 from tests.telegram import conftest as telegram_harness
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat import messages
+from bot.chat.conversation import messages
 from tests.discord.conftest import (
     GUILD_ID,
     OTHER_USER_ID,

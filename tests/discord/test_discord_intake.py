@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.chat import messages
-from bot.wiring import open_store
+from bot.chat.conversation import messages
+from bot.process.wiring import open_store
 from storage import ChatRef
 from storage.intake import IntakeRequest
 from tests.discord.conftest import (

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import messages
-from bot.chat.messages import DONE
-from bot.cli.admin import open_store
-from bot.cli.main import main
-from bot.discord.adapter import (
+from bot.chat.conversation import messages
+from bot.chat.conversation.messages import DONE
+from bot.chat.discord.adapter import (
     INTENT_REFUSED_WARNING,
     NO_INTENT_WARNING,
     DiscordStartError,
 )
-from bot.discord.sync import STATE_FILE_NAME
-from bot.wiring import quota_limits
+from bot.chat.discord.sync import STATE_FILE_NAME
+from bot.cli.admin import open_store
+from bot.cli.main import main
+from bot.process.wiring import quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.discord.conftest import (
     GUILD_ID,

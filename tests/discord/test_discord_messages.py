@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chat.messages import DONE
+from bot.chat.conversation.messages import DONE
 from tests.discord.conftest import (
     BOOSTED_CHANNEL,
     BOOSTED_GUILD_ID,

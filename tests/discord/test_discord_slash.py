@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from bot.chat.messages import DONE
-from bot.discord.replies import MOVED_NOTICE
+from bot.chat.conversation.messages import DONE
+from bot.chat.discord.replies import MOVED_NOTICE
 from tests.conftest import decode_bytes, decode_file
 from tests.discord.conftest import ADMIN_ID, ADMIN_ROLE_ID, OTHER_USER_ID, SONG_CHANNEL, USER_ID
 

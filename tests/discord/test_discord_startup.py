@@ -8,7 +8,7 @@ import logging
 import re
 import time
 
-import bot.chat.adapter
+import bot.chat.conversation.adapter
 import bot.cli.run
 from bot.cli.main import main
 from tests.discord.conftest import add_servers, discord_factory, start_discord_app
@@ -46,7 +46,7 @@ async def test_discord_unreachable_at_first_is_retried_until_it_answers(
 def test_discord_unreachable_for_good_is_one_line_and_exit_2(
     tmp_path, model_repo, capsys, monkeypatch
 ):
-    monkeypatch.setattr(bot.chat.adapter, "START_RETRY_SECONDS", 2.0)
+    monkeypatch.setattr(bot.chat.conversation.adapter, "START_RETRY_SECONDS", 2.0)
     monkeypatch.setenv("KARAOKE_DISCORD_TOKEN", TOKEN)
     unreachable = FakeDiscordApi()  # never started
     monkeypatch.setattr(

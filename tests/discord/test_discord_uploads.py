@@ -7,9 +7,9 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.chat.types import OutgoingFile
-from bot.discord.attachments import is_song_attachment
-from bot.discord.replies import (
+from bot.chat.conversation.types import OutgoingFile
+from bot.chat.discord.attachments import is_song_attachment
+from bot.chat.discord.replies import (
     DEFAULT_UPLOAD_LIMIT,
     MAX_FILES_PER_MESSAGE,
     DiscordUploadTooLargeError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.chat.messages import DONE
-from bot.telegram.adapter import TelegramAdapter
+from bot.chat.conversation.messages import DONE
+from bot.chat.telegram.adapter import TelegramAdapter
 from tests.discord.conftest import SONG_CHANNEL, start_discord_app
 from tests.discord.conftest import USER_ID as DISCORD_USER
 from tests.telegram.conftest import USER_ID as TELEGRAM_USER

@@ -23,11 +23,11 @@ import psycopg
 import pytest
 
 from bot.distributed.frontend import DistributedBackend
+from bot.distributed.postgres import psycopg_conninfo
 from bot.distributed.setup import distributed_backend
 from bot.settings import Settings, load_settings
 from storage.db import open_database
 from storage.migrate import upgrade
-from storage.postgres import psycopg_conninfo
 from tests.conftest import S3Server, excerpt
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import messages
-from bot.chat.controls import Button
+from bot.chat.conversation import messages
+from bot.chat.conversation.controls import Button
 from bot.distributed.wire import MANIFEST_NAME, ResultManifest
+from separation.audio.render_options import RenderOptions
+from separation.cache.render_keys import render_key
 from separation.cpu_budget import Lane
 from separation.jobs import RenderRequest
-from separation.render_keys import render_key
-from separation.render_options import RenderOptions
 from tests.chat.test_flow import RecordingReplier, upload_of
 from tests.distributed.conftest import ROOT, Fleet
 from tests.distributed.test_delivery import front_ends, new_user  # noqa: F401 (a fixture)

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot.chat import messages
-from bot.chat.flow import ChatFlow
-from bot.chat.types import ChatUser, Conversation
+from bot.chat.conversation import messages
+from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.types import ChatUser, Conversation
 from bot.distributed.frontend import DistributedBackend
-from bot.wiring import flow_config
+from bot.process.wiring import flow_config
 from storage.records import JobStatus
 from storage.store import Store
 from tests.chat.test_flow import RecordingReplier, upload_of

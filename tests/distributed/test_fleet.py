@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.backend import build_pool, pool_config
 from bot.distributed.setup import blob_store
 from bot.distributed.wire import input_key, progress_channel, progress_message
-from separation.encode import EncodingSpec
+from bot.process.backend import build_pool, pool_config
+from separation.audio.encode import EncodingSpec
 from separation.errors import (
     JobCancelledError,
     PoolBusyError,

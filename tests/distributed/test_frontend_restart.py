@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot.chat import messages
+from bot.chat.conversation import messages
 from tests.distributed.conftest import ROOT, Fleet, kill, wait_for
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 

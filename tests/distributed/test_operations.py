@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from bot.cli.check import check_fleet
+from bot.distributed.errors import BlobStoreError
 from bot.ops.metrics import Metrics
-from separation.encode import EncodingSpec
+from separation.audio.encode import EncodingSpec
 from separation.jobs import SeparationRequest
-from storage.errors import BlobStoreError
 from tests.distributed.conftest import Fleet
 
 pytestmark = pytest.mark.slow
@@ -70,8 +70,8 @@ def test_a_front_end_never_imports_torch():
     # A front-end host needs no GPU stack: the distributed backend, the app and both
     # adapters load without torch (the worker command imports it when it starts).
     probe = (
-        "import sys, bot.app, bot.distributed.setup, bot.telegram.adapter, "
-        "bot.discord.adapter, bot.cli.worker; print('torch' in sys.modules)"
+        "import sys, bot.process.app, bot.distributed.setup, bot.chat.telegram.adapter, "
+        "bot.chat.discord.adapter, bot.cli.worker; print('torch' in sys.modules)"
     )
     completed = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True

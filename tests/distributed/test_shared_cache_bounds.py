@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.distributed.blobs import LocalBlobStore
 from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
 from bot.distributed.wire import MANIFEST_NAME, OutputFile, ResultManifest, result_prefix
+from separation.audio.render_options import RenderOptions
 from separation.jobs import RenderRequest
-from separation.render_options import RenderOptions
-from storage.blobs import LocalBlobStore
 from tests.distributed.conftest import Fleet
 from tests.distributed.test_fleet import WAV, read, request
 

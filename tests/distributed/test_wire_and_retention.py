@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.distributed.blobs import LocalBlobStore
 from bot.distributed.retention import remove_expired_results
 from bot.distributed.wire import (
     MANIFEST_NAME,
@@ -19,7 +20,8 @@ from bot.distributed.wire import (
     request_to_payload,
     result_prefix,
 )
-from separation.encode import EncodingSpec
+from separation.audio.encode import EncodingSpec
+from separation.audio.ffmpeg import ProbeResult
 from separation.errors import (
     AudioTooLongError,
     CorruptAudioError,
@@ -27,9 +29,7 @@ from separation.errors import (
     OutputTooLargeError,
     WorkerLostError,
 )
-from separation.ffmpeg import ProbeResult
 from separation.jobs import Decoded, Queued, Running, SeparationRequest
-from storage.blobs import LocalBlobStore
 
 KEY = "ab" * 32
 

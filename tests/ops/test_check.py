@@ -166,7 +166,7 @@ def test_a_missing_ffmpeg_is_fatal(tmp_path, empty_hub, capsys):
 
 
 def test_a_header_reader_python_without_pyav_is_fatal(tmp_path, empty_hub, capsys):
-    """Every upload's header is read with PyAV (``separation.probe``)."""
+    """Every upload's header is read with PyAV (``separation.audio.probe``)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     audio = {"header_reader_python": venv / "bin" / "python"}

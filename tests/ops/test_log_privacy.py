@@ -48,7 +48,7 @@ def test_library_debug_records_are_dropped_and_ours_kept(
     for name in (*LIBRARIES, UNLISTED):
         logging.getLogger(name).debug("update from %s: document %s", NAME, FILE_NAME)
     logging.getLogger("sqlalchemy.engine.Engine").info("INSERT INTO users [%s]", NAME)
-    logging.getLogger("bot.chat.flow").debug("job j-1 queued for telegram:7")
+    logging.getLogger("bot.chat.conversation.flow").debug("job j-1 queued for telegram:7")
     logging.getLogger("separation.pool").debug("batch of 2 songs ready")
     logging.getLogger("telegram.ext.Application").info("Application started")
     logging.getLogger(UNLISTED).warning("connection lost, retrying")
@@ -65,9 +65,9 @@ def test_at_info_our_debug_lines_are_dropped_too(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("INFO")
-    logging.getLogger("bot.chat.flow").debug("job j-1 queued")
+    logging.getLogger("bot.chat.conversation.flow").debug("job j-1 queued")
     logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/...")
-    logging.getLogger("bot.chat.flow").info("job j-1 done")
+    logging.getLogger("bot.chat.conversation.flow").info("job j-1 done")
     log = capsys.readouterr().err
     assert "job j-1 queued" not in log and "HTTP Request" not in log
     assert "job j-1 done" in log

@@ -7,11 +7,11 @@ import dataclasses
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.backend import build_pool, pool_config
 from bot.ops.metrics import Metrics
+from bot.process.backend import build_pool, pool_config
 from bot.settings import Settings
+from separation.audio.render_options import RenderOptions
 from separation.jobs import RenderRequest, SeparationRequest
-from separation.render_options import RenderOptions
 from tests.conftest import excerpt
 from tests.pool.helpers import du_bytes
 

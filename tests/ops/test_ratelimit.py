@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chat.ratelimit import RateLimiter
+from bot.chat.conversation.ratelimit import RateLimiter
 from bot.settings import RateLimitSettings
 
 

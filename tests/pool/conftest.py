@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from separation.batching import BatchRunner
-from separation.models import LoadedModel
+from separation.model.batching import BatchRunner
+from separation.model.loading import LoadedModel
 from separation.pool import SeparationPool
 from tests.pools import make_pool as make_pool_for_tests
 

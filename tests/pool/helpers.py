@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from separation.audio.encode import EncodingSpec
 from separation.cpu_budget import CpuBudget, SlotEvent
-from separation.encode import EncodingSpec
-from separation.engine import Segment, run_batch
 from separation.jobs import JobHandle, ProgressEvent, SeparationRequest
-from separation.models import LoadedModel
+from separation.model.engine import Segment, run_batch
+from separation.model.loading import LoadedModel
 
 WAV = EncodingSpec(format="wav")
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from demucs.apply import BagOfModels, TensorChunk, apply_model
 
-from separation.batching import BatchScheduler, SegmentTooLargeError, run_isolated
-from separation.decode import DecodedAudio
-from separation.engine import SeparationJob, SeparationOptions, run_batch
-from separation.models import LoadedModel
-from separation.workers import Worker
+from separation.audio.decode import DecodedAudio
+from separation.model.batching import BatchScheduler, SegmentTooLargeError, run_isolated
+from separation.model.engine import SeparationJob, SeparationOptions, run_batch
+from separation.model.loading import LoadedModel
+from separation.model.workers import Worker
 from tests.conftest import short_excerpt
 from tests.pool.helpers import CountingRunner, FailingRunner, out_of_memory
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from separation.cache import (
+from separation.cache.results import (
     MANIFEST,
     RENDER_OF,
     CacheEntry,
@@ -187,7 +187,7 @@ def test_a_render_never_makes_room_by_evicting_its_own_song(tmp_path, clock, cap
         assert source is not None and source.stems, f"stems gone before key {key}"
         render = _store(cache, _key(f"song, key {key}"), size=10_000, render_of=song)
         source.pin.release()  # the renderer lets go of the song once the render is in
-        with caplog.at_level(logging.WARNING, logger="separation.cache"):
+        with caplog.at_level(logging.WARNING, logger="separation.cache.results"):
             cache.evict()  # what the pool does after each render, while it is sent
         render_bytes = du_bytes(render.folder)
         assert du_bytes(tmp_path) <= limit + render_bytes

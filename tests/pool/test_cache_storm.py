@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from separation.cache import CachePolicy
-from separation.encode import EncodingSpec
+from separation.audio.encode import EncodingSpec
+from separation.audio.render_options import RenderOptions
+from separation.cache.results import CachePolicy
 from separation.jobs import JobResult, RenderRequest
 from separation.pool import SeparationPool
-from separation.render_options import RenderOptions
 from tests.pool.conftest import PoolFactory
 from tests.pool.helpers import du_bytes, request
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
-from separation.decode import AudioLimits
-from separation.probe import probe
+from separation.audio.decode import AudioLimits
+from separation.audio.probe import probe
 from tests.pool.helpers import read_audio
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from separation.cpu_budget import CpuPlan
-from separation.engine import Segment, SeparationJob, run_batch
-from separation.models import LoadedModel
+from separation.model.engine import Segment, SeparationJob, run_batch
+from separation.model.loading import LoadedModel
 from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
 from tests.pool.helpers import read_audio, request
 
@@ -62,7 +62,7 @@ async def test_songs_in_the_pool_run_one_ffmpeg_at_a_time_on_two_cores(
     await asyncio.gather(*(handle.result() for handle in handles))
     on_songs = [run for run in ffmpeg_runs(log) if "-decoders" not in run]
     # A decode each, then 2 encoders and 2 lossless stems each (the header is read by
-    # separation.probe's reader, not by ffmpeg).
+    # separation.audio.probe's reader, not by ffmpeg).
     assert len(on_songs) == 3 + 3 * 2 * 2
     assert most_at_once(log) == 1
     assert runner.threads and set(runner.threads) <= {1, 2}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from separation.cache import CachePolicy, ResultCache
+from separation.cache.results import CachePolicy, ResultCache
 from separation.jobs import Decoded, Done
 from separation.workdir import JobFolder, job_directory, sweep_abandoned
 from tests.pool.helpers import frames_of, job_folders, request

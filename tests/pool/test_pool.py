@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from separation.encode import EncodingSpec
-from separation.engine import run_batch
+from separation.audio.encode import EncodingSpec
 from separation.errors import (
     JobCancelledError,
     JobFailedError,
@@ -23,7 +22,8 @@ from separation.errors import (
     UserJobLimitError,
 )
 from separation.jobs import Cancelled, Done, Failed, Queued, Running
-from separation.models import LoadedModel
+from separation.model.engine import run_batch
+from separation.model.loading import LoadedModel
 from separation.pipeline import PipelineConfig, Song, separate_file
 from tests.pool.helpers import (
     WAV,

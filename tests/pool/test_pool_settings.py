@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.backend import pool_config
+from bot.process.backend import pool_config
 from bot.settings import ConfigError, load_settings
-from separation.batch_sweep import DEFAULT_SWEEP_SIZES
+from separation.model.batch_sweep import DEFAULT_SWEEP_SIZES
 
 
 def _settings(tmp_path: Path, text: str):

@@ -10,14 +10,14 @@ import shutil
 import numpy as np
 import pytest
 
-from separation.cache import MANIFEST
+from separation.audio.decode import AudioLimits
+from separation.audio.encode import EncodingSpec
+from separation.audio.probe import probe
+from separation.audio.render_options import RenderOptions
+from separation.cache.results import MANIFEST
 from separation.cpu_budget import CpuPlan, Lane
-from separation.decode import AudioLimits
-from separation.encode import EncodingSpec
 from separation.errors import RendersBusyError, StemsExpiredError
 from separation.jobs import RenderRequest
-from separation.probe import probe
-from separation.render_options import RenderOptions
 from tests.conftest import make_tone
 from tests.pool.helpers import (
     WAV,

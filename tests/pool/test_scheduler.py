@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from separation.eta import ThroughputMeter, segments_for, start_times
-from separation.scheduler import FairQueue
+from separation.model.eta import ThroughputMeter, segments_for, start_times
+from separation.pool.scheduler import FairQueue
 
 
 def test_one_user_with_many_songs_does_not_starve_later_users():

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from separation.allocator import keep_memory_mapped
+from separation.model.allocator import keep_memory_mapped
 
 # In a fresh process (an arena is chosen at a thread's first allocation): a worker
 # thread allocates and frees 256 MB twice; the page faults of the second round say
 # whether the memory was kept or handed back and faulted in again.
 PROBE = """
 import resource, sys, threading
-from separation.allocator import keep_memory_mapped
+from separation.model.allocator import keep_memory_mapped
 tuned = sys.argv[1] == "tuned" and keep_memory_mapped()
 def rounds(out):
     for _ in range(2):

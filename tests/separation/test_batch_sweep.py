@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from separation.batch_sweep import recommend_batch_size, sweep_batch_sizes
-from separation.batching import BatchScheduler
-from separation.engine import run_batch
-from separation.workers import Worker
+from separation.model.batch_sweep import recommend_batch_size, sweep_batch_sizes
+from separation.model.batching import BatchScheduler
+from separation.model.engine import run_batch
+from separation.model.workers import Worker
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_out_of_memory_is_recorded_and_larger_sizes_are_not_tried(tiny_model):
 async def test_a_worker_takes_the_size_its_sweep_recommends(tiny_model, caplog):
     worker = Worker("w", tiny_model, BatchScheduler(), runner=run_batch, batch_size=4)
     try:
-        with caplog.at_level(logging.INFO, logger="separation.workers"):
+        with caplog.at_level(logging.INFO, logger="separation.model.workers"):
             chosen = await worker.choose_batch_size((1, 2))
     finally:
         worker.close()

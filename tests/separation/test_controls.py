@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from separation.controls import (
+from separation.audio.encode import EncodingSpec, StemMode
+from separation.audio.render_options import RenderOptions
+from separation.errors import AudioExportError, InvalidRenderOptionError
+from separation.model.engine import SeparatedStems, _FloatFile
+from separation.rendering.controls import (
     PAUSE_FRAMES,
     LosslessStems,
     render_controls,
     write_lossless_stems,
 )
-from separation.encode import EncodingSpec, StemMode
-from separation.engine import SeparatedStems, _FloatFile
-from separation.errors import AudioExportError, InvalidRenderOptionError
-from separation.render import RenderedOutputs
-from separation.render_options import RenderOptions
+from separation.rendering.render import RenderedOutputs
 from tests.conftest import decode_file
 
 RATE = 44100

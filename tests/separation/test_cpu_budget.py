@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
+from separation.audio.encode import EncodingSpec, Tags
 from separation.cpu_budget import CpuBudget, CpuPlan, Lane, PausePoint
-from separation.encode import EncodingSpec, Tags
-from separation.render import render_outputs
+from separation.rendering.render import render_outputs
 from tests.ffmpeg_log import most_at_once, wrapped_ffmpeg
 from tests.pool.helpers import SlotLog, read_audio
 from tests.separation.test_render import music_stems  # noqa: F401  (fixture)

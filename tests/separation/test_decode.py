@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from separation.decode import AudioLimits, decode_audio, inspect_audio
+from separation.audio.decode import AudioLimits, decode_audio, inspect_audio
+from separation.audio.ffmpeg import ProbeResult
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
@@ -18,7 +19,6 @@ from separation.errors import (
     EmptyAudioError,
     NotAudioError,
 )
-from separation.ffmpeg import ProbeResult
 from tests.conftest import excerpt, generate, make_tone, make_video
 
 # (file name, ffmpeg output arguments): what Telegram and Discord users actually send.

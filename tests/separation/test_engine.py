@@ -9,7 +9,7 @@ import pytest
 import torch
 from demucs.apply import BagOfModels, TensorChunk, apply_model
 
-from separation.engine import SeparationJob, SeparationOptions, run_job
+from separation.model.engine import SeparationJob, SeparationOptions, run_job
 from tests.conftest import short_excerpt
 
 TOLERANCE = 1e-4
@@ -103,7 +103,7 @@ def test_progress_is_reported_up_to_one(tiny_model, excerpt, tmp_path):
 
 def test_segments_of_different_jobs_share_a_forward_pass(tiny_model, decoded_clip, tmp_path):
     """The batching primitive the pool builds on: same key, different songs."""
-    from separation.engine import run_batch
+    from separation.model.engine import run_batch
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -142,7 +142,7 @@ def test_memory_does_not_hold_the_stems(tiny_model, decoded_clip, tmp_path):
 def test_discard_removes_accumulators(tiny_model, excerpt, tmp_path):
     job = SeparationJob(tiny_model, excerpt, tmp_path, SeparationOptions(shifts=1))
     segments = job.take_segments(1)
-    from separation.engine import run_batch
+    from separation.model.engine import run_batch
 
     job.complete(segments[0], run_batch(tiny_model, segments)[0])
     assert list(tmp_path.glob("pass-*.f32"))

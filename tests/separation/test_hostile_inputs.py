@@ -1,4 +1,4 @@
-"""Hostile files against the hardened ffmpeg runs (``separation.sandbox``), header to decode.
+"""Hostile files against the hardened ffmpeg runs (``separation.audio.sandbox``), header to decode.
 
 Every case here was an attack on the old ingest path (issue 10). The tests drive the real
 ffmpeg; nothing may reach the network, which a listener on 127.0.0.1 proves.
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from separation import sandbox
-from separation.decode import AudioLimits, decode_audio, inspect_audio, measure_duration
+from separation.audio import sandbox
+from separation.audio.decode import AudioLimits, decode_audio, inspect_audio, measure_duration
+from separation.audio.ffmpeg import ProbeResult
+from separation.audio.probe import probe
+from separation.audio.sandbox import ChildLimits, run_sandboxed
 from separation.errors import (
     AudioTooLongError,
     CorruptAudioError,
     InputLimitError,
     NotAudioError,
 )
-from separation.ffmpeg import ProbeResult
-from separation.probe import probe
-from separation.sandbox import ChildLimits, run_sandboxed
 from tests.conftest import make_tone
 from tests.hostile import (
     counting_listener,
@@ -114,8 +114,8 @@ def _ffmpeg_peak_in_a_small_process(path: Path, workdir: Path) -> dict:
         f"""
         import json, resource, time
         from pathlib import Path
-        from separation.decode import AudioLimits, decode_audio, inspect_audio
-        from separation.ffmpeg import find_ffmpeg
+        from separation.audio.decode import AudioLimits, decode_audio, inspect_audio
+        from separation.audio.ffmpeg import find_ffmpeg
         ffmpeg, limits, started = find_ffmpeg(), AudioLimits(), time.monotonic()
         info = inspect_audio(Path({str(path)!r}), ffmpeg=ffmpeg, limits=limits)
         audio = decode_audio(Path({str(path)!r}), Path({str(workdir / "raw.f32")!r}),

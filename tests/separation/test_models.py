@@ -8,15 +8,19 @@ import huggingface_hub.constants
 import pytest
 import torch
 
-from separation import models
 from separation.errors import DeviceError, ModelNotAvailableError
-from separation.models import (
+from separation.model import loading as models
+from separation.model.loading import (
     ModelCache,
     is_available_locally,
     load_model,
     resolve_device,
 )
-from separation.random_models import TINY_HTDEMUCS_KWARGS, build_htdemucs, save_hub_cache_model
+from separation.model.random_models import (
+    TINY_HTDEMUCS_KWARGS,
+    build_htdemucs,
+    save_hub_cache_model,
+)
 
 CPU = torch.device("cpu")
 

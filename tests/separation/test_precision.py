@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from separation.engine import SeparationJob, SeparationOptions, run_job
-from separation.fidelity import relative_error_db
 from separation.jobs import SeparationRequest
-from separation.precision import native_bf16, resolve_precision
+from separation.model.engine import SeparationJob, SeparationOptions, run_job
+from separation.model.fidelity import relative_error_db
+from separation.model.precision import native_bf16, resolve_precision
 from tests.conftest import decode_file, excerpt
 from tests.pools import make_pool
 

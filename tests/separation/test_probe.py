@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from separation.decode import AudioLimits, inspect_audio
-from separation.errors import HeaderReaderError, InputLimitError
-from separation.header_reader import (
+from separation.audio.decode import AudioLimits, inspect_audio
+from separation.audio.header_reader import (
     MAX_TAG_NAME_CHARS,
     MAX_TAG_VALUE_CHARS,
     MAX_TAGS,
     TAGS_BUDGET_BYTES,
     bounded_tags,
 )
-from separation.probe import probe
-from separation.sandbox import ChildLimits
+from separation.audio.probe import probe
+from separation.audio.sandbox import ChildLimits
+from separation.errors import HeaderReaderError, InputLimitError
 from tests import hostile
 from tests.hostile import FORGED_BANNER, LYRICS_1_MB
 

@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from separation.decode import AudioLimits
-from separation.encode import (
+from separation.audio.decode import AudioLimits
+from separation.audio.encode import (
     EncodingSpec,
     StreamingEncoder,
     Tags,
     choose_mp3_bitrate,
     estimate_mp3_bytes,
 )
-from separation.engine import SeparatedStems, _FloatFile
+from separation.audio.probe import probe
 from separation.errors import AudioExportError, OutputTooLargeError
-from separation.probe import probe
-from separation.render import clip_gain, iter_outputs, output_names, render_outputs
+from separation.model.engine import SeparatedStems, _FloatFile
+from separation.rendering.render import clip_gain, iter_outputs, output_names, render_outputs
 from tests.conftest import decode_file
 
 SOURCES = ["drums", "bass", "other", "vocals"]

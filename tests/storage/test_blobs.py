@@ -23,15 +23,16 @@ import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-import storage.blobs
-from storage.blobs import (
+import bot.distributed.blobs
+from bot.distributed.blobs import (
     BlobStore,
     LocalBlobStore,
     S3BlobStore,
     open_blob_store,
     validate_key,
 )
-from storage.errors import BlobNotFoundError, BlobStoreError, InvalidBlobKeyError, StorageError
+from bot.distributed.errors import BlobNotFoundError, BlobStoreError, InvalidBlobKeyError
+from storage.errors import StorageError
 from tests.conftest import S3Server
 
 MIB = 1024 * 1024
@@ -118,7 +119,7 @@ def failing_read(monkeypatch: pytest.MonkeyPatch) -> Callable[[BaseException], N
     so the failure comes midway: after a 1 MiB chunk, or after a whole 5 MiB part)."""
 
     def install(error: BaseException) -> None:
-        real = storage.blobs._read_chunk
+        real = bot.distributed.blobs._read_chunk
         calls = 0
 
         def read(reader: IO[bytes], size: int) -> bytes:
@@ -128,7 +129,7 @@ def failing_read(monkeypatch: pytest.MonkeyPatch) -> Callable[[BaseException], N
                 raise error
             return real(reader, size)
 
-        monkeypatch.setattr(storage.blobs, "_read_chunk", read)
+        monkeypatch.setattr(bot.distributed.blobs, "_read_chunk", read)
 
     return install
 
@@ -163,14 +164,14 @@ async def test_large_file_round_trip_uses_parts(
     source = tmp_path / "long.wav"
     digest = write_random(source, BIG_SIZE)
     read_sizes: list[int] = []
-    real = storage.blobs._read_chunk
+    real = bot.distributed.blobs._read_chunk
 
     def counting(reader: IO[bytes], size: int) -> bytes:
         data = real(reader, size)
         read_sizes.append(len(data))
         return data
 
-    monkeypatch.setattr(storage.blobs, "_read_chunk", counting)
+    monkeypatch.setattr(bot.distributed.blobs, "_read_chunk", counting)
     await store.put_file(f"{ns}inputs/{digest}", source)
     if backend == "s3":
         # One read per part, each at most a part: memory stays bounded by the part size.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.distributed.postgres import psycopg_conninfo
 from storage.errors import DatabaseOpenError
-from storage.postgres import psycopg_conninfo
 
 psycopg = pytest.importorskip("psycopg")
 conninfo_to_dict = psycopg.conninfo.conninfo_to_dict

@@ -20,11 +20,11 @@ from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from bot.distributed.postgres import psycopg_conninfo
 from storage import Store
 from storage.db import Database, open_database
 from storage.errors import QueueSchemaVersionError
 from storage.migrate import MIGRATIONS_DIR, alembic_config, current_revision, head_revision
-from storage.postgres import psycopg_conninfo
 from storage.queue_schema import (
     PROCRASTINATE_SCHEMA_VERSION,
     check_procrastinate_version,

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotApp, build_app
+from bot.chat.telegram.adapter import TelegramAdapter
+from bot.process.app import BotApp, build_app
+from bot.process.wiring import flow_config
 from bot.settings import Settings
-from bot.telegram.adapter import TelegramAdapter
-from bot.wiring import flow_config
 from separation.pool import SeparationPool
 from tests.conftest import excerpt, make_video
 from tests.pools import make_pool as make_pool_for_tests
@@ -168,9 +168,9 @@ def make_settings(tmp_path: Path, api: FakeBotApi, model_repo: Path, **overrides
 
 
 def make_pool(settings: Settings, **config: Any) -> SeparationPool:
-    from bot.backend import separation_options
-    from bot.wiring import audio_limits
-    from separation.ffmpeg import find_ffmpeg
+    from bot.process.backend import separation_options
+    from bot.process.wiring import audio_limits
+    from separation.audio.ffmpeg import find_ffmpeg
 
     return make_pool_for_tests(
         ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),

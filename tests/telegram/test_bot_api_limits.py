@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from bot.telegram.adapter import TelegramReplier
+from bot.chat.telegram.adapter import TelegramReplier
 from tests.telegram.conftest import USER_ID
 from tests.telegram.fake_bot_api import NOT_MODIFIED, TOKEN
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.chat import messages
+from bot.chat.conversation import messages
 from separation.cpu_budget import CpuPlan
 from separation.pool import SeparationPool
 from tests.conftest import generate

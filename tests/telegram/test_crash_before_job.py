@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat import messages
+from bot.chat.conversation import messages
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 from tests.telegram.test_run_command import _run_bot, _write_config
 

@@ -12,8 +12,8 @@ import sqlite3
 
 from telegram import Update
 
-from bot.telegram.adapter import carries_song
-from bot.telegram.intake_gate import IntakeGate
+from bot.chat.telegram.adapter import carries_song
+from bot.chat.telegram.intake_gate import IntakeGate
 
 
 def _message(message_id: int, **content) -> dict:

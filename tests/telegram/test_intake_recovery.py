@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from bot.app import build_app
-from bot.chat import messages
-from bot.telegram.adapter import TelegramAdapter
-from bot.wiring import flow_config, open_store
+from bot.chat.conversation import messages
+from bot.chat.telegram.adapter import TelegramAdapter
+from bot.process.app import build_app
+from bot.process.wiring import flow_config, open_store
 from storage.intake import IntakeRequest
 from storage.records import ChatRef
 from tests.telegram.conftest import USER_ID, make_pool, make_settings

@@ -8,10 +8,10 @@ import time
 
 import aiohttp
 
-from bot.app import build_app
+from bot.chat.telegram.adapter import TelegramAdapter
 from bot.cli.admin import open_store
-from bot.telegram.adapter import TelegramAdapter
-from bot.wiring import flow_config, quota_limits
+from bot.process.app import build_app
+from bot.process.wiring import flow_config, quota_limits
 from storage.records import ChatRef, JobRequest
 from tests.telegram.conftest import make_pool, make_settings
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-import bot.chat.adapter
-from bot.app import build_app, run_until_stopped
-from bot.chat.adapter import StartError
+import bot.chat.conversation.adapter
+from bot.chat.conversation.adapter import StartError
+from bot.chat.telegram.adapter import TelegramAdapter, TelegramStartError
 from bot.cli.main import main
-from bot.telegram.adapter import TelegramAdapter, TelegramStartError
-from bot.wiring import flow_config
+from bot.process.app import build_app, run_until_stopped
+from bot.process.wiring import flow_config
 from tests.telegram.conftest import make_pool, make_settings
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
@@ -65,7 +65,7 @@ async def test_telegram_unreachable_at_first_is_retried_until_it_answers(
 
 
 async def test_a_rejected_token_is_not_retried(tmp_path, model_repo, monkeypatch):
-    monkeypatch.setattr(bot.chat.adapter, "START_RETRY_SECONDS", 60.0)
+    monkeypatch.setattr(bot.chat.conversation.adapter, "START_RETRY_SECONDS", 60.0)
     api = FakeBotApi()
     await api.start()
     settings = make_settings(tmp_path, api, model_repo, telegram={"token": "999:wrong"})
@@ -87,7 +87,7 @@ async def test_a_rejected_token_is_not_retried(tmp_path, model_repo, monkeypatch
 def test_telegram_unreachable_for_good_is_one_line_and_exit_2(
     tmp_path, model_repo, capsys, monkeypatch
 ):
-    monkeypatch.setattr(bot.chat.adapter, "START_RETRY_SECONDS", 2.0)
+    monkeypatch.setattr(bot.chat.conversation.adapter, "START_RETRY_SECONDS", 2.0)
     monkeypatch.setenv("KARAOKE_TELEGRAM_TOKEN", TOKEN)
     base = f"http://127.0.0.1:{_free_port()}"
     config = tmp_path / "config.toml"

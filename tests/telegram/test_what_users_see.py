@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.chat.user_text import MAX_NAME_CHARS
+from bot.chat.conversation.user_text import MAX_NAME_CHARS
 from tests.conftest import excerpt
 from tests.telegram.conftest import ADMIN_ID, USER_ID
 

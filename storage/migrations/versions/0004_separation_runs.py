@@ -1,4 +1,4 @@
-"""The run ledger of the distributed backend (PostgreSQL only): see ``storage.runs``.
+"""The run ledger of the distributed backend (PostgreSQL only): see ``bot.distributed.runs``.
 
 One row per queued job: the caller's job id, the current attempt (the fence that rejects
 a presumed-dead worker's late result), which worker runs it, and the outcome it recorded.

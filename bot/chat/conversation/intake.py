@@ -1,0 +1,119 @@
+"""Songs accepted before their job exists, as the chat flow journals and resumes them.
+
+The chat platforms send a message once: Telegram forgets an update when the next
+``getUpdates`` confirms it, Discord's gateway never replays an event. A song then spends
+a while without a job (downloading, its header checked, or waiting for a slot to do
+either), and a crash in that while would lose it silently, its "Downloading your
+song..." left forever. So the flow records each song (``storage.intake``) before the
+adapter lets the platform consider it delivered, with everything needed to fetch it
+again and run it as the user asked; at the next start each record left is resumed or
+reported to its user as lost.
+
+This module translates between the flow's values and that record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, get_args
+
+from bot.chat.conversation.job_options import controls_in, render_option
+from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, SongUpload
+from separation.audio.encode import OutputFormat, StemMode
+from separation.audio.render_options import RenderOptions
+from storage.intake import IntakeRecord, IntakeRequest
+from storage.records import ChatRef
+
+MAX_AGE = timedelta(hours=24)
+"""An accepted song older than this is reported as lost instead of fetched again: Discord's
+attachment links expire within a day, and a song that arrives a day late surprises."""
+
+_HINTS = ("title_hint", "performer_hint", "fallback_title")
+"""The upload's display hints, kept with the record's options."""
+
+
+@dataclass(frozen=True)
+class SongWishes:
+    """What the user asked for with the song."""
+
+    stems: StemMode = "two"
+    output_format: OutputFormat | None = None
+    controls: RenderOptions | None = None
+
+
+def intake_request(
+    conversation: Conversation,
+    upload: SongUpload,
+    wishes: SongWishes,
+    *,
+    holder: str | None,
+) -> IntakeRequest | None:
+    """The record of an accepted song; None when the platform gave no way to fetch it
+    again (nothing could be resumed from such a record)."""
+    if not upload.file_ref:
+        return None
+    options: dict[str, Any] = {
+        "stems": wishes.stems,
+        **({"format": wishes.output_format} if wishes.output_format else {}),
+        **render_option(wishes.controls),
+        **{hint: value for hint in _HINTS if (value := getattr(upload, hint))},
+    }
+    return IntakeRequest(
+        chat=ChatRef(
+            chat_id=conversation.chat_id or None,
+            guild_id=conversation.guild_id,
+            channel_id=conversation.channel_id,
+            message_id=conversation.message_id,
+        ),
+        file_ref=upload.file_ref,
+        file_unique_id=upload.file_unique_id,
+        file_name=upload.file_name,
+        declared_size=upload.declared_size,
+        options=options,
+        holder=holder,
+    )
+
+
+def wishes_of(intake: IntakeRecord) -> SongWishes:
+    """What the user asked for, read back from the record (defaults where unreadable)."""
+    options = intake.options
+    output_format = options.get("format")
+    controls = controls_in(options, owner=f"accepted song {intake.id}")
+    return SongWishes(
+        stems="four" if options.get("stems") == "four" else "two",
+        output_format=output_format if output_format in get_args(OutputFormat) else None,
+        controls=None if controls.is_identity else controls,
+    )
+
+
+def conversation_of(intake: IntakeRecord, user: ChatUser) -> Conversation:
+    """Where the song came from, as the flow names it."""
+    chat = intake.chat
+    return Conversation(
+        user.platform,
+        chat.chat_id or chat.channel_id or "",
+        guild_id=chat.guild_id,
+        channel_id=chat.channel_id,
+        message_id=chat.message_id,
+        is_private=chat.guild_id is None,
+    )
+
+
+def upload_of(intake: IntakeRecord, stream: ByteStream) -> SongUpload:
+    """The song as it was sent, fetched again through ``stream``."""
+
+    def hint(name: str) -> str | None:
+        value = intake.options.get(name)
+        return value if isinstance(value, str) else None
+
+    return SongUpload(
+        stream=stream,
+        file_name=intake.file_name,
+        declared_size=intake.declared_size,
+        title_hint=hint("title_hint"),
+        performer_hint=hint("performer_hint"),
+        fallback_title=hint("fallback_title"),
+        file_ref=intake.file_ref,
+        file_unique_id=intake.file_unique_id,
+    )

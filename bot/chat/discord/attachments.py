@@ -1,0 +1,72 @@
+"""Which Discord attachments are songs, and streaming one to the store.
+
+Discord sends a content type for most uploads but not all (some clients, some file
+types), so the file name's extension is the fallback. Downloads stream in chunks: the
+flow refuses an attachment from its declared size first, and the store enforces the byte
+limit while writing, so a size that lies cannot fill the disk.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+
+import aiohttp
+import discord
+
+from bot.chat.conversation import messages
+from bot.chat.conversation.types import ByteStream, SongUpload
+
+_CHUNK_BYTES = 1 << 16
+_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
+"""No total limit (big files on slow links are fine), but a stalled download ends."""
+
+
+def is_song_attachment(attachment: discord.Attachment) -> bool:
+    """Audio or video, by Discord's content type or else the file name's extension."""
+    content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or ""
+    return content_type.split(";")[0].strip().lower().startswith(("audio/", "video/"))
+
+
+def song_attachment(message: discord.Message) -> discord.Attachment | None:
+    """The message's first audio or video attachment."""
+    return next((a for a in message.attachments if is_song_attachment(a)), None)
+
+
+def song_upload(attachment: discord.Attachment, connector: aiohttp.BaseConnector) -> SongUpload:
+    """The flow's view of an attachment; nothing is downloaded until it asks.
+
+    Args:
+        connector: discord.py's own (``client.http.connector``), so downloads share its
+            connection pool and proxy setup.
+    """
+    return SongUpload(
+        stream=attachment_stream(attachment.url, connector),
+        file_name=attachment.filename,
+        declared_size=attachment.size,
+        title_hint=messages.VOICE_MESSAGE if attachment.is_voice_message() else None,
+        file_ref=attachment.url,
+        file_unique_id=str(attachment.id),
+    )
+
+
+def attachment_stream(url: str, connector: aiohttp.BaseConnector) -> ByteStream:
+    """Opens the download of the attachment at ``url`` (also after a restart)."""
+
+    def stream() -> AsyncIterator[bytes]:
+        return download(url, connector)
+
+    return stream
+
+
+async def download(url: str, connector: aiohttp.BaseConnector) -> AsyncIterator[bytes]:
+    """Stream ``url`` in chunks; the consumer stops reading once it has enough."""
+    async with (
+        aiohttp.ClientSession(
+            connector=connector, connector_owner=False, timeout=_TIMEOUT
+        ) as session,
+        session.get(url) as response,
+    ):
+        response.raise_for_status()
+        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+            yield chunk

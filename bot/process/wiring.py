@@ -1,0 +1,92 @@
+"""Turning settings into the plain objects the chat flow and ``storage/`` take.
+
+The flow and the store do not know about the settings file; this module and
+``bot.process.backend`` (the model and the worker pool, which need torch) are the only places
+that translate, so a renamed setting changes one line. Nothing here imports torch, so
+the admin commands and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from bot.chat.conversation.flow import FlowConfig
+from bot.settings import Settings
+from separation.audio.decode import AudioLimits
+from separation.audio.encode import EncodingSpec
+from separation.audio.ffmpeg import find_ffmpeg
+from storage.records import Platform, QuotaLimits
+from storage.store import Store
+
+
+def audio_limits(settings: Settings) -> AudioLimits:
+    return AudioLimits(
+        max_duration_seconds=settings.audio.max_duration_seconds,
+        max_input_bytes=settings.audio.max_input_bytes,
+        ffmpeg_memory_bytes=settings.audio.ffmpeg_memory_mb * 2**20,
+        probe_timeout_seconds=settings.audio.probe_timeout_seconds,
+        header_reader_python=str(settings.audio.header_reader_python or sys.executable),
+    )
+
+
+def ingest_parallelism(settings: Settings) -> tuple[int, int]:
+    """(downloads, header checks) at once across all users: the settings, or from the
+    core count (downloads wait on the network, header checks on a core)."""
+    cores = os.cpu_count() or 2
+    downloads = settings.audio.max_parallel_downloads or max(8, 4 * cores)
+    probes = settings.audio.max_parallel_probes or max(2, cores)
+    return downloads, probes
+
+
+def encoding_spec(settings: Settings) -> EncodingSpec:
+    return EncodingSpec(format=settings.output.format, bitrate_kbps=settings.output.mp3_bitrate)
+
+
+def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
+    """The platform's default limits from the settings, as the value ``storage`` takes."""
+    return settings.quota.for_platform(platform).as_limits()
+
+
+def flow_config(settings: Settings) -> FlowConfig:
+    """The chat flow's view of the settings."""
+    downloads, probes = ingest_parallelism(settings)
+    return FlowConfig(
+        model_name=settings.model.name,
+        ffmpeg=find_ffmpeg(settings.general.ffmpeg_path),
+        limits=audio_limits(settings),
+        quota_limits=lambda platform: quota_limits(settings, platform),
+        encoding=encoding_spec(settings),
+        min_mp3_bitrate=settings.output.min_mp3_bitrate,
+        options={"shifts": settings.model.shifts, "overlap": settings.model.overlap},
+        retention_hours=settings.pool.cache_max_age_hours,
+        max_parallel_downloads=downloads,
+        max_parallel_probes=probes,
+        frontend_id=frontend_id(settings),
+        delivery_lease_seconds=settings.queue.delivery_grace_seconds,
+    )
+
+
+def frontend_id(settings: Settings) -> str | None:
+    """A distributed front-end's id: its host and platforms, so that the same front-end
+    restarted takes its own songs back at once (None with the local backend)."""
+    if settings.backend.kind != "distributed":
+        return None
+    platforms = [name for name in ("telegram", "discord") if getattr(settings, name).enabled]
+    return f"{socket.gethostname()}:{'+'.join(platforms) or 'none'}"[:64]
+
+
+async def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """Open the store the settings describe (the bot and the admin commands share it).
+
+    Raises:
+        DatabaseOpenError, DataDirError: see :meth:`storage.store.Store.open`.
+    """
+    return await Store.open(
+        settings.database_url,
+        settings.general.data_dir,
+        cache_hits_are_free=settings.storage.cache_hits_are_free,
+        busy_timeout_seconds=settings.database.busy_timeout_seconds,
+        migrate=migrate,
+    )
