@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bot.settings import Settings
+from bot.settings.loading import ENV_OVERRIDES
 from bot.settings.reference import COMMAND, REFERENCE_PATH, main, render_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +74,9 @@ def test_every_key_in_the_example_config_is_a_real_setting():
             shown.append(f"{table}.{key.group(1)}")
     assert set(shown) - known == set()
     assert known - set(shown) == set()
+
+
+def test_the_configuration_page_lists_every_environment_override():
+    page = (ROOT / REFERENCE_PATH).with_name("configuration.md").read_text(encoding="utf-8")
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        assert f"| `{variable}` | `{section}.{key}`" in page, variable

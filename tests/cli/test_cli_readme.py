@@ -1,21 +1,27 @@
-"""The command lines the README shows are accepted by the real parser, verbatim.
+"""The command lines the README and the docs show are accepted by the real parser, verbatim.
 
-A new user copies these lines; a README line the CLI refuses (``run --config x`` when
-global options were only accepted before the command) must fail here, not for them.
-The lines are parsed, never run.
+A new user copies these lines; a README or docs line the CLI refuses (``run --config x``
+when global options were only accepted before the command) must fail here, not for them.
+The ``karaoke-bot`` lines are parsed, never run; the other lines of shell blocks must name
+a script, module or tool that exists.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import build_parser, main
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").rglob("*.md"))
 _INLINE = re.compile(r"`(karaoke-bot [^`]+)`")
 _SHELL_SEPARATORS = re.compile(r"&&|\|\||;")
 
@@ -47,7 +53,21 @@ def readme_command_lines(text: str) -> list[str]:
     ]
 
 
-COMMANDS = readme_command_lines(README.read_text(encoding="utf-8"))
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+README_COMMANDS = readme_command_lines(README.read_text(encoding="utf-8"))
+DOCS_COMMANDS = list(
+    dict.fromkeys(
+        command for page in DOCS for command in readme_command_lines(page.read_text("utf-8"))
+    )
+)
+SHOWN = [
+    (_relative(page), command)
+    for page in (README, *DOCS)
+    for command in readme_command_lines(page.read_text(encoding="utf-8"))
+]
 
 
 def test_the_readme_shows_the_commands_a_new_user_types():
@@ -55,22 +75,105 @@ def test_the_readme_shows_the_commands_a_new_user_types():
         "karaoke-bot run --config config.toml",
         "karaoke-bot check --config config.toml",
         "karaoke-bot models make-random demo --repo models/",
+    ):
+        assert expected in README_COMMANDS, README_COMMANDS
+
+
+def test_the_docs_show_the_commands_an_operator_types():
+    """The operator's detail moved from the README into docs/: the same checks, there."""
+    assert DOCS, "no pages under docs/"
+    for expected in (
+        "karaoke-bot run --config config.toml",
+        "karaoke-bot check --config config.toml",
+        "karaoke-bot models make-random demo --repo models/",
         "karaoke-bot users grant telegram:12345 --songs 50 --minutes 300",
     ):
-        assert expected in COMMANDS, COMMANDS
-    assert len(COMMANDS) >= 10
+        assert expected in DOCS_COMMANDS, DOCS_COMMANDS
+    assert len(DOCS_COMMANDS) >= 10
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_readme_command_line_parses(command, capsys):
+@pytest.mark.parametrize(("page", "command"), SHOWN)
+def test_every_readme_and_docs_command_line_parses(page, command, capsys):
     argv = shlex.split(command)[1:]
     try:
         args = build_parser().parse_args(argv)
     except SystemExit:
-        pytest.fail(f"the README's {command!r} is refused: {capsys.readouterr().err}")
+        pytest.fail(f"{page}'s {command!r} is refused: {capsys.readouterr().err}")
     assert callable(args.func)
     if "--config" in argv:
         assert args.config == Path(argv[argv.index("--config") + 1])
+
+
+# Programs the README and the docs may show besides karaoke-bot and python: what a reader
+# has (pip, cp, export), installs for deploying (docker, aws), or gets with the test extra.
+_KNOWN_PROGRAMS = {"pip", "cp", "export", "docker", "aws", "ruff", "mypy", "lint-imports", "mkdocs"}
+_OUTPUT_FLAGS = {"--dest", "-o", "-d"}
+_SHELL_FENCE = re.compile(r"(?ms)^```(?:sh|bash|console)\n(.*?)^```")
+
+
+def shell_lines(text: str) -> list[list[str]]:
+    """Each command of the sh/bash/console blocks, split into words like a shell would.
+
+    Continuation lines are joined, ``&&``/``;``/``||`` separate commands, comments go.
+    """
+    commands = []
+    for block in _SHELL_FENCE.findall(text):
+        pending = ""
+        for line in block.replace("\\\n", " ").splitlines():
+            pending = f"{pending} {line}" if pending else line
+            try:
+                words = shlex.split(pending, comments=True)
+            except ValueError:  # a quote continues on the next line
+                continue
+            pending = ""
+            command: list[str] = []
+            for word in [*words, ";"]:
+                if word not in ("&&", "||", ";"):
+                    command.append(word)
+                elif command:
+                    commands.append(command)
+                    command = []
+        assert not pending, f"unbalanced quotes in a shell block: {pending!r}"
+    return commands
+
+
+SHELL = [
+    (_relative(page), words)
+    for page in (README, *DOCS)
+    for words in shell_lines(page.read_text(encoding="utf-8"))
+]
+
+
+def _shell_id(value: str | list[str]) -> str:
+    return value if isinstance(value, str) else " ".join(value)[:60]
+
+
+@pytest.mark.parametrize(("page", "words"), SHELL, ids=_shell_id)
+def test_every_shell_line_names_what_exists(page, words):
+    """``python benchmarks/x.py``, ``bash x.sh``, ``python -m mod``, ``-f docs/mkdocs.yml``:
+    the script, module or file must exist, and the program must be one a reader has."""
+    program = words[0]
+    if program in ("python", "python3") and words[1] == "-m":
+        assert importlib.util.find_spec(words[2]) is not None, f"{page}: no module {words[2]}"
+    elif program not in ("python", "python3", "bash", "karaoke-bot"):
+        assert program in _KNOWN_PROGRAMS, f"{page}: unknown program in {' '.join(words)!r}"
+    tops = {path.name for path in ROOT.iterdir()} - {"out", "models", "data"}
+    for flag, word in itertools.pairwise(words):
+        if flag in _OUTPUT_FLAGS:
+            continue  # a folder the command creates (pip download --dest, -o out/)
+        if word.split("/", 1)[0] in tops and not word.startswith("-"):
+            assert (ROOT / word).exists(), f"{page}: {word} does not exist"
+    if program in ("ruff", "mypy", "lint-imports", "mkdocs", "pip"):
+        assert shutil.which(program), f"{page}: {program} is not installed by the test extra"
+
+
+def test_the_shell_line_reader_splits_like_a_shell():
+    text = "```sh\nruff check . && mypy   # types\naws x --y \\\n  '{\"a\":\n 1}'\n```\n"
+    assert shell_lines(text) == [
+        ["ruff", "check", "."],
+        ["mypy"],
+        ["aws", "x", "--y", '{"a":  1}'],
+    ]
 
 
 @pytest.mark.parametrize(
