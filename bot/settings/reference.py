@@ -18,10 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, Union, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from bot.settings.loading import ENV_OVERRIDES
 from bot.settings.root import Settings
@@ -51,12 +49,9 @@ _TYPE_NAMES: dict[Any, str] = {
     SecretStr: "secret",
 }
 
-_BOUNDS: tuple[tuple[type[Any], str, str], ...] = (
-    (annotated_types.Gt, "gt", ">"),
-    (annotated_types.Ge, "ge", "≥"),
-    (annotated_types.Lt, "lt", "<"),
-    (annotated_types.Le, "le", "≤"),
-)
+# The attributes of pydantic's bound constraints (annotated-types' Gt, Ge, Lt, Le), and
+# how the page writes them.
+_BOUNDS: tuple[tuple[str, str], ...] = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
 
 
 def render_reference(root: type[BaseModel] = Settings) -> str:
@@ -126,9 +121,7 @@ def _type_name(annotation: Any) -> str:
 
 def _default(field: FieldInfo) -> str:
     """The default as it would be written in ``config.toml`` (``unset`` for none)."""
-    value = field.default
-    if value is PydanticUndefined and field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
+    value = field.get_default(call_default_factory=True, validated_data={})
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -144,9 +137,10 @@ def _allowed(field: FieldInfo) -> str:
         return ", ".join(f'`"{choice}"`' for choice in get_args(field.annotation))
     allowed = []
     for constraint in field.metadata:
-        for kind, attribute, sign in _BOUNDS:
-            if isinstance(constraint, kind):
-                allowed.append(f"{sign} {getattr(constraint, attribute)}")
+        for attribute, sign in _BOUNDS:
+            bound = getattr(constraint, attribute, None)
+            if bound is not None:
+                allowed.append(f"{sign} {bound}")
         pattern = getattr(constraint, "pattern", None)
         if pattern:
             allowed.append(f"matches `{pattern}`")
