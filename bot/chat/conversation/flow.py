@@ -331,7 +331,7 @@ class ChatFlow:
             )
             if request is None:
                 return None
-            return await self._store.accept_song(
+            return await self._store.intake.accept(
                 user.platform, user.user_id, user.display_name, request
             )
         except IntakeExistsError:
@@ -343,7 +343,7 @@ class ChatFlow:
     async def _forget(self, intake_id: int) -> None:
         """The accepted song has a final answer and no job: drop its record."""
         try:
-            await self._store.forget_intake(intake_id)
+            await self._store.intake.forget(intake_id)
         except StorageError as exc:  # it is resumed once more at the next start, at worst
             logger.warning("accepted song %s: could not drop its record: %s", intake_id, exc)
 
@@ -358,7 +358,7 @@ class ChatFlow:
         if ref is None:
             return
         try:
-            await self._store.note_intake_progress(intake.id, ref)
+            await self._store.intake.note_progress(intake.id, ref)
         except StorageError as exc:  # a restart then tells the user in a new message
             logger.warning("accepted song %s: could not record its message: %s", intake.id, exc)
 
@@ -400,7 +400,7 @@ class ChatFlow:
             if intake is not None:  # recorded as seen when the song was accepted
                 record = intake.user
             else:
-                record = await self._store.upsert_user(
+                record = await self._store.users.upsert(
                     user.platform, user.user_id, user.display_name
                 )
             # Refuse what can be refused without the file before downloading it, at once.
@@ -464,7 +464,7 @@ class ChatFlow:
         """
         if record.is_banned:
             return messages.BANNED
-        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        status = await self._store.quotas.status(record, self._config.quota_limits(user.platform))
         limits = status.limits
         refusal: QuotaRefusedError | None = None
         most_at_once = limits.max_concurrent_jobs
@@ -539,7 +539,7 @@ class ChatFlow:
             intake_id=intake.id if intake is not None else None,
         )
         try:
-            job = await self._store.reserve_job(
+            job = await self._store.jobs.reserve(
                 record,
                 request,
                 self._config.quota_limits(user.platform),
@@ -614,7 +614,7 @@ class ChatFlow:
         (a resumed job) the song's own tags name the files, else its file name.
         """
         frontend = self._config.frontend_id
-        if frontend is not None and not await self._store.claim_delivery(
+        if frontend is not None and not await self._store.deliveries.claim(
             job.id, frontend, self._config.delivery_lease_seconds
         ):
             logger.info("job %s: another front-end delivers it", job.id)
@@ -706,7 +706,7 @@ class ChatFlow:
             await replier.send_files(files)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
-        done = await self._store.mark_done(
+        done = await self._store.jobs.mark_done(
             job.id, cache_hit=result.cache_hit, cache_key=separation_key
         )
         finished = time.monotonic()
@@ -754,8 +754,8 @@ class ChatFlow:
                 settled = True
                 await self._settle(job, handle, user, event.duration_seconds)
             elif isinstance(event, Attempt):  # a distributed backend's worker started it
-                await self._store.set_queue_job(job.id, event.queue_job_id)
-                await self._store.record_attempt(job.id, event.number)
+                await self._store.deliveries.set_queue_job(job.id, event.queue_job_id)
+                await self._store.deliveries.record_attempt(job.id, event.number)
                 if event.number > 1:  # its percentage begins again: say why
                     restarted = True
                     await progress.show(messages.running(0.0, restarted=True))
@@ -772,7 +772,7 @@ class ChatFlow:
                 break
         result = await handle.result()
         if not settled:  # a cache hit, or a run joined after its decode: record the length
-            await self._store.settle_duration(
+            await self._store.jobs.settle_duration(
                 job.id,
                 result.duration_seconds,
                 self._config.quota_limits(user.platform),
@@ -785,7 +785,7 @@ class ChatFlow:
         front-end that had it before recorded after ``job`` was read (a takeover): the
         same run, not an error."""
         try:
-            await self._store.mark_running(job.id)
+            await self._store.jobs.mark_running(job.id)
         except JobStateError as exc:
             if exc.current != JobStatus.RUNNING:
                 raise
@@ -807,7 +807,7 @@ class ChatFlow:
     ) -> None:
         """Charge the decoded length; stop the job if the true length does not fit."""
         try:
-            await self._store.settle_duration(
+            await self._store.jobs.settle_duration(
                 job.id, decoded_seconds, self._config.quota_limits(user.platform)
             )
         except QuotaRefusedError:
@@ -833,13 +833,15 @@ class ChatFlow:
             logger.info("job %s of %s left for the next start", job.id, user.ref)
             await progress.final(messages.RESUME_AFTER_RESTART)
             if self._config.frontend_id is not None:  # another front-end may take it now
-                await self._store.release_delivery(job.id, self._config.frontend_id)
+                await self._store.deliveries.release(job.id, self._config.frontend_id)
             return job
         try:
             if isinstance(error, JobCancelledError):
-                record = await self._store.mark_cancelled(job.id)
+                record = await self._store.jobs.mark_cancelled(job.id)
             else:
-                record = await self._store.mark_failed(job.id, getattr(error, "kind", "internal"))
+                record = await self._store.jobs.mark_failed(
+                    job.id, getattr(error, "kind", "internal")
+                )
         except StorageError as exc:
             logger.warning("job %s: could not record failure: %s", job.id, exc)
             record = job
@@ -889,16 +891,16 @@ class ChatFlow:
 
     async def quota(self, user: ChatUser) -> str:
         """/quota: what is left and when it frees up."""
-        record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
-        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        record = await self._store.users.upsert(user.platform, user.user_id, user.display_name)
+        status = await self._store.quotas.status(record, self._config.quota_limits(user.platform))
         return messages.quota_summary(status, now=self._clock())
 
     async def status(self, user: ChatUser) -> str:
         """/status: the queue, the user's songs in progress and their quota."""
-        record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
-        jobs = await self._store.active_jobs(record)
+        record = await self._store.users.upsert(user.platform, user.user_id, user.display_name)
+        jobs = await self._store.jobs.active(record)
         songs = [(display_title(job.original_filename), job.status.value) for job in jobs]
-        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        status = await self._store.quotas.status(record, self._config.quota_limits(user.platform))
         quota = messages.quota_summary(status, now=self._clock())
         return messages.status_summary(self._backend.queue_length, songs, quota)
 
@@ -914,8 +916,10 @@ class ChatFlow:
     # -- admin ------------------------------------------------------------------------------
     async def admin_grant(self, target: str, songs: int | None, minutes: float | None) -> str:
         """Grant a user (created if they never wrote: an admin may grant a friend first)."""
-        user = await self._store.find_or_create_user(target)
-        updated = await self._store.grant(user, songs_per_day=songs, audio_minutes_per_day=minutes)
+        user = await self._store.users.find_or_create(target)
+        updated = await self._store.users.grant(
+            user, songs_per_day=songs, audio_minutes_per_day=minutes
+        )
         return messages.admin_granted(
             updated.ref, updated.songs_per_day_override, updated.audio_minutes_per_day_override
         )
@@ -923,14 +927,14 @@ class ChatFlow:
     async def admin_ban(self, target: str, banned: bool = True) -> str:
         """Ban (an abuser may be banned before they write) or unban a known user."""
         if banned:
-            user = await self._store.find_or_create_user(target)
+            user = await self._store.users.find_or_create(target)
         else:
-            user = await self._store.find_chat_user(target)
-        updated = await self._store.set_banned(user, banned)
+            user = await self._store.users.find_chat_user(target)
+        updated = await self._store.users.set_banned(user, banned)
         return messages.admin_banned(updated.ref, updated.is_banned)
 
     async def admin_stats(self) -> str:
-        return messages.describe_stats(await self._store.stats())
+        return messages.describe_stats(await self._store.stats.collect())
 
     async def admin_command(self, command: str, args: list[str]) -> str:
         """Run an admin chat command; bad arguments give a usage line, never a traceback."""
