@@ -240,3 +240,19 @@ async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_f
     replier = RecordingReplier()
     record = await flow.run_job(USER, stale, replier)
     assert record.status is JobStatus.DONE and len(replier.files) == 2
+
+
+async def test_a_songs_quota_limits_are_looked_up_once(flow, song):
+    """The refusal before the download, the reservation and both settlements of the
+    decoded length use the limits the flow looked up when the song arrived."""
+    looked_up: list[str] = []
+    platform_limits = flow.config.quota_limits
+
+    def counted(platform):
+        looked_up.append(platform)
+        return platform_limits(platform)
+
+    flow._config = dataclasses.replace(flow.config, quota_limits=counted)
+    job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
+    assert job is not None and job.status == "done"
+    assert looked_up == ["telegram"]

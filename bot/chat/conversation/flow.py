@@ -74,10 +74,8 @@ from separation.jobs import (
 from storage.errors import (
     IntakeExistsError,
     JobStateError,
-    QuotaExceededError,
     QuotaRefusedError,
     StorageError,
-    TooManyConcurrentJobsError,
     UploadTooLargeError,
 )
 from storage.files import SavedUpload
@@ -404,7 +402,8 @@ class ChatFlow:
                     user.platform, user.user_id, user.display_name
                 )
             # Refuse what can be refused without the file before downloading it, at once.
-            if (refusal := await self._refusal_before_download(user, record)) is not None:
+            limits = self._config.quota_limits(user.platform)  # once per song
+            if (refusal := await self._refusal_before_download(user, record, limits)) is not None:
                 await progress.final(refusal)
                 return None
             plan = replier.upload_plan
@@ -452,36 +451,20 @@ class ChatFlow:
             encoding,
             wishes.controls,
             intake=intake,
+            limits=limits,
         )
 
-    async def _refusal_before_download(self, user: ChatUser, record: UserRecord) -> str | None:
+    async def _refusal_before_download(
+        self, user: ChatUser, record: UserRecord, limits: QuotaLimits
+    ) -> str | None:
         """Why the user's next song would be refused whatever its length, or None.
 
-        A ban, no songs left in the rolling 24 h, too many songs in progress, or no audio
-        time left at all: none of these need the file, so the user is told before a byte
-        is downloaded. The song's length is only known after the download; whether its
-        minutes fit is checked then (``reserve_job`` checks everything again, atomically).
+        The store decides (``store.quotas.refusal``), in the order and with the "frees
+        at" times the reservation uses, so that the user is told before a byte is
+        downloaded; whether the song's minutes fit is known after the download
+        (``reserve`` checks everything again, atomically).
         """
-        if record.is_banned:
-            return messages.BANNED
-        status = await self._store.quotas.status(record, self._config.quota_limits(user.platform))
-        limits = status.limits
-        refusal: QuotaRefusedError | None = None
-        most_at_once = limits.max_concurrent_jobs
-        if most_at_once is not None and status.active_jobs >= most_at_once:
-            refusal = TooManyConcurrentJobsError(active=status.active_jobs, limit=most_at_once)
-        elif status.songs_left is not None and status.songs_left < 1:
-            refusal = QuotaExceededError(
-                limit="songs_per_day",
-                remaining=0,
-                frees_at=status.frees_at if limits.songs_per_day else None,
-            )
-        elif status.audio_minutes_left is not None and status.audio_minutes_left * 60 < 1:
-            refusal = QuotaExceededError(
-                limit="audio_minutes_per_day",
-                remaining=0,
-                frees_at=status.frees_at if limits.audio_minutes_per_day else None,
-            )
+        refusal = await self._store.quotas.refusal(record, limits)
         if refusal is None:
             return None
         logger.info("refused %s before downloading: %s", user.ref, type(refusal).__name__)
@@ -503,6 +486,7 @@ class ChatFlow:
         controls: RenderOptions | None = None,
         *,
         intake: IntakeRecord | None = None,
+        limits: QuotaLimits,
     ) -> JobRecord | None:
         try:
             info = await self._inspect(saved)
@@ -542,7 +526,7 @@ class ChatFlow:
             job = await self._store.jobs.reserve(
                 record,
                 request,
-                self._config.quota_limits(user.platform),
+                limits,
                 delivered_by=self._config.frontend_id,
                 lease_seconds=self._config.delivery_lease_seconds,
             )
@@ -561,7 +545,14 @@ class ChatFlow:
             fallback_title=upload.fallback_title,
         )
         return await self.run_job(
-            user, job, replier, progress=progress, title=title, performer=performer, probe=info
+            user,
+            job,
+            replier,
+            progress=progress,
+            title=title,
+            performer=performer,
+            probe=info,
+            limits=limits,
         )
 
     @staticmethod
@@ -606,6 +597,7 @@ class ChatFlow:
         title: str | None = None,
         performer: str | None = None,
         probe: ProbeResult | None = None,
+        limits: QuotaLimits | None = None,
     ) -> JobRecord:
         """Submit a reserved job and see it through (also used to resume after a restart).
 
@@ -647,7 +639,9 @@ class ChatFlow:
         self._handles.setdefault(user.ref, {})[job.id] = handle
         logger.info("job %s queued for %s", job.id, user.ref)
         try:
-            result, running_since = await self._follow(job, handle, progress, user)
+            if limits is None:  # a resumed job: its user's limits are looked up here
+                limits = self._config.quota_limits(user.platform)
+            result, running_since = await self._follow(job, handle, progress, user, limits)
         except Exception as exc:
             await self._abandon(job, handle)
             return await self._fail(job, exc, progress, user)
@@ -732,7 +726,12 @@ class ChatFlow:
         return done
 
     async def _follow(
-        self, job: JobRecord, handle: JobHandle, progress: ProgressMessage, user: ChatUser
+        self,
+        job: JobRecord,
+        handle: JobHandle,
+        progress: ProgressMessage,
+        user: ChatUser,
+        limits: QuotaLimits,
     ) -> tuple[JobResult, float | None]:
         """Mirror the job's events in the progress message; returns the result and when
         the job started running (None for a cache hit that never ran).
@@ -752,7 +751,7 @@ class ChatFlow:
         async for event in handle.events():
             if isinstance(event, Decoded):
                 settled = True
-                await self._settle(job, handle, user, event.duration_seconds)
+                await self._settle(job, handle, user, event.duration_seconds, limits)
             elif isinstance(event, Attempt):  # a distributed backend's worker started it
                 await self._store.deliveries.set_queue_job(job.id, event.queue_job_id)
                 await self._store.deliveries.record_attempt(job.id, event.number)
@@ -773,10 +772,7 @@ class ChatFlow:
         result = await handle.result()
         if not settled:  # a cache hit, or a run joined after its decode: record the length
             await self._store.jobs.settle_duration(
-                job.id,
-                result.duration_seconds,
-                self._config.quota_limits(user.platform),
-                enforce=False,
+                job.id, result.duration_seconds, limits, enforce=False
             )
         return result, running_since
 
@@ -803,13 +799,16 @@ class ChatFlow:
             logger.debug("job %s: nothing left to release (%s)", job.id, exc)
 
     async def _settle(
-        self, job: JobRecord, handle: JobHandle, user: ChatUser, decoded_seconds: float
+        self,
+        job: JobRecord,
+        handle: JobHandle,
+        user: ChatUser,
+        decoded_seconds: float,
+        limits: QuotaLimits,
     ) -> None:
         """Charge the decoded length; stop the job if the true length does not fit."""
         try:
-            await self._store.jobs.settle_duration(
-                job.id, decoded_seconds, self._config.quota_limits(user.platform)
-            )
+            await self._store.jobs.settle_duration(job.id, decoded_seconds, limits)
         except QuotaRefusedError:
             logger.info(
                 "job %s of %s: decoded %.1f s, charged %.1f s; refused",
