@@ -545,15 +545,9 @@ class ChatFlow:
             fallback_title=upload.fallback_title,
         )
         return await self.run_job(
-            user,
-            job,
-            replier,
-            progress=progress,
-            title=title,
-            performer=performer,
-            probe=info,
+            user, job, replier, progress=progress, title=title, performer=performer, probe=info,
             limits=limits,
-        )
+        )  # fmt: skip
 
     @staticmethod
     def _progress_ref(
