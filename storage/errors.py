@@ -116,7 +116,7 @@ class JobStateError(StorageError):
 
 class QuotaRefusedError(StorageError):
     """Base class for every reason a job is refused: before it is queued, or when its
-    decoded length turns out longer than its header said (``Store.settle_duration``).
+    decoded length turns out longer than its header said (``store.jobs.settle_duration``).
 
     ``kind`` names the reason in job records and metrics, like the engine's errors.
     """
@@ -191,7 +191,7 @@ class UploadTooLargeError(StorageError, ValueError):
 
 
 class InvalidCacheKeyError(StorageError, ValueError):
-    """A job's cache key does not fit its column (``Store.mark_done``)."""
+    """A job's cache key does not fit its column (``store.jobs.mark_done``)."""
 
     def __init__(self, *, value: str, reason: str) -> None:
         super().__init__(f"invalid cache key {value!r}: {reason}")

@@ -14,7 +14,7 @@ concurrency limit; a song that was never downloaded has none of these, and must 
 be charged or counted. The row goes away in the same transaction that reserves the job
 (so a crash never leaves both), or when the song is refused or given up.
 
-Every function runs inside a transaction opened by the caller (``storage.store``).
+Every function runs inside a transaction opened by the caller (``storage.store.intake``).
 """
 
 from __future__ import annotations

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import (
     QuotaExceededError,
+    QuotaRefusedError,
     SongTooLongError,
     TooManyConcurrentJobsError,
     UserBannedError,
 )
 from storage.models import Job, Usage, User
-from storage.records import ACTIVE_STATUS_VALUES, QuotaLimits, QuotaStatus
+from storage.records import ACTIVE_STATUS_VALUES, QuotaLimits, QuotaStatus, UserRecord
 
 WINDOW = timedelta(hours=24)
 
@@ -83,67 +84,84 @@ def summarize(
     )
 
 
-def check_request(
-    user: User, status: QuotaStatus, charges: Sequence[Charge], duration_seconds: float
-) -> None:
-    """Raise the first reason the user may not start a job of this duration now.
+MIN_SONG_SECONDS = 1.0
+"""The least audio time any song needs: before the download a song's length is unknown,
+and a user with less than this left is refused without fetching a byte."""
 
-    Raises:
-        UserBannedError, SongTooLongError, TooManyConcurrentJobsError,
-        QuotaExceededError: in that order of precedence.
+
+def refusal(
+    user: User | UserRecord,
+    status: QuotaStatus,
+    charges: Sequence[Charge],
+    seconds: float | None = None,
+    *,
+    admitted: bool = False,
+) -> QuotaRefusedError | None:
+    """The first reason the user may not have this song now, or None: the one order of
+    refusals, asked before the download (``seconds`` unknown), when the job is reserved
+    and when an admitted song's decoded length turns out longer than charged.
+
+    In order: banned; the song longer than the per-song limit (once its length is
+    known); too many songs in progress; no songs left today; not enough audio minutes
+    for the song (for one of unknown length: not :data:`MIN_SONG_SECONDS` left). A daily
+    refusal says when enough of the window frees up for the song to fit, or None when
+    waiting will not help.
+
+    Args:
+        user: who asks (named in a ban's refusal).
+        status: :func:`summarize` of ``charges`` for the user's current row (flags and
+            overrides as stored now).
+        charges: the user's unrefunded charges inside the window.
+        seconds: the song's length; None before the download.
+        admitted: the song's job exists and holds its slot and its song (``charges``
+            are the user's *other* charges): only the length-dependent checks apply,
+            and a running song of a user banned since goes on.
     """
     limits = status.limits
-    if user.is_banned:
-        raise UserBannedError(platform=user.platform, platform_user_id=user.platform_user_id)
-    _check_song_length(limits, duration_seconds)
+    if status.is_banned and not admitted:
+        return UserBannedError(platform=user.platform, platform_user_id=user.platform_user_id)
+    if (
+        seconds is not None
+        and limits.max_song_minutes is not None
+        and seconds > limits.max_song_minutes * 60
+    ):
+        return SongTooLongError(duration_seconds=seconds, max_seconds=limits.max_song_minutes * 60)
+    if not admitted and (taken := _no_slot_or_song(status, charges)) is not None:
+        return taken
+    return _not_enough_minutes(status, charges, MIN_SONG_SECONDS if seconds is None else seconds)
+
+
+def _no_slot_or_song(status: QuotaStatus, charges: Sequence[Charge]) -> QuotaRefusedError | None:
+    limits = status.limits
     if limits.max_concurrent_jobs is not None and status.active_jobs >= limits.max_concurrent_jobs:
-        raise TooManyConcurrentJobsError(
+        return TooManyConcurrentJobsError(
             active=status.active_jobs, limit=limits.max_concurrent_jobs
         )
     if status.songs_left is not None and status.songs_left < 1:
         assert limits.songs_per_day is not None
-        raise QuotaExceededError(
+        return QuotaExceededError(
             limit="songs_per_day",
             remaining=status.songs_left,
             frees_at=_frees_at(
                 charges, lambda c: c.songs, status.songs_used + 1 - limits.songs_per_day
             ),
         )
-    _check_minutes(status, charges, duration_seconds)
+    return None
 
 
-def check_settlement(
-    status: QuotaStatus, others: Sequence[Charge], duration_seconds: float
-) -> None:
-    """For an admitted job whose decoded length turned out longer than its header said:
-    the checks that depend on the length, against the user's *other* charges.
-
-    Raises:
-        SongTooLongError, QuotaExceededError.
-    """
-    _check_song_length(status.limits, duration_seconds)
-    _check_minutes(status, others, duration_seconds)
-
-
-def _check_song_length(limits: QuotaLimits, duration_seconds: float) -> None:
-    if limits.max_song_minutes is not None and duration_seconds > limits.max_song_minutes * 60:
-        raise SongTooLongError(
-            duration_seconds=duration_seconds, max_seconds=limits.max_song_minutes * 60
-        )
-
-
-def _check_minutes(status: QuotaStatus, charges: Sequence[Charge], duration_seconds: float) -> None:
+def _not_enough_minutes(
+    status: QuotaStatus, charges: Sequence[Charge], seconds: float
+) -> QuotaExceededError | None:
     limits = status.limits
-    if status.audio_minutes_left is not None and duration_seconds / 60 > status.audio_minutes_left:
-        assert limits.audio_minutes_per_day is not None
-        excess_seconds = (
-            status.audio_minutes_used * 60 + duration_seconds - limits.audio_minutes_per_day * 60
-        )
-        raise QuotaExceededError(
-            limit="audio_minutes_per_day",
-            remaining=round(status.audio_minutes_left, 2),
-            frees_at=_frees_at(charges, lambda c: c.audio_seconds, excess_seconds),
-        )
+    if status.audio_minutes_left is None or seconds / 60 <= status.audio_minutes_left:
+        return None
+    assert limits.audio_minutes_per_day is not None
+    excess_seconds = status.audio_minutes_used * 60 + seconds - limits.audio_minutes_per_day * 60
+    return QuotaExceededError(
+        limit="audio_minutes_per_day",
+        remaining=round(status.audio_minutes_left, 2),
+        frees_at=_frees_at(charges, lambda c: c.audio_seconds, excess_seconds),
+    )
 
 
 def _frees_at(

@@ -92,11 +92,11 @@ def users_show(args: argparse.Namespace, settings: Settings) -> int:
     """Print a user's flags, limits, usage in the last 24 h and active jobs."""
 
     async def show(store: Store) -> None:
-        user = await store.find_chat_user(args.user)
-        status = await store.quota_status(
+        user = await store.users.find_chat_user(args.user)
+        status = await store.quotas.status(
             user, settings.quota.for_platform(user.platform).as_limits()
         )
-        active = await store.active_jobs(user)
+        active = await store.jobs.active(user)
         print(describe_user(user, status))
         jobs = ", ".join(f"#{job.id} {job.status}" for job in active) or "none"
         print(f"  active jobs  {jobs}")
@@ -111,17 +111,17 @@ def users_grant(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(messages.NOTHING_TO_GRANT, EXIT_USAGE)
 
     async def grant(store: Store) -> None:
-        user = await store.find_or_create_user(args.user)
+        user = await store.users.find_or_create(args.user)
         if args.reset:
-            user = await store.reset_limits(user)
-        user = await store.grant(
+            user = await store.users.reset_limits(user)
+        user = await store.users.grant(
             user,
             songs_per_day=args.songs,
             audio_minutes_per_day=args.minutes,
             max_song_minutes=args.max_song_minutes,
             max_concurrent_jobs=args.concurrent,
         )
-        status = await store.quota_status(
+        status = await store.quotas.status(
             user, settings.quota.for_platform(user.platform).as_limits()
         )
         print(describe_user(user, status))
@@ -132,32 +132,32 @@ def users_grant(args: argparse.Namespace, settings: Settings) -> int:
 def users_ban(args: argparse.Namespace, settings: Settings) -> int:
     """Ban a user (created if not seen yet): new jobs are refused; running ones go on."""
     return _update_user(
-        args, settings, lambda store, user: store.set_banned(user, True), create=True
+        args, settings, lambda store, user: store.users.set_banned(user, True), create=True
     )
 
 
 def users_unban(args: argparse.Namespace, settings: Settings) -> int:
     """Lift a ban."""
-    return _update_user(args, settings, lambda store, user: store.set_banned(user, False))
+    return _update_user(args, settings, lambda store, user: store.users.set_banned(user, False))
 
 
 def users_admin(args: argparse.Namespace, settings: Settings) -> int:
     """Make a user (created if not seen yet) an admin: no quota limits apply to them."""
     return _update_user(
-        args, settings, lambda store, user: store.set_admin(user, True), create=True
+        args, settings, lambda store, user: store.users.set_admin(user, True), create=True
     )
 
 
 def users_unadmin(args: argparse.Namespace, settings: Settings) -> int:
     """Take admin rights away."""
-    return _update_user(args, settings, lambda store, user: store.set_admin(user, False))
+    return _update_user(args, settings, lambda store, user: store.users.set_admin(user, False))
 
 
 def show_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Print jobs per status, audio hours processed, the cache hit rate and top users."""
 
     async def report(store: Store) -> None:
-        print(describe_stats(await store.stats(top=args.top)))
+        print(describe_stats(await store.stats.collect(top=args.top)))
 
     return _run(settings, report)
 
@@ -184,9 +184,9 @@ def _update_user(
 ) -> int:
     async def apply(store: Store) -> None:
         if create:
-            user = await store.find_or_create_user(args.user)
+            user = await store.users.find_or_create(args.user)
         else:
-            user = await store.find_chat_user(args.user)
+            user = await store.users.find_chat_user(args.user)
         user = await update(store, user)
         print(f"{user.ref}: {_flags(user)}")
 

@@ -79,7 +79,7 @@ class BotApp:
     async def start(self) -> None:
         frontend = self.flow.config.frontend_id
         if frontend is None:  # before any song arrives: nothing is being written yet
-            await self.store.remove_leftover_uploads()
+            await self.store.upkeep.remove_leftover_uploads()
         if self.health is not None:
             self._register_readiness(self.health.readiness)
             await self.health.start()
@@ -88,17 +88,17 @@ class BotApp:
         for adapter in self.adapters:
             await adapter.start()
         if frontend is None:
-            for recovered in await self.store.recover_interrupted():
+            for recovered in await self.store.upkeep.recover_interrupted():
                 self._resume(recovered)
         else:
             # Other front-ends may be delivering their own songs right now: take back
             # only this front-end's songs and those whose deliverer's lease ran out.
             await self._take_over_deliveries(frontend, own_too=True)
             self._background.spawn(self._keep_deliveries(frontend))
-        for intake in await self.store.pending_intakes(holder=frontend):
+        for intake in await self.store.intake.pending(holder=frontend):
             self._resume_intake(intake)
         interval = timedelta(minutes=self.settings.storage.cleanup_interval_minutes)
-        self._background.spawn(self.store.run_cleanup_every(interval))
+        self._background.spawn(self.store.upkeep.run_cleanup_every(interval))
         if self.metrics is not None:
             self._background.spawn(self._sample_queue_length(self.metrics))
 
@@ -133,7 +133,7 @@ class BotApp:
 
     async def _take_over_deliveries(self, frontend: str, *, own_too: bool = False) -> None:
         for adapter in self.adapters:
-            for recovered in await self.store.deliveries_to_take_over(
+            for recovered in await self.store.deliveries.to_take_over(
                 adapter.platform, holder=frontend, own_too=own_too
             ):
                 if recovered.job.id not in self._resuming:
@@ -146,7 +146,7 @@ class BotApp:
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                await self.store.renew_deliveries(frontend, lease)
+                await self.store.deliveries.renew(frontend, lease)
                 await self._take_over_deliveries(frontend)
             except Exception as error:  # the database may be restarting: try again later
                 logger.warning("renewing deliveries failed: %s", error)

@@ -100,8 +100,8 @@ async def flow(tmp_path, model_repo) -> AsyncIterator[ChatFlow]:
 
 
 async def _songs_used(flow: ChatFlow) -> int:
-    user = await flow._store.get_user("telegram", "1")
-    status = await flow._store.quota_status(user, flow._config.quota_limits("telegram"))
+    user = await flow._store.users.get("telegram", "1")
+    status = await flow._store.quotas.status(user, flow._config.quota_limits("telegram"))
     return status.songs_used
 
 
@@ -224,7 +224,7 @@ async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_f
     start meanwhile. The run goes on and is delivered, not failed as "cannot become
     running"."""
     store = flow._store
-    user = await store.upsert_user("telegram", "1", "Ann")
+    user = await store.users.upsert("telegram", "1", "Ann")
     request = JobRequest(
         input_sha256=hashlib.sha256(song.read_bytes()).hexdigest(),
         input_duration_seconds=6.0,
@@ -235,8 +235,24 @@ async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_f
         input_path=song,  # not a saved upload: the store leaves it alone
         chat=ChatRef(chat_id="1", message_id="10"),
     )
-    stale = await store.reserve_job(user, request, flow.config.quota_limits("telegram"))
-    await store.mark_running(stale.id)  # by the process that had the song
+    stale = await store.jobs.reserve(user, request, flow.config.quota_limits("telegram"))
+    await store.jobs.mark_running(stale.id)  # by the process that had the song
     replier = RecordingReplier()
     record = await flow.run_job(USER, stale, replier)
     assert record.status is JobStatus.DONE and len(replier.files) == 2
+
+
+async def test_a_songs_quota_limits_are_looked_up_once(flow, song):
+    """The refusal before the download, the reservation and both settlements of the
+    decoded length use the limits the flow looked up when the song arrived."""
+    looked_up: list[str] = []
+    platform_limits = flow.config.quota_limits
+
+    def counted(platform):
+        looked_up.append(platform)
+        return platform_limits(platform)
+
+    flow._config = dataclasses.replace(flow.config, quota_limits=counted)
+    job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
+    assert job is not None and job.status == "done"
+    assert looked_up == ["telegram"]

@@ -69,8 +69,8 @@ async def make_flow(tmp_path, model_repo) -> AsyncIterator[FlowFactory]:
 
 
 async def _quota(flow: ChatFlow) -> Any:
-    user = await flow._store.get_user("telegram", "1")
-    return await flow._store.quota_status(user, flow._config.quota_limits("telegram"))
+    user = await flow._store.users.get("telegram", "1")
+    return await flow._store.quotas.status(user, flow._config.quota_limits("telegram"))
 
 
 def _uploads_left(tmp_path: Path) -> list[Path]:
@@ -114,7 +114,7 @@ async def test_a_lying_header_is_charged_its_decoded_length(make_flow, tmp_path,
     liar = lying_mp3(tmp_path / "liar.mp3", ffmpeg, tmp_path, claims=2, plays=20)
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(liar))
     assert job is not None and job.status == "done"
-    record = await flow._store.get_job(job.id)
+    record = await flow._store.jobs.get(job.id)
     assert record.input_duration_seconds == pytest.approx(20, abs=0.2)
     assert (await _quota(flow)).audio_minutes_used == pytest.approx(20 / 60, abs=0.01)
 
@@ -130,7 +130,7 @@ async def test_a_song_with_long_and_forged_tags_is_separated_and_titled_from_the
     replier = RecordingReplier()
     job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
     assert job is not None and job.status == "done", replier.texts
-    assert (await flow._store.get_job(job.id)).input_duration_seconds == pytest.approx(4, abs=0.1)
+    assert (await flow._store.jobs.get(job.id)).input_duration_seconds == pytest.approx(4, abs=0.1)
     assert replier.files and all(sent.title.startswith("Long Song") for sent in replier.files)
     assert all(sent.performer == "Band" for sent in replier.files)
 
@@ -173,7 +173,7 @@ async def test_a_file_without_a_length_is_measured_before_it_is_admitted(
     short = headerless(tmp_path / "short.mkv", ffmpeg, seconds=10)
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(short))
     assert job is not None and job.status == "done"
-    assert (await flow._store.get_job(job.id)).input_duration_seconds == pytest.approx(10, abs=0.1)
+    assert (await flow._store.jobs.get(job.id)).input_duration_seconds == pytest.approx(10, abs=0.1)
 
 
 async def test_a_probe_that_hangs_gets_one_sentence_and_leaves_nothing(
@@ -186,7 +186,7 @@ async def test_a_probe_that_hangs_gets_one_sentence_and_leaves_nothing(
     assert replier.texts[-1].startswith("Reading that file took far too long")
     assert len(replier.texts) == 2  # "Downloading...", then that one sentence
     assert _uploads_left(tmp_path) == []
-    assert await flow._store.active_jobs(await flow._store.get_user("telegram", "1")) == []
+    assert await flow._store.jobs.active(await flow._store.users.get("telegram", "1")) == []
 
 
 async def test_non_finite_samples_are_a_damaged_file_and_cost_nothing(make_flow, tmp_path):

@@ -30,40 +30,40 @@ async def test_a_song_is_on_record_until_its_job_exists(flow: ChatFlow, song):  
 
     upload = dataclasses.replace(upload_of(song), stream=held_download, file_ref=FILE_REF)
     handling = await flow.accept_song(USER, CHAT, replier, upload, stems="four")
-    [accepted] = await flow._store.pending_intakes()  # before the handling even started
+    [accepted] = await flow._store.intake.pending()  # before the handling even started
     assert (accepted.file_ref, accepted.options["stems"]) == (FILE_REF, "four")
     task = asyncio.create_task(handling)
     await downloading.wait()
-    [downloading_record] = await flow._store.pending_intakes()
+    [downloading_record] = await flow._store.intake.pending()
     assert downloading_record.progress_message == "1"  # "Downloading your song..."
     go_on.set()
     job = await task
     assert job is not None and job.status == "done"
     assert job.options["stems"] == "four"
-    assert await flow._store.pending_intakes() == []
+    assert await flow._store.intake.pending() == []
 
 
 async def test_a_refused_song_leaves_no_record(flow: ChatFlow, song):  # noqa: F811
-    user = await flow._store.upsert_user("telegram", USER.user_id, USER.display_name)
-    await flow._store.set_banned(user, True)
+    user = await flow._store.users.upsert("telegram", USER.user_id, USER.display_name)
+    await flow._store.users.set_banned(user, True)
     replier = RecordingReplier()
     upload = dataclasses.replace(upload_of(song), file_ref=FILE_REF)
     assert await flow.handle_song(USER, CHAT, replier, upload) is None
     assert replier.texts == [messages.BANNED]
-    assert await flow._store.pending_intakes() == []
+    assert await flow._store.intake.pending() == []
 
 
 async def _left_by_a_crash(chat_flow: ChatFlow, *, age: timedelta) -> None:
     """A song the previous process accepted and showed "Downloading..." for (message 1)."""
     store = chat_flow._store
-    accepted = await store.accept_song(
+    accepted = await store.intake.accept(
         USER.platform,
         USER.user_id,
         USER.display_name,
         IntakeRequest(chat=ChatRef(chat_id="1", message_id="10"), file_ref=FILE_REF),
         now=utc_now() - age,
     )
-    await store.note_intake_progress(accepted.id, "1")
+    await store.intake.note_progress(accepted.id, "1")
 
 
 async def _failing_download() -> AsyncIterator[bytes]:
@@ -78,11 +78,11 @@ async def test_a_song_that_cannot_be_fetched_again_is_reported_lost(
     cases = [(timedelta(minutes=5), _failing_download), (timedelta(days=2), upload_of(song).stream)]
     for age, stream in cases:
         await _left_by_a_crash(flow, age=age)
-        [accepted] = await flow._store.pending_intakes()
+        [accepted] = await flow._store.intake.pending()
         replier = RecordingReplier()
         assert await flow.resume_song(USER, accepted, replier, stream) is None
         assert replier.texts[-1] == messages.LOST_BEFORE_SAVED
-        assert await flow._store.pending_intakes() == []
-    user = await flow._store.get_user("telegram", USER.user_id)
-    status = await flow._store.quota_status(user, flow.config.quota_limits("telegram"))
+        assert await flow._store.intake.pending() == []
+    user = await flow._store.users.get("telegram", USER.user_id)
+    status = await flow._store.quotas.status(user, flow.config.quota_limits("telegram"))
     assert status.songs_used == 0

@@ -218,16 +218,16 @@ class DiscordHarness:
         """Until "Done!" is shown (after ``since``, as in :meth:`wait_for_text`) and the
         files that follow it were sent (the job is over)."""
         await self.wait_for_text(fragment, channel_id, within, since=since)
-        user = await self.app.store.get_user("discord", str(user_id))
+        user = await self.app.store.users.get("discord", str(user_id))
         deadline = time.monotonic() + within
-        while await self.app.store.active_jobs(user):
+        while await self.app.store.jobs.active(user):
             assert time.monotonic() < deadline, "the job did not finish after Done!"
             await asyncio.sleep(0.05)
 
     async def songs_used(self, user_id: int = USER_ID) -> int:
         store = self.app.store
-        user = await store.get_user("discord", str(user_id))
-        status = await store.quota_status(user, self.app.flow._config.quota_limits("discord"))
+        user = await store.users.get("discord", str(user_id))
+        status = await store.quotas.status(user, self.app.flow._config.quota_limits("discord"))
         return status.songs_used
 
 

@@ -34,7 +34,7 @@ async def test_accepted_songs_are_fetched_again_or_reported_lost(
         (USER_ID, SONG_CHANNEL, song["url"]),
         (OTHER_USER_ID, OTHER_CHANNEL, gone_url),
     ):
-        await store.accept_song(
+        await store.intake.accept(
             "discord",
             str(user_id),
             "Ann",
@@ -59,11 +59,11 @@ async def test_accepted_songs_are_fetched_again_or_reported_lost(
             within=60,
         )
         deadline = time.monotonic() + 30  # the lost song's record goes once the user was told
-        while await app.store.pending_intakes():
+        while await app.store.intake.pending():
             assert time.monotonic() < deadline, "an accepted song was never settled"
             await asyncio.sleep(0.05)
-        user = await app.store.get_user("discord", str(OTHER_USER_ID))
-        status = await app.store.quota_status(user, app.flow.config.quota_limits("discord"))
+        user = await app.store.users.get("discord", str(OTHER_USER_ID))
+        status = await app.store.quotas.status(user, app.flow.config.quota_limits("discord"))
         assert status.songs_used == 0
     finally:
         await app.stop(grace_seconds=5)

@@ -143,7 +143,7 @@ async def test_a_job_a_crash_left_behind_is_delivered_in_its_channel(
 ):
     settings = make_discord_settings(tmp_path, model_repo)
     store = await open_store(settings)
-    user = await store.upsert_user("discord", str(USER_ID), "Ann")
+    user = await store.users.upsert("discord", str(USER_ID), "Ann")
     song = telegram_songs["clip.mp3"]
 
     async def chunks():
@@ -165,8 +165,8 @@ async def test_a_job_a_crash_left_behind_is_delivered_in_its_channel(
             message_id="1234",
         ),
     )
-    job = await store.reserve_job(user, request, quota_limits(settings, "discord"))
-    await store.mark_running(job.id)
+    job = await store.jobs.reserve(user, request, quota_limits(settings, "discord"))
+    await store.jobs.mark_running(job.id)
     await store.close()  # the process "crashed" here
 
     app = await start_discord_app(discord_api, settings)

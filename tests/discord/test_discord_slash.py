@@ -15,7 +15,7 @@ EPHEMERAL = 64
 
 
 async def _job_count(bot, status: str) -> int:
-    return (await bot.app.store.stats()).jobs_by_status.get(status, 0)
+    return (await bot.app.store.stats.collect()).jobs_by_status.get(status, 0)
 
 
 async def test_karaoke_defers_shows_progress_and_follows_up_with_two_files(

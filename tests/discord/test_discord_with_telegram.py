@@ -47,10 +47,10 @@ async def test_a_song_from_each_platform_at_the_same_time_both_complete(
         await telegram_api.wait_for(lambda api: api.texts_in_chat(TELEGRAM_USER)[-1:] == [DONE], 60)
         await discord_api.wait_for(lambda api: api.texts(SONG_CHANNEL)[-1:] == [DONE], 60)
         for _ in range(200):  # "Done!" comes first; the job is recorded once its files are sent
-            if (await app.store.stats()).jobs_by_status.get("done") == 2:
+            if (await app.store.stats.collect()).jobs_by_status.get("done") == 2:
                 break
             await asyncio.sleep(0.05)
-        assert (await app.store.stats()).jobs_by_status["done"] == 2
+        assert (await app.store.stats.collect()).jobs_by_status["done"] == 2
     finally:
         await app.stop(grace_seconds=5)
         await telegram_api.stop()

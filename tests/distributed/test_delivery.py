@@ -65,8 +65,8 @@ async def front_ends(fleet: Fleet) -> AsyncIterator[Callable[[str], object]]:
 
 
 async def songs_used(front: FrontEnd, chat_user: ChatUser) -> int:
-    user = await front.store.get_user("telegram", chat_user.user_id)
-    status = await front.store.quota_status(user, front.flow.config.quota_limits("telegram"))
+    user = await front.store.users.get("telegram", chat_user.user_id)
+    status = await front.store.quotas.status(user, front.flow.config.quota_limits("telegram"))
     return status.songs_used
 
 
@@ -132,7 +132,7 @@ async def test_another_front_end_delivers_a_song_whose_front_end_died(
     task.cancel()  # the process dies: nothing released, nothing cancelled
     await asyncio.gather(task, return_exceptions=True)
     # Still leased by the dead front-end: nobody takes it over yet.
-    assert await alive.store.deliveries_to_take_over("telegram", holder="host-b") == []
+    assert await alive.store.deliveries.to_take_over("telegram", holder="host-b") == []
 
     worker = fleet.start_worker()
     fleet.wait_until_ready(worker)
@@ -140,7 +140,7 @@ async def test_another_front_end_delivers_a_song_whose_front_end_died(
 
     async def lease_over() -> None:
         while not taken:
-            taken.extend(await alive.store.deliveries_to_take_over("telegram", holder="host-b"))
+            taken.extend(await alive.store.deliveries.to_take_over("telegram", holder="host-b"))
             await asyncio.sleep(0.1)
 
     await asyncio.wait_for(lease_over(), 30)
@@ -149,7 +149,7 @@ async def test_another_front_end_delivers_a_song_whose_front_end_died(
     record = await alive.flow.run_job(user, recovered.job, replier)
     assert record.status == "done"
     assert len(replier.files) == 2 and lost_replier.files == []
-    assert not await dead.store.claim_delivery(recovered.job.id, "host-a", 1.5)
+    assert not await dead.store.deliveries.claim(recovered.job.id, "host-a", 1.5)
     assert await songs_used(alive, user) == 1
 
 
@@ -165,7 +165,7 @@ async def test_the_same_front_end_restarted_takes_its_songs_back_at_once(
     await wait_for(lambda: queued(replier), 60)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    held = await before.store.deliveries_to_take_over("telegram", holder="host-same", own_too=True)
+    held = await before.store.deliveries.to_take_over("telegram", holder="host-same", own_too=True)
     assert len(held) == 1  # its own, though the lease has not run out
     worker = fleet.start_worker()
     fleet.wait_until_ready(worker)
@@ -193,14 +193,14 @@ async def test_a_song_running_when_its_front_end_died_is_delivered_by_the_next_o
     await asyncio.gather(task, return_exceptions=True)
     if successor == "same":
         after = dead
-        taken = await after.store.deliveries_to_take_over(
+        taken = await after.store.deliveries.to_take_over(
             "telegram", holder="host-dead", own_too=True
         )
     else:
         after = await front_ends("heir")
         taken = []
         while not taken:  # until the dead front-end's lease is over
-            taken = await after.store.deliveries_to_take_over("telegram", holder="host-heir")
+            taken = await after.store.deliveries.to_take_over("telegram", holder="host-heir")
             await asyncio.sleep(0.1)
     [recovered] = taken
     assert recovered.job.status is JobStatus.RUNNING  # still separating on the worker
@@ -225,7 +225,7 @@ async def test_a_song_the_flow_gives_up_on_stops_on_the_fleet_and_leaves_nothing
     async def store_down(job_id: int, attempt: int | None = None) -> int:
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(front.store, "record_attempt", store_down)
+    monkeypatch.setattr(front.store.deliveries, "record_attempt", store_down)
     replier = RecordingReplier()
     record = await front.flow.handle_song(user, chat, replier, upload_of(song(40, "gone")))
     assert record is not None and record.status == "failed"

@@ -87,8 +87,8 @@ async def test_the_store_does_not_leak_display_names_through_its_driver(
     data_dir = tmp_path / "data"
     store = await Store.open(f"sqlite+aiosqlite:///{data_dir / 'karaoke.db'}", data_dir)
     try:
-        await store.upsert_user("telegram", "7", NAME)
-        assert (await store.get_user("telegram", "7")).display_name == NAME
+        await store.users.upsert("telegram", "7", NAME)
+        assert (await store.users.get("telegram", "7")).display_name == NAME
     finally:
         await store.close()
     assert NAME not in capsys.readouterr().err

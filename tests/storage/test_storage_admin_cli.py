@@ -44,14 +44,14 @@ def _seed(settings: Settings, *, jobs: int = 0, name: str = "Ann") -> None:
     async def seed() -> None:
         store = await open_store(settings)
         try:
-            user = await store.upsert_user("telegram", "12", name)
+            user = await store.users.upsert("telegram", "12", name)
             for number in range(jobs):
                 request = JobRequest(SHA, 240.0, 1000, "htdemucs")
-                job = await store.reserve_job(
+                job = await store.jobs.reserve(
                     user, request, settings.quota.for_platform("telegram").as_limits()
                 )
-                await store.mark_running(job.id)
-                await store.mark_done(job.id, f"key-{number}", cache_hit=number == 0)
+                await store.jobs.mark_running(job.id)
+                await store.jobs.mark_done(job.id, f"key-{number}", cache_hit=number == 0)
         finally:
             await store.close()
 
@@ -130,7 +130,7 @@ def _users_in_store(settings: Settings) -> int:
     async def count() -> int:
         store = await open_store(settings)
         try:
-            return (await store.stats()).users
+            return (await store.stats.collect()).users
         finally:
             await store.close()
 
@@ -162,7 +162,7 @@ def test_grant_ban_and_admin_create_a_user_not_seen_yet(settings, capsys):
     async def first_message() -> str:
         store = await open_store(settings)
         try:
-            user = await store.upsert_user("telegram", "666", "Mallory")
+            user = await store.users.upsert("telegram", "666", "Mallory")
             return f"{user.display_name} {user.is_banned}"
         finally:
             await store.close()

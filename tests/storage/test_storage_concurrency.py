@@ -21,7 +21,7 @@ from storage.models import Job, Usage
 async def _race(store, user, request, quota, tasks: int = 50) -> tuple[list, list]:
     async def attempt():
         try:
-            return await store.reserve_job(user, request, quota)
+            return await store.jobs.reserve(user, request, quota)
         except QuotaRefusedError as refusal:
             return refusal
 
@@ -45,7 +45,7 @@ async def test_fifty_racing_requests_with_a_limit_of_three_accept_three(
 ):
     store = await backend.open_store(data_dir, serialize_sqlite_writes=writer_queue)
     try:
-        user = await store.upsert_user("telegram", "1", "Ann")
+        user = await store.users.upsert("telegram", "1", "Ann")
         accepted, refused = await _race(store, user, make_request(), make_limits(songs=3))
         assert len(accepted) == 3
         assert len(refused) == 47
@@ -57,7 +57,7 @@ async def test_fifty_racing_requests_with_a_limit_of_three_accept_three(
 
 
 async def test_racing_requests_respect_the_concurrency_limit(store, make_limits, make_request):
-    user = await store.upsert_user("telegram", "1", "Ann")
+    user = await store.users.upsert("telegram", "1", "Ann")
     accepted, refused = await _race(store, user, make_request(), make_limits(concurrent=2))
     assert len(accepted) == 2
     assert all(isinstance(refusal, TooManyConcurrentJobsError) for refusal in refused)
@@ -70,7 +70,7 @@ async def test_two_processes_racing_on_one_database_accept_three(
     first = await backend.open_store(data_dir)
     second = await backend.open_store(data_dir)
     try:
-        user = await first.upsert_user("telegram", "1", "Ann")
+        user = await first.users.upsert("telegram", "1", "Ann")
         quota = make_limits(songs=3)
         (a, _), (b, _) = await asyncio.gather(
             _race(first, user, make_request(), quota, tasks=25),
@@ -84,7 +84,7 @@ async def test_two_processes_racing_on_one_database_accept_three(
 
 async def test_racing_users_do_not_share_quota(store, make_limits, make_request):
     quota = make_limits(songs=2)
-    users = [await store.upsert_user("discord", str(n), f"user {n}") for n in range(5)]
+    users = [await store.users.upsert("discord", str(n), f"user {n}") for n in range(5)]
     results = await asyncio.gather(
         *(_race(store, user, make_request(), quota, tasks=10) for user in users)
     )
@@ -94,6 +94,6 @@ async def test_racing_users_do_not_share_quota(store, make_limits, make_request)
 async def test_racing_first_sightings_create_one_user(store):
     # On PostgreSQL the losers hit the unique constraint and load the winner's row.
     users = await asyncio.gather(
-        *(store.upsert_user("telegram", "42", f"name {n}") for n in range(20))
+        *(store.users.upsert("telegram", "42", f"name {n}") for n in range(20))
     )
     assert len({user.id for user in users}) == 1

@@ -17,13 +17,13 @@ from tests.storage.test_storage_queue_schema import _migrate, database  # noqa: 
 
 
 async def test_each_job_gets_its_own_token_and_is_found_by_it(store, make_limits, make_request):
-    user = await store.upsert_user("telegram", "1", "Ann")
-    first = await store.reserve_job(user, make_request(), make_limits())
-    second = await store.reserve_job(user, make_request(), make_limits())
+    user = await store.users.upsert("telegram", "1", "Ann")
+    first = await store.jobs.reserve(user, make_request(), make_limits())
+    second = await store.jobs.reserve(user, make_request(), make_limits())
     assert first.control_token is not None and second.control_token is not None
     assert is_control_token(first.control_token) and len(first.control_token) == 12
     assert first.control_token != second.control_token
-    assert (await store.get_job_by_control_token(second.control_token)).id == second.id
+    assert (await store.jobs.get_by_control_token(second.control_token)).id == second.id
 
 
 @pytest.mark.parametrize(
@@ -32,14 +32,14 @@ async def test_each_job_gets_its_own_token_and_is_found_by_it(store, make_limits
 )
 async def test_unknown_or_malformed_tokens_are_not_found(store, token):
     with pytest.raises(JobNotFoundError):
-        await store.get_job_by_control_token(token)
+        await store.jobs.get_by_control_token(token)
 
 
 @pytest.mark.parametrize("job_id", [2**63, 2**64 + 5, -(2**63) - 1, 0, -1])
 async def test_ids_no_row_can_have_are_not_found_instead_of_overflowing(store, job_id):
     """2**63 was "Python int too large to convert to SQLite INTEGER" (an ERROR)."""
     with pytest.raises(JobNotFoundError):
-        await store.get_job(job_id)
+        await store.jobs.get(job_id)
 
 
 async def test_the_migration_gives_existing_jobs_distinct_tokens(
@@ -51,8 +51,8 @@ async def test_the_migration_gives_existing_jobs_distinct_tokens(
 ) -> None:
     store = await backend.open_store(data_dir)
     try:
-        user = await store.upsert_user("telegram", "1", "Ann")
-        jobs = [await store.reserve_job(user, make_request(), make_limits()) for _ in range(3)]
+        user = await store.users.upsert("telegram", "1", "Ann")
+        jobs = [await store.jobs.reserve(user, make_request(), make_limits()) for _ in range(3)]
     finally:
         await store.close()
 

@@ -78,15 +78,15 @@ async def test_upgrade_is_idempotent(backend, data_dir) -> None:
 
 async def test_times_come_back_timezone_aware_in_utc(store) -> None:
     local = datetime(2025, 6, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
-    user = await store.upsert_user("telegram", "1", "Ann", now=local)
+    user = await store.users.upsert("telegram", "1", "Ann", now=local)
     assert user.first_seen == datetime(2025, 6, 1, 12, 30, tzinfo=UTC)
     assert user.first_seen.utcoffset() == timedelta(0)
-    assert (await store.get_user("telegram", "1")).last_seen == local
+    assert (await store.users.get("telegram", "1")).last_seen == local
 
 
 async def test_naive_times_are_refused(store) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        await store.upsert_user("telegram", "1", "Ann", now=datetime(2025, 1, 1))
+        await store.users.upsert("telegram", "1", "Ann", now=datetime(2025, 1, 1))
 
 
 async def test_foreign_keys_are_enforced(backend, data_dir) -> None:
@@ -162,11 +162,11 @@ async def test_a_read_only_data_dir_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_records_survive_reopening(backend, data_dir) -> None:
     store = await backend.open_store(data_dir)
-    await store.upsert_user("discord", "77", "Bo")
+    await store.users.upsert("discord", "77", "Bo")
     await store.close()
     store = await backend.open_store(data_dir)
     try:
-        assert (await store.get_user("discord", "77")).display_name == "Bo"
+        assert (await store.users.get("discord", "77")).display_name == "Bo"
     finally:
         await store.close()
 

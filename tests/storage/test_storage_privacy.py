@@ -50,7 +50,7 @@ async def test_a_new_database_its_journal_and_the_data_folders_are_private(
     database = data_dir / "karaoke.db"
     store = await Store.open(_sqlite_url(database), data_dir)
     try:
-        await store.upsert_user("telegram", "1", "Alice")
+        await store.users.upsert("telegram", "1", "Alice")
         # The pooled connection is still open, so SQLite's WAL-mode files exist now.
         companions = [Path(f"{database}-wal"), Path(f"{database}-shm")]
         assert all(path.exists() for path in companions)
@@ -89,14 +89,14 @@ async def test_an_existing_readable_database_is_made_private_and_says_so(
     data_dir = tmp_path / "data"
     database = data_dir / "karaoke.db"
     store = await Store.open(_sqlite_url(database), data_dir)
-    await store.upsert_user("telegram", "1", "Alice")
+    await store.users.upsert("telegram", "1", "Alice")
     await store.close()
     database.chmod(0o644)  # as an older version, or SQLite itself, left it
     caplog.set_level(logging.INFO, logger="storage")
 
     store = await Store.open(_sqlite_url(database), data_dir)
     try:
-        assert (await store.get_user("telegram", "1")).display_name == "Alice"
+        assert (await store.users.get("telegram", "1")).display_name == "Alice"
     finally:
         await store.close()
     assert _mode(database) == 0o600

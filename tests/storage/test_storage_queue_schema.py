@@ -258,9 +258,9 @@ async def test_upgrade_downgrade_upgrade_keeps_the_data(
 ) -> None:
     store = await backend.open_store(data_dir)
     try:
-        user = await store.upsert_user("telegram", "1", "Ann")
-        job = await store.reserve_job(user, make_request(), make_limits())
-        await store.record_attempt(job.id)
+        user = await store.users.upsert("telegram", "1", "Ann")
+        job = await store.jobs.reserve(user, make_request(), make_limits())
+        await store.deliveries.record_attempt(job.id)
     finally:
         await store.close()
 
@@ -285,10 +285,10 @@ async def test_upgrade_downgrade_upgrade_keeps_the_data(
     assert await _queue_objects(database) == _expected_queue_objects(backend)
     store = await backend.open_store(data_dir)
     try:
-        again = await store.get_job(job.id)
+        again = await store.jobs.get(job.id)
         assert again.attempt == 0  # the column came back with its default
         assert again.delivered_by is None and again.queue_job_id is None
-        assert await store.record_attempt(job.id) == 1
+        assert await store.deliveries.record_attempt(job.id) == 1
     finally:
         await store.close()
 

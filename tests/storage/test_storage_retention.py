@@ -18,16 +18,16 @@ def _age(path: Path, moment: datetime) -> None:
 async def test_orphaned_uploads_go_but_active_jobs_keep_theirs(
     store, clock, make_limits, make_request
 ):
-    user = await store.upsert_user("telegram", "1", "Ann")
+    user = await store.users.upsert("telegram", "1", "Ann")
     active = await store.files.save_upload(b"in use", max_bytes=100)
     orphan = await store.files.save_upload(b"refused job", max_bytes=100)
     just_saved = await store.files.save_upload(b"about to be reserved", max_bytes=100)
-    await store.reserve_job(user, make_request(input_path=active.path), make_limits())
+    await store.jobs.reserve(user, make_request(input_path=active.path), make_limits())
     clock.now = datetime.now(UTC)
     for upload in (active, orphan):
         _age(upload.path, clock.now - timedelta(hours=5))
 
-    assert (await store.cleanup()).uploads_removed == 1
+    assert (await store.upkeep.cleanup()).uploads_removed == 1
     assert active.path.exists()
     assert not orphan.path.exists()
     assert just_saved.path.exists()
@@ -44,24 +44,24 @@ async def test_stale_temporaries_are_removed(store, clock):
     for path in (probe, partial_upload):
         _age(path, clock.now - timedelta(hours=3))
 
-    assert (await store.cleanup()).temporaries_removed == 2
+    assert (await store.upkeep.cleanup()).temporaries_removed == 2
     assert not probe.exists() and not partial_upload.exists()
     assert writing_now.exists()
 
 
 async def test_job_records_outlive_their_files(store, clock, make_limits, make_request):
-    user = await store.upsert_user("telegram", "1", "Ann")
+    user = await store.users.upsert("telegram", "1", "Ann")
     upload = await store.files.save_upload(b"song", max_bytes=100)
-    job = await store.reserve_job(user, make_request(input_path=upload.path), make_limits())
-    await store.mark_running(job.id)
-    await store.mark_done(job.id, "result-key")
+    job = await store.jobs.reserve(user, make_request(input_path=upload.path), make_limits())
+    await store.jobs.mark_running(job.id)
+    await store.jobs.mark_done(job.id, "result-key")
     clock.now = datetime.now(UTC) + timedelta(days=3)
 
-    assert await store.cleanup() == CleanupReport()
+    assert await store.upkeep.cleanup() == CleanupReport()
     assert not upload.path.exists()
-    kept = await store.get_job(job.id)
+    kept = await store.jobs.get(job.id)
     assert (kept.status, kept.cache_key) == (JobStatus.DONE, "result-key")
-    assert (await store.stats()).jobs_by_status["done"] == 1
+    assert (await store.stats.collect()).jobs_by_status["done"] == 1
 
 
 async def test_the_periodic_helper_runs_until_cancelled_and_survives_failures():
@@ -87,7 +87,7 @@ async def test_the_store_cleanup_loop_removes_expired_files(store, clock):
     orphan = await store.files.save_upload(b"nobody wants me", max_bytes=100)
     clock.now = datetime.now(UTC)
     _age(orphan.path, clock.now - timedelta(hours=2))
-    task = asyncio.create_task(store.run_cleanup_every(timedelta(milliseconds=5)))
+    task = asyncio.create_task(store.upkeep.run_cleanup_every(timedelta(milliseconds=5)))
     try:
         for _ in range(200):
             if not orphan.path.exists():

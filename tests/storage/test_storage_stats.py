@@ -8,7 +8,7 @@ import pytest
 
 
 async def test_stats_on_an_empty_store(store):
-    stats = await store.stats()
+    stats = await store.stats.collect()
     assert stats.users == 0
     assert set(stats.jobs_by_status.values()) == {0}
     assert stats.audio_hours_processed == 0
@@ -17,25 +17,25 @@ async def test_stats_on_an_empty_store(store):
 
 
 async def test_stats_add_up(store, clock, make_limits, make_request):
-    ann = await store.upsert_user("telegram", "1", "Ann")
-    bob = await store.upsert_user("discord", "2", "Bob")
-    await store.upsert_user("discord", "3", "Idle")
+    ann = await store.users.upsert("telegram", "1", "Ann")
+    bob = await store.users.upsert("discord", "2", "Bob")
+    await store.users.upsert("discord", "3", "Idle")
     quota = make_limits(minutes=None, max_song_minutes=None)
 
     async def finished(user, seconds: float, *, hit: bool) -> None:
-        job = await store.reserve_job(user, make_request(seconds=seconds), quota)
-        await store.mark_running(job.id)
-        await store.mark_done(job.id, f"key-{job.id}", cache_hit=hit)
+        job = await store.jobs.reserve(user, make_request(seconds=seconds), quota)
+        await store.jobs.mark_running(job.id)
+        await store.jobs.mark_done(job.id, f"key-{job.id}", cache_hit=hit)
 
     await finished(ann, 1800, hit=False)
     await finished(ann, 1800, hit=True)
     await finished(ann, 600, hit=False)
     await finished(bob, 3600, hit=True)
-    failed = await store.reserve_job(bob, make_request(), quota)
-    await store.mark_failed(failed.id, "oom")
-    await store.reserve_job(bob, make_request(), quota)  # still queued
+    failed = await store.jobs.reserve(bob, make_request(), quota)
+    await store.jobs.mark_failed(failed.id, "oom")
+    await store.jobs.reserve(bob, make_request(), quota)  # still queued
 
-    stats = await store.stats()
+    stats = await store.stats.collect()
     assert stats.users == 3
     assert stats.jobs_by_status == {
         "queued": 1,
@@ -53,6 +53,6 @@ async def test_stats_add_up(store, clock, make_limits, make_request):
     ]
     assert stats.top_users[0].audio_minutes == pytest.approx(70)
 
-    assert len((await store.stats(top=1)).top_users) == 1
-    later = await store.stats(since=clock.now + timedelta(seconds=1))
+    assert len((await store.stats.collect(top=1)).top_users) == 1
+    later = await store.stats.collect(since=clock.now + timedelta(seconds=1))
     assert later.jobs_by_status["done"] == 0

@@ -11,9 +11,9 @@ from storage.users import parse_admin_ref
 
 
 async def test_first_sight_creates_and_later_sights_refresh(store, clock):
-    created = await store.upsert_user("telegram", "12345", "Ann")
+    created = await store.users.upsert("telegram", "12345", "Ann")
     clock.advance(hours=3)
-    seen = await store.upsert_user("telegram", "12345", "Ann B.")
+    seen = await store.users.upsert("telegram", "12345", "Ann B.")
     assert seen.id == created.id
     assert seen.display_name == "Ann B."
     assert seen.first_seen == clock.start
@@ -23,20 +23,20 @@ async def test_first_sight_creates_and_later_sights_refresh(store, clock):
 
 
 async def test_the_same_id_on_two_platforms_is_two_users(store):
-    on_telegram = await store.upsert_user("telegram", "7", "A")
-    on_discord = await store.upsert_user("discord", "7", "B")
+    on_telegram = await store.users.upsert("telegram", "7", "A")
+    on_discord = await store.users.upsert("discord", "7", "B")
     assert on_telegram.id != on_discord.id
-    assert (await store.find_user("discord:7")).display_name == "B"
+    assert (await store.users.find("discord:7")).display_name == "B"
 
 
 async def test_an_empty_display_name_keeps_the_known_one(store):
-    await store.upsert_user("discord", "7", "Bo")
-    assert (await store.upsert_user("discord", "7", "")).display_name == "Bo"
+    await store.users.upsert("discord", "7", "Bo")
+    assert (await store.users.upsert("discord", "7", "")).display_name == "Bo"
 
 
 async def test_unknown_users_are_a_typed_error(store):
     with pytest.raises(UserNotFoundError, match="no such user: telegram:404"):
-        await store.find_user("telegram:404")
+        await store.users.find("telegram:404")
 
 
 @pytest.mark.parametrize(
@@ -85,44 +85,44 @@ async def test_admin_refs_are_chat_users_with_numeric_ids(store, ref, reason):
     with pytest.raises(InvalidUserRefError, match=re.escape(reason)):
         parse_admin_ref(ref)
     with pytest.raises(InvalidUserRefError, match=re.escape(reason)):
-        await store.find_or_create_user(ref)
+        await store.users.find_or_create(ref)
     with pytest.raises(InvalidUserRefError, match=re.escape(reason)):
-        await store.find_chat_user(ref)
-    assert (await store.stats()).users == 0
+        await store.users.find_chat_user(ref)
+    assert (await store.stats.collect()).users == 0
 
 
 async def test_admins_can_name_a_user_before_they_first_write(store, clock):
-    created = await store.find_or_create_user(" telegram:12345 ")
+    created = await store.users.find_or_create(" telegram:12345 ")
     assert created.ref == "telegram:12345" and created.display_name == ""
     assert not created.is_banned and not created.is_admin
-    await store.set_banned(created, True)
+    await store.users.set_banned(created, True)
     clock.advance(hours=1)
-    again = await store.find_or_create_user("telegram:12345")
+    again = await store.users.find_or_create("telegram:12345")
     assert again.id == created.id and again.is_banned
     assert again.last_seen == clock.start  # naming a user is not seeing them
-    seen = await store.upsert_user("telegram", "12345", "Ann")
+    seen = await store.users.upsert("telegram", "12345", "Ann")
     assert seen.id == created.id and seen.display_name == "Ann" and seen.is_banned
-    assert (await store.find_chat_user("telegram:12345")).display_name == "Ann"
+    assert (await store.users.find_chat_user("telegram:12345")).display_name == "Ann"
     with pytest.raises(UserNotFoundError):
-        await store.find_chat_user("discord:12345")
+        await store.users.find_chat_user("discord:12345")
 
 
 async def test_upserting_an_unknown_platform_is_refused(store):
     with pytest.raises(InvalidUserRefError, match="unknown platform"):
-        await store.upsert_user("myspace", "1", "Tom")
+        await store.users.upsert("myspace", "1", "Tom")
 
 
 async def test_grants_set_overrides_and_leave_the_rest(store):
-    user = await store.upsert_user("telegram", "1", "Ann")
-    user = await store.grant(user, songs_per_day=20, audio_minutes_per_day=90.5)
-    user = await store.grant(user, max_concurrent_jobs=4)
+    user = await store.users.upsert("telegram", "1", "Ann")
+    user = await store.users.grant(user, songs_per_day=20, audio_minutes_per_day=90.5)
+    user = await store.users.grant(user, max_concurrent_jobs=4)
     assert (
         user.songs_per_day_override,
         user.audio_minutes_per_day_override,
         user.max_song_minutes_override,
         user.max_concurrent_jobs_override,
     ) == (20, 90.5, None, 4)
-    user = await store.reset_limits(user)
+    user = await store.users.reset_limits(user)
     assert user.songs_per_day_override is None and user.max_concurrent_jobs_override is None
 
 
@@ -139,22 +139,22 @@ async def test_grants_set_overrides_and_leave_the_rest(store):
     ],
 )
 async def test_bad_grants_are_typed_errors_and_change_nothing(store, grant, field):
-    user = await store.upsert_user("telegram", "1", "Ann")
-    await store.grant(user, songs_per_day=5)
+    user = await store.users.upsert("telegram", "1", "Ann")
+    await store.users.grant(user, songs_per_day=5)
     with pytest.raises(InvalidGrantError) as caught:
-        await store.grant(user, **({"songs_per_day": 7} | grant))
+        await store.users.grant(user, **({"songs_per_day": 7} | grant))
     assert caught.value.field == field
-    assert (await store.find_user("telegram:1")).songs_per_day_override == 5
+    assert (await store.users.find("telegram:1")).songs_per_day_override == 5
 
 
 async def test_ban_and_admin_flags(store):
-    user = await store.upsert_user("discord", "5", "Eve")
-    assert (await store.set_banned(user, True)).is_banned
-    assert not (await store.set_banned(user, False)).is_banned
-    assert (await store.set_admin(user, True)).is_admin
-    assert (await store.find_user("discord:5")).is_admin
+    user = await store.users.upsert("discord", "5", "Eve")
+    assert (await store.users.set_banned(user, True)).is_banned
+    assert not (await store.users.set_banned(user, False)).is_banned
+    assert (await store.users.set_admin(user, True)).is_admin
+    assert (await store.users.find("discord:5")).is_admin
 
 
 async def test_long_display_names_are_cut(store):
-    user = await store.upsert_user("telegram", "1", "x" * 1000)
+    user = await store.users.upsert("telegram", "1", "x" * 1000)
     assert len(user.display_name) == 255

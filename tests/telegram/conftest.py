@@ -74,8 +74,8 @@ class TelegramHarness:
 
     async def songs_used(self, user_id: int = USER_ID) -> int:
         store = self.app.store
-        user = await store.get_user("telegram", str(user_id))
-        status = await store.quota_status(user, self.app.flow._config.quota_limits("telegram"))
+        user = await store.users.get("telegram", str(user_id))
+        status = await store.quotas.status(user, self.app.flow._config.quota_limits("telegram"))
         return status.songs_used
 
     async def wait_for_text(
@@ -107,9 +107,9 @@ class TelegramHarness:
         """Until "Done!" is shown (after ``since``, as in :meth:`wait_for_text`) and the
         files that follow it were sent (the job is over)."""
         await self.wait_for_text("Done!", chat_id, within, since=since)
-        user = await self.app.store.get_user("telegram", str(user_id))
+        user = await self.app.store.users.get("telegram", str(user_id))
         deadline = time.monotonic() + within
-        while await self.app.store.active_jobs(user):
+        while await self.app.store.jobs.active(user):
             assert time.monotonic() < deadline, "the job did not finish after Done!"
             await asyncio.sleep(0.05)
 

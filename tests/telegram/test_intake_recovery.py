@@ -26,7 +26,7 @@ async def test_a_song_delivered_again_after_the_crash_is_run_once(
     media = api.audio_attachment(telegram_songs["clip.mp3"])
     message = api.message(chat_id=USER_ID, user_id=USER_ID, **media)
     store = await open_store(settings)  # the previous process recorded the song, then died
-    await store.accept_song(
+    await store.intake.accept(
         "telegram",
         str(USER_ID),
         "Ann",
@@ -55,10 +55,10 @@ async def test_a_song_delivered_again_after_the_crash_is_run_once(
         await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 2, within=30)
         adapter = app.adapters[0]
         await asyncio.wait_for(adapter.wait_until_idle(), 30)
-        stats = await app.store.stats()
+        stats = await app.store.stats.collect()
         assert sum(stats.jobs_by_status.values()) == 1
         assert len(api.calls_to("sendAudio")) == 2
-        assert await app.store.pending_intakes() == []
+        assert await app.store.intake.pending() == []
     finally:
         api.release_files()
         await app.stop(5)

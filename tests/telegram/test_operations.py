@@ -46,8 +46,8 @@ async def test_jobs_and_cache_are_counted(telegram_bot):
 
 async def _quota(bot):
     store = bot.app.store
-    user = await store.get_user("telegram", str(USER_ID))
-    return user, await store.quota_status(user, bot.app.flow._config.quota_limits("telegram"))
+    user = await store.users.get("telegram", str(USER_ID))
+    return user, await store.quotas.status(user, bot.app.flow._config.quota_limits("telegram"))
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ SURVIVOR_CHAT, LOST_CHAT = 6001, 6002
 async def _leave_job(
     store, settings, user_id: int, song: bytes, *, keep_input: bool, options: dict | None = None
 ) -> int:
-    user = await store.upsert_user("telegram", str(user_id), "Ann")
+    user = await store.users.upsert("telegram", str(user_id), "Ann")
     saved = await store.files.save_upload(song, max_bytes=10**8)
-    job = await store.reserve_job(
+    job = await store.jobs.reserve(
         user,
         JobRequest(
             input_sha256=saved.sha256,
@@ -38,7 +38,7 @@ async def _leave_job(
         ),
         quota_limits(settings, "telegram"),
     )
-    await store.mark_running(job.id)
+    await store.jobs.mark_running(job.id)
     if not keep_input:
         saved.path.unlink()
     return job.id
@@ -91,13 +91,13 @@ async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, tel
         ]
         assert all(c.params["reply_parameters"]["message_id"] == 77 for c in uploads)
         deadline = time.monotonic() + 30  # recorded just after the files are sent
-        while (await app.store.get_job(survivor)).status != "done":
+        while (await app.store.jobs.get(survivor)).status != "done":
             assert time.monotonic() < deadline, "the resumed job was never recorded as done"
             await asyncio.sleep(0.05)
-        lost_job = await app.store.get_job(lost)
+        lost_job = await app.store.jobs.get(lost)
         assert lost_job.status == "failed"
-        user = await app.store.get_user("telegram", str(LOST_CHAT))
-        status = await app.store.quota_status(user, quota_limits(settings, "telegram"))
+        user = await app.store.users.get("telegram", str(LOST_CHAT))
+        status = await app.store.quotas.status(user, quota_limits(settings, "telegram"))
         assert status.songs_used == 0
     finally:
         await app.stop(5)

@@ -11,8 +11,8 @@ from tests.telegram.fake_bot_api import InjectedError
 
 async def _user_jobs(bot, user_id: int = USER_ID):
     store = bot.app.store
-    user = await store.get_user("telegram", str(user_id))
-    status = await store.quota_status(user, bot.app.flow._config.quota_limits("telegram"))
+    user = await store.users.get("telegram", str(user_id))
+    status = await store.quotas.status(user, bot.app.flow._config.quota_limits("telegram"))
     return user, status
 
 
@@ -131,7 +131,7 @@ async def test_busy_pool_refunds_and_explains(telegram_bot):
     await telegram_bot.wait_for_text("very busy")
     _user, status = await _user_jobs(telegram_bot)
     assert status.songs_used == 0
-    jobs = await telegram_bot.app.store.stats()
+    jobs = await telegram_bot.app.store.stats.collect()
     assert jobs.jobs_by_status.get("failed") == 1
 
 
@@ -143,7 +143,7 @@ async def test_cancel_mid_job(telegram_bot):
     _, status = await _user_jobs(telegram_bot)
     assert status.songs_used == 0
     assert telegram_bot.audio_uploads() == []
-    stats = await telegram_bot.app.store.stats()
+    stats = await telegram_bot.app.store.stats.collect()
     assert stats.jobs_by_status.get("cancelled") == 1
     data_dir = telegram_bot.settings.general.data_dir
     await telegram_bot.api.wait_for(lambda _: not any((data_dir / "tmp").iterdir()), within=10)

@@ -90,9 +90,9 @@ async def test_a_song_is_on_record_before_the_webhook_is_answered(telegram_bot):
     try:
         async with aiohttp.ClientSession() as session, session.post(url, json=update) as answer:
             assert answer.status == 200
-            [accepted] = await telegram_bot.app.store.pending_intakes()
+            [accepted] = await telegram_bot.app.store.intake.pending()
     finally:
         api.release_files()
     assert accepted.file_ref == media["audio"]["file_id"]
     await telegram_bot.wait_for_done()
-    assert await telegram_bot.app.store.pending_intakes() == []
+    assert await telegram_bot.app.store.intake.pending() == []

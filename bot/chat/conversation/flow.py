@@ -74,10 +74,8 @@ from separation.jobs import (
 from storage.errors import (
     IntakeExistsError,
     JobStateError,
-    QuotaExceededError,
     QuotaRefusedError,
     StorageError,
-    TooManyConcurrentJobsError,
     UploadTooLargeError,
 )
 from storage.files import SavedUpload
@@ -331,7 +329,7 @@ class ChatFlow:
             )
             if request is None:
                 return None
-            return await self._store.accept_song(
+            return await self._store.intake.accept(
                 user.platform, user.user_id, user.display_name, request
             )
         except IntakeExistsError:
@@ -343,7 +341,7 @@ class ChatFlow:
     async def _forget(self, intake_id: int) -> None:
         """The accepted song has a final answer and no job: drop its record."""
         try:
-            await self._store.forget_intake(intake_id)
+            await self._store.intake.forget(intake_id)
         except StorageError as exc:  # it is resumed once more at the next start, at worst
             logger.warning("accepted song %s: could not drop its record: %s", intake_id, exc)
 
@@ -358,7 +356,7 @@ class ChatFlow:
         if ref is None:
             return
         try:
-            await self._store.note_intake_progress(intake.id, ref)
+            await self._store.intake.note_progress(intake.id, ref)
         except StorageError as exc:  # a restart then tells the user in a new message
             logger.warning("accepted song %s: could not record its message: %s", intake.id, exc)
 
@@ -400,11 +398,12 @@ class ChatFlow:
             if intake is not None:  # recorded as seen when the song was accepted
                 record = intake.user
             else:
-                record = await self._store.upsert_user(
+                record = await self._store.users.upsert(
                     user.platform, user.user_id, user.display_name
                 )
             # Refuse what can be refused without the file before downloading it, at once.
-            if (refusal := await self._refusal_before_download(user, record)) is not None:
+            limits = self._config.quota_limits(user.platform)  # once per song
+            if (refusal := await self._refusal_before_download(user, record, limits)) is not None:
                 await progress.final(refusal)
                 return None
             plan = replier.upload_plan
@@ -452,36 +451,20 @@ class ChatFlow:
             encoding,
             wishes.controls,
             intake=intake,
+            limits=limits,
         )
 
-    async def _refusal_before_download(self, user: ChatUser, record: UserRecord) -> str | None:
+    async def _refusal_before_download(
+        self, user: ChatUser, record: UserRecord, limits: QuotaLimits
+    ) -> str | None:
         """Why the user's next song would be refused whatever its length, or None.
 
-        A ban, no songs left in the rolling 24 h, too many songs in progress, or no audio
-        time left at all: none of these need the file, so the user is told before a byte
-        is downloaded. The song's length is only known after the download; whether its
-        minutes fit is checked then (``reserve_job`` checks everything again, atomically).
+        The store decides (``store.quotas.refusal``), in the order and with the "frees
+        at" times the reservation uses, so that the user is told before a byte is
+        downloaded; whether the song's minutes fit is known after the download
+        (``reserve`` checks everything again, atomically).
         """
-        if record.is_banned:
-            return messages.BANNED
-        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
-        limits = status.limits
-        refusal: QuotaRefusedError | None = None
-        most_at_once = limits.max_concurrent_jobs
-        if most_at_once is not None and status.active_jobs >= most_at_once:
-            refusal = TooManyConcurrentJobsError(active=status.active_jobs, limit=most_at_once)
-        elif status.songs_left is not None and status.songs_left < 1:
-            refusal = QuotaExceededError(
-                limit="songs_per_day",
-                remaining=0,
-                frees_at=status.frees_at if limits.songs_per_day else None,
-            )
-        elif status.audio_minutes_left is not None and status.audio_minutes_left * 60 < 1:
-            refusal = QuotaExceededError(
-                limit="audio_minutes_per_day",
-                remaining=0,
-                frees_at=status.frees_at if limits.audio_minutes_per_day else None,
-            )
+        refusal = await self._store.quotas.refusal(record, limits)
         if refusal is None:
             return None
         logger.info("refused %s before downloading: %s", user.ref, type(refusal).__name__)
@@ -503,6 +486,7 @@ class ChatFlow:
         controls: RenderOptions | None = None,
         *,
         intake: IntakeRecord | None = None,
+        limits: QuotaLimits,
     ) -> JobRecord | None:
         try:
             info = await self._inspect(saved)
@@ -539,10 +523,10 @@ class ChatFlow:
             intake_id=intake.id if intake is not None else None,
         )
         try:
-            job = await self._store.reserve_job(
+            job = await self._store.jobs.reserve(
                 record,
                 request,
-                self._config.quota_limits(user.platform),
+                limits,
                 delivered_by=self._config.frontend_id,
                 lease_seconds=self._config.delivery_lease_seconds,
             )
@@ -561,8 +545,9 @@ class ChatFlow:
             fallback_title=upload.fallback_title,
         )
         return await self.run_job(
-            user, job, replier, progress=progress, title=title, performer=performer, probe=info
-        )
+            user, job, replier, progress=progress, title=title, performer=performer, probe=info,
+            limits=limits,
+        )  # fmt: skip
 
     @staticmethod
     def _progress_ref(
@@ -606,6 +591,7 @@ class ChatFlow:
         title: str | None = None,
         performer: str | None = None,
         probe: ProbeResult | None = None,
+        limits: QuotaLimits | None = None,
     ) -> JobRecord:
         """Submit a reserved job and see it through (also used to resume after a restart).
 
@@ -614,7 +600,7 @@ class ChatFlow:
         (a resumed job) the song's own tags name the files, else its file name.
         """
         frontend = self._config.frontend_id
-        if frontend is not None and not await self._store.claim_delivery(
+        if frontend is not None and not await self._store.deliveries.claim(
             job.id, frontend, self._config.delivery_lease_seconds
         ):
             logger.info("job %s: another front-end delivers it", job.id)
@@ -647,7 +633,9 @@ class ChatFlow:
         self._handles.setdefault(user.ref, {})[job.id] = handle
         logger.info("job %s queued for %s", job.id, user.ref)
         try:
-            result, running_since = await self._follow(job, handle, progress, user)
+            if limits is None:  # a resumed job: its user's limits are looked up here
+                limits = self._config.quota_limits(user.platform)
+            result, running_since = await self._follow(job, handle, progress, user, limits)
         except Exception as exc:
             await self._abandon(job, handle)
             return await self._fail(job, exc, progress, user)
@@ -706,7 +694,7 @@ class ChatFlow:
             await replier.send_files(files)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
-        done = await self._store.mark_done(
+        done = await self._store.jobs.mark_done(
             job.id, cache_hit=result.cache_hit, cache_key=separation_key
         )
         finished = time.monotonic()
@@ -732,7 +720,12 @@ class ChatFlow:
         return done
 
     async def _follow(
-        self, job: JobRecord, handle: JobHandle, progress: ProgressMessage, user: ChatUser
+        self,
+        job: JobRecord,
+        handle: JobHandle,
+        progress: ProgressMessage,
+        user: ChatUser,
+        limits: QuotaLimits,
     ) -> tuple[JobResult, float | None]:
         """Mirror the job's events in the progress message; returns the result and when
         the job started running (None for a cache hit that never ran).
@@ -752,10 +745,10 @@ class ChatFlow:
         async for event in handle.events():
             if isinstance(event, Decoded):
                 settled = True
-                await self._settle(job, handle, user, event.duration_seconds)
+                await self._settle(job, handle, user, event.duration_seconds, limits)
             elif isinstance(event, Attempt):  # a distributed backend's worker started it
-                await self._store.set_queue_job(job.id, event.queue_job_id)
-                await self._store.record_attempt(job.id, event.number)
+                await self._store.deliveries.set_queue_job(job.id, event.queue_job_id)
+                await self._store.deliveries.record_attempt(job.id, event.number)
                 if event.number > 1:  # its percentage begins again: say why
                     restarted = True
                     await progress.show(messages.running(0.0, restarted=True))
@@ -772,11 +765,8 @@ class ChatFlow:
                 break
         result = await handle.result()
         if not settled:  # a cache hit, or a run joined after its decode: record the length
-            await self._store.settle_duration(
-                job.id,
-                result.duration_seconds,
-                self._config.quota_limits(user.platform),
-                enforce=False,
+            await self._store.jobs.settle_duration(
+                job.id, result.duration_seconds, limits, enforce=False
             )
         return result, running_since
 
@@ -785,7 +775,7 @@ class ChatFlow:
         front-end that had it before recorded after ``job`` was read (a takeover): the
         same run, not an error."""
         try:
-            await self._store.mark_running(job.id)
+            await self._store.jobs.mark_running(job.id)
         except JobStateError as exc:
             if exc.current != JobStatus.RUNNING:
                 raise
@@ -803,13 +793,16 @@ class ChatFlow:
             logger.debug("job %s: nothing left to release (%s)", job.id, exc)
 
     async def _settle(
-        self, job: JobRecord, handle: JobHandle, user: ChatUser, decoded_seconds: float
+        self,
+        job: JobRecord,
+        handle: JobHandle,
+        user: ChatUser,
+        decoded_seconds: float,
+        limits: QuotaLimits,
     ) -> None:
         """Charge the decoded length; stop the job if the true length does not fit."""
         try:
-            await self._store.settle_duration(
-                job.id, decoded_seconds, self._config.quota_limits(user.platform)
-            )
+            await self._store.jobs.settle_duration(job.id, decoded_seconds, limits)
         except QuotaRefusedError:
             logger.info(
                 "job %s of %s: decoded %.1f s, charged %.1f s; refused",
@@ -833,13 +826,15 @@ class ChatFlow:
             logger.info("job %s of %s left for the next start", job.id, user.ref)
             await progress.final(messages.RESUME_AFTER_RESTART)
             if self._config.frontend_id is not None:  # another front-end may take it now
-                await self._store.release_delivery(job.id, self._config.frontend_id)
+                await self._store.deliveries.release(job.id, self._config.frontend_id)
             return job
         try:
             if isinstance(error, JobCancelledError):
-                record = await self._store.mark_cancelled(job.id)
+                record = await self._store.jobs.mark_cancelled(job.id)
             else:
-                record = await self._store.mark_failed(job.id, getattr(error, "kind", "internal"))
+                record = await self._store.jobs.mark_failed(
+                    job.id, getattr(error, "kind", "internal")
+                )
         except StorageError as exc:
             logger.warning("job %s: could not record failure: %s", job.id, exc)
             record = job
@@ -889,16 +884,16 @@ class ChatFlow:
 
     async def quota(self, user: ChatUser) -> str:
         """/quota: what is left and when it frees up."""
-        record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
-        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        record = await self._store.users.upsert(user.platform, user.user_id, user.display_name)
+        status = await self._store.quotas.status(record, self._config.quota_limits(user.platform))
         return messages.quota_summary(status, now=self._clock())
 
     async def status(self, user: ChatUser) -> str:
         """/status: the queue, the user's songs in progress and their quota."""
-        record = await self._store.upsert_user(user.platform, user.user_id, user.display_name)
-        jobs = await self._store.active_jobs(record)
+        record = await self._store.users.upsert(user.platform, user.user_id, user.display_name)
+        jobs = await self._store.jobs.active(record)
         songs = [(display_title(job.original_filename), job.status.value) for job in jobs]
-        status = await self._store.quota_status(record, self._config.quota_limits(user.platform))
+        status = await self._store.quotas.status(record, self._config.quota_limits(user.platform))
         quota = messages.quota_summary(status, now=self._clock())
         return messages.status_summary(self._backend.queue_length, songs, quota)
 
@@ -914,8 +909,10 @@ class ChatFlow:
     # -- admin ------------------------------------------------------------------------------
     async def admin_grant(self, target: str, songs: int | None, minutes: float | None) -> str:
         """Grant a user (created if they never wrote: an admin may grant a friend first)."""
-        user = await self._store.find_or_create_user(target)
-        updated = await self._store.grant(user, songs_per_day=songs, audio_minutes_per_day=minutes)
+        user = await self._store.users.find_or_create(target)
+        updated = await self._store.users.grant(
+            user, songs_per_day=songs, audio_minutes_per_day=minutes
+        )
         return messages.admin_granted(
             updated.ref, updated.songs_per_day_override, updated.audio_minutes_per_day_override
         )
@@ -923,14 +920,14 @@ class ChatFlow:
     async def admin_ban(self, target: str, banned: bool = True) -> str:
         """Ban (an abuser may be banned before they write) or unban a known user."""
         if banned:
-            user = await self._store.find_or_create_user(target)
+            user = await self._store.users.find_or_create(target)
         else:
-            user = await self._store.find_chat_user(target)
-        updated = await self._store.set_banned(user, banned)
+            user = await self._store.users.find_chat_user(target)
+        updated = await self._store.users.set_banned(user, banned)
         return messages.admin_banned(updated.ref, updated.is_banned)
 
     async def admin_stats(self) -> str:
-        return messages.describe_stats(await self._store.stats())
+        return messages.describe_stats(await self._store.stats.collect())
 
     async def admin_command(self, command: str, args: list[str]) -> str:
         """Run an admin chat command; bad arguments give a usage line, never a traceback."""

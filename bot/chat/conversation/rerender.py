@@ -255,11 +255,11 @@ class Rerenderer:
         two queries; the log says which it was.
         """
         try:
-            presser_id: int | None = (await self._store.get_user(user.platform, user.user_id)).id
+            presser_id: int | None = (await self._store.users.get(user.platform, user.user_id)).id
         except UserNotFoundError:
             presser_id = None
         try:
-            job = await self._store.get_job_by_control_token(token)
+            job = await self._store.jobs.get_by_control_token(token)
         except JobNotFoundError:
             logger.warning("%s pressed a control of no job", user.ref)
             return messages.CONTROL_UNKNOWN
