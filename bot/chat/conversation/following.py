@@ -17,10 +17,9 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.controls import ControlState
 from bot.chat.conversation.credits import display_title, file_stem
 from bot.chat.conversation.flow_core import FLOW_LOGGER, FlowCore
-from bot.chat.conversation.order import SongOrder
+from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.types import ChatUser, Replier
-from separation.audio.ffmpeg import ProbeResult
 from separation.errors import JobCancelledError, PoolShutdownError
 from separation.jobs import (
     Attempt,
@@ -62,15 +61,13 @@ class JobFollowing(FlowCore):
         replier: Replier,
         *,
         progress: ProgressMessage | None = None,
-        title: str | None = None,
-        performer: str | None = None,
-        probe: ProbeResult | None = None,
+        received: ReceivedSong | None = None,
     ) -> JobRecord:
         """Submit a reserved job and see it through (also used to resume after a restart).
 
         The song's order (stem mode, format, controls, its progress message) is read
         back typed from the job, so a job resumed after a restart is delivered the way
-        the user asked for it. Without a ``title`` (a resumed job) the song's own tags
+        the user asked for it. Without ``received`` (a resumed job) the song's own tags
         name the files, else its file name.
         """
         frontend = self._config.frontend_id
@@ -88,7 +85,7 @@ class JobFollowing(FlowCore):
         started = time.monotonic()
         try:
             handle = await self._backend.submit(
-                self._separation_request(user, job, order, replier, title=title, probe=probe)
+                self._separation_request(user, job, order, replier, received)
             )
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
@@ -106,6 +103,7 @@ class JobFollowing(FlowCore):
             result = await self._as_ordered(result, order, replier)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
+        title, performer = (received.title, received.performer) if received else (None, None)
         song = _Delivery(title, performer, started, running_since, separation_key)
         try:
             return await self._deliver(user, job, order, replier, result, progress, song)
@@ -118,13 +116,12 @@ class JobFollowing(FlowCore):
         job: JobRecord,
         order: SongOrder,
         replier: Replier,
-        *,
-        title: str | None,
-        probe: ProbeResult | None,
+        received: ReceivedSong | None,
     ) -> SeparationRequest:
         """What the backend is asked: the job's order, with the upload's SHA-256 taken
         once as it was saved (the backend does not read the file again to learn it)."""
         assert job.input_path is not None
+        title = received.title if received is not None else None
         return SeparationRequest(
             user_ref=user.ref,
             input_path=job.input_path,
@@ -135,7 +132,7 @@ class JobFollowing(FlowCore):
             min_mp3_bitrate=self._config.min_mp3_bitrate,
             fallback_title=title or display_title(file_stem(job.original_filename)),
             job_id=str(job.id),
-            probe=probe,
+            probe=received.probe if received is not None else None,
         )
 
     async def _as_ordered(self, result: JobResult, order: SongOrder, replier: Replier) -> JobResult:

@@ -5,8 +5,9 @@ back), then carried: the flow reserves the job with it (``storage.order.StoredOr
 its stored form), submits it to either backend, delivers it, and a restart, another
 front-end or a button pressed later reads it back from the job, typed, instead of
 unpacking a dict and normalising the stem mode again on the way. The upload's facts (its
-SHA-256, taken while it was saved, and its header) travel beside it in
-:class:`ReceivedSong`, so nothing downstream reads the file to learn them again.
+SHA-256, taken while it was saved, in the job's record; its header and the names read
+from it in :class:`ReceivedSong`) travel beside it, so nothing downstream reads the file
+to learn them again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from separation.audio.encode import EncodingSpec, OutputFormat, StemMode
 from separation.audio.ffmpeg import ProbeResult
 from separation.audio.render_options import RenderOptions
 from separation.errors import InvalidRenderOptionError
-from storage.files import SavedUpload
 from storage.order import StoredControls, StoredOrder
 from storage.records import JobRecord
 
@@ -84,10 +84,10 @@ class SongOrder:
 
 @dataclass(frozen=True)
 class ReceivedSong:
-    """An upload as the edge saved and checked it: hashed once while it was written
-    (``saved.sha256``), its header read once (``probe``); both travel with the job."""
+    """What the edge learnt from reading a new upload's header, once: the backend decodes
+    with ``probe`` instead of probing again, and the files are named after ``title`` and
+    ``performer``. A job resumed from its record has none (its own tags name it)."""
 
-    saved: SavedUpload
     probe: ProbeResult
     title: str
     performer: str | None

@@ -21,7 +21,7 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.credits import song_credits
 from bot.chat.conversation.flow_core import FLOW_LOGGER
 from bot.chat.conversation.following import JobFollowing
-from bot.chat.conversation.order import SongOrder
+from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.types import ChatUser, Conversation, Replier, SongUpload
 from separation.audio.decode import inspect_audio, measure_duration
@@ -240,9 +240,8 @@ class SongReceiving(JobFollowing):
             performer_hint=upload.performer_hint,
             fallback_title=upload.fallback_title,
         )
-        return await self.run_job(
-            user, job, song.replier, progress=progress, title=title, performer=performer, probe=info
-        )
+        received = ReceivedSong(info, title, performer)
+        return await self.run_job(user, job, song.replier, progress=progress, received=received)
 
     def _job_request(self, song: Arrival, saved: SavedUpload, info: ProbeResult) -> JobRequest:
         """The job to reserve: the upload's facts as saved and checked, and its order with
