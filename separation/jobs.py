@@ -40,6 +40,10 @@ class SeparationRequest:
     """Who asked ("telegram:42"): the unit of fairness and of the per-user limit."""
     input_path: Path
     """The input, already saved by the caller under a name it chose (never the user's)."""
+    input_sha256: str | None = None
+    """The input's SHA-256 (hex), when the caller took it as it saved the file (the chat
+    flow does): the backend keys its cache with it instead of reading the file again to
+    hash it. None: the backend hashes the file (the command line, tests)."""
     stems: StemMode = "two"
     encoding: EncodingSpec = field(default_factory=EncodingSpec)
     max_output_bytes: int | None = None

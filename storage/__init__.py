@@ -13,6 +13,7 @@ from storage.errors import (
     InvalidCacheKeyError,
     InvalidGrantError,
     InvalidJobRequestError,
+    InvalidStoredOrderError,
     InvalidUserRefError,
     JobNotFoundError,
     JobStateError,
@@ -26,6 +27,7 @@ from storage.errors import (
     UserNotFoundError,
 )
 from storage.files import FileStore, SavedUpload
+from storage.order import StoredControls, StoredOrder
 from storage.records import (
     PLATFORMS,
     ChatRef,
@@ -56,6 +58,7 @@ __all__ = [
     "InvalidCacheKeyError",
     "InvalidGrantError",
     "InvalidJobRequestError",
+    "InvalidStoredOrderError",
     "InvalidUserRefError",
     "JobNotFoundError",
     "JobRecord",
@@ -74,6 +77,8 @@ __all__ = [
     "Stats",
     "StorageError",
     "Store",
+    "StoredControls",
+    "StoredOrder",
     "TooManyConcurrentJobsError",
     "TopUser",
     "UploadTooLargeError",

@@ -77,6 +77,11 @@ class InvalidJobRequestError(StorageError, ValueError):
     """A job request has a malformed hash, a negative size or duration, and so on."""
 
 
+class InvalidStoredOrderError(StorageError, ValueError):
+    """A job's order (``storage.order``) has a value no job can have: refused when written,
+    and raised when read from a row changed outside the bot, rather than guessed at."""
+
+
 class InvalidIntakeError(StorageError, ValueError):
     """An accepted song cannot be recorded: no file reference, or one too long to keep."""
 

@@ -24,6 +24,7 @@ from storage.errors import (
     JobStateError,
 )
 from storage.models import Job, Usage, User, clip_to_column
+from storage.order import StoredOrder
 from storage.records import (
     ACTIVE_STATUS_VALUES,
     ACTIVE_STATUSES,
@@ -72,7 +73,7 @@ def to_record(job: Job) -> JobRecord:
         original_filename=job.original_filename,
         input_path=Path(job.input_path) if job.input_path else None,
         model=job.model,
-        options=dict(job.options),
+        order=StoredOrder.from_json(job.options),
         error_kind=job.error_kind,
         created_at=job.created_at,
         started_at=job.started_at,
@@ -125,7 +126,7 @@ async def reserve(
         original_filename=clip_to_column(request.original_filename, Job.original_filename),
         input_path=str(request.input_path) if request.input_path else None,
         model=request.model,
-        options=dict(request.options),
+        options=request.order.to_json(),
         status=JobStatus.QUEUED.value,
         created_at=now,
         control_token=new_control_token(),

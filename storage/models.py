@@ -116,6 +116,7 @@ class Job(Base):
     input_path: Mapped[str | None] = mapped_column(String(1024))
     model: Mapped[str] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The job's order (``storage.order.StoredOrder.to_json``), validated on write and read."""
     status: Mapped[str] = mapped_column(String(16))
     error_kind: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,14 +9,15 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Literal, TypeGuard, get_args
 
 from storage.errors import InvalidJobRequestError
+from storage.order import StoredOrder
 
 Platform = Literal["telegram", "discord"]
 """The chat platforms users come from (the command line records no users)."""
@@ -124,7 +125,8 @@ class JobRequest:
     input_duration_seconds: float
     input_size_bytes: int
     model: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    order: StoredOrder = field(default_factory=StoredOrder)
+    """What the user asked for with the song, kept with the job (``storage.order``)."""
     original_filename: str | None = None
     input_path: Path | None = None
     chat: ChatRef = ChatRef()
@@ -175,7 +177,7 @@ class JobRecord:
     original_filename: str | None
     input_path: Path | None
     model: str
-    options: dict[str, Any]
+    order: StoredOrder
     error_kind: str | None
     created_at: datetime
     started_at: datetime | None

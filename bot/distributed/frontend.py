@@ -313,7 +313,9 @@ class DistributedBackend:
     # -- submitting -------------------------------------------------------------------------
     async def _enqueue(self, job_id: str, request: SeparationRequest) -> int:
         await self._blobs.put_file(input_key(job_id), request.input_path)
-        digest = await asyncio.to_thread(file_sha256, request.input_path)
+        digest = request.input_sha256  # taken as the chat flow saved the upload
+        if digest is None:
+            digest = await asyncio.to_thread(file_sha256, request.input_path)
         # Identical songs with identical options run one after another fleet-wide: the
         # second finds the first's result in the shared cache.
         # procrastinate's locks span every queue: name the queue so that two fleets on

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import separation.errors as separation_errors
-from separation.audio.encode import EncodingSpec, StemMode
+from separation.audio.encode import EncodingSpec, is_stem_mode
 from separation.audio.ffmpeg import ProbeResult
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
@@ -72,6 +72,7 @@ def request_to_payload(request: SeparationRequest, *, job_id: str) -> dict[str, 
         "user_ref": request.user_ref,
         "input_key": input_key(job_id),
         "input_name": request.input_path.name,
+        "input_sha256": request.input_sha256,
         "stems": request.stems,
         "encoding": dataclasses.asdict(request.encoding),
         "max_output_bytes": request.max_output_bytes,
@@ -83,7 +84,10 @@ def request_to_payload(request: SeparationRequest, *, job_id: str) -> dict[str, 
 
 def request_from_payload(payload: Mapping[str, Any], input_path: Path) -> SeparationRequest:
     """The request a worker's pool runs, reading the input from ``input_path``."""
-    stems: StemMode = "four" if payload.get("stems") == "four" else "two"
+    stems = payload.get("stems")
+    if not is_stem_mode(stems):
+        raise ValueError(f"job {payload.get('job_id')!r}: no stem mode {stems!r}")
+    digest = payload.get("input_sha256")
     probe_fields = payload.get("probe")
     probe = None
     if isinstance(probe_fields, Mapping):
@@ -92,6 +96,7 @@ def request_from_payload(payload: Mapping[str, Any], input_path: Path) -> Separa
     return SeparationRequest(
         user_ref=str(payload["user_ref"]),
         input_path=input_path,
+        input_sha256=digest if isinstance(digest, str) else None,
         stems=stems,
         encoding=_encoding(payload),
         max_output_bytes=payload.get("max_output_bytes"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from procrastinate.jobs import Job, Status
 from procrastinate.manager import JobManager
 
 from bot.distributed.blobs import BlobStore
-from bot.distributed.errors import BlobNotFoundError
+from bot.distributed.errors import BlobNotFoundError, BlobStoreError
 from bot.distributed.queue import fetch_all
 from bot.distributed.rendering import SharedRenderer, stems_of
 from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
@@ -60,7 +61,7 @@ from bot.distributed.wire import (
 from bot.settings import QueueSettings
 from separation.cache.results import file_sha256
 from separation.errors import WorkerLostError
-from separation.jobs import JobHandle, JobResult
+from separation.jobs import JobHandle, JobResult, SeparationRequest
 from separation.pool import SeparationPool
 from separation.rendering.controls import STEM_SUFFIX
 from separation.workdir import JobFolder, sweep_abandoned
@@ -218,9 +219,8 @@ class SeparationWorker:
         try:
             input_path = folder.path / "input.upload"
             await self._blobs.get_file(str(payload["input_key"]), input_path)
-            request = request_from_payload(payload, input_path)
-            digest = await asyncio.to_thread(file_sha256, input_path)
-            key = self._pool.result_key(request, digest)
+            request = await self._verified(request_from_payload(payload, input_path))
+            key = self._pool.result_key(request, request.input_sha256 or "")
             if await self._shared_result_ready(key):
                 logger.info("job %s: served from the shared result cache", job_id)
                 return Outcome("done", cache_key=key, cache_hit=True)
@@ -248,6 +248,29 @@ class SeparationWorker:
             return Outcome("failed", error=error_to_dict(error))
         finally:
             await asyncio.to_thread(folder.remove)
+
+    async def _verified(self, request: SeparationRequest) -> SeparationRequest:
+        """``request`` with the SHA-256 of the upload as it arrived here, checked against
+        the one the front-end took as it saved it.
+
+        The worker hashes the transfer instead of trusting the wire: the blob store
+        checks a download's length, not its content, and the digest names the result in
+        the cache every front-end and worker shares, so a corrupted or wrong transfer
+        would be separated and served to everyone sending that song. This is the one
+        hash on a worker; the pool reuses it.
+
+        Raises:
+            BlobStoreError: the upload arrived with other content than was sent.
+        """
+        digest = await asyncio.to_thread(file_sha256, request.input_path)
+        if request.input_sha256 is not None and digest != request.input_sha256:
+            raise BlobStoreError(
+                store=self._blobs.describe(),
+                reason=f"the upload arrived as sha256 {digest[:12]}..., "
+                f"not {request.input_sha256[:12]}... as sent",
+                key=request.job_id,
+            )
+        return dataclasses.replace(request, input_sha256=digest)
 
     async def _shared_result_ready(self, key: str) -> bool:
         """A fresh result for ``key`` is in the shared cache (its manifest and every file

@@ -59,7 +59,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         quota_limits=lambda platform: quota_limits(settings, platform),
         encoding=encoding_spec(settings),
         min_mp3_bitrate=settings.output.min_mp3_bitrate,
-        options={"shifts": settings.model.shifts, "overlap": settings.model.overlap},
+        separation_settings={"shifts": settings.model.shifts, "overlap": settings.model.overlap},
         retention_hours=settings.pool.cache_max_age_hours,
         max_parallel_downloads=downloads,
         max_parallel_probes=probes,

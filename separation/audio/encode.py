@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeGuard, get_args
 
 import numpy as np
 
@@ -28,6 +28,15 @@ logger = logging.getLogger(__name__)
 OutputFormat = Literal["mp3", "opus", "flac", "wav"]
 # "two": instrumental + vocals (karaoke); "four": every source the model separates.
 StemMode = Literal["two", "four"]
+STEM_MODES: tuple[str, ...] = get_args(StemMode)
+
+
+def is_stem_mode(value: object) -> TypeGuard[StemMode]:
+    """Whether ``value`` names a stem mode: for parsers, which refuse anything else rather
+    than guess (the stem mode is decided once, where the user's choice is read)."""
+    return value in STEM_MODES
+
+
 EXTENSIONS: dict[str, str] = {"mp3": "mp3", "opus": "opus", "flac": "flac", "wav": "wav"}
 MP3_BITRATES = (320, 256, 224, 192, 160, 128, 112, 96, 80, 64, 56, 48, 40, 32)
 # ID3 tags, the Xing/LAME header frame and rounding: a generous fixed allowance plus 1 %.

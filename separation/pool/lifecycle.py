@@ -304,7 +304,9 @@ class SeparationPool:
 
     async def _obtain(self, submission: _Submission) -> JobResult:
         request = submission.handle.request
-        digest = await run_blocking(None, file_sha256, request.input_path)
+        digest = request.input_sha256
+        if digest is None:  # the caller did not hash it as it saved it
+            digest = await run_blocking(None, file_sha256, request.input_path)
         key = self.result_key(request, digest)
         entry = await run_blocking(None, self._cache.lookup, key)
         if entry is not None:

@@ -16,6 +16,7 @@ from bot.chat.conversation.flow import ChatFlow
 from bot.chat.conversation.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 from bot.process.wiring import flow_config
 from bot.settings import Settings
+from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest, JobStatus
 from storage.store import Store
 from tests.conftest import excerpt
@@ -191,7 +192,7 @@ async def test_the_progress_message_is_kept_with_the_job_for_a_restart(flow, son
     replier = RecordingReplier()
     job = await flow.handle_song(USER, CHAT, replier, upload_of(song))
     assert job is not None and job.status == "done"
-    assert job.options["progress_message"] == "1"  # the first (and only) message sent
+    assert job.order.progress_message == "1"  # the first (and only) message sent
 
 
 async def test_a_repeated_song_is_a_free_cache_hit_recorded_with_the_cache_key(flow, song):
@@ -230,7 +231,7 @@ async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_f
         input_duration_seconds=6.0,
         input_size_bytes=song.stat().st_size,
         model="tiny",
-        options={"stems": "two", "format": "mp3"},
+        order=StoredOrder(stems="two", output_format="mp3"),
         original_filename="clip.mp3",
         input_path=song,  # not a saved upload: the store leaves it alone
         chat=ChatRef(chat_id="1", message_id="10"),
@@ -242,17 +243,64 @@ async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_f
     assert record.status is JobStatus.DONE and len(replier.files) == 2
 
 
-async def test_a_songs_quota_limits_are_looked_up_once(flow, song):
-    """The refusal before the download, the reservation and both settlements of the
-    decoded length use the limits the flow looked up when the song arrived."""
-    looked_up: list[str] = []
-    platform_limits = flow.config.quota_limits
+async def test_the_upload_is_hashed_once_on_the_local_backend(flow, song, monkeypatch):
+    """Issue 22: the SHA-256 taken as the upload is saved travels with the job; the pool
+    keys its cache with it instead of reading the file again to hash it."""
+    import separation.pool.lifecycle as lifecycle
+    import storage.files as files
 
-    def counted(platform):
-        looked_up.append(platform)
-        return platform_limits(platform)
+    hashes: list[str] = []
 
-    flow._config = dataclasses.replace(flow.config, quota_limits=counted)
+    class CountingHashlib:
+        @staticmethod
+        def sha256(*data: bytes) -> hashlib._Hash:
+            hashes.append("save_upload")
+            return hashlib.sha256(*data)
+
+    real_file_sha256 = lifecycle.file_sha256
+
+    def counting_file_sha256(path: Path) -> str:
+        hashes.append(f"pool: {path.name}")
+        return real_file_sha256(path)
+
+    monkeypatch.setattr(files, "hashlib", CountingHashlib)
+    monkeypatch.setattr(lifecycle, "file_sha256", counting_file_sha256)
     job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload_of(song))
-    assert job is not None and job.status == "done"
-    assert looked_up == ["telegram"]
+    assert job is not None and job.status == "done" and job.cache_hit is False
+    assert hashes == ["save_upload"]
+    assert job.input_sha256 == hashlib.sha256(song.read_bytes()).hexdigest()
+
+
+async def test_a_job_is_run_as_its_stored_order_says(flow, song):
+    """Recovery and takeovers run a job from its record alone: its typed order decides the
+    stems, the format and the message that goes on showing its progress."""
+    store = flow._store
+    user = await store.users.upsert("telegram", "1", "Ann")
+    request = JobRequest(
+        input_sha256=hashlib.sha256(song.read_bytes()).hexdigest(),
+        input_duration_seconds=6.0,
+        input_size_bytes=song.stat().st_size,
+        model="tiny",
+        order=StoredOrder(stems="four", output_format="flac", progress_message="7"),
+        original_filename="clip.mp3",
+        input_path=song,  # not a saved upload: the store leaves it alone
+        chat=ChatRef(chat_id="1", message_id="10"),
+    )
+    job = await store.jobs.reserve(user, request, flow.config.quota_limits("telegram"))
+    sent: list[str] = []
+    edited: list[int] = []
+
+    class Screen(RecordingReplier):
+        async def send_text(self, text: str) -> int:
+            sent.append(text)
+            return await super().send_text(text)
+
+        async def edit_text(self, handle: int, text: str) -> None:
+            edited.append(handle)
+            await super().edit_text(handle, text)
+
+    replier = Screen()
+    record = await flow.run_job(USER, job, replier)
+    assert record.status is JobStatus.DONE
+    assert [file.path.suffix for file in replier.files] == [".flac"] * 4
+    assert sent == [] and edited and set(edited) == {7}  # went on in message 7

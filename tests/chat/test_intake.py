@@ -39,7 +39,7 @@ async def test_a_song_is_on_record_until_its_job_exists(flow: ChatFlow, song):  
     go_on.set()
     job = await task
     assert job is not None and job.status == "done"
-    assert job.options["stems"] == "four"
+    assert job.order.stems == "four"
     assert await flow._store.intake.pending() == []
 
 

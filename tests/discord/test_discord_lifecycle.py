@@ -19,6 +19,7 @@ from bot.chat.discord.sync import STATE_FILE_NAME
 from bot.cli.admin import open_store
 from bot.cli.main import main
 from bot.process.wiring import quota_limits
+from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest
 from tests.discord.conftest import (
     GUILD_ID,
@@ -155,7 +156,7 @@ async def test_a_job_a_crash_left_behind_is_delivered_in_its_channel(
         input_duration_seconds=6.0,
         input_size_bytes=saved.size_bytes,
         model="tiny",
-        options={"stems": "two", "format": "mp3"},
+        order=StoredOrder(stems="two", output_format="mp3"),
         original_filename=song.name,
         input_path=saved.path,
         chat=ChatRef(

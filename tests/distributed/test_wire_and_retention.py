@@ -62,11 +62,21 @@ def test_a_request_survives_the_queue(tmp_path: Path):
         user_ref="discord:9", input_path=tmp_path / "x.upload", stems="four",
         encoding=EncodingSpec(format="opus", bitrate_kbps=128), max_output_bytes=25_000_000,
         min_mp3_bitrate=128, fallback_title="Song", job_id="42", probe=probe,
+        input_sha256=KEY,  # taken once, as the front-end saved the upload
     )  # fmt: skip
     payload = request_to_payload(request, job_id="42")
     assert payload["input_key"] == "inputs/42.upload"
     back = request_from_payload(payload, tmp_path / "copy.upload")
     assert back == SeparationRequest(**{**request.__dict__, "input_path": tmp_path / "copy.upload"})
+
+
+@pytest.mark.parametrize("stems", ["FOUR", None, 4, "three"])
+def test_a_queued_job_without_a_stem_mode_is_refused_not_guessed(tmp_path: Path, stems):
+    """The stem mode is parsed where the user chose it; the wire carries it as chosen."""
+    request = SeparationRequest(user_ref="discord:9", input_path=tmp_path / "x.upload")
+    payload = {**request_to_payload(request, job_id="42"), "stems": stems}
+    with pytest.raises(ValueError, match="stem mode"):
+        request_from_payload(payload, tmp_path / "copy.upload")
 
 
 @pytest.mark.parametrize(

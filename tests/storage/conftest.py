@@ -23,6 +23,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage import ChatRef, JobRequest, QuotaLimits, Store
+from storage.order import StoredOrder
 from tests.conftest import POSTGRES_TEST_URL
 
 POSTGRES_URL = POSTGRES_TEST_URL
@@ -132,7 +133,7 @@ def _request(
         input_duration_seconds=seconds,
         input_size_bytes=len(content),
         model="htdemucs",
-        options={"stems": "two", "format": "mp3"},
+        order=StoredOrder(stems="two", output_format="mp3"),
         original_filename="My Song.mp3",
         input_path=input_path,
         chat=chat or ChatRef(chat_id="-100123", message_id="42"),

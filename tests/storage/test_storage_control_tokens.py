@@ -56,7 +56,7 @@ async def test_the_migration_gives_existing_jobs_distinct_tokens(
     finally:
         await store.close()
 
-    await _migrate(database, "downgrade", "-1")  # before control tokens
+    await _migrate(database, "downgrade", "0005")  # before control tokens
     await _migrate(database, "upgrade", "head")
     assert await current_revision(database) == head_revision()
     async with database.read() as session:

@@ -12,6 +12,7 @@ from storage import (
     JobStateError,
     JobStatus,
 )
+from storage.order import StoredOrder
 
 
 async def test_a_reserved_job_records_everything_needed_to_deliver_later(
@@ -31,7 +32,7 @@ async def test_a_reserved_job_records_everything_needed_to_deliver_later(
     assert len(stored.input_sha256) == 64
     assert stored.original_filename == "My Song.mp3"
     assert stored.model == "htdemucs"
-    assert stored.options == {"stems": "two", "format": "mp3"}
+    assert stored.order == StoredOrder(stems="two", output_format="mp3")
     assert stored.created_at == clock.now
     assert stored.started_at is None and stored.finished_at is None
 

@@ -12,6 +12,7 @@ from bot.chat.telegram.adapter import TelegramAdapter
 from bot.cli.admin import open_store
 from bot.process.app import build_app
 from bot.process.wiring import flow_config, quota_limits
+from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest
 from tests.telegram.conftest import make_pool, make_settings
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
@@ -20,7 +21,13 @@ SURVIVOR_CHAT, LOST_CHAT = 6001, 6002
 
 
 async def _leave_job(
-    store, settings, user_id: int, song: bytes, *, keep_input: bool, options: dict | None = None
+    store,
+    settings,
+    user_id: int,
+    song: bytes,
+    *,
+    keep_input: bool,
+    progress_message: str | None = None,
 ) -> int:
     user = await store.users.upsert("telegram", str(user_id), "Ann")
     saved = await store.files.save_upload(song, max_bytes=10**8)
@@ -31,7 +38,7 @@ async def _leave_job(
             input_duration_seconds=6.0,
             input_size_bytes=saved.size_bytes,
             model="tiny",
-            options={"stems": "two", "format": "mp3", **(options or {})},
+            order=StoredOrder(stems="two", output_format="mp3", progress_message=progress_message),
             original_filename="Old Song.mp3",
             input_path=saved.path,
             chat=ChatRef(chat_id=str(user_id), message_id="77"),
@@ -124,7 +131,7 @@ async def test_after_a_crash_the_song_goes_on_in_its_own_progress_message(
         SURVIVOR_CHAT,
         telegram_songs["clip.mp3"].read_bytes(),
         keep_input=True,
-        options={"progress_message": str(progress_id)},
+        progress_message=str(progress_id),
     )
     await store.close()
     before = len(api.calls)

@@ -14,15 +14,13 @@ This module translates between the flow's values and that record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
-from bot.chat.conversation.job_options import controls_in, render_option
+from bot.chat.conversation.order import SongOrder
 from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, SongUpload
-from separation.audio.encode import OutputFormat, StemMode
-from separation.audio.render_options import RenderOptions
 from storage.intake import IntakeRecord, IntakeRequest
+from storage.order import StoredOrder
 from storage.records import ChatRef
 
 MAX_AGE = timedelta(hours=24)
@@ -33,19 +31,10 @@ _HINTS = ("title_hint", "performer_hint", "fallback_title")
 """The upload's display hints, kept with the record's options."""
 
 
-@dataclass(frozen=True)
-class SongWishes:
-    """What the user asked for with the song."""
-
-    stems: StemMode = "two"
-    output_format: OutputFormat | None = None
-    controls: RenderOptions | None = None
-
-
 def intake_request(
     conversation: Conversation,
     upload: SongUpload,
-    wishes: SongWishes,
+    order: SongOrder,
     *,
     holder: str | None,
 ) -> IntakeRequest | None:
@@ -54,9 +43,7 @@ def intake_request(
     if not upload.file_ref:
         return None
     options: dict[str, Any] = {
-        "stems": wishes.stems,
-        **({"format": wishes.output_format} if wishes.output_format else {}),
-        **render_option(wishes.controls),
+        **order.stored().to_json(),
         **{hint: value for hint in _HINTS if (value := getattr(upload, hint))},
     }
     return IntakeRequest(
@@ -75,16 +62,12 @@ def intake_request(
     )
 
 
-def wishes_of(intake: IntakeRecord) -> SongWishes:
-    """What the user asked for, read back from the record (defaults where unreadable)."""
-    options = intake.options
-    output_format = options.get("format")
-    controls = controls_in(options, owner=f"accepted song {intake.id}")
-    return SongWishes(
-        stems="four" if options.get("stems") == "four" else "two",
-        output_format=output_format if output_format in get_args(OutputFormat) else None,
-        controls=None if controls.is_identity else controls,
-    )
+def order_of(intake: IntakeRecord) -> SongOrder:
+    """What the user asked for, read back from the record: the order's fields beside the
+    display hints, read as :meth:`StoredOrder.from_legacy` reads them, since records
+    written before the order was typed hold them the same way."""
+    stored = StoredOrder.from_legacy(intake.options)
+    return SongOrder.from_stored(stored, owner=f"accepted song {intake.id}")
 
 
 def conversation_of(intake: IntakeRecord, user: ChatUser) -> Conversation:

@@ -33,7 +33,7 @@ from bot.chat.conversation.controls import (
     command_options,
 )
 from bot.chat.conversation.credits import song_credits
-from bot.chat.conversation.job_options import job_encoding
+from bot.chat.conversation.order import SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance, RenderAllowanceUsedError
@@ -96,7 +96,7 @@ class Rerenderer:
     ) -> list[list[Button]] | None:
         """The buttons to put under ``output`` of ``job``: the instrumental of a two-stem
         result only."""
-        if not self.available or output != INSTRUMENTAL or job.options.get("stems") == "four":
+        if not self.available or output != INSTRUMENTAL or job.order.stems == "four":
             return None
         if job.control_token is None:  # a record made without the store: nothing to name
             return None
@@ -155,7 +155,7 @@ class Rerenderer:
         request = RenderRequest(
             job.cache_key,
             state.options,
-            encoding=job_encoding(job, self._encoding),
+            encoding=SongOrder.of_job(job).encoding(self._encoding),
             max_output_bytes=replier.upload_plan.max_file_bytes,
             min_mp3_bitrate=self._min_mp3_bitrate,
         )

@@ -62,6 +62,7 @@ from bot.chat.conversation.types import (
 )
 from bot.chat.telegram.intake_gate import IntakeGate
 from bot.settings import TelegramSettings, secret_value
+from separation.audio.encode import StemMode
 from separation.errors import OutputTooLargeError
 from storage.errors import UploadTooLargeError
 
@@ -274,7 +275,7 @@ class TelegramAdapter(ChatAdapter):
             )
         self._settings = settings
         self._flow = flow
-        self._awaiting_song: dict[int, str] = {}
+        self._awaiting_song: dict[int, StemMode] = {}
         """user id -> stem mode, after /karaoke or /stems without a song."""
         # A song's update is confirmed to Telegram only once the flow recorded it.
         gate = IntakeGate(carries_song)
@@ -440,7 +441,7 @@ class TelegramAdapter(ChatAdapter):
             self.application, message.chat_id, message.message_id, self.upload_plan
         )
 
-    async def _start_song(self, update: Update, song_message: Message, stems: str) -> None:
+    async def _start_song(self, update: Update, song_message: Message, stems: StemMode) -> None:
         """Record the song as accepted (before this handler returns: see ``IntakeGate``),
         then run it in its own task so the handler returns at once."""
         reply_to = update.effective_message or song_message
@@ -457,7 +458,7 @@ class TelegramAdapter(ChatAdapter):
                 conversation,
                 self._replier(reply_to),
                 upload,
-                stems="four" if stems == "four" else "two",
+                stems=stems,
             )
         )
 
@@ -576,7 +577,7 @@ class TelegramAdapter(ChatAdapter):
         """/stems: like /karaoke with four stems."""
         await self._song_command(update, "four")
 
-    async def _song_command(self, update: Update, stems: str) -> None:
+    async def _song_command(self, update: Update, stems: StemMode) -> None:
         message = update.effective_message
         assert message is not None and update.effective_user is not None
         replied = message.reply_to_message
