@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
@@ -27,6 +28,23 @@ SELECT count(*) FILTER (WHERE status = 'todo') AS queued,
 """
 
 
+@dataclass(frozen=True)
+class FrontendLimits:
+    """The fleet-wide admission limits (the pool's settings, applied across front-ends)."""
+
+    max_queued_jobs: int
+    max_jobs_per_user: int
+    retry_after_seconds: float = 300.0
+    """What "busy" tells users when the queue is full (no fleet-wide speed estimate yet)."""
+    poll_interval_seconds: float = 1.0
+    result_max_age_seconds: float = 24 * 3600.0
+    """``pool.cache_max_age_hours``: an older shared result is computed again, not served."""
+    max_queued_renders: int = 10
+    """``pool.max_queued_renders``: karaoke-control renders queued or running, fleet-wide."""
+    render_timeout_seconds: float = 1800.0
+    """``pool.job_timeout_seconds``: a render not done by then fails."""
+
+
 class Admission:
     """One front-end's door to the queue, on a connection of its own for the lock."""
 
@@ -36,16 +54,12 @@ class Admission:
         app: procrastinate.App,
         conninfo: str,
         queue_name: str,
-        max_jobs_per_user: int,
-        max_queued_jobs: int,
-        retry_after_seconds: float,
+        limits: FrontendLimits,
     ) -> None:
         self._app = app
         self._conninfo = conninfo
         self._queue_name = queue_name
-        self._max_jobs_per_user = max_jobs_per_user
-        self._max_queued_jobs = max_queued_jobs
-        self._retry_after_seconds = retry_after_seconds
+        self._limits = limits
         self._lock = asyncio.Lock()
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
@@ -76,10 +90,10 @@ class Admission:
                     user_ref=request.user_ref, queue=self._queue_name, task=TASK_NAME,
                 )  # fmt: skip
                 queued, user_active = int(rows[0]["queued"]), int(rows[0]["user_active"])
-                if user_active >= self._max_jobs_per_user:
-                    raise UserJobLimitError(limit=self._max_jobs_per_user)
-                if queued >= self._max_queued_jobs:
-                    raise PoolBusyError(retry_after_seconds=self._retry_after_seconds)
+                if user_active >= self._limits.max_jobs_per_user:
+                    raise UserJobLimitError(limit=self._limits.max_jobs_per_user)
+                if queued >= self._limits.max_queued_jobs:
+                    raise PoolBusyError(retry_after_seconds=self._limits.retry_after_seconds)
                 # Round-robin between users: each user's n-th waiting song gets priority
                 # -n, and the queue takes the highest priority first (oldest first within).
                 deferrer = self._app.configure_task(

@@ -27,13 +27,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import procrastinate
 
-from bot.distributed.admission import Admission
+from bot.distributed.admission import Admission, FrontendLimits
 from bot.distributed.blobs import BlobStore
 from bot.distributed.downloads import download_result
 from bot.distributed.fleet_status import fleet_readiness, queue_depth, workers_alive
@@ -75,23 +74,6 @@ from separation.workdir import sweep_abandoned
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FrontendLimits:
-    """The fleet-wide admission limits (the pool's settings, applied across front-ends)."""
-
-    max_queued_jobs: int
-    max_jobs_per_user: int
-    retry_after_seconds: float = 300.0
-    """What "busy" tells users when the queue is full (no fleet-wide speed estimate yet)."""
-    poll_interval_seconds: float = 1.0
-    result_max_age_seconds: float = 24 * 3600.0
-    """``pool.cache_max_age_hours``: an older shared result is computed again, not served."""
-    max_queued_renders: int = 10
-    """``pool.max_queued_renders``: karaoke-control renders queued or running, fleet-wide."""
-    render_timeout_seconds: float = 1800.0
-    """``pool.job_timeout_seconds``: a render not done by then fails."""
-
-
 class DistributedBackend:
     """A ``SeparationBackend`` whose songs run on ``karaoke-bot worker`` processes."""
 
@@ -125,12 +107,7 @@ class DistributedBackend:
         )
         self._in_flight: dict[str, InFlight] = {}
         self._admission = Admission(
-            app=app,
-            conninfo=conninfo,
-            queue_name=queue.name,
-            max_jobs_per_user=limits.max_jobs_per_user,
-            max_queued_jobs=limits.max_queued_jobs,
-            retry_after_seconds=limits.retry_after_seconds,
+            app=app, conninfo=conninfo, queue_name=queue.name, limits=limits
         )
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
