@@ -7,16 +7,14 @@ The outcome comes from the run ledger, which this front-end polls while it has j
 flight (and reads at once when a NOTIFY says an outcome is in): a notification missed
 during a reconnect, or a front-end restarted mid-job, still ends with the right result.
 
-A result is downloaded next to the bot and checked against its manifest (size and
-SHA-256 of every file) before anyone sees it; a damaged or missing file removes the
-cached result and queues the song again, so a corrupt blob is recomputed, never served.
+A result is downloaded next to the bot and verified (``bot.distributed.downloads``); a
+damaged one is queued again, so a corrupt blob is recomputed, never served.
 
 Karaoke controls go through the queue too, as render jobs a worker runs from the song's
 shared stems (``bot.distributed.render_requests``).
 
-Admission (the queue limit, the per-user limit, round-robin priorities) is decided under
-a PostgreSQL advisory lock held across the count and the insert, so two front-ends
-cannot both let in the song that fills the queue.
+Admission is decided fleet-wide under one lock (``bot.distributed.admission``); following
+the songs in flight is ``bot.distributed.following``.
 """
 
 from __future__ import annotations
@@ -26,46 +24,42 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import math
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import procrastinate
-import psycopg
 
+from bot.distributed.admission import Admission, FrontendLimits
 from bot.distributed.blobs import BlobStore
-from bot.distributed.errors import BlobNotFoundError
-from bot.distributed.queue import fetch_all
+from bot.distributed.downloads import download_result
+from bot.distributed.fleet_status import fleet_readiness, queue_depth, workers_alive
+from bot.distributed.following import (
+    InFlight,
+    Pace,
+    apply_notice,
+    listen_for_notices,
+    poll_until_cancelled,
+    queue_statuses,
+    waiting_jobs,
+)
 from bot.distributed.render_requests import RenderLimits, RenderRequests
 from bot.distributed.runs import RunLedger, RunState
-from bot.distributed.shared_cache import download_verified
 from bot.distributed.wire import (
-    MANIFEST_NAME,
-    TASK_NAME,
     Outcome,
-    ResultManifest,
     error_from_dict,
     input_key,
-    progress_channel,
     read_progress_message,
-    request_to_payload,
-    result_prefix,
 )
 from bot.settings import QueueSettings
 from separation.cache.results import file_sha256
 from separation.errors import (
     JobFailedError,
-    PoolBusyError,
     PoolShutdownError,
-    UserJobLimitError,
 )
 from separation.jobs import (
-    Attempt,
     Cancelled,
     Done,
     Failed,
@@ -73,78 +67,11 @@ from separation.jobs import (
     JobResult,
     Queued,
     RenderRequest,
-    Running,
     SeparationRequest,
 )
-from separation.workdir import JobFolder, sweep_abandoned
+from separation.workdir import sweep_abandoned
 
 logger = logging.getLogger(__name__)
-
-_CAPACITY_SAMPLE_SECONDS = 10.0
-_COUNTS = """
-SELECT count(*) FILTER (WHERE status = 'todo') AS queued,
-       count(*) FILTER (WHERE args->>'user_ref' = %(user_ref)s) AS user_active
-  FROM procrastinate_jobs
- WHERE queue_name = %(queue)s AND task_name = %(task)s AND status IN ('todo', 'doing')
-"""
-_STATUSES = "SELECT id, status FROM procrastinate_jobs WHERE id = ANY(%(ids)s)"
-_WAITING = """
-SELECT id FROM procrastinate_jobs
- WHERE queue_name = %(queue)s AND task_name = %(task)s AND status = 'todo'
- ORDER BY priority DESC, id ASC
-"""
-_BY_STATE = """
-SELECT status::text AS state, count(*) AS jobs FROM procrastinate_jobs
- WHERE queue_name = %(queue)s GROUP BY status
-"""
-_WORKERS_ALIVE = """
-SELECT count(*) AS alive FROM procrastinate_workers
- WHERE last_heartbeat > now() - make_interval(secs => %(seconds)s)
-"""
-
-
-@dataclass(frozen=True)
-class FrontendLimits:
-    """The fleet-wide admission limits (the pool's settings, applied across front-ends)."""
-
-    max_queued_jobs: int
-    max_jobs_per_user: int
-    retry_after_seconds: float = 300.0
-    """What "busy" tells users when the queue is full (no fleet-wide speed estimate yet)."""
-    poll_interval_seconds: float = 1.0
-    result_max_age_seconds: float = 24 * 3600.0
-    """``pool.cache_max_age_hours``: an older shared result is computed again, not served."""
-    max_queued_renders: int = 10
-    """``pool.max_queued_renders``: karaoke-control renders queued or running, fleet-wide."""
-    render_timeout_seconds: float = 1800.0
-    """``pool.job_timeout_seconds``: a render not done by then fails."""
-
-
-@dataclass
-class _InFlight:
-    handle: JobHandle
-    queue_job_id: int
-    checked_at: float = 0.0
-    resolving: bool = False
-    requeues: int = 0
-    attempt_seen: int = 0
-    fraction: float = 0.0
-    """The current attempt's progress as last shown (it never goes back)."""
-    running_since: float | None = None
-
-
-@dataclass
-class _Download:
-    """A result copied next to the bot; :meth:`release` deletes it and the job's blobs."""
-
-    folder: JobFolder
-    """Owned (locked) while in use: one a killed front-end left is swept at the next start."""
-    cleanup: Callable[[], None] = field(repr=False)
-    """Deletes the job's upload and ledger row (not the shared result)."""
-
-    def release(self) -> None:
-        self.folder.remove()
-        self.cleanup()
 
 
 class DistributedBackend:
@@ -178,9 +105,10 @@ class DistributedBackend:
             ),
             downloads=self._downloads,
         )
-        self._in_flight: dict[str, _InFlight] = {}
-        self._admission = asyncio.Lock()
-        self._admission_connection: psycopg.AsyncConnection[Any] | None = None
+        self._in_flight: dict[str, InFlight] = {}
+        self._admission = Admission(
+            app=app, conninfo=conninfo, queue_name=queue.name, limits=limits
+        )
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -188,10 +116,7 @@ class DistributedBackend:
         self._closing = False
         self._app_context: Any = None
         self.requeued_corrupt = 0
-        self._seconds_per_song: float | None = None
-        self._capacity = 0
-        """Songs the live workers take at once (workers x concurrency), sampled."""
-        self._capacity_checked = 0.0
+        self._pace = Pace()
         self.on_retry: Callable[[], None] | None = None
         """Called when a song of this front-end starts again on another worker."""
 
@@ -204,12 +129,18 @@ class DistributedBackend:
         # followed again from the ledger, and downloaded again (the lock tells a folder
         # of another live process on this data folder from a dead one's).
         await asyncio.to_thread(sweep_abandoned, self._downloads, "")
-        self._admission_connection = await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True
-        )
+        await self._admission.open()
         self._tasks = [
-            asyncio.create_task(self._listen(), name="queue-listen"),
-            asyncio.create_task(self._poll(), name="queue-poll"),
+            asyncio.create_task(
+                listen_for_notices(self._conninfo, self._queue.name, self._on_notice),
+                name="queue-listen",
+            ),
+            asyncio.create_task(
+                poll_until_cancelled(
+                    self._wake, self._limits.poll_interval_seconds, self._check_in_flight
+                ),
+                name="queue-poll",
+            ),
         ]
 
     async def shutdown(self, timeout: float) -> list[JobHandle]:  # noqa: ASYNC109
@@ -228,8 +159,7 @@ class DistributedBackend:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._cleanups, return_exceptions=True)
-        if self._admission_connection is not None:
-            await self._admission_connection.close()
+        await self._admission.close()
         if self._app_context is not None:
             await self._app_context.__aexit__(None, None, None)
         await self._blobs.close()
@@ -285,30 +215,16 @@ class DistributedBackend:
                 await self._blobs.close()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
-        """What /readyz adds for a front-end: the queue answers, the blob store answers,
-        and some worker is alive to take songs."""
-
-        async def queue() -> bool:
-            return bool(await self._app.job_manager.check_connection_async())
-
-        async def blob_store() -> bool:
-            await self._blobs.check()
-            return True
-
-        async def workers() -> bool:
-            return await self.workers_alive() > 0
-
-        return {"queue": queue, "blob_store": blob_store, "workers_alive": workers}
+        """What /readyz adds for a front-end (see ``fleet_readiness``)."""
+        return fleet_readiness(self._app, self._blobs, self.workers_alive)
 
     async def queue_depth(self) -> dict[str, int]:
         """The queue's jobs by state."""
-        rows = await fetch_all(self._app, _BY_STATE, queue=self._queue.name)
-        return {str(row["state"]): int(row["jobs"]) for row in rows}
+        return await queue_depth(self._app, self._queue.name)
 
     async def workers_alive(self) -> int:
         """Workers whose heartbeat is recent (for readiness and metrics)."""
-        rows = await fetch_all(self._app, _WORKERS_ALIVE, seconds=self._queue.stalled_after_seconds)
-        return int(rows[0]["alive"])
+        return await workers_alive(self._app, self._queue.stalled_after_seconds)
 
     # -- submitting -------------------------------------------------------------------------
     async def _enqueue(self, job_id: str, request: SeparationRequest) -> int:
@@ -322,7 +238,7 @@ class DistributedBackend:
         # one database never wait for each other.
         lock = f"{self._queue.name}:song:{digest}:{request.stems}:{request.encoding.format}"
         try:
-            queue_job_id = await self._admit_and_defer(job_id, request, lock)
+            queue_job_id = await self._admission.admit_and_defer(job_id, request, lock)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self._blobs.delete(input_key(job_id))
@@ -331,37 +247,8 @@ class DistributedBackend:
         logger.info("job %s: queued as %s", job_id, queue_job_id)
         return queue_job_id
 
-    async def _admit_and_defer(self, job_id: str, request: SeparationRequest, lock: str) -> int:
-        connection = self._admission_connection
-        assert connection is not None, "DistributedBackend.start() was not called"
-        key = zlib.crc32(f"karaoke-admission:{self._queue.name}".encode())
-        async with self._admission:
-            await connection.execute("SELECT pg_advisory_lock(%s)", (key,))
-            try:
-                rows = await fetch_all(
-                    self._app, _COUNTS,
-                    user_ref=request.user_ref, queue=self._queue.name, task=TASK_NAME,
-                )  # fmt: skip
-                queued, user_active = int(rows[0]["queued"]), int(rows[0]["user_active"])
-                if user_active >= self._limits.max_jobs_per_user:
-                    raise UserJobLimitError(limit=self._limits.max_jobs_per_user)
-                if queued >= self._limits.max_queued_jobs:
-                    raise PoolBusyError(retry_after_seconds=self._limits.retry_after_seconds)
-                # Round-robin between users: each user's n-th waiting song gets priority
-                # -n, and the queue takes the highest priority first (oldest first within).
-                deferrer = self._app.configure_task(
-                    name=TASK_NAME,
-                    queue=self._queue.name,
-                    priority=-user_active,
-                    lock=lock,
-                    queueing_lock=f"job:{job_id}",
-                )
-                return await deferrer.defer_async(**request_to_payload(request, job_id=job_id))
-            finally:
-                await connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
     def _track(self, job_id: str, handle: JobHandle, queue_job_id: int) -> None:
-        self._in_flight[job_id] = _InFlight(handle, queue_job_id)
+        self._in_flight[job_id] = InFlight(handle, queue_job_id)
         self._wake.set()
 
     async def _cancel(self, job_id: str) -> None:
@@ -376,86 +263,28 @@ class DistributedBackend:
             self._wake.set()
 
     # -- following jobs ---------------------------------------------------------------------
-    async def _listen(self) -> None:
-        """Progress and outcome notices from the workers (reconnecting when dropped)."""
-        channel = progress_channel(self._queue.name)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True
-                ) as connection:
-                    await connection.execute(f'LISTEN "{channel}"')
-                    async for notice in connection.notifies():
-                        self._on_notice(notice.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("queue progress connection lost (%s); reconnecting", error)
-                await asyncio.sleep(1.0)
-
     def _on_notice(self, text: str) -> None:
         note = read_progress_message(text)
         if note is None:
             logger.debug("ignored a malformed progress message")
             return
         flight = self._in_flight.get(note.job_id)
-        if flight is None:
-            return
-        if note.attempt > flight.attempt_seen and not flight.resolving:
-            if flight.attempt_seen and self.on_retry is not None:
-                self.on_retry()
-            flight.attempt_seen = note.attempt
-            flight.fraction = 0.0
-            flight.handle.publish(Attempt(note.attempt, flight.queue_job_id))
-        if note.outcome:
+        if flight is not None and apply_notice(flight, note, self.on_retry):
             self._wake.set()
-        elif note.event is None or flight.resolving:
-            return
-        elif note.attempt < flight.attempt_seen:
-            # A superseded worker, resumed, still reports its attempt: not the user's.
-            logger.debug(
-                "job %s: progress of superseded attempt %d ignored", note.job_id, note.attempt
-            )
-        elif isinstance(note.event, Running):
-            if note.event.fraction < flight.fraction:
-                return  # never backwards within an attempt
-            flight.fraction = note.event.fraction
-            if flight.running_since is None:
-                flight.running_since = time.monotonic()
-            flight.handle.publish(note.event)
-        else:
-            flight.handle.publish(note.event)
-
-    async def _poll(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._limits.poll_interval_seconds):
-                    await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self._check_in_flight()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("checking jobs in flight failed: %s", error)
 
     async def _check_in_flight(self) -> None:
-        if time.monotonic() - self._capacity_checked > _CAPACITY_SAMPLE_SECONDS:
-            self._capacity = await self.workers_alive() * self._queue.worker_concurrency
-            self._capacity_checked = time.monotonic()
-        waiting = await fetch_all(self._app, _WAITING, queue=self._queue.name, task=TASK_NAME)
+        if self._pace.capacity_stale():
+            self._pace.sampled(await self.workers_alive() * self._queue.worker_concurrency)
+        waiting = await waiting_jobs(self._app, self._queue.name)
         self._queued = len(waiting)
         if not self._in_flight:
             return
         flights = {f.queue_job_id: f for f in self._in_flight.values() if not f.resolving}
         # The queue's status first, the ledger second: an outcome recorded in between is
         # then seen, never mistaken for a row that ended without one.
-        statuses = {
-            int(row["id"]): str(row["status"])
-            for row in await fetch_all(self._app, _STATUSES, ids=list(flights))
-        }
+        statuses = await queue_statuses(self._app, list(flights))
         states = await self._ledger.states(flights)
-        positions = {int(row["id"]): index for index, row in enumerate(waiting, start=1)}
+        positions = {job: index for index, job in enumerate(waiting, start=1)}
         for queue_job_id, flight in flights.items():
             state = states.get(queue_job_id)
             status = statuses.get(queue_job_id)
@@ -472,23 +301,11 @@ class DistributedBackend:
                 pass  # it ran before (a retry): keep showing its last progress
             elif queue_job_id in positions:
                 position = positions[queue_job_id]
-                flight.handle.publish(Queued(position=position, eta_seconds=self._eta(position)))
+                flight.handle.publish(
+                    Queued(position=position, eta_seconds=self._pace.eta(position))
+                )
 
-    def _eta(self, position: int) -> float | None:
-        """Wait before a song at ``position`` starts: songs ahead of it, run as many at a
-        time as the live workers take, at the recent time per song (None until measured)."""
-        if self._seconds_per_song is None or self._capacity < 1:
-            return None
-        return math.ceil(position / self._capacity) * self._seconds_per_song
-
-    def _measured(self, flight: _InFlight) -> None:
-        if flight.running_since is None:
-            return  # a cache hit, or followed after a restart: says nothing about speed
-        seconds = time.monotonic() - flight.running_since
-        previous = self._seconds_per_song
-        self._seconds_per_song = seconds if previous is None else 0.7 * previous + 0.3 * seconds
-
-    async def _resolve(self, flight: _InFlight, state: RunState) -> None:
+    async def _resolve(self, flight: InFlight, state: RunState) -> None:
         outcome = Outcome.from_dict(state.outcome or {})
         try:
             if outcome.status == "cancelled":
@@ -501,45 +318,25 @@ class DistributedBackend:
                 if result is None:
                     await self._requeue(flight)
                 else:
-                    self._measured(flight)
+                    self._pace.measured(flight)
                     self._finish(flight, Done(result), keep_blobs=True)
         except Exception as error:
             logger.warning("job %s: delivering the outcome failed: %s", flight.handle.job_id, error)
             self._finish(flight, Failed(JobFailedError(str(error))))
 
-    async def _download(self, flight: _InFlight, outcome: Outcome) -> JobResult | None:
-        """The result's files next to the bot, verified; None when the cached copy is
-        damaged or gone (it is removed, so the next attempt recomputes it)."""
-        assert outcome.cache_key is not None
-        prefix = result_prefix(outcome.cache_key)
+    async def _download(self, flight: InFlight, outcome: Outcome) -> JobResult | None:
+        """The result's files next to the bot, verified (see ``download_result``)."""
         job_id = flight.handle.job_id
-        workdir = await asyncio.to_thread(JobFolder.create, self._downloads, f"{job_id}-")
-        folder = workdir.path
-        try:
-            manifest = ResultManifest.from_json(await self._blobs.get_bytes(prefix + MANIFEST_NAME))
-            if manifest.expired(time.time(), self._limits.result_max_age_seconds):
-                raise ValueError("past pool.cache_max_age_hours")
-            outputs = await download_verified(self._blobs, manifest.outputs, folder)
-        except (BlobNotFoundError, ValueError) as error:
-            logger.warning("job %s: cached result unusable (%s); computing it again", job_id, error)
-            workdir.remove()
-            await self._blobs.delete_prefix(prefix)
-            return None
-        except BaseException:
-            workdir.remove()
-            raise
-        cleanup = functools.partial(self._spawn_cleanup, job_id, flight.queue_job_id)
-        return JobResult(
-            outputs=outputs,
-            duration_seconds=manifest.duration_seconds,
-            cache_hit=outcome.cache_hit,
-            bitrate_kbps=manifest.bitrate_kbps,
-            cache_key=manifest.cache_key,
-            input_tags=dict(manifest.input_tags),
-            pin=_Download(workdir, cleanup),
+        return await download_result(
+            self._blobs,
+            self._downloads,
+            job_id,
+            outcome,
+            max_age_seconds=self._limits.result_max_age_seconds,
+            cleanup=functools.partial(self._spawn_cleanup, job_id, flight.queue_job_id),
         )
 
-    async def _requeue(self, flight: _InFlight) -> None:
+    async def _requeue(self, flight: InFlight) -> None:
         """Queue the song again after its cached result turned out damaged."""
         job_id = flight.handle.job_id
         flight.requeues += 1
@@ -548,17 +345,14 @@ class DistributedBackend:
             self._finish(flight, Failed(JobFailedError("the result kept arriving damaged")))
             return
         request = dataclasses.replace(flight.handle.request, job_id=job_id)
-        deferrer = self._app.configure_task(
-            name=TASK_NAME, queue=self._queue.name, queueing_lock=f"job:{job_id}"
-        )
-        queue_job_id = await deferrer.defer_async(**request_to_payload(request, job_id=job_id))
+        queue_job_id = await self._admission.defer_again(job_id, request)
         await self._ledger.register(queue_job_id, job_id)
         flight.queue_job_id = queue_job_id
         flight.resolving = False
         self._wake.set()
 
     def _finish(
-        self, flight: _InFlight, event: Done | Failed | Cancelled, *, keep_blobs: bool = False
+        self, flight: InFlight, event: Done | Failed | Cancelled, *, keep_blobs: bool = False
     ) -> None:
         job_id = flight.handle.job_id
         self._in_flight.pop(job_id, None)

@@ -6,8 +6,9 @@ Nothing here imports torch: a front-end loads no model (``karaoke-bot worker`` d
 
 from __future__ import annotations
 
+from bot.distributed.admission import FrontendLimits
 from bot.distributed.blobs import BlobStore, open_blob_store
-from bot.distributed.frontend import DistributedBackend, FrontendLimits
+from bot.distributed.frontend import DistributedBackend
 from bot.distributed.postgres import psycopg_conninfo
 from bot.distributed.queue import make_queue_app
 from bot.distributed.retention import SharedCacheLimits

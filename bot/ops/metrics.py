@@ -42,6 +42,18 @@ GpuMemoryReader = Callable[[], float]
 _QUEUE_STATES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 
 
+def _add_gpu_metrics(registry: CollectorRegistry, gpu_memory: dict[str, GpuMemoryReader]) -> None:
+    """GPU memory by kind, each read at scrape time."""
+    gpu = Gauge(
+        "karaoke_gpu_memory_bytes",
+        "GPU memory held by this process (torch's allocator), by kind.",
+        ["kind"],
+        registry=registry,
+    )
+    for kind, reader in gpu_memory.items():
+        gpu.labels(kind=kind).set_function(reader)
+
+
 class Metrics:
     """Every metric the bot exports, registered in :attr:`registry`."""
 
@@ -57,7 +69,14 @@ class Metrics:
                 exports no GPU series at all rather than a misleading 0.
         """
         self.registry = CollectorRegistry(auto_describe=True)
-        registry = self.registry
+        self._add_song_metrics(self.registry)
+        self._add_service_metrics(self.registry)
+        self._add_fleet_metrics(self.registry)
+        if gpu_memory:
+            _add_gpu_metrics(self.registry, gpu_memory)
+
+    def _add_song_metrics(self, registry: CollectorRegistry) -> None:
+        """Songs through the separator: outcomes, waits, times, audio, batches."""
         self._jobs = Counter(
             "karaoke_jobs",
             "Jobs finished, by platform and final status.",
@@ -96,6 +115,9 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=registry,
         )
+
+    def _add_service_metrics(self, registry: CollectorRegistry) -> None:
+        """How the bot serves users: cache, refusals, errors, event-loop lag."""
         self._cache_hits = Counter(
             "karaoke_cache_hits", "Songs served from the result cache.", registry=registry
         )
@@ -114,6 +136,9 @@ class Metrics:
             "Worst recent delay of the event loop (a blocked loop delays every user).",
             registry=registry,
         )
+
+    def _add_fleet_metrics(self, registry: CollectorRegistry) -> None:
+        """The distributed queue and its workers (zero on a single-host bot)."""
         self._queue_jobs = Gauge(
             "karaoke_queue_jobs",
             "Jobs in the distributed queue, by state (todo, doing, failed...).",
@@ -130,15 +155,6 @@ class Metrics:
             "Songs started again because their worker died or was cut off.",
             registry=registry,
         )
-        if gpu_memory:
-            gpu = Gauge(
-                "karaoke_gpu_memory_bytes",
-                "GPU memory held by this process (torch's allocator), by kind.",
-                ["kind"],
-                registry=registry,
-            )
-            for kind, reader in gpu_memory.items():
-                gpu.labels(kind=kind).set_function(reader)
 
     def job_finished(
         self,

@@ -23,7 +23,7 @@ import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-import bot.distributed.blobs
+import bot.distributed.blobs.atomic
 from bot.distributed.blobs import (
     BlobStore,
     LocalBlobStore,
@@ -119,7 +119,7 @@ def failing_read(monkeypatch: pytest.MonkeyPatch) -> Callable[[BaseException], N
     so the failure comes midway: after a 1 MiB chunk, or after a whole 5 MiB part)."""
 
     def install(error: BaseException) -> None:
-        real = bot.distributed.blobs._read_chunk
+        real = bot.distributed.blobs.atomic.read_chunk
         calls = 0
 
         def read(reader: IO[bytes], size: int) -> bytes:
@@ -129,7 +129,7 @@ def failing_read(monkeypatch: pytest.MonkeyPatch) -> Callable[[BaseException], N
                 raise error
             return real(reader, size)
 
-        monkeypatch.setattr(bot.distributed.blobs, "_read_chunk", read)
+        monkeypatch.setattr(bot.distributed.blobs.atomic, "read_chunk", read)
 
     return install
 
@@ -164,14 +164,14 @@ async def test_large_file_round_trip_uses_parts(
     source = tmp_path / "long.wav"
     digest = write_random(source, BIG_SIZE)
     read_sizes: list[int] = []
-    real = bot.distributed.blobs._read_chunk
+    real = bot.distributed.blobs.atomic.read_chunk
 
     def counting(reader: IO[bytes], size: int) -> bytes:
         data = real(reader, size)
         read_sizes.append(len(data))
         return data
 
-    monkeypatch.setattr(bot.distributed.blobs, "_read_chunk", counting)
+    monkeypatch.setattr(bot.distributed.blobs.atomic, "read_chunk", counting)
     await store.put_file(f"{ns}inputs/{digest}", source)
     if backend == "s3":
         # One read per part, each at most a part: memory stays bounded by the part size.

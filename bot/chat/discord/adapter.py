@@ -1,8 +1,7 @@
 """Discord adapter: translates discord.py (2.x) events and slash commands into the chat flow.
 
 Songs arrive two ways. ``/karaoke file:<attachment>`` works anywhere the bot's commands
-are available; the interaction is deferred at once, progress edits that response and the
-results come as a followup (``bot.chat.discord.replies``). An audio or video attachment posted
+are available (``bot.chat.discord.slash``). An audio or video attachment posted
 in a configured song channel, in a DM, or in a message that mentions the bot starts a job
 too, answered by replies to that message.
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,21 +31,20 @@ from discord import app_commands
 from bot.chat.conversation import messages
 from bot.chat.conversation.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.conversation.flow import ChatFlow
-from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, Replier, error_reference
+from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, Replier
 from bot.chat.discord.attachments import (
     attachment_stream,
-    is_song_attachment,
     song_attachment,
     song_upload,
 )
 from bot.chat.discord.commands import FormatChoice, build_command_tree
 from bot.chat.discord.controls import ControlButton, acknowledge_unknown
-from bot.chat.discord.replies import ChannelReplier, InteractionReplier, plan_for_guild, upload_plan
+from bot.chat.discord.replies import ChannelReplier, plan_for_guild
+from bot.chat.discord.slash import SlashCommands
 from bot.chat.discord.sync import sync_if_changed
 from bot.settings import DiscordSettings, Settings, secret_value
 from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
-from separation.errors import RenderUnavailableError
 
 if TYPE_CHECKING:
     from storage.records import ChatRef
@@ -130,6 +128,15 @@ class DiscordAdapter(ChatAdapter):
         self.tree: app_commands.CommandTree | None = None
         self._gateway: asyncio.Task[None] | None = None
         self._accepting = True
+        self._slash = SlashCommands(
+            settings=settings,
+            flow=flow,
+            min_bitrate=min_mp3_bitrate,
+            user_of=self._user,
+            start_song=self._start_song,
+            spawn=self.spawn,
+            accepting=lambda: self._accepting,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, flow: ChatFlow, **options: Any) -> DiscordAdapter:
@@ -158,7 +165,7 @@ class DiscordAdapter(ChatAdapter):
 
     async def _login(self, intents: discord.Intents) -> discord.Client:
         client = self._client_factory(intents)
-        tree = build_command_tree(client, self)
+        tree = build_command_tree(client, self._slash)
         # discord.Client dispatches events to its on_<event> attributes, which its type
         # does not declare (client.event() would need the handler named on_message).
         client.on_message = self._on_message_event  # type: ignore[attr-defined]
@@ -312,18 +319,6 @@ class DiscordAdapter(ChatAdapter):
             )
         )
 
-    async def _move_before_expiry(
-        self, song: asyncio.Task[Any], replier: InteractionReplier
-    ) -> None:
-        """Near the token's expiry, tell the user the result will come in the channel."""
-        await asyncio.wait({song}, timeout=replier.seconds_until_move())
-        if song.done():
-            return
-        try:
-            await replier.move_to_channel()
-        except Exception as exc:  # best effort: the next progress update moves anyway
-            logger.warning("discord: could not announce the move to the channel: %s", exc)
-
     # -- ordinary messages --------------------------------------------------------------
     def _in_song_channel(self, channel: Any) -> bool:
         listed = self._settings.song_channel_ids
@@ -392,129 +387,3 @@ class DiscordAdapter(ChatAdapter):
             self._flow.rerender.press(self._user(interaction.user), replier, data),
             name="discord: control",
         )
-
-    # -- slash commands (bot.chat.discord.commands.SlashHandler) -------------------------------
-    async def _admit(self, interaction: discord.Interaction, user: ChatUser) -> bool:
-        """Refuse (with an answer only the user sees) while stopping or over the rate."""
-        if not self._accepting:
-            await interaction.response.send_message(messages.STOPPING, ephemeral=True)
-            return False
-        decision = self._flow.admit(user)
-        if not decision.allowed:
-            # Every interaction needs an answer; an ephemeral one never spams the channel.
-            await interaction.response.send_message(decision.notice(), ephemeral=True)
-            return False
-        return True
-
-    async def karaoke(
-        self,
-        interaction: discord.Interaction,
-        file: discord.Attachment,
-        stems: StemMode,
-        output_format: FormatChoice | None,
-        controls: RenderOptions | None = None,
-    ) -> None:
-        """/karaoke: defer at once, then the flow runs the song in its own task."""
-        user = self._user(interaction.user)
-        if not await self._admit(interaction, user):
-            return
-        if not is_song_attachment(file):
-            await interaction.response.send_message(messages.NOT_A_SONG, ephemeral=True)
-            return
-        if controls is not None and not controls.is_identity and not self._flow.rerender.available:
-            await interaction.response.send_message(
-                RenderUnavailableError().user_message, ephemeral=True
-            )
-            return
-        response_id: int | None = None
-        deferred = True
-        try:
-            callback = await interaction.response.defer(thinking=True)
-            response_id = callback.message_id if callback is not None else None
-        except discord.HTTPException as exc:  # e.g. the 3 s window passed: use the channel
-            logger.warning("discord: could not defer /karaoke (%s)", exc.status)
-            deferred = False
-        replier = InteractionReplier(
-            interaction,
-            upload_plan(interaction.filesize_limit),
-            min_bitrate=self._min_bitrate,
-            token_seconds=self._settings.interaction_token_seconds,
-            deferred=deferred,
-        )
-        channel_id = str(interaction.channel_id) if interaction.channel_id else ""
-        conversation = Conversation(
-            "discord",
-            channel_id,
-            guild_id=str(interaction.guild_id) if interaction.guild_id else None,
-            channel_id=channel_id or None,
-            message_id=str(response_id) if response_id else None,
-            is_private=interaction.guild_id is None,
-        )
-        song = await self._start_song(
-            user,
-            conversation,
-            replier,
-            file,
-            stems=stems,
-            output_format=output_format,
-            controls=controls,
-        )
-        self.spawn(self._move_before_expiry(song, replier))
-
-    async def _answer(
-        self, interaction: discord.Interaction, produce: Callable[[ChatUser], Awaitable[str]]
-    ) -> None:
-        """Defer (only the user sees it), then show what ``produce`` returns."""
-        user = self._user(interaction.user)
-        if not await self._admit(interaction, user):
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await interaction.edit_original_response(content=await produce(user))
-
-    async def quota(self, interaction: discord.Interaction) -> None:
-        """/quota: what the user has left today (only they see it)."""
-        await self._answer(interaction, self._flow.quota)
-
-    async def status(self, interaction: discord.Interaction) -> None:
-        """/status: the queue and the user's songs."""
-        await self._answer(interaction, self._flow.status)
-
-    async def cancel(self, interaction: discord.Interaction) -> None:
-        """/cancel: the user's newest song; its own progress message says "Cancelled."."""
-        await self._answer(interaction, self._flow.cancel)
-
-    async def help(self, interaction: discord.Interaction) -> None:
-        """/help: the flow's help, with this channel's upload limit."""
-        note = messages.discord_help_note(interaction.filesize_limit)
-
-        async def produce(user: ChatUser) -> str:
-            return self._flow.help(commands=messages.DISCORD_HELP_COMMANDS, platform_note=note)
-
-        await self._answer(interaction, produce)
-
-    async def admin(self, interaction: discord.Interaction, command: str, args: list[str]) -> None:
-        """/admin ...: only for the configured user ids and roles."""
-        if not self._user(interaction.user).is_admin:
-            await interaction.response.send_message(messages.NOT_ADMIN, ephemeral=True)
-            return
-
-        async def produce(user: ChatUser) -> str:
-            return await self._flow.admin_command(command, args)
-
-        await self._answer(interaction, produce)
-
-    async def on_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        """Log with a reference id and tell the user, once, without a traceback."""
-        reference = error_reference()
-        cause = getattr(error, "original", error)
-        logger.error("discord command error ref=%s: %s", reference, cause, exc_info=cause)
-        text = messages.internal_error(reference)
-        try:
-            if interaction.response.is_done():
-                await interaction.edit_original_response(content=text)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException as exc:
-            logger.info("discord: could not report error ref=%s: %s", reference, exc.status)

@@ -1,0 +1,207 @@
+"""The slash commands' answers (``bot.chat.discord.commands.SlashHandler``).
+
+``/karaoke file:<attachment>`` is deferred at once; progress edits that response and the
+results come as a followup (``bot.chat.discord.replies``), moved to the channel before
+the interaction's token expires. The other commands answer so that only the user sees
+it. These run in discord.py's command-tree tasks: the songs they start are tracked by
+the adapter, their immediate answers are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+
+from bot.chat.conversation import messages
+from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.types import ChatUser, Conversation, Replier, error_reference
+from bot.chat.discord.attachments import is_song_attachment
+from bot.chat.discord.commands import FormatChoice
+from bot.chat.discord.replies import InteractionReplier, upload_plan
+from bot.settings import DiscordSettings
+from separation.audio.encode import StemMode
+from separation.audio.render_options import RenderOptions
+from separation.errors import RenderUnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+class SongStarter(Protocol):
+    """The adapter's way to start a song (recorded, then run in a task it tracks)."""
+
+    async def __call__(
+        self,
+        user: ChatUser,
+        conversation: Conversation,
+        replier: Replier,
+        attachment: discord.Attachment,
+        *,
+        stems: StemMode = "two",
+        output_format: FormatChoice | None = None,
+        controls: RenderOptions | None = None,
+    ) -> asyncio.Task[Any]: ...
+
+
+class SlashCommands:
+    """What each slash command does, on behalf of one :class:`DiscordAdapter`."""
+
+    def __init__(
+        self,
+        *,
+        settings: DiscordSettings,
+        flow: ChatFlow,
+        min_bitrate: int,
+        user_of: Callable[[discord.User | discord.Member], ChatUser],
+        start_song: SongStarter,
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
+        accepting: Callable[[], bool],
+    ) -> None:
+        self._settings = settings
+        self._flow = flow
+        self._min_bitrate = min_bitrate
+        self._user = user_of
+        self._start_song = start_song
+        self._spawn = spawn
+        self._accepting = accepting
+
+    async def _admit(self, interaction: discord.Interaction, user: ChatUser) -> bool:
+        """Refuse (with an answer only the user sees) while stopping or over the rate."""
+        if not self._accepting():
+            await interaction.response.send_message(messages.STOPPING, ephemeral=True)
+            return False
+        decision = self._flow.admit(user)
+        if not decision.allowed:
+            # Every interaction needs an answer; an ephemeral one never spams the channel.
+            await interaction.response.send_message(decision.notice(), ephemeral=True)
+            return False
+        return True
+
+    async def karaoke(
+        self,
+        interaction: discord.Interaction,
+        file: discord.Attachment,
+        stems: StemMode,
+        output_format: FormatChoice | None,
+        controls: RenderOptions | None = None,
+    ) -> None:
+        """/karaoke: defer at once, then the flow runs the song in its own task."""
+        user = self._user(interaction.user)
+        if not await self._admit(interaction, user):
+            return
+        if not is_song_attachment(file):
+            await interaction.response.send_message(messages.NOT_A_SONG, ephemeral=True)
+            return
+        if controls is not None and not controls.is_identity and not self._flow.rerender.available:
+            await interaction.response.send_message(
+                RenderUnavailableError().user_message, ephemeral=True
+            )
+            return
+        response_id: int | None = None
+        deferred = True
+        try:
+            callback = await interaction.response.defer(thinking=True)
+            response_id = callback.message_id if callback is not None else None
+        except discord.HTTPException as exc:  # e.g. the 3 s window passed: use the channel
+            logger.warning("discord: could not defer /karaoke (%s)", exc.status)
+            deferred = False
+        replier = InteractionReplier(
+            interaction,
+            upload_plan(interaction.filesize_limit),
+            min_bitrate=self._min_bitrate,
+            token_seconds=self._settings.interaction_token_seconds,
+            deferred=deferred,
+        )
+        channel_id = str(interaction.channel_id) if interaction.channel_id else ""
+        conversation = Conversation(
+            "discord",
+            channel_id,
+            guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+            channel_id=channel_id or None,
+            message_id=str(response_id) if response_id else None,
+            is_private=interaction.guild_id is None,
+        )
+        song = await self._start_song(
+            user,
+            conversation,
+            replier,
+            file,
+            stems=stems,
+            output_format=output_format,
+            controls=controls,
+        )
+        self._spawn(self._move_before_expiry(song, replier))
+
+    async def _answer(
+        self, interaction: discord.Interaction, produce: Callable[[ChatUser], Awaitable[str]]
+    ) -> None:
+        """Defer (only the user sees it), then show what ``produce`` returns."""
+        user = self._user(interaction.user)
+        if not await self._admit(interaction, user):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.edit_original_response(content=await produce(user))
+
+    async def quota(self, interaction: discord.Interaction) -> None:
+        """/quota: what the user has left today (only they see it)."""
+        await self._answer(interaction, self._flow.quota)
+
+    async def status(self, interaction: discord.Interaction) -> None:
+        """/status: the queue and the user's songs."""
+        await self._answer(interaction, self._flow.status)
+
+    async def cancel(self, interaction: discord.Interaction) -> None:
+        """/cancel: the user's newest song; its own progress message says "Cancelled."."""
+        await self._answer(interaction, self._flow.cancel)
+
+    async def help(self, interaction: discord.Interaction) -> None:
+        """/help: the flow's help, with this channel's upload limit."""
+        note = messages.discord_help_note(interaction.filesize_limit)
+
+        async def produce(user: ChatUser) -> str:
+            return self._flow.help(commands=messages.DISCORD_HELP_COMMANDS, platform_note=note)
+
+        await self._answer(interaction, produce)
+
+    async def admin(self, interaction: discord.Interaction, command: str, args: list[str]) -> None:
+        """/admin ...: only for the configured user ids and roles."""
+        if not self._user(interaction.user).is_admin:
+            await interaction.response.send_message(messages.NOT_ADMIN, ephemeral=True)
+            return
+
+        async def produce(user: ChatUser) -> str:
+            return await self._flow.admin_command(command, args)
+
+        await self._answer(interaction, produce)
+
+    async def on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Log with a reference id and tell the user, once, without a traceback."""
+        reference = error_reference()
+        cause = getattr(error, "original", error)
+        logger.error("discord command error ref=%s: %s", reference, cause, exc_info=cause)
+        text = messages.internal_error(reference)
+        try:
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=text)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            logger.info("discord: could not report error ref=%s: %s", reference, exc.status)
+
+    async def _move_before_expiry(
+        self, song: asyncio.Task[Any], replier: InteractionReplier
+    ) -> None:
+        """Near the token's expiry, tell the user the result will come in the channel."""
+        await asyncio.wait({song}, timeout=replier.seconds_until_move())
+        if song.done():
+            return
+        try:
+            await replier.move_to_channel()
+        except Exception as exc:  # best effort: the next progress update moves anyway
+            logger.warning("discord: could not announce the move to the channel: %s", exc)
