@@ -20,6 +20,7 @@ from tests.support.media import excerpt
 
 @pytest.fixture
 async def flow(tmp_path, model_repo) -> AsyncIterator[ChatFlow]:
+    """A chat flow on a real store and a started pool with the tiny model (fast progress)."""
     settings = Settings.model_validate(
         {
             "general": {"data_dir": str(tmp_path / "data")},

@@ -3,7 +3,8 @@
 Each test gets its own queue name (the session's fresh database is shared), its own blob
 folder and its own worker processes, started with ``karaoke-bot worker`` exactly as an
 operator would, and killed at the end. Front-ends run in the test's event loop as
-``DistributedBackend`` objects built from the same kind of config file.
+``DistributedBackend`` objects built from the same kind of config file (the fleet itself
+is :class:`tests.support.fleet.Fleet`).
 """
 
 from __future__ import annotations

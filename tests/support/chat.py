@@ -53,6 +53,8 @@ class RecordingReplier:
 def upload_of(
     path: Path, *, declared_size: int | None = None, chunk: int = 65536, **hints: str
 ) -> SongUpload:
+    """A chat upload of ``path`` streamed in ``chunk``-byte pieces; ``declared_size``: what the
+    platform claims (the real size unless given), ``hints``: other ``SongUpload`` fields."""
     data = path.read_bytes()
 
     async def stream() -> AsyncIterator[bytes]:

@@ -10,7 +10,6 @@ event loop as ``DistributedBackend`` objects built from the same kind of config 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import subprocess
@@ -193,11 +192,13 @@ format = "wav"
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process`` and reap it: a crash, not a shutdown."""
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    """Until ``condition()`` holds, polling the event loop; fails after ``seconds``."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
@@ -209,6 +210,7 @@ WAV = EncodingSpec(format="wav")
 
 
 def request(path: Path, user: str = "telegram:1", job_id: str | None = None) -> SeparationRequest:
+    """A request for ``path`` with WAV output (what the fleet's tests compare sample by sample)."""
     return SeparationRequest(user_ref=user, input_path=path, encoding=WAV, job_id=job_id)
 
 
@@ -221,11 +223,13 @@ def samples(path: Path) -> np.ndarray:
 
 
 async def read(handle: JobHandle) -> tuple[list[object], JobResult]:
+    """All of a job's events, then its result."""
     events = [event async for event in handle.events()]
     return events, await handle.result()
 
 
 async def ledger(fleet: Fleet, job_id: str) -> tuple[int, str | None]:
+    """The run ledger's one row for ``job_id``: (attempt, outcome)."""
     rows = await fleet.query(
         "SELECT attempt, outcome FROM separation_runs WHERE job_id = %s", job_id
     )
@@ -239,8 +243,10 @@ def new_user() -> tuple[ChatUser, Conversation]:
     return ChatUser("telegram", user_id, "Bea"), Conversation("telegram", user_id, message_id="5")
 
 
-@dataclasses.dataclass
+@dataclass
 class FrontEnd:
+    """One front-end host: its chat flow, distributed backend and store."""
+
     flow: ChatFlow
     backend: DistributedBackend
     store: Store

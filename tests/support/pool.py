@@ -126,10 +126,12 @@ class FailingRunner(CountingRunner):
 
 
 def frames_of(seconds: float) -> int:
+    """How many frames ``seconds`` of 44.1 kHz audio has."""
     return int(seconds * 44100)
 
 
 def out_of_memory() -> Exception:
+    """The error PyTorch raises when the GPU runs out of memory."""
     return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
@@ -150,6 +152,7 @@ async def first_event(handle: JobHandle, limit: float = 10.0) -> ProgressEvent:
 async def wait_for(
     handle: JobHandle, predicate: Callable[[ProgressEvent], bool], limit: float = 20.0
 ) -> ProgressEvent:
+    """The first event of ``handle`` that ``predicate`` accepts; fails if the stream ends."""
     async with asyncio.timeout(limit):
         async for event in handle.events():
             if predicate(event):
@@ -158,6 +161,7 @@ async def wait_for(
 
 
 def job_folders(tmp_root: Path) -> list[Path]:
+    """The pool's per-job temporary folders left under ``tmp_root``."""
     return list(tmp_root.glob("job-*")) if tmp_root.exists() else []
 
 

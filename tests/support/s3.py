@@ -115,6 +115,7 @@ def _weed_binary() -> str | None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate SeaweedFS, killing it if it does not stop in time."""
     if process.poll() is None:
         process.terminate()
         try:

@@ -22,6 +22,8 @@ START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 @dataclass
 class Backend:
+    """A database the store's tests run on: its URL and driver connect arguments."""
+
     name: str
     url: str
     connect_args: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +53,7 @@ def quota_limits(
     max_song_minutes: float | None = 15.0,
     concurrent: int | None = 100,
 ) -> QuotaLimits:
+    """Platform quota limits for a test, generous unless told."""
     return QuotaLimits(
         songs_per_day=songs,
         audio_minutes_per_day=minutes,
@@ -66,6 +69,7 @@ def job_request(
     content: bytes = b"song",
     chat: ChatRef | None = None,
 ) -> JobRequest:
+    """A valid job request (two stems as MP3) for ``content`` lasting ``seconds``."""
     return JobRequest(
         input_sha256=hashlib.sha256(content).hexdigest(),
         input_duration_seconds=seconds,
@@ -79,6 +83,8 @@ def job_request(
 
 
 async def run_alembic(database: Database, direction: str, target: str) -> None:
+    """Alembic's ``direction`` (``upgrade``/``downgrade``) to ``target`` on ``database``."""
+
     def run(connection: Connection) -> None:
         getattr(command, direction)(alembic_config(connection), target)
 
