@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import decode_file
+from tests.support.media import decode_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import re
@@ -13,105 +12,18 @@ import pytest
 
 from bot.chat.conversation.credits import display_title
 from bot.chat.conversation.flow import ChatFlow
-from bot.chat.conversation.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
+from bot.chat.conversation.types import SongUpload
 from bot.process.wiring import flow_config
 from bot.settings import Settings
 from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest, JobStatus
-from storage.store import Store
-from tests.conftest import excerpt
-from tests.telegram.conftest import make_pool
-
-USER = ChatUser("telegram", "1", "Ann")
-CHAT = Conversation("telegram", "1", message_id="10")
-
-
-class RecordingReplier:
-    """The platform boundary: records what the user would see."""
-
-    def __init__(
-        self,
-        *,
-        max_file_bytes: int = 50_000_000,
-        max_download_bytes: int = 20_000_000,
-        fail_uploads: bool = False,
-    ) -> None:
-        self.plan = UploadPlan(max_file_bytes=max_file_bytes, max_download_bytes=max_download_bytes)
-        self.texts: list[str] = []
-        self.files: list[OutgoingFile] = []
-        self.fail_uploads = fail_uploads
-
-    @property
-    def upload_plan(self) -> UploadPlan:
-        return self.plan
-
-    async def send_text(self, text: str) -> int:
-        self.texts.append(text)
-        return len(self.texts)
-
-    async def edit_text(self, handle: int, text: str) -> None:
-        self.texts.append(text)
-
-    def message_ref(self, handle: int) -> str | None:
-        return str(handle)
-
-    def message_handle(self, ref: str) -> int | None:
-        return int(ref)
-
-    async def send_files(self, files: list[OutgoingFile]) -> None:
-        if self.fail_uploads:
-            raise ConnectionResetError("upload connection reset")
-        self.files.extend(files)
-
-
-def upload_of(
-    path: Path, *, declared_size: int | None = None, chunk: int = 65536, **hints: str
-) -> SongUpload:
-    data = path.read_bytes()
-
-    async def stream() -> AsyncIterator[bytes]:
-        for start in range(0, len(data), chunk):
-            yield data[start : start + chunk]
-
-    return SongUpload(
-        stream=stream,
-        file_name=path.name,
-        declared_size=path.stat().st_size if declared_size is None else declared_size,
-        **hints,
-    )
-
-
-@pytest.fixture
-async def flow(tmp_path, model_repo) -> AsyncIterator[ChatFlow]:
-    settings = Settings.model_validate(
-        {
-            "general": {"data_dir": str(tmp_path / "data")},
-            "model": {"name": "tiny", "repo": str(model_repo), "device": "cpu"},
-        }
-    )
-    pool = make_pool(settings)
-    await pool.start()
-    store = await Store.open(settings.database_url, settings.general.data_dir)
-    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.05)
-    try:
-        yield ChatFlow(store=store, backend=pool, config=config)
-    finally:
-        await pool.shutdown(5)
-        await store.close()
+from tests.support.chat import CHAT, USER, RecordingReplier, upload_of
 
 
 async def _songs_used(flow: ChatFlow) -> int:
     user = await flow._store.users.get("telegram", "1")
     status = await flow._store.quotas.status(user, flow._config.quota_limits("telegram"))
     return status.songs_used
-
-
-@pytest.fixture(scope="module")
-def song(tmp_path_factory, clip_path, ffmpeg) -> Path:
-    """6 s of real music as an MP3 (~100 KB)."""
-    return excerpt(
-        clip_path, tmp_path_factory.mktemp("song") / "clip.mp3", ffmpeg, 6, "-c:a", "libmp3lame"
-    )
 
 
 async def test_results_that_cannot_fit_the_platform_are_explained(flow, song):

@@ -18,10 +18,10 @@ from bot.process.wiring import flow_config
 from bot.settings import Settings
 from separation.cache.results import CachePolicy, ResultCache
 from storage.store import Store
-from tests.chat.test_flow import CHAT, USER, RecordingReplier, upload_of
-from tests.conftest import excerpt
-from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
-from tests.hostile import (
+from tests.support.bot_app import make_pool
+from tests.support.chat import CHAT, USER, RecordingReplier, upload_of
+from tests.support.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
+from tests.support.hostile import (
     FORGED_BANNER,
     LYRICS_1_MB,
     counting_listener,
@@ -32,7 +32,7 @@ from tests.hostile import (
     playlist_of,
     tagged_song,
 )
-from tests.telegram.conftest import make_pool
+from tests.support.media import excerpt
 
 FlowFactory = Callable[..., Awaitable[ChatFlow]]
 

@@ -13,12 +13,12 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.flow import ChatFlow
 from storage.intake import IntakeRequest
 from storage.records import ChatRef, utc_now
-from tests.chat.test_flow import CHAT, USER, RecordingReplier, flow, song, upload_of  # noqa: F401
+from tests.support.chat import CHAT, USER, RecordingReplier, upload_of
 
 FILE_REF = "file-id-1"
 
 
-async def test_a_song_is_on_record_until_its_job_exists(flow: ChatFlow, song):  # noqa: F811
+async def test_a_song_is_on_record_until_its_job_exists(flow: ChatFlow, song):
     replier = RecordingReplier()
     downloading, go_on = asyncio.Event(), asyncio.Event()
     data = song.read_bytes()
@@ -43,7 +43,7 @@ async def test_a_song_is_on_record_until_its_job_exists(flow: ChatFlow, song):  
     assert await flow._store.intake.pending() == []
 
 
-async def test_a_refused_song_leaves_no_record(flow: ChatFlow, song):  # noqa: F811
+async def test_a_refused_song_leaves_no_record(flow: ChatFlow, song):
     user = await flow._store.users.upsert("telegram", USER.user_id, USER.display_name)
     await flow._store.users.set_banned(user, True)
     replier = RecordingReplier()
@@ -72,8 +72,8 @@ async def _failing_download() -> AsyncIterator[bytes]:
 
 
 async def test_a_song_that_cannot_be_fetched_again_is_reported_lost(
-    flow: ChatFlow,  # noqa: F811
-    song,  # noqa: F811
+    flow: ChatFlow,
+    song,
 ):
     cases = [(timedelta(minutes=5), _failing_download), (timedelta(days=2), upload_of(song).stream)]
     for age, stream in cases:

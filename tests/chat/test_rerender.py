@@ -22,14 +22,7 @@ from separation.errors import RendersBusyError, RenderUnavailableError
 from separation.jobs import JobResult, RenderRequest
 from separation.pool import SeparationPool
 from storage.records import new_control_token
-from tests.chat.test_flow import (  # noqa: F401  (flow, song: fixtures)
-    CHAT,
-    USER,
-    RecordingReplier,
-    flow,
-    song,
-    upload_of,
-)
+from tests.support.chat import CHAT, USER, RecordingReplier, upload_of
 
 TOKEN = "Xa3_9Qe-0bLk"
 """Of the form ``storage.records.new_control_token`` makes."""
@@ -193,7 +186,7 @@ async def _pressing(
     return rerenderer, replier, backend, job.control_token, allowance, clock
 
 
-async def test_a_press_says_changing_it_at_once_and_edits_it_into_the_result(flow, song):  # noqa: F811
+async def test_a_press_says_changing_it_at_once_and_edits_it_into_the_result(flow, song):
     rerenderer, replier, backend, token, allowance, _ = await _pressing(flow, song)
     await rerenderer.render(USER, replier, ControlState(token, RenderOptions(key=-2)))
     assert backend.seen_at_render == [[("send", messages.CONTROL_RENDERING)]]
@@ -213,7 +206,7 @@ async def test_a_press_says_changing_it_at_once_and_edits_it_into_the_result(flo
     assert allowance.used(USER.ref) == pytest.approx(6, abs=0.1)  # and cost nothing
 
 
-async def test_a_busy_pool_turns_changing_it_into_when_to_try_again(flow, song):  # noqa: F811
+async def test_a_busy_pool_turns_changing_it_into_when_to_try_again(flow, song):
     busy = RendersBusyError(retry_after_seconds=11.2)
     rerenderer, replier, _, token, allowance, _ = await _pressing(flow, song, error=busy)
     await rerenderer.render(USER, replier, ControlState(token, RenderOptions(tempo=0.9)))
@@ -224,7 +217,7 @@ async def test_a_busy_pool_turns_changing_it_into_when_to_try_again(flow, song):
     assert allowance.used(USER.ref) == 0  # refused: nothing charged
 
 
-async def test_the_daily_allowance_refuses_new_renders_says_when_and_spares_admins(flow, song):  # noqa: F811
+async def test_the_daily_allowance_refuses_new_renders_says_when_and_spares_admins(flow, song):
     rerenderer, replier, _, token, _, clock = await _pressing(flow, song, seconds_per_day=10)
     await rerenderer.render(USER, replier, ControlState(token, RenderOptions(key=1)))
     clock.monotonic += 3600

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.chat.conversation import messages
-from tests.discord.conftest import (
+from tests.support.discord_bot import (
     GUILD_ID,
     OTHER_USER_ID,
     SONG_CHANNEL,
@@ -17,7 +17,7 @@ from tests.discord.conftest import (
     DiscordHarness,
     start_discord_app,
 )
-from tests.pool.helpers import CountingRunner
+from tests.support.pool import CountingRunner
 
 RUNNER = CountingRunner()
 MINUS = "\N{MINUS SIGN}"

@@ -11,7 +11,7 @@ from bot.chat.conversation import messages
 from bot.process.wiring import open_store
 from storage import ChatRef
 from storage.intake import IntakeRequest
-from tests.discord.conftest import (
+from tests.support.discord_bot import (
     GUILD_ID,
     OTHER_CHANNEL,
     OTHER_USER_ID,

@@ -21,14 +21,14 @@ from bot.cli.main import main
 from bot.process.wiring import quota_limits
 from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest
-from tests.discord.conftest import (
+from tests.support.discord_bot import (
     GUILD_ID,
     SONG_CHANNEL,
     USER_ID,
     make_discord_settings,
     start_discord_app,
 )
-from tests.discord.fake_discord_api import APP_ID, TOKEN
+from tests.support.fake_discord_api import APP_ID, TOKEN
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.chat.conversation.messages import DONE
-from tests.discord.conftest import (
+from tests.support.discord_bot import (
     BOOSTED_CHANNEL,
     BOOSTED_GUILD_ID,
     DM_CHANNEL,

@@ -8,8 +8,8 @@ import pytest
 
 from bot.chat.conversation.messages import DONE
 from bot.chat.discord.replies import MOVED_NOTICE
-from tests.conftest import decode_bytes, decode_file
-from tests.discord.conftest import ADMIN_ID, ADMIN_ROLE_ID, OTHER_USER_ID, SONG_CHANNEL, USER_ID
+from tests.support.discord_bot import ADMIN_ID, ADMIN_ROLE_ID, OTHER_USER_ID, SONG_CHANNEL, USER_ID
+from tests.support.media import decode_bytes, decode_file
 
 EPHEMERAL = 64
 

@@ -11,9 +11,9 @@ import time
 import bot.chat.conversation.adapter
 import bot.cli.run
 from bot.cli.main import main
-from tests.discord.conftest import add_servers, discord_factory, start_discord_app
-from tests.discord.conftest import make_discord_settings as settings_for
-from tests.discord.fake_discord_api import TOKEN, FakeDiscordApi
+from tests.support.discord_bot import add_servers, discord_factory, start_discord_app
+from tests.support.discord_bot import make_discord_settings as settings_for
+from tests.support.fake_discord_api import TOKEN, FakeDiscordApi
 
 
 async def test_discord_unreachable_at_first_is_retried_until_it_answers(

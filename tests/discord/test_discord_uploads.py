@@ -17,7 +17,7 @@ from bot.chat.discord.replies import (
     plan_for_guild,
     upload_plan,
 )
-from tests.discord.fake_discord_api import FakeDiscordApi
+from tests.support.fake_discord_api import FakeDiscordApi
 
 MIB = 2**20
 

@@ -6,11 +6,11 @@ import asyncio
 
 from bot.chat.conversation.messages import DONE
 from bot.chat.telegram.adapter import TelegramAdapter
-from tests.discord.conftest import SONG_CHANNEL, start_discord_app
-from tests.discord.conftest import USER_ID as DISCORD_USER
-from tests.telegram.conftest import USER_ID as TELEGRAM_USER
-from tests.telegram.conftest import make_settings
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.support.discord_bot import SONG_CHANNEL, start_discord_app
+from tests.support.discord_bot import USER_ID as DISCORD_USER
+from tests.support.fake_bot_api import FakeBotApi
+from tests.support.telegram_bot import USER_ID as TELEGRAM_USER
+from tests.support.telegram_bot import make_settings
 
 
 async def test_a_song_from_each_platform_at_the_same_time_both_complete(

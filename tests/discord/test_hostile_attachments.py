@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.discord.conftest import SONG_CHANNEL
-from tests.hostile import counting_listener, playlist_of
+from tests.support.discord_bot import SONG_CHANNEL
+from tests.support.hostile import counting_listener, playlist_of
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,8 @@ from separation.audio.render_options import RenderOptions
 from separation.cache.render_keys import render_key
 from separation.cpu_budget import Lane
 from separation.jobs import RenderRequest
-from tests.chat.test_flow import RecordingReplier, upload_of
-from tests.distributed.conftest import ROOT, Fleet
-from tests.distributed.test_delivery import front_ends, new_user  # noqa: F401 (a fixture)
-from tests.distributed.test_fleet import WAV, read, request, samples
+from tests.support.chat import RecordingReplier, upload_of
+from tests.support.fleet import ROOT, WAV, Fleet, new_user, read, request, samples
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +97,7 @@ async def test_a_worker_without_the_stems_copies_them_back_from_the_blob_store(f
 
 async def test_a_key_press_through_the_chat_flow_on_the_fleet(
     fleet: Fleet,
-    front_ends,  # noqa: F811 (the fixture imported above)
+    front_ends,
     song,
 ):
     user, chat = new_user()

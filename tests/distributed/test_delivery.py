@@ -7,61 +7,16 @@ only the chat platform is a recorder. Worker processes are real and are killed f
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import uuid
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from bot.chat.conversation import messages
-from bot.chat.conversation.flow import ChatFlow
-from bot.chat.conversation.types import ChatUser, Conversation
-from bot.distributed.frontend import DistributedBackend
-from bot.process.wiring import flow_config
+from bot.chat.conversation.types import ChatUser
 from storage.records import JobStatus
-from storage.store import Store
-from tests.chat.test_flow import RecordingReplier, upload_of
-from tests.distributed.conftest import Fleet, kill, wait_for
+from tests.support.chat import RecordingReplier, upload_of
+from tests.support.fleet import Fleet, FrontEnd, kill, new_user, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def new_user() -> tuple[ChatUser, Conversation]:
-    """A user of its own (the session's database is shared between tests)."""
-    user_id = str(uuid.uuid4().int % 10**12)
-    return ChatUser("telegram", user_id, "Bea"), Conversation("telegram", user_id, message_id="5")
-
-
-@dataclasses.dataclass
-class FrontEnd:
-    flow: ChatFlow
-    backend: DistributedBackend
-    store: Store
-
-
-@pytest.fixture
-async def front_ends(fleet: Fleet) -> AsyncIterator[Callable[[str], object]]:
-    """``await make(name)``: a front-end (flow + backend + store) with its own id."""
-    made: list[FrontEnd] = []
-
-    async def make(name: str) -> FrontEnd:
-        settings = fleet.settings(name, "[telegram]\nenabled = false\n")
-        backend = await fleet.frontend(name)
-        store = await Store.open(settings.database_url, settings.general.data_dir)
-        config = dataclasses.replace(
-            flow_config(settings),
-            progress_interval_seconds=0.05,
-            frontend_id=f"host-{name}",
-            delivery_lease_seconds=1.5,
-        )
-        made.append(FrontEnd(ChatFlow(store=store, backend=backend, config=config), backend, store))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        for front in made:
-            await front.store.close()
 
 
 async def songs_used(front: FrontEnd, chat_user: ChatUser) -> int:

@@ -20,7 +20,6 @@ import pytest
 from bot.distributed.setup import blob_store
 from bot.distributed.wire import input_key, progress_channel, progress_message
 from bot.process.backend import build_pool, pool_config
-from separation.audio.encode import EncodingSpec
 from separation.errors import (
     JobCancelledError,
     PoolBusyError,
@@ -33,41 +32,12 @@ from separation.jobs import (
     Cancelled,
     Done,
     JobHandle,
-    JobResult,
     Queued,
     Running,
-    SeparationRequest,
 )
-from tests.distributed.conftest import ROOT, Fleet, kill, wait_for
+from tests.support.fleet import ROOT, Fleet, kill, ledger, read, request, samples, wait_for
 
 pytestmark = pytest.mark.slow
-
-WAV = EncodingSpec(format="wav")
-
-
-def request(path: Path, user: str = "telegram:1", job_id: str | None = None) -> SeparationRequest:
-    return SeparationRequest(user_ref=user, input_path=path, encoding=WAV, job_id=job_id)
-
-
-def samples(path: Path) -> np.ndarray:
-    """A 32-bit float WAV's samples (the stdlib's ``wave`` reads only integer PCM)."""
-    data = path.read_bytes()
-    start = data.index(b"data") + 8
-    size = int.from_bytes(data[start - 4 : start], "little")
-    return np.frombuffer(data[start : start + size], dtype="<f4")
-
-
-async def read(handle: JobHandle) -> tuple[list[object], JobResult]:
-    events = [event async for event in handle.events()]
-    return events, await handle.result()
-
-
-async def ledger(fleet: Fleet, job_id: str) -> tuple[int, str | None]:
-    rows = await fleet.query(
-        "SELECT attempt, outcome FROM separation_runs WHERE job_id = %s", job_id
-    )
-    assert len(rows) == 1, rows
-    return int(rows[0][0]), rows[0][1]  # type: ignore[call-overload, return-value]
 
 
 async def test_songs_of_several_users_come_back_as_the_local_backend_makes_them(fleet: Fleet, song):

@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from bot.chat.conversation import messages
-from tests.distributed.conftest import ROOT, Fleet, kill, wait_for
-from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.fleet import ROOT, Fleet, kill, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

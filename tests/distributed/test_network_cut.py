@@ -28,8 +28,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from separation.jobs import Done, JobHandle, Running
-from tests.distributed.conftest import Fleet, wait_for
-from tests.distributed.test_fleet import ledger, request
+from tests.support.fleet import Fleet, ledger, request, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(330)]
 """Passes in ~20 s; the limit only covers the bounded waits below when something hangs."""

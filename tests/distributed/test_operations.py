@@ -13,7 +13,7 @@ from bot.distributed.errors import BlobStoreError
 from bot.ops.metrics import Metrics
 from separation.audio.encode import EncodingSpec
 from separation.jobs import SeparationRequest
-from tests.distributed.conftest import Fleet
+from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,7 @@ from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
 from bot.distributed.wire import MANIFEST_NAME, OutputFile, ResultManifest, result_prefix
 from separation.audio.render_options import RenderOptions
 from separation.jobs import RenderRequest
-from tests.distributed.conftest import Fleet
-from tests.distributed.test_fleet import WAV, read, request
+from tests.support.fleet import WAV, Fleet, read, request
 
 SONG, OLD_SONG, RENDER, OLD_RENDER = "a" * 64, "b" * 64, "c" * 64, "d" * 64
 """Four results of ~1.4 kB each (1000 bytes of audio and a manifest)."""

@@ -12,8 +12,8 @@ from bot.process.backend import build_pool, pool_config
 from bot.settings import Settings
 from separation.audio.render_options import RenderOptions
 from separation.jobs import RenderRequest, SeparationRequest
-from tests.conftest import excerpt
-from tests.pool.helpers import du_bytes
+from tests.support.media import excerpt
+from tests.support.pool import du_bytes
 
 
 async def test_every_forward_pass_is_counted(tmp_path, model_repo, clip_path, ffmpeg):

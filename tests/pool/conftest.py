@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,8 @@ import pytest
 from separation.model.batching import BatchRunner
 from separation.model.loading import LoadedModel
 from separation.pool import SeparationPool
-from tests.pools import make_pool as make_pool_for_tests
-
-PoolFactory = Callable[..., Awaitable[SeparationPool]]
+from tests.support.pool import PoolFactory
+from tests.support.pool import make_pool as make_pool_for_tests
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ from separation.model.batching import BatchScheduler, SegmentTooLargeError, run_
 from separation.model.engine import SeparationJob, SeparationOptions, run_batch
 from separation.model.loading import LoadedModel
 from separation.model.workers import Worker
-from tests.conftest import short_excerpt
-from tests.pool.helpers import CountingRunner, FailingRunner, out_of_memory
+from tests.support.media import short_excerpt
+from tests.support.pool import CountingRunner, FailingRunner, out_of_memory
 
 TOLERANCE = 1e-4
 MAX_SHIFT = 22050

@@ -18,7 +18,7 @@ from separation.cache.results import (
     ResultCache,
     cache_key,
 )
-from tests.pool.helpers import du_bytes
+from tests.support.pool import du_bytes
 
 
 class Clock:

@@ -15,8 +15,7 @@ from separation.audio.render_options import RenderOptions
 from separation.cache.results import CachePolicy
 from separation.jobs import JobResult, RenderRequest
 from separation.pool import SeparationPool
-from tests.pool.conftest import PoolFactory
-from tests.pool.helpers import du_bytes, request
+from tests.support.pool import PoolFactory, du_bytes, request
 
 MP3 = EncodingSpec(format="mp3", bitrate_kbps=128)
 STORM = [RenderOptions(key=key) for key in (-2, -1, 1, 2)] + [

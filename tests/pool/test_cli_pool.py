@@ -9,7 +9,7 @@ import pytest
 from bot.cli.main import main
 from separation.audio.decode import AudioLimits
 from separation.audio.probe import probe
-from tests.pool.helpers import read_audio
+from tests.support.pool import read_audio
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import torch
 from separation.cpu_budget import CpuPlan
 from separation.model.engine import Segment, SeparationJob, run_batch
 from separation.model.loading import LoadedModel
-from tests.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
-from tests.pool.helpers import read_audio, request
+from tests.support.ffmpeg_log import ffmpeg_runs, most_at_once, wrapped_ffmpeg
+from tests.support.pool import read_audio, request
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ import pytest
 from separation.cache.results import CachePolicy, ResultCache
 from separation.jobs import Decoded, Done
 from separation.workdir import JobFolder, job_directory, sweep_abandoned
-from tests.pool.helpers import frames_of, job_folders, request
+from tests.support.pool import frames_of, job_folders, request
 
 PROJECT = Path(__file__).resolve().parents[2]
 

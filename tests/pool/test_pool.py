@@ -25,7 +25,7 @@ from separation.jobs import Cancelled, Done, Failed, Queued, Running
 from separation.model.engine import run_batch
 from separation.model.loading import LoadedModel
 from separation.pipeline import PipelineConfig, Song, separate_file
-from tests.pool.helpers import (
+from tests.support.pool import (
     WAV,
     CountingRunner,
     FailingRunner,

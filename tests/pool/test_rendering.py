@@ -18,14 +18,8 @@ from separation.cache.results import MANIFEST
 from separation.cpu_budget import CpuPlan, Lane
 from separation.errors import RendersBusyError, StemsExpiredError
 from separation.jobs import RenderRequest
-from tests.conftest import make_tone
-from tests.pool.helpers import (
-    WAV,
-    CountingRunner,
-    SlotLog,
-    read_audio,
-    request,
-)
+from tests.support.media import make_tone
+from tests.support.pool import WAV, CountingRunner, SlotLog, read_audio, request
 
 MP3 = EncodingSpec(format="mp3", bitrate_kbps=128)
 

@@ -6,7 +6,7 @@ import huggingface_hub.constants
 import pytest
 
 from bot.cli.main import main
-from tests.conftest import decode_file
+from tests.support.media import decode_file
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from separation.rendering.controls import (
     write_lossless_stems,
 )
 from separation.rendering.render import RenderedOutputs
-from tests.conftest import decode_file
+from tests.support.media import decode_file
 
 RATE = 44100
 SECONDS = 3.0

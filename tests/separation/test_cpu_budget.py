@@ -12,9 +12,8 @@ import pytest
 from separation.audio.encode import EncodingSpec, Tags
 from separation.cpu_budget import CpuBudget, CpuPlan, Lane, PausePoint
 from separation.rendering.render import render_outputs
-from tests.ffmpeg_log import most_at_once, wrapped_ffmpeg
-from tests.pool.helpers import SlotLog, read_audio
-from tests.separation.test_render import music_stems  # noqa: F401  (fixture)
+from tests.support.ffmpeg_log import most_at_once, wrapped_ffmpeg
+from tests.support.pool import SlotLog, read_audio
 
 WAV = EncodingSpec(format="wav")
 
@@ -99,7 +98,7 @@ async def test_cancelled_holders_and_waiters_leave_nothing_behind():
         assert granted == 1
 
 
-def test_encoders_in_turns_write_the_same_files(music_stems, tmp_path, ffmpeg):  # noqa: F811
+def test_encoders_in_turns_write_the_same_files(music_stems, tmp_path, ffmpeg):
     wrapper, log = wrapped_ffmpeg(tmp_path, ffmpeg, pause=0.2)
     written = {}
     for parallel in (None, 1):
@@ -125,7 +124,7 @@ def test_encoders_in_turns_write_the_same_files(music_stems, tmp_path, ffmpeg): 
         np.testing.assert_array_equal(written[None][name], written[1][name])
 
 
-def test_a_failing_later_group_leaves_no_earlier_output(music_stems, tmp_path, ffmpeg):  # noqa: F811
+def test_a_failing_later_group_leaves_no_earlier_output(music_stems, tmp_path, ffmpeg):
     from separation.errors import AudioExportError
 
     folder = tmp_path / "out"

@@ -19,7 +19,7 @@ from separation.errors import (
     EmptyAudioError,
     NotAudioError,
 )
-from tests.conftest import excerpt, generate, make_tone, make_video
+from tests.support.media import excerpt, generate, make_tone, make_video
 
 # (file name, ffmpeg output arguments): what Telegram and Discord users actually send.
 FORMATS = {

@@ -10,7 +10,7 @@ import torch
 from demucs.apply import BagOfModels, TensorChunk, apply_model
 
 from separation.model.engine import SeparationJob, SeparationOptions, run_job
-from tests.conftest import short_excerpt
+from tests.support.media import short_excerpt
 
 TOLERANCE = 1e-4
 

@@ -26,8 +26,7 @@ from separation.errors import (
     InputLimitError,
     NotAudioError,
 )
-from tests.conftest import make_tone
-from tests.hostile import (
+from tests.support.hostile import (
     counting_listener,
     cover_bomb,
     ffconcat,
@@ -38,6 +37,7 @@ from tests.hostile import (
     png_image,
     subtitles,
 )
+from tests.support.media import make_tone
 
 LIMITS = AudioLimits()
 PROJECT = Path(__file__).resolve().parents[2]

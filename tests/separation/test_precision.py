@@ -20,8 +20,8 @@ from separation.jobs import SeparationRequest
 from separation.model.engine import SeparationJob, SeparationOptions, run_job
 from separation.model.fidelity import relative_error_db
 from separation.model.precision import native_bf16, resolve_precision
-from tests.conftest import decode_file, excerpt
-from tests.pools import make_pool
+from tests.support.media import decode_file, excerpt
+from tests.support.pool import make_pool
 
 GATE_DB = -40.0
 SONGS = ("demucs-test-clip.mp3", "lets-go-fishin.ogg", "vibe-ace.ogg")

@@ -23,8 +23,8 @@ from separation.audio.header_reader import (
 from separation.audio.probe import probe
 from separation.audio.sandbox import ChildLimits
 from separation.errors import HeaderReaderError, InputLimitError
-from tests import hostile
-from tests.hostile import FORGED_BANNER, LYRICS_1_MB
+from tests.support import hostile
+from tests.support.hostile import FORGED_BANNER, LYRICS_1_MB
 
 LIMITS = AudioLimits()
 SONG_SECONDS = 20.0

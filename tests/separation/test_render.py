@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,26 +17,8 @@ from separation.audio.probe import probe
 from separation.errors import AudioExportError, OutputTooLargeError
 from separation.model.engine import SeparatedStems, _FloatFile
 from separation.rendering.render import clip_gain, iter_outputs, output_names, render_outputs
-from tests.conftest import decode_file
-
-SOURCES = ["drums", "bass", "other", "vocals"]
-
-
-def _stems(tmp_path: Path, data: np.ndarray, mean: float = 0.0, std: float = 1.0):
-    """SeparatedStems from a ``(sources, channels, frames)`` array."""
-    sources, channels, frames = data.shape
-    file = _FloatFile(tmp_path / "stems.f32", frames, sources * channels)
-    file.write(0, data.transpose(2, 0, 1).reshape(frames, sources * channels))
-    return SeparatedStems(file, frames, SOURCES[:sources], channels, mean, std)
-
-
-@pytest.fixture
-def music_stems(tmp_path, decoded_clip):
-    """Four 'stems' cut from real music (so encoders see realistic signals), 3 s long."""
-    frames = 3 * 44100
-    mix = decoded_clip.read(0, frames)
-    data = np.stack([mix * 0.1, mix * 0.2, mix * 0.3, mix * 0.4]).astype(np.float32)
-    return _stems(tmp_path, data)
+from tests.support.media import decode_file
+from tests.support.stems import SOURCES, stems_from
 
 
 def test_instrumental_plus_vocals_add_up_to_the_model_output(music_stems):
@@ -72,7 +52,7 @@ def test_six_source_instrumental_includes_guitar_and_piano(tmp_path):
 
 def test_denormalisation_uses_the_input_statistics(tmp_path):
     data = np.full((4, 2, 10), 2.0, dtype=np.float32)
-    stems = _stems(tmp_path, data, mean=0.5, std=0.25)
+    stems = stems_from(tmp_path, data, mean=0.5, std=0.25)
     np.testing.assert_allclose(stems.read(0, 10), 2.0 * 0.25 + 0.5)
     np.testing.assert_allclose(stems.read(0, 10, normalised=True), 2.0)
 
@@ -81,7 +61,7 @@ def test_one_gain_for_all_outputs_when_clipping(tmp_path, ffmpeg, caplog):
     data = np.zeros((4, 2, 44100), dtype=np.float32)
     data[:3, :, 1000] = 0.9  # instrumental peaks at 2.7
     data[3, :, 2000] = 0.5
-    stems = _stems(tmp_path, data)
+    stems = stems_from(tmp_path, data)
     assert clip_gain(stems, "two") == pytest.approx(0.999 / 2.7)
     paths = {name: tmp_path / f"{name}.wav" for name in ("instrumental", "vocals")}
     with caplog.at_level("INFO"):

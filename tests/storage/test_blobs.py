@@ -33,7 +33,7 @@ from bot.distributed.blobs import (
 )
 from bot.distributed.errors import BlobNotFoundError, BlobStoreError, InvalidBlobKeyError
 from storage.errors import StorageError
-from tests.conftest import S3Server
+from tests.support.s3 import S3Server
 
 MIB = 1024 * 1024
 PART_SIZE = 5 * MIB

@@ -12,8 +12,7 @@ from storage import JobNotFoundError
 from storage.db import Database
 from storage.migrate import current_revision, head_revision
 from storage.records import is_control_token
-from tests.storage.conftest import Backend
-from tests.storage.test_storage_queue_schema import _migrate, database  # noqa: F401
+from tests.support.store import Backend, run_alembic
 
 
 async def test_each_job_gets_its_own_token_and_is_found_by_it(store, make_limits, make_request):
@@ -45,7 +44,7 @@ async def test_ids_no_row_can_have_are_not_found_instead_of_overflowing(store, j
 async def test_the_migration_gives_existing_jobs_distinct_tokens(
     backend: Backend,
     data_dir: Path,
-    database: Database,  # noqa: F811
+    database: Database,
     make_limits,
     make_request,
 ) -> None:
@@ -56,8 +55,8 @@ async def test_the_migration_gives_existing_jobs_distinct_tokens(
     finally:
         await store.close()
 
-    await _migrate(database, "downgrade", "0005")  # before control tokens
-    await _migrate(database, "upgrade", "head")
+    await run_alembic(database, "downgrade", "0005")  # before control tokens
+    await run_alembic(database, "upgrade", "head")
     assert await current_revision(database) == head_revision()
     async with database.read() as session:
         tokens = (await session.execute(text("SELECT control_token FROM jobs"))).scalars().all()

@@ -15,7 +15,7 @@ import pytest
 
 from storage import JobNotFoundError, JobRecord, JobStatus
 from storage.errors import InvalidDeliveryClaimError
-from tests.storage.conftest import START
+from tests.support.store import START
 
 LEASE = 60.0
 

@@ -15,8 +15,7 @@ from storage.db import Database
 from storage.errors import InvalidStoredOrderError
 from storage.migrate import current_revision, head_revision
 from storage.order import StoredControls, StoredOrder
-from tests.storage.conftest import Backend
-from tests.storage.test_storage_queue_schema import _migrate, database  # noqa: F401
+from tests.support.store import Backend, run_alembic
 
 FULL = StoredOrder(
     stems="four",
@@ -103,7 +102,7 @@ async def test_the_order_is_kept_with_the_job(store, make_limits, make_request):
 async def test_a_row_changed_outside_the_bot_raises_instead_of_being_guessed(
     backend: Backend,
     data_dir: Path,
-    database: Database,  # noqa: F811
+    database: Database,
     make_limits,
     make_request,
 ):
@@ -140,7 +139,7 @@ _OLD_ROWS: list[tuple[dict[str, Any], StoredOrder]] = [
 async def test_the_migration_turns_old_options_into_typed_orders_and_back(
     backend: Backend,
     data_dir: Path,
-    database: Database,  # noqa: F811
+    database: Database,
     make_limits,
     make_request,
 ):
@@ -150,7 +149,7 @@ async def test_the_migration_turns_old_options_into_typed_orders_and_back(
         jobs = [await store.jobs.reserve(user, make_request(), make_limits()) for _ in _OLD_ROWS]
     finally:
         await store.close()
-    await _migrate(database, "downgrade", "0006")  # the revision before typed orders
+    await run_alembic(database, "downgrade", "0006")  # the revision before typed orders
     async with database.write() as session:
         for job, (options, _) in zip(jobs, _OLD_ROWS, strict=True):
             await session.execute(
@@ -158,7 +157,7 @@ async def test_the_migration_turns_old_options_into_typed_orders_and_back(
                 {"options": json.dumps(options), "id": job.id},
             )
 
-    await _migrate(database, "upgrade", "head")
+    await run_alembic(database, "upgrade", "head")
     assert await current_revision(database) == head_revision()
     store = await backend.open_store(data_dir)
     try:
@@ -167,7 +166,7 @@ async def test_the_migration_turns_old_options_into_typed_orders_and_back(
         await store.close()
     assert orders == [expected for _, expected in _OLD_ROWS]
 
-    await _migrate(database, "downgrade", "0006")
+    await run_alembic(database, "downgrade", "0006")
     async with database.read() as session:
         rows = (await session.execute(text("SELECT options FROM jobs ORDER BY id"))).scalars()
         legacy = [json.loads(row) if isinstance(row, str) else row for row in rows]

@@ -11,26 +11,23 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
 
 from bot.distributed.postgres import psycopg_conninfo
 from storage import Store
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.errors import QueueSchemaVersionError
-from storage.migrate import MIGRATIONS_DIR, alembic_config, current_revision, head_revision
+from storage.migrate import MIGRATIONS_DIR, current_revision, head_revision
 from storage.queue_schema import (
     PROCRASTINATE_SCHEMA_VERSION,
     check_procrastinate_version,
     split_sql_statements,
 )
-from tests.storage.conftest import Backend
+from tests.support.store import Backend, run_alembic
 
 DISTRIBUTED_COLUMNS = {"attempt", "queue_job_id", "delivered_by", "delivery_lease_until"}
 
@@ -151,23 +148,6 @@ def test_comment_only_pieces_are_dropped() -> None:
 # Migrations on both backends
 
 
-@pytest.fixture
-async def database(backend: Backend) -> AsyncIterator[Database]:
-    database = open_database(backend.url, connect_args=backend.connect_args)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-async def _migrate(database: Database, direction: str, target: str) -> None:
-    def run(connection: Connection) -> None:
-        getattr(command, direction)(alembic_config(connection), target)
-
-    async with database.write_connection() as connection:
-        await connection.run_sync(run)
-
-
 async def _job_columns(database: Database) -> set[str]:
     async with database.read() as session:
         connection = await session.connection()
@@ -227,7 +207,7 @@ def _expected_queue_objects(backend: Backend) -> dict[str, set[str]]:
 
 
 async def test_head_has_the_queue_on_postgresql_only(backend: Backend, database: Database) -> None:
-    await _migrate(database, "upgrade", "head")
+    await run_alembic(database, "upgrade", "head")
     assert await _queue_objects(database) == _expected_queue_objects(backend)
     assert DISTRIBUTED_COLUMNS <= await _job_columns(database)
 
@@ -235,11 +215,11 @@ async def test_head_has_the_queue_on_postgresql_only(backend: Backend, database:
 async def test_0002_is_a_no_op_on_sqlite_and_0003_adds_the_columns(
     backend: Backend, database: Database
 ) -> None:
-    await _migrate(database, "upgrade", "0001")
+    await run_alembic(database, "upgrade", "0001")
     async with database.read() as session:
         connection = await session.connection()
         before = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
-    await _migrate(database, "upgrade", "0002")
+    await run_alembic(database, "upgrade", "0002")
     async with database.read() as session:
         connection = await session.connection()
         after = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
@@ -249,7 +229,7 @@ async def test_0002_is_a_no_op_on_sqlite_and_0003_adds_the_columns(
     else:
         assert added == set(REVISION_0002.TABLES)
     assert not DISTRIBUTED_COLUMNS & await _job_columns(database)
-    await _migrate(database, "upgrade", "0003")
+    await run_alembic(database, "upgrade", "0003")
     assert DISTRIBUTED_COLUMNS <= await _job_columns(database)
 
 
@@ -264,7 +244,7 @@ async def test_upgrade_downgrade_upgrade_keeps_the_data(
     finally:
         await store.close()
 
-    await _migrate(database, "downgrade", "0001")
+    await run_alembic(database, "downgrade", "0001")
     assert await current_revision(database) == "0001"
     assert await _queue_objects(database) == {}
     assert not DISTRIBUTED_COLUMNS & await _job_columns(database)
@@ -280,7 +260,7 @@ async def test_upgrade_downgrade_upgrade_keeps_the_data(
         ).one()
     assert tuple(counts) == (1, 1)
 
-    await _migrate(database, "upgrade", "head")
+    await run_alembic(database, "upgrade", "head")
     assert await current_revision(database) == head_revision()
     assert await _queue_objects(database) == _expected_queue_objects(backend)
     store = await backend.open_store(data_dir)

@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from bot.chat.telegram.adapter import TelegramReplier
-from tests.telegram.conftest import USER_ID
-from tests.telegram.fake_bot_api import NOT_MODIFIED, TOKEN
+from tests.support.fake_bot_api import NOT_MODIFIED, TOKEN
+from tests.support.telegram_bot import USER_ID
 
 
 async def test_the_fake_answers_an_unknown_method_like_the_bot_api(telegram_bot):

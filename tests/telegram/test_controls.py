@@ -11,10 +11,9 @@ import pytest
 from bot.chat.conversation import messages
 from separation.cpu_budget import CpuPlan
 from separation.pool import SeparationPool
-from tests.conftest import generate
-from tests.pool.helpers import CountingRunner, SlotLog
-from tests.telegram.conftest import USER_ID, TelegramHarness
-from tests.telegram.test_recovery import _next_process
+from tests.support.media import generate
+from tests.support.pool import CountingRunner, SlotLog
+from tests.support.telegram_bot import USER_ID, TelegramHarness, restart_bot
 
 RUNNER = CountingRunner()
 STRANGER = 5151
@@ -114,7 +113,7 @@ async def test_key_in_reply_to_a_result_and_buttons_after_a_restart(telegram_bot
     await bot.wait_for_text("Reply to one of my instrumentals")
 
     await bot.app.stop(grace_seconds=5)
-    bot.app = await _next_process(bot.settings)
+    bot.app = await restart_bot(bot.settings)
     mark = await _press(bot, instrumental, "Faster")
     [faster, _] = await _uploads_after(bot, mark, 2)
     assert faster.params["title"] == "clip (Instrumental, 105%)"

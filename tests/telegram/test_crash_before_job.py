@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.chat.conversation import messages
-from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
-from tests.telegram.test_run_command import _run_bot, _write_config
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.telegram_bot import run_bot, write_config
 
 CHATS = (5101, 5102, 5103)
 """Three users, one song each; the last one's file is gone from Telegram at the restart."""
@@ -71,11 +71,11 @@ async def test_songs_a_crash_caught_before_their_job_end_in_a_result_or_an_apolo
     bin_dir.mkdir()
     reader, hold, marks = _gated_header_reader(bin_dir)
     slots = SLOTS + f'header_reader_python = "{reader}"\n'
-    config = _write_config(tmp_path, api, model_repo, extra=slots)
+    config = write_config(tmp_path, api, model_repo, extra=slots)
     uploads = tmp_path / "data" / "uploads"
     database = tmp_path / "data" / "karaoke.db"
 
-    first = await _run_bot(config, TOKEN)
+    first = await run_bot(config, TOKEN)
     try:
         await api.wait_for(lambda a: a.calls_to("setMyCommands"), within=60)
         if stage == "download":
@@ -112,7 +112,7 @@ async def test_songs_a_crash_caught_before_their_job_end_in_a_result_or_an_apolo
     api.forget_file(file_ids[-1])  # Telegram no longer hands the last song out
     sent_before = len(api.calls_to("sendMessage"))
 
-    second = await _run_bot(config, TOKEN)
+    second = await run_bot(config, TOKEN)
     try:
         await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 4, within=90)
         await api.wait_for(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile import counting_listener, playlist_of
-from tests.telegram.conftest import USER_ID
+from tests.support.hostile import counting_listener, playlist_of
+from tests.support.telegram_bot import USER_ID
 
 NOT_AUDIO = "doesn't look like audio"  # downloaded, then refused by the header check
 NOT_A_SONG = "doesn't look like a song"  # refused by its type before downloading

@@ -13,8 +13,9 @@ from bot.process.app import build_app
 from bot.process.wiring import flow_config, open_store
 from storage.intake import IntakeRequest
 from storage.records import ChatRef
-from tests.telegram.conftest import USER_ID, make_pool, make_settings
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.support.bot_app import make_pool
+from tests.support.fake_bot_api import FakeBotApi
+from tests.support.telegram_bot import USER_ID, make_settings
 
 
 async def test_a_song_delivered_again_after_the_crash_is_run_once(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.telegram.conftest import USER_ID
-from tests.telegram.fake_bot_api import TOKEN
+from tests.support.fake_bot_api import TOKEN
+from tests.support.telegram_bot import USER_ID
 
 
 @pytest.mark.parametrize(

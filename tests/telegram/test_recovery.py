@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 
 import aiohttp
 
-from bot.chat.telegram.adapter import TelegramAdapter
 from bot.cli.admin import open_store
-from bot.process.app import build_app
-from bot.process.wiring import flow_config, quota_limits
+from bot.process.wiring import quota_limits
 from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest
-from tests.telegram.conftest import make_pool, make_settings
-from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.telegram_bot import make_settings, restart_bot
 
 SURVIVOR_CHAT, LOST_CHAT = 6001, 6002
 
@@ -51,19 +48,6 @@ async def _leave_job(
     return job.id
 
 
-async def _next_process(settings):
-    """The bot started again on the same data: store, pool and Telegram, recovering jobs."""
-    config = dataclasses.replace(flow_config(settings), progress_interval_seconds=0.2)
-    app = await build_app(
-        settings,
-        backend=make_pool(settings),
-        config=config,
-        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
-    )
-    await app.start()
-    return app
-
-
 async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, telegram_songs):
     api = FakeBotApi()
     await api.start()
@@ -74,7 +58,7 @@ async def test_unfinished_jobs_are_resumed_or_reported(tmp_path, model_repo, tel
     lost = await _leave_job(store, settings, LOST_CHAT, song, keep_input=False)
     await store.close()
 
-    app = await _next_process(settings)
+    app = await restart_bot(settings)
     try:
         await api.wait_for(
             lambda a: any(t.startswith("Done!") for t in a.texts_in_chat(SURVIVOR_CHAT)), within=60
@@ -136,7 +120,7 @@ async def test_after_a_crash_the_song_goes_on_in_its_own_progress_message(
     await store.close()
     before = len(api.calls)
 
-    app = await _next_process(settings)
+    app = await restart_bot(settings)
     try:
         await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 2, within=60)
     finally:

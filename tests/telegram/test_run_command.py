@@ -3,55 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.telegram.conftest import USER_ID
-from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
-
-
-def _write_config(
-    tmp_path: Path, api: FakeBotApi, model_repo: Path, grace: float = 120, extra: str = ""
-) -> Path:
-    """``extra``: more TOML tables, appended."""
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[general]
-data_dir = "{tmp_path / "data"}"
-[model]
-name = "tiny"
-repo = "{model_repo}"
-device = "cpu"
-[pool]
-shutdown_timeout_seconds = {grace}
-[telegram]
-enabled = true
-base_url = "{api.base_url}"
-base_file_url = "{api.base_file_url}"
-{extra}""")
-    return config
-
-
-async def _run_bot(config: Path, token: str | None, *flags: str) -> asyncio.subprocess.Process:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KARAOKE_")}
-    if token is not None:
-        env["KARAOKE_TELEGRAM_TOKEN"] = token
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli.main",
-        "--config",
-        str(config),
-        *flags,
-        "run",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.telegram_bot import USER_ID, run_bot, write_config
 
 
 def _separating(api: FakeBotApi) -> bool:
@@ -71,7 +28,7 @@ async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
     api, tmp_path, model_repo, shared_music
 ):
     # -v: debug logging, where httpx and PTB log request URLs that contain the token.
-    process = await _run_bot(_write_config(tmp_path, api, model_repo), TOKEN, "-v")
+    process = await run_bot(write_config(tmp_path, api, model_repo), TOKEN, "-v")
     try:
         await api.wait_for(lambda a: a.calls_to("setMyCommands"), within=60)
         # 2:13 of real music: the tiny model needs several seconds, so SIGTERM lands mid-job.
@@ -97,7 +54,7 @@ async def test_run_serves_a_song_and_stops_gracefully_on_sigterm(
 
 
 async def test_missing_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
-    process = await _run_bot(_write_config(tmp_path, api, model_repo), None)
+    process = await run_bot(write_config(tmp_path, api, model_repo), None)
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     lines = [  # the prefix of bot.cli.messages.error
@@ -113,7 +70,7 @@ async def test_missing_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
 
 
 async def test_rejected_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
-    process = await _run_bot(_write_config(tmp_path, api, model_repo), "999:wrong-token")
+    process = await run_bot(write_config(tmp_path, api, model_repo), "999:wrong-token")
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert "Telegram rejected the bot token" in stderr.decode()
@@ -125,8 +82,8 @@ async def test_rejected_token_is_one_line_and_exit_2(api, tmp_path, model_repo):
 async def test_a_song_unfinished_at_shutdown_is_delivered_after_the_restart(
     api, tmp_path, model_repo, shared_music
 ):
-    config = _write_config(tmp_path, api, model_repo, grace=0)
-    first = await _run_bot(config, TOKEN)
+    config = write_config(tmp_path, api, model_repo, grace=0)
+    first = await run_bot(config, TOKEN)
     try:
         await api.wait_for(lambda a: a.calls_to("setMyCommands"), within=60)
         media = api.audio_attachment(shared_music / "lets-go-fishin.ogg", mime_type="audio/ogg")
@@ -142,7 +99,7 @@ async def test_a_song_unfinished_at_shutdown_is_delivered_after_the_restart(
     assert "restarting; your song is saved" in api.texts_in_chat(USER_ID)[-1]
     assert api.calls_to("sendAudio") == []
 
-    second = await _run_bot(_write_config(tmp_path, api, model_repo), TOKEN)
+    second = await run_bot(write_config(tmp_path, api, model_repo), TOKEN)
     try:
         await api.wait_for(lambda a: len(a.calls_to("sendAudio")) == 2, within=120)
         await api.wait_for(lambda a: a.texts_in_chat(USER_ID)[-1].startswith("Done!"), within=30)

@@ -18,8 +18,9 @@ from bot.chat.telegram.adapter import TelegramAdapter, TelegramStartError
 from bot.cli.main import main
 from bot.process.app import build_app, run_until_stopped
 from bot.process.wiring import flow_config
-from tests.telegram.conftest import make_pool, make_settings
-from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.bot_app import make_pool
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.telegram_bot import make_settings
 
 
 def _free_port() -> int:

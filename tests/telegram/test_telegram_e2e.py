@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import decode_bytes
-from tests.telegram.conftest import ADMIN_ID, USER_ID
-from tests.telegram.fake_bot_api import InjectedError
+from tests.support.fake_bot_api import InjectedError
+from tests.support.media import decode_bytes
+from tests.support.telegram_bot import ADMIN_ID, USER_ID
 
 
 async def _user_jobs(bot, user_id: int = USER_ID):

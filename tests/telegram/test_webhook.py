@@ -7,7 +7,7 @@ import socket
 import aiohttp
 import pytest
 
-from tests.telegram.conftest import USER_ID
+from tests.support.telegram_bot import USER_ID
 
 
 def _free_port() -> int:

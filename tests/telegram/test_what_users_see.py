@@ -9,8 +9,8 @@ import time
 import pytest
 
 from bot.chat.conversation.user_text import MAX_NAME_CHARS
-from tests.conftest import excerpt
-from tests.telegram.conftest import ADMIN_ID, USER_ID
+from tests.support.media import excerpt
+from tests.support.telegram_bot import ADMIN_ID, USER_ID
 
 IN_A_DAY = r"in (23 h 59 min|24 h) \(tomorrow, \d\d:\d\d UTC\)"
 

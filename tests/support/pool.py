@@ -1,5 +1,7 @@
-"""Helpers for the pool tests: runners that stand in for ``engine.run_batch``, readers.
+"""The worker pool in tests: building one, runners that stand in for
+``engine.run_batch``, requests, waits on its events, its CPU-budget log, readers.
 
+One builder (:func:`make_pool`) serves the pool tests and the bot harnesses alike.
 Runners are the one boundary the pool lets tests inject: they slow batches down, count
 them, or raise the errors a GPU would (out of memory) on chosen batches. The model
 itself, decoding, rendering and the cache all run for real.
@@ -11,8 +13,9 @@ import asyncio
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +23,46 @@ import torch
 from separation.audio.encode import EncodingSpec
 from separation.cpu_budget import CpuBudget, SlotEvent
 from separation.jobs import JobHandle, ProgressEvent, SeparationRequest
+from separation.model.batching import BatchRunner
 from separation.model.engine import Segment, run_batch
-from separation.model.loading import LoadedModel
+from separation.model.loading import LoadedModel, load_model
+from separation.pool import PoolConfig, SeparationPool
 
 WAV = EncodingSpec(format="wav")
+
+PoolFactory = Callable[..., Awaitable[SeparationPool]]
+"""The pool tests' ``make_pool`` fixture: ``await make_pool(runner=..., **fields)``."""
+
+LoadedModels = dict[tuple[str, str], LoadedModel]
+"""Models already loaded, by (name, device), as a ``ModelCache`` would keep them."""
+
+
+def make_pool(
+    *,
+    ffmpeg: str,
+    tmp_root: Path,
+    cache_dir: Path,
+    model: str,
+    repo: Path | None,
+    loaded: LoadedModels | None = None,
+    runner: BatchRunner | None = None,
+    **config: Any,
+) -> SeparationPool:
+    """A pool (not started) running ``model`` from ``repo``; ``config``: other
+    ``PoolConfig`` fields (no warm-up unless ``warm_up=True``). With ``loaded``, each
+    model is loaded once and shared between pools."""
+    config.setdefault("warm_up", False)
+    pool_config = PoolConfig(ffmpeg=ffmpeg, tmp_root=tmp_root, cache_dir=cache_dir, **config)
+
+    def loader(device: torch.device) -> LoadedModel:
+        if loaded is None:
+            return load_model(model, repo=repo, device=device)
+        key = (model, str(device))
+        if key not in loaded:
+            loaded[key] = load_model(model, repo=repo, device=device)
+        return loaded[key]
+
+    return SeparationPool(pool_config, loader, runner=runner or run_batch)
 
 
 def du_bytes(folder: Path) -> int:
@@ -87,10 +126,12 @@ class FailingRunner(CountingRunner):
 
 
 def frames_of(seconds: float) -> int:
+    """How many frames ``seconds`` of 44.1 kHz audio has."""
     return int(seconds * 44100)
 
 
 def out_of_memory() -> Exception:
+    """The error PyTorch raises when the GPU runs out of memory."""
     return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
@@ -111,6 +152,7 @@ async def first_event(handle: JobHandle, limit: float = 10.0) -> ProgressEvent:
 async def wait_for(
     handle: JobHandle, predicate: Callable[[ProgressEvent], bool], limit: float = 20.0
 ) -> ProgressEvent:
+    """The first event of ``handle`` that ``predicate`` accepts; fails if the stream ends."""
     async with asyncio.timeout(limit):
         async for event in handle.events():
             if predicate(event):
@@ -119,6 +161,7 @@ async def wait_for(
 
 
 def job_folders(tmp_root: Path) -> list[Path]:
+    """The pool's per-job temporary folders left under ``tmp_root``."""
     return list(tmp_root.glob("job-*")) if tmp_root.exists() else []
 
 
