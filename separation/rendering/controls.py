@@ -38,7 +38,6 @@ Inputs here are our own FLAC files, never uploads, so ffmpeg runs without
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +47,9 @@ import ffmpeg as ffmpeg_python
 from separation.audio.encode import EncodingSpec, StemMode, Tags
 from separation.audio.ffmpeg_args import Stream, command_line, file_url, input_stream
 from separation.audio.render_options import RenderOptions
-from separation.errors import AudioExportError
 from separation.jobs import INSTRUMENTAL
-from separation.model.engine import SeparatedStems
 from separation.model.loading import VOCALS
+from separation.model.stems import SeparatedStems
 from separation.rendering.outputs import Encoding, RenderedOutputs, render
 from separation.rendering.raw import PAUSE_FRAMES as PAUSE_FRAMES
 from separation.rendering.raw import RawOutputs
@@ -155,40 +153,18 @@ def render_controls(
     """
     if not outputs:
         raise ValueError("no outputs to render")
+    inputs = {name: _mix_inputs(name, stem_paths, options) for name in outputs}
     commands = {
-        name: _render_command(
-            ffmpeg,
-            _mix_inputs(name, stem_paths, options),
-            options,
-            sample_rate=sample_rate,
-            channels=channels,
-        )
-        for name in outputs
+        name: _render_command(ffmpeg, mix, options, sample_rate=sample_rate, channels=channels)
+        for name, mix in inputs.items()
     }
-    folder = workdir if workdir is not None else next(iter(outputs.values())).parent
-    with _scratch_folder(folder) as scratch:
-        raw = RawOutputs(scratch, channels=channels, pause=pause_point or _never_pause)
+    near = workdir if workdir is not None else next(iter(outputs.values())).parent
+    with RawOutputs.scratch(near, channels=channels, pause=pause_point or _never_pause) as raw:
         # One ffmpeg at a time: the pool already runs songs in parallel.
         for name, command in commands.items():
             raw.run(name, command, unscale=1 / scale, output=outputs[name])
-        return render(
-            raw,
-            outputs,
-            Encoding(spec=spec, tags=tags, ffmpeg=ffmpeg, sample_rate=sample_rate),
-            what="rendered outputs",
-        )
-
-
-def _scratch_folder(folder: Path) -> tempfile.TemporaryDirectory[str]:
-    """A private folder in ``folder`` for a render's float32 files, removed afterwards.
-
-    Raises:
-        AudioExportError: ``folder`` cannot be written in.
-    """
-    try:
-        return tempfile.TemporaryDirectory(prefix=".controls-", dir=folder)
-    except OSError as exc:
-        raise AudioExportError(f"cannot write in {folder}: {exc}", path=str(folder)) from exc
+        encoding = Encoding(spec=spec, tags=tags, ffmpeg=ffmpeg, sample_rate=sample_rate)
+        return render(raw, outputs, encoding, what="rendered outputs")
 
 
 def _mix_inputs(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +35,32 @@ class RawOutputs:
     """A render's outputs as temporary float32 files, each written by one ffmpeg run,
     with their peak kept on the way; read back piece by piece for the encoders."""
 
-    def __init__(self, folder: str, *, channels: int, pause: Callable[[], None]) -> None:
-        """``pause``: called before each piece read from ffmpeg or from the files (ffmpeg
-        or the encoders wait on their pipes meanwhile)."""
-        self._folder = Path(folder)
+    def __init__(self, folder: Path, *, channels: int, pause: Callable[[], None]) -> None:
+        """``folder``: private to this render (:meth:`scratch` makes one). ``pause``:
+        called before each piece read from ffmpeg or from the files (ffmpeg or the
+        encoders wait on their pipes meanwhile)."""
+        self._folder = folder
         self._channels = channels
         self._pause = pause
         self._peaks: dict[str, float] = {}
+
+    @classmethod
+    @contextmanager
+    def scratch(
+        cls, near: Path, *, channels: int, pause: Callable[[], None]
+    ) -> Iterator[RawOutputs]:
+        """Outputs kept in a private folder made in ``near`` (on the disk meant for
+        songs), removed with everything in it afterwards.
+
+        Raises:
+            AudioExportError: ``near`` cannot be written in.
+        """
+        try:
+            folder = tempfile.TemporaryDirectory(prefix=".controls-", dir=near)
+        except OSError as exc:
+            raise AudioExportError(f"cannot write in {near}: {exc}", path=str(near)) from exc
+        with folder as path:
+            yield cls(Path(path), channels=channels, pause=pause)
 
     @property
     def channels(self) -> int:

@@ -16,8 +16,8 @@ import numpy as np
 
 from separation.audio.encode import EncodingSpec, StemMode, Tags
 from separation.jobs import INSTRUMENTAL
-from separation.model.engine import SeparatedStems
 from separation.model.loading import VOCALS
+from separation.model.stems import SeparatedStems
 from separation.rendering.outputs import Encoding, RenderedOutputs, gain_for_peak, render
 
 BLOCK_FRAMES = 1 << 18
