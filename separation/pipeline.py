@@ -25,15 +25,10 @@ from separation.audio.decode import (
 from separation.audio.encode import EncodingSpec, StemMode
 from separation.audio.ffmpeg import ProbeResult
 from separation.cpu_budget import CpuBudget
-from separation.model.engine import (
-    ProgressCallback,
-    SeparatedStems,
-    SeparationJob,
-    SeparationOptions,
-    run_job,
-)
+from separation.model.engine import ProgressCallback, SeparationJob, SeparationOptions, run_job
 from separation.model.loading import LoadedModel
 from separation.model.offload import run_blocking
+from separation.model.stems import SeparatedStems
 from separation.rendering.controls import LosslessStems, write_lossless_stems
 from separation.rendering.outputs import RenderedOutputs, output_tags
 from separation.rendering.render import output_names, render_outputs

@@ -27,9 +27,10 @@ from separation.cpu_budget import CpuBudget, Lane
 from separation.errors import OutOfMemoryError
 from separation.jobs import Decoded, JobResult, RenderRequest, Running, SeparationRequest
 from separation.model.batching import BatchScheduler, SegmentTooLargeError
-from separation.model.engine import SeparatedStems, SeparationJob, SeparationOptions
+from separation.model.engine import SeparationJob, SeparationOptions
 from separation.model.loading import LoadedModel
 from separation.model.offload import run_blocking
+from separation.model.stems import SeparatedStems
 from separation.pipeline import PipelineConfig, Song, separate_song
 from separation.pool.config import PoolConfig
 from separation.pool.flights import Flight
