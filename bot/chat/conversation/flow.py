@@ -40,6 +40,7 @@ from bot.chat.conversation import intake as intake_journal
 from bot.chat.conversation import messages
 from bot.chat.conversation.controls import ControlState
 from bot.chat.conversation.credits import display_title, file_stem, song_credits
+from bot.chat.conversation.delivery import outgoing_files
 from bot.chat.conversation.intake import SongWishes
 from bot.chat.conversation.job_options import job_encoding, render_option, stored_controls
 from bot.chat.conversation.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
@@ -698,7 +699,14 @@ class ChatFlow:
         separation's cache key, even when ``result`` is a render of it)."""
         state = ControlState(job.control_token or "", stored_controls(job))
         # Instrumental first: the backend orders outputs that way.
-        files = self.rerender.outgoing_files(job, state, result, title=title, performer=performer)
+        files = outgoing_files(
+            job,
+            state,
+            result,
+            controls_available=self.rerender.available,
+            title=title,
+            performer=performer,
+        )
         # The final state is shown before the files, never after them (issue 11): edit
         # throttling may delay the intermediate states, not this one.
         await progress.final(messages.DONE)
