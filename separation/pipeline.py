@@ -22,19 +22,15 @@ from separation.audio.decode import (
     decode_audio,
     inspect_audio,
 )
-from separation.audio.encode import EncodingSpec, StemMode, Tags
+from separation.audio.encode import EncodingSpec, StemMode
 from separation.audio.ffmpeg import ProbeResult
 from separation.cpu_budget import CpuBudget
-from separation.model.engine import (
-    ProgressCallback,
-    SeparatedStems,
-    SeparationJob,
-    SeparationOptions,
-    run_job,
-)
+from separation.model.engine import ProgressCallback, SeparationJob, SeparationOptions, run_job
 from separation.model.loading import LoadedModel
 from separation.model.offload import run_blocking
+from separation.model.stems import SeparatedStems
 from separation.rendering.controls import LosslessStems, write_lossless_stems
+from separation.rendering.outputs import RenderedOutputs, output_tags
 from separation.rendering.render import output_names, render_outputs
 from separation.workdir import JobFolder
 
@@ -90,19 +86,6 @@ class SeparationResult:
     """The encoding the outputs were rendered with."""
     stems: LosslessStems | None = None
     """The lossless stems, with ``PipelineConfig.keep_stems``."""
-
-
-def output_tags(
-    input_tags: dict[str, str], fallback_title: str, names: list[str], change: str = ""
-) -> dict[str, Tags]:
-    """ "<original title> (Instrumental)" / "(Vocals)" ..., artist copied when present;
-    with ``change`` (a re-render's "−2 keys, 90%"): "<title> (Instrumental, −2 keys, 90%)"."""
-    title = input_tags.get("title") or fallback_title
-    artist = input_tags.get("artist") or input_tags.get("album_artist")
-    detail = f", {change}" if change else ""
-    return {
-        name: Tags(title=f"{title} ({name.capitalize()}{detail})", artist=artist) for name in names
-    }
 
 
 def decode_input(
@@ -163,34 +146,10 @@ async def separate_song(
         spec = song.encoding if on_decoded is None else on_decoded(audio)
         stems = await separate(audio, folder.path)
         into = await output_folder()
-        names = output_names(model.sources, song.stems)
-        async with _audio_slots(cpu, len(names)) as encoders:
-            rendered = await run_blocking(
-                None,
-                render_outputs,
-                stems,
-                {name: into / f"{name}.{spec.extension}" for name in names},
-                stems=song.stems,
-                spec=spec,
-                tags=output_tags(audio.tags, song.title, names),
-                ffmpeg=config.ffmpeg,
-                sample_rate=model.samplerate,
-                parallel_encoders=encoders,
-            )
+        rendered = await _render(stems, into, song, audio, spec, model, config, cpu)
         kept = None
         if config.keep_stems:
-            async with _audio_slots(cpu, len(names)) as encoders:
-                kept = await run_blocking(
-                    None,
-                    write_lossless_stems,
-                    stems,
-                    into,
-                    stems=song.stems,
-                    ffmpeg=config.ffmpeg,
-                    sample_rate=model.samplerate,
-                    parallel_encoders=encoders,
-                    scale=rendered.gain,  # the same peak scan render_outputs just made
-                )
+            kept = await _keep_stems(stems, into, song.stems, rendered, model, config, cpu)
         return SeparationResult(
             outputs=rendered.paths,
             duration_seconds=audio.duration_seconds,
@@ -201,6 +160,59 @@ async def separate_song(
         )
     finally:
         await run_blocking(None, folder.remove)
+
+
+async def _render(
+    stems: SeparatedStems,
+    into: Path,
+    song: Song,
+    audio: DecodedAudio,
+    spec: EncodingSpec,
+    model: LoadedModel,
+    config: PipelineConfig,
+    cpu: CpuBudget | None,
+) -> RenderedOutputs:
+    """The outputs users receive, ``<name>.<extension>`` in ``into``; every encoder holds
+    an audio slot of ``cpu``."""
+    names = output_names(model.sources, song.stems)
+    async with _audio_slots(cpu, len(names)) as encoders:
+        return await run_blocking(
+            None,
+            render_outputs,
+            stems,
+            {name: into / f"{name}.{spec.extension}" for name in names},
+            stems=song.stems,
+            spec=spec,
+            tags=output_tags(audio.tags, song.title, names),
+            ffmpeg=config.ffmpeg,
+            sample_rate=model.samplerate,
+            parallel_encoders=encoders,
+        )
+
+
+async def _keep_stems(
+    stems: SeparatedStems,
+    into: Path,
+    mode: StemMode,
+    rendered: RenderedOutputs,
+    model: LoadedModel,
+    config: PipelineConfig,
+    cpu: CpuBudget | None,
+) -> LosslessStems:
+    """The same outputs as lossless stems beside them, for re-renders; every encoder
+    holds an audio slot of ``cpu``."""
+    async with _audio_slots(cpu, len(rendered.paths)) as encoders:
+        return await run_blocking(
+            None,
+            write_lossless_stems,
+            stems,
+            into,
+            stems=mode,
+            ffmpeg=config.ffmpeg,
+            sample_rate=model.samplerate,
+            parallel_encoders=encoders,
+            scale=rendered.gain,  # the same peak scan render_outputs just made
+        )
 
 
 @contextlib.asynccontextmanager

@@ -222,6 +222,36 @@ def decode_audio(
     if info is None:
         info = inspect_audio(path, ffmpeg=ffmpeg, limits=limits)
     file_channels = 1 if info.channels == 1 else MODEL_CHANNELS
+    frames = _decode_samples(
+        path, raw_path, info, file_channels, ffmpeg=ffmpeg, sample_rate=sample_rate, limits=limits
+    )
+    decoded = DecodedAudio(
+        raw_path=raw_path, sample_rate=sample_rate, file_channels=file_channels,
+        frames=frames, mean=0.0, std=0.0, tags=dict(info.tags),
+    )  # fmt: skip
+    decoded.mean, decoded.std = _mono_mix_stats(decoded)
+    if decoded.std == 0.0:
+        raise EmptyAudioError()
+    return decoded
+
+
+def _decode_samples(
+    path: Path,
+    raw_path: Path,
+    info: ProbeResult,
+    file_channels: int,
+    *,
+    ffmpeg: str,
+    sample_rate: int,
+    limits: AudioLimits,
+) -> int:
+    """Run the sandboxed ffmpeg that writes ``path``'s first audio stream to ``raw_path``
+    as float32; the number of frames it wrote, once they are checked against the header
+    and the limits.
+
+    Raises:
+        AudioInputError subclasses: ffmpeg failed, nothing decoded, too long, truncated.
+    """
     first_audio = untrusted_input(ffmpeg, path)["a:0"]  # -map 0:a:0
     samples = first_audio.output(
         file_url(raw_path), f="f32le", vn=None, sn=None, dn=None,
@@ -251,14 +281,7 @@ def decode_audio(
     _check_not_truncated(info, decoded_seconds)
     if run.stderr:
         logger.debug("ffmpeg decode warnings: %s", stderr_tail(run.stderr))
-    decoded = DecodedAudio(
-        raw_path=raw_path, sample_rate=sample_rate, file_channels=file_channels,
-        frames=frames, mean=0.0, std=0.0, tags=dict(info.tags),
-    )  # fmt: skip
-    decoded.mean, decoded.std = _mono_mix_stats(decoded)
-    if decoded.std == 0.0:
-        raise EmptyAudioError()
-    return decoded
+    return frames
 
 
 def _check_not_truncated(info: ProbeResult, decoded_seconds: float) -> None:

@@ -34,7 +34,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -42,12 +41,22 @@ import shutil
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from separation.cache.entries import (
+    FORMAT_VERSION,
+    MANIFEST,
+    CacheEntry,
+    ResultPin,
+    cache_key,
+    file_sha256,
+    manifest_items,
+    pin_entry,
+    read_manifest,
+    verified_entry,
+)
 from separation.cache.limits import (
     RENDER_OF,
     CachePolicy,
@@ -73,64 +82,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-_FORMAT_VERSION = 1
-_HASH_BLOCK_BYTES = 1 << 20
 _STAGING = ".staging"
 _STALE_STAGING_SECONDS = 24 * 3600.0
-
-
-class ResultPin:
-    """Holds a cache entry in place: while any pin on it is open, eviction skips it.
-
-    A shared ``flock`` on the entry's manifest. :meth:`share` gives another holder its
-    own pin on the same lock; the lock ends when the last one is released (or garbage
-    collected, or the process dies).
-    """
-
-    def __init__(self, descriptor: int) -> None:
-        self._close = weakref.finalize(self, os.close, descriptor)
-        self._descriptor = descriptor
-
-    def share(self) -> ResultPin:
-        """A second pin on the same entry, released independently of this one."""
-        return ResultPin(os.dup(self._descriptor))
-
-    def release(self) -> None:
-        """Let the entry be evicted again (idempotent)."""
-        self._close()
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    key: str
-    folder: Path
-    outputs: dict[str, Path]
-    """Output name -> file, in the order they were stored (instrumental first)."""
-    metadata: dict[str, Any]
-    pin: ResultPin | None = field(default=None, compare=False, repr=False)
-    """Held for the caller of ``lookup``/``commit``; release it once the files are sent."""
-    stems: dict[str, Path] = field(default_factory=dict)
-    """Lossless stems kept for re-rendering (empty when the entry has none)."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks (inputs may be hundreds of megabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_key(input_sha256: str, settings: dict[str, Any]) -> str:
-    """The entry key for an input and everything that shapes its outputs."""
-    canonical = json.dumps(
-        {"version": _FORMAT_VERSION, "input": input_sha256, **settings},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class ResultCache:
@@ -159,7 +112,7 @@ class ResultCache:
         """
         folder = self._folder(key)
         with self._lock:
-            manifest = self._read_manifest(folder)
+            manifest = read_manifest(folder)
             if manifest is None:
                 if folder.exists():
                     self._remove_unpinned(folder, "unreadable manifest")
@@ -167,11 +120,11 @@ class ResultCache:
             if self._clock() - manifest["created_at"] > self.policy.max_age_seconds:
                 self._remove_unpinned(folder, "expired")
                 return None
-            pin = _pin(folder)
+            pin = pin_entry(folder)
             if pin is None:  # removed by another process a moment ago
                 return None
             self._touch(folder)
-        entry = self._verify(key, folder, manifest, pin)
+        entry = verified_entry(key, folder, manifest, pin)
         if entry is None:
             pin.release()
             with self._lock:
@@ -185,50 +138,13 @@ class ResultCache:
         young (``pool.cache_min_age_minutes``) and least recently used last."""
         folder = self._folder(key)
         with self._lock:
-            if self._read_manifest(folder) is None:
+            if read_manifest(folder) is None:
                 return False
             try:
                 self._touch(folder)
             except OSError:  # removed by another process a moment ago
                 return False
         return True
-
-    def _read_manifest(self, folder: Path) -> dict[str, Any] | None:
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(manifest, dict) or manifest.get("version") != _FORMAT_VERSION:
-            return None
-        return manifest
-
-    def _verify(
-        self, key: str, folder: Path, manifest: dict[str, Any], pin: ResultPin
-    ) -> CacheEntry | None:
-        try:
-            outputs = self._verified_files(key, folder, manifest["outputs"])
-            stems = self._verified_files(key, folder, manifest.get("stems", []))
-        except (OSError, KeyError, TypeError):
-            logger.warning("cache entry %s is incomplete", key)
-            return None
-        if outputs is None or stems is None:
-            return None
-        metadata = dict(manifest.get("metadata", {}))
-        return CacheEntry(key, folder, outputs, metadata, pin, stems)
-
-    @staticmethod
-    def _verified_files(
-        key: str, folder: Path, items: list[dict[str, Any]]
-    ) -> dict[str, Path] | None:
-        """Name -> file for manifest ``items``; None when a file does not match."""
-        files: dict[str, Path] = {}
-        for item in items:
-            path = folder / item["file"]
-            if path.stat().st_size != item["size"] or file_sha256(path) != item["sha256"]:
-                logger.warning("cache entry %s: %s does not match its manifest", key, path.name)
-                return None
-            files[item["name"]] = path
-        return files
 
     def _touch(self, folder: Path) -> None:
         now = self._clock()
@@ -257,18 +173,18 @@ class ResultCache:
         """
         stems = stems or {}
         manifest = {
-            "version": _FORMAT_VERSION,
+            "version": FORMAT_VERSION,
             "key": key,
             "created_at": self._clock(),
-            "outputs": _manifest_items(outputs),
-            "stems": _manifest_items(stems),
+            "outputs": manifest_items(outputs),
+            "stems": manifest_items(stems),
             "metadata": metadata,
         }
         partial = staging / f".{MANIFEST}.partial"
         partial.write_text(json.dumps(manifest), encoding="utf-8")
         partial.replace(staging / MANIFEST)
         self._touch(staging)
-        pin = _pin(staging)  # taken before the entry is visible: no moment unpinned
+        pin = pin_entry(staging)  # taken before the entry is visible: no moment unpinned
         assert pin is not None
         folder = self._folder(key)
         with self._lock:
@@ -313,10 +229,10 @@ class ResultCache:
         """The entry someone is delivering, pinned again, if it is intact (same key, same
         files as the new one); a damaged one is moved aside for the new one (its
         holder is sending damaged files either way)."""
-        manifest = self._read_manifest(folder)
-        pin = _pin(folder)
+        manifest = read_manifest(folder)
+        pin = pin_entry(folder)
         if manifest is not None and pin is not None:
-            entry = self._verify(key, folder, manifest, pin)
+            entry = verified_entry(key, folder, manifest, pin)
             if entry is not None:
                 return entry
             pin.release()
@@ -342,8 +258,7 @@ class ResultCache:
         entries = [
             entry
             for manifest_path in self.root.glob(f"??/*/{MANIFEST}")
-            if (entry := read_entry(manifest_path, self._read_manifest(manifest_path.parent)))
-            is not None
+            if (entry := read_entry(manifest_path, read_manifest(manifest_path.parent))) is not None
         ]
         eviction = evict(
             entries,
@@ -421,30 +336,3 @@ class ResultCache:
             folder.parent.rmdir()
         except OSError:  # not empty, or gone
             pass
-
-
-def _pin(folder: Path) -> ResultPin | None:
-    """A shared lock on ``folder``'s manifest, or None when the entry is gone."""
-    manifest = folder / MANIFEST
-    try:
-        descriptor = os.open(manifest, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    pin = ResultPin(descriptor)
-    # Blocks only while another process holds the exclusive lock to remove the entry.
-    fcntl.flock(descriptor, fcntl.LOCK_SH)
-    try:
-        same = os.fstat(descriptor).st_ino == manifest.stat().st_ino
-    except FileNotFoundError:
-        same = False
-    if not same:  # removed (renamed away) while we waited for the lock
-        pin.release()
-        return None
-    return pin
-
-
-def _manifest_items(files: dict[str, Path]) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "file": path.name, "size": path.stat().st_size, "sha256": file_sha256(path)}
-        for name, path in files.items()
-    ]

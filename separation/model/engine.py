@@ -22,7 +22,6 @@ so a 12-minute song needs no more RAM than a 2-minute one.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ import torch
 from separation.audio.decode import DecodedAudio
 from separation.model.loading import LoadedModel
 from separation.model.precision import forward_precision
+from separation.model.stems import SeparatedStems, _FloatFile
 
 logger = logging.getLogger(__name__)
 
@@ -51,33 +51,6 @@ class SeparationOptions:
     segment_seconds: float | None = None
     """Override of the model's segment length (``apply_model(segment=...)``)."""
     transition_power: float = 1.0
-
-
-class _FloatFile:
-    """A float32 array of shape ``(frames, width)`` in a file, read and written by rows."""
-
-    def __init__(self, path: Path, frames: int, width: int) -> None:
-        self.path = path
-        self.frames = frames
-        self.width = width
-        self._row_bytes = width * 4
-        with open(path, "wb") as handle:
-            handle.truncate(frames * self._row_bytes)  # sparse: reads as zeros
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        with open(self.path, "rb") as handle:
-            data = os.pread(
-                handle.fileno(), (stop - start) * self._row_bytes, start * self._row_bytes
-            )
-        return np.frombuffer(data, dtype=np.float32).reshape(stop - start, self.width).copy()
-
-    def write(self, start: int, block: np.ndarray) -> None:
-        data = np.ascontiguousarray(block, dtype=np.float32).tobytes()
-        with open(self.path, "r+b") as handle:
-            os.pwrite(handle.fileno(), data, start * self._row_bytes)
-
-    def delete(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def segment_weight(segment_length: int, transition_power: float) -> torch.Tensor:
@@ -363,26 +336,6 @@ class SeparationJob:
             if self.result is not None:
                 self.result.delete()
                 self.result = None
-
-
-@dataclass
-class SeparatedStems:
-    """The model's estimates for one song, on disk, read back in blocks."""
-
-    _file: _FloatFile
-    frames: int
-    sources: list[str]
-    channels: int
-    mean: float
-    std: float
-
-    def read(self, start: int, stop: int, *, normalised: bool = False) -> np.ndarray:
-        """Stems ``(sources, channels, n)``; by default back in the input's scale."""
-        rows = self._file.read(start, stop).reshape(stop - start, len(self.sources), self.channels)
-        stems = np.ascontiguousarray(rows.transpose(1, 2, 0))
-        if normalised:
-            return stems
-        return stems * np.float32(self.std) + np.float32(self.mean)
 
 
 def run_batch(model: LoadedModel, segments: Sequence[Segment]) -> list[torch.Tensor]:

@@ -27,9 +27,10 @@ from separation.cpu_budget import CpuBudget, Lane
 from separation.errors import OutOfMemoryError
 from separation.jobs import Decoded, JobResult, RenderRequest, Running, SeparationRequest
 from separation.model.batching import BatchScheduler, SegmentTooLargeError
-from separation.model.engine import SeparatedStems, SeparationJob, SeparationOptions
+from separation.model.engine import SeparationJob, SeparationOptions
 from separation.model.loading import LoadedModel
 from separation.model.offload import run_blocking
+from separation.model.stems import SeparatedStems
 from separation.pipeline import PipelineConfig, Song, separate_song
 from separation.pool.config import PoolConfig
 from separation.pool.flights import Flight
@@ -109,14 +110,14 @@ class FlightProcessor:
                 on_decoded=decoded,
                 cpu=self._cpu,
             )
-            metadata = {
-                "duration_seconds": song.duration_seconds,
-                "bitrate_kbps": bitrate(song.encoding),
-                "input_tags": song.input_tags,
-                "gain": song.gain,
-                "fallback_title": fallback_title(request),
-                "stems_scale": song.stems.scale if song.stems else None,
-            }
+            metadata = outputs_metadata(
+                song.duration_seconds,
+                song.encoding,
+                song.input_tags,
+                song.gain,
+                fallback_title=fallback_title(request),
+                stems_scale=song.stems.scale if song.stems else None,
+            )
             entry = await run_blocking(
                 None,
                 self._cache.commit,
@@ -226,6 +227,24 @@ def bitrate(spec: EncodingSpec) -> int | None:
     if spec.format == "opus":
         return min(spec.bitrate_kbps, 256)  # the encoder's cap (separation.audio.encode)
     return None
+
+
+def outputs_metadata(
+    duration_seconds: float,
+    spec: EncodingSpec,
+    input_tags: dict[str, str],
+    gain: float,
+    **more: object,
+) -> dict[str, object]:
+    """What a cache entry of rendered outputs records, a first render's or a re-render's
+    (``more``: what only one of them has)."""
+    return {
+        "duration_seconds": duration_seconds,
+        "bitrate_kbps": bitrate(spec),
+        "input_tags": input_tags,
+        "gain": gain,
+        **more,
+    }
 
 
 def result_from_entry(entry: CacheEntry, *, cache_hit: bool) -> JobResult:

@@ -35,10 +35,9 @@ from separation.cpu_budget import CpuBudget, Lane, PausePoint
 from separation.errors import PoolShutdownError, RendersBusyError, StemsExpiredError
 from separation.jobs import JobResult, RenderRequest
 from separation.model.offload import run_blocking
-from separation.pipeline import output_tags
-from separation.pool.processing import bitrate, fit_encoding, result_from_entry
+from separation.pool.processing import fit_encoding, outputs_metadata, result_from_entry
 from separation.rendering.controls import render_controls
-from separation.rendering.render import RenderedOutputs
+from separation.rendering.outputs import RenderedOutputs, output_tags
 from separation.workdir import job_directory
 
 logger = logging.getLogger(__name__)
@@ -201,14 +200,14 @@ class Renderer:
                 key,
                 staging,
                 rendered.paths,
-                {
-                    "duration_seconds": duration,
-                    "bitrate_kbps": bitrate(spec),
-                    "input_tags": metadata.get("input_tags", {}),
-                    "gain": rendered.gain,
-                    RENDER_OF: source.key,  # evicted before it, never instead of it
-                    "render": options.cache_token(),
-                },
+                outputs_metadata(
+                    duration,
+                    spec,
+                    metadata.get("input_tags", {}),
+                    rendered.gain,
+                    **{RENDER_OF: source.key},  # evicted before it, never instead of it
+                    render=options.cache_token(),
+                ),
             )
         except BaseException:
             await run_blocking(None, self._cache.discard_staging, staging)

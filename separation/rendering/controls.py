@@ -13,18 +13,20 @@ Three choices shape this module:
   tune and in time with each other, which two separately stretched signals summed
   afterwards would only approximately be (rubberband's phase vocoder is not linear in its
   input's timing, and its transient handling reacts to the whole mix).
-- The stems are stored *before* the clip gain of ``separation.rendering.render``. That gain depends
-  on the peak of the outputs, and a key change, a tempo change or an added guide vocal
+- The stems are stored *before* the clip gain of ``separation.rendering.outputs``. That gain
+  depends on the peak of the outputs, and a key change, a tempo change or an added guide vocal
   moves the peak; a render must therefore start from the model's own levels and apply the
   clip rule to what it actually produces. 24-bit FLAC cannot hold values beyond ±1.0, so
   when the model's outputs go past full scale all stems are stored at one shared
   ``scale``, which a render divides out again before its own clip rule.
 - ffmpeg writes raw float32 to a pipe and Python keeps the peak while copying it to a
-  temporary file, block by block: the clip gain must be known before the first sample is
-  encoded, and a whole song is never held in memory.
+  temporary file, block by block (``separation.rendering.raw``): the clip gain must be
+  known before the first sample is encoded, and a whole song is never held in memory.
+  The files then take the one path of every render, the first one included: one shared
+  gain, one encoder per output (``separation.rendering.outputs``).
 - A render can pause between pieces (``pause_point``, issue 20): a re-render is an extra,
   and a song someone waits for must not wait behind a long rubberband pass. Between
-  pieces of :data:`PAUSE_FRAMES` read from the renderer and between as many fed to the
+  pieces of ``raw.PAUSE_FRAMES`` read from the renderer and between as many fed to the
   encoders, the caller's pause point may block; ffmpeg then fills its pipe and sleeps
   until we read or write again, using no CPU (``separation.cpu_budget``).
 
@@ -36,46 +38,28 @@ Inputs here are our own FLAC files, never uploads, so ffmpeg runs without
 from __future__ import annotations
 
 import logging
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg as ffmpeg_python
-import numpy as np
 
 from separation.audio.encode import EncodingSpec, StemMode, Tags
-from separation.audio.ffmpeg import stderr_tail
 from separation.audio.ffmpeg_args import Stream, command_line, file_url, input_stream
 from separation.audio.render_options import RenderOptions
-from separation.errors import AudioExportError
 from separation.jobs import INSTRUMENTAL
-from separation.model.engine import SeparatedStems
 from separation.model.loading import VOCALS
-from separation.rendering.render import (
-    RenderedOutputs,
-    clip_gain,
-    encode_in_groups,
-    encode_outputs,
-    gain_for_peak,
-    log_shared_gain,
-    output_names,
-)
+from separation.model.stems import SeparatedStems
+from separation.rendering.outputs import Encoding, RenderedOutputs, render
+from separation.rendering.raw import PAUSE_FRAMES as PAUSE_FRAMES
+from separation.rendering.raw import RawOutputs
+from separation.rendering.render import MixedStems, clip_gain, output_names
 
 logger = logging.getLogger(__name__)
 
 STEM_SUFFIX = ".stem.flac"
 # 24-bit FLAC (what EncodingSpec("flac") writes): lossless for our purposes, half of float.
 _STEM_SPEC = EncodingSpec(format="flac")
-_FLOAT_BYTES = 4
-PAUSE_FRAMES = 1 << 14
-"""Frames read from a render's ffmpeg, or fed to its encoders, between two pause points:
-0.37 s of audio at 44.1 kHz, a few hundredths of a second of rubberband or of two MP3
-encoders, so a waiting song gets the slot that soon. A piece costs one turn of a Python
-loop; feeding the encoders whole ``render.BLOCK_FRAMES`` blocks (6 s) instead
-could make a song wait a few tenths of a second for each slot it needs."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +83,7 @@ def write_lossless_stems(
     scale: float | None = None,
 ) -> LosslessStems:
     """Store the outputs of ``stems`` mode as ``<name>.stem.flac`` in ``folder``
-    (``parallel_encoders`` at a time, default all: ``render.encode_in_groups``).
+    (``parallel_encoders`` at a time, default all: ``outputs.render``).
 
     ``scale``: ``render.clip_gain(separated, stems)`` when the caller has it already (the
     pipeline rendered the same outputs a moment ago), saving a second pass over the song.
@@ -116,18 +100,14 @@ def write_lossless_stems(
     paths = {
         name: folder / f"{name}{STEM_SUFFIX}" for name in output_names(separated.sources, stems)
     }
-    written = encode_in_groups(
-        separated,
+    written = render(
+        MixedStems(separated, stems),
         paths,
-        stems=stems,
+        Encoding(spec=_STEM_SPEC, tags={}, ffmpeg=ffmpeg, sample_rate=sample_rate),
         gain=scale,
-        spec=_STEM_SPEC,
-        tags={},
-        ffmpeg=ffmpeg,
-        sample_rate=sample_rate,
         parallel_encoders=parallel_encoders,
     )
-    return LosslessStems(paths=written, scale=scale)
+    return LosslessStems(paths=written.paths, scale=scale)
 
 
 def render_controls(
@@ -153,8 +133,9 @@ def render_controls(
     usually) is its own stem with the same key and tempo change and no guide: a singer
     can practise with the vocals in the key and at the tempo they will sing to.
 
-    As in ``separation.rendering.render``, one shared gain is applied to all outputs only when one
-    of them would exceed full scale (after ``scale`` is divided out); it is returned.
+    The reshaped samples then take the one path of every render
+    (``separation.rendering.outputs``): one shared gain, applied to all outputs only when
+    one of them would exceed full scale (after ``scale`` is divided out); it is returned.
 
     Args:
         stem_paths: :attr:`LosslessStems.paths`.
@@ -172,43 +153,18 @@ def render_controls(
     """
     if not outputs:
         raise ValueError("no outputs to render")
+    inputs = {name: _mix_inputs(name, stem_paths, options) for name in outputs}
     commands = {
-        name: _render_command(
-            ffmpeg,
-            _mix_inputs(name, stem_paths, options),
-            options,
-            sample_rate=sample_rate,
-            channels=channels,
-        )
-        for name in outputs
+        name: _render_command(ffmpeg, mix, options, sample_rate=sample_rate, channels=channels)
+        for name, mix in inputs.items()
     }
-    folder = workdir if workdir is not None else next(iter(outputs.values())).parent
-    try:
-        scratch = tempfile.TemporaryDirectory(prefix=".controls-", dir=folder)
-    except OSError as exc:
-        raise AudioExportError(f"cannot write in {folder}: {exc}", path=str(folder)) from exc
-    pause = pause_point or _never_pause
-    with scratch as scratch_folder:
-        raw_paths = {name: Path(scratch_folder) / f"{name}.f32" for name in outputs}
+    near = workdir if workdir is not None else next(iter(outputs.values())).parent
+    with RawOutputs.scratch(near, channels=channels, pause=pause_point or _never_pause) as raw:
         # One ffmpeg at a time: the pool already runs songs in parallel.
-        peak = max(
-            _run_to_raw(command, raw_paths[name], unscale=1 / scale, channels=channels,
-                        output=outputs[name], pause=pause)
-            for name, command in commands.items()
-        )  # fmt: skip
-        gain = gain_for_peak(peak)
-        log_shared_gain(gain, "rendered outputs")
-        written = encode_outputs(
-            _raw_blocks(raw_paths, channels, pause),
-            outputs,
-            gain=gain,
-            spec=spec,
-            tags=tags,
-            ffmpeg=ffmpeg,
-            sample_rate=sample_rate,
-            channels=channels,
-        )
-    return RenderedOutputs(paths=written, gain=gain)
+        for name, command in commands.items():
+            raw.run(name, command, unscale=1 / scale, output=outputs[name])
+        encoding = Encoding(spec=spec, tags=tags, ffmpeg=ffmpeg, sample_rate=sample_rate)
+        return render(raw, outputs, encoding, what="rendered outputs")
 
 
 def _mix_inputs(
@@ -270,80 +226,3 @@ def _render_command(
 
 def _never_pause() -> None:
     """The pause point of a render nothing can preempt."""
-
-
-def _run_to_raw(
-    command: list[str],
-    raw_path: Path,
-    *,
-    unscale: float,
-    channels: int,
-    output: Path,
-    pause: Callable[[], None],
-) -> float:
-    """Run ``command``, copy its float32 stdout times ``unscale`` to ``raw_path``; the peak.
-    ``pause`` is called before each piece is read (ffmpeg waits on its pipe meanwhile).
-
-    Raises:
-        AudioExportError: ffmpeg failed (its stderr tail is in the error).
-    """
-    frame_bytes = channels * _FLOAT_BYTES
-    factor = np.float32(unscale)
-    peak = 0.0
-    with tempfile.TemporaryFile() as stderr, open(raw_path, "wb") as raw:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
-        )
-        assert process.stdout is not None
-        cut_mid_frame = False
-        try:
-            with process.stdout:
-                # A short read happens only at the end of the stream, so every block but
-                # the last is whole; a last one cut mid-frame means ffmpeg died writing it.
-                while True:
-                    pause()
-                    chunk = process.stdout.read(PAUSE_FRAMES * frame_bytes)
-                    if not chunk:
-                        break
-                    if cut_mid_frame := len(chunk) % frame_bytes != 0:
-                        break
-                    samples = np.frombuffer(chunk, "<f4")
-                    if factor != 1.0:
-                        samples = samples * factor
-                    peak = max(peak, float(np.abs(samples).max()))
-                    raw.write(samples.tobytes())
-            process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        if process.returncode != 0 or cut_mid_frame:
-            stderr.seek(0)
-            detail = stderr_tail(stderr.read())
-            raise AudioExportError(
-                f"rendering {output.name} failed: ffmpeg exited with code "
-                f"{process.returncode}: {detail}",
-                path=str(output),
-                stderr=detail,
-            )
-    return peak
-
-
-def _raw_blocks(
-    paths: dict[str, Path], channels: int, pause: Callable[[], None]
-) -> Iterator[dict[str, np.ndarray]]:
-    """The temporary float32 files block by block, ``{name: (channels, n)}``; ``pause``
-    before each (the encoders wait on their pipes meanwhile)."""
-    block_bytes = PAUSE_FRAMES * channels * _FLOAT_BYTES
-    with ExitStack() as stack:
-        files = {name: stack.enter_context(open(path, "rb")) for name, path in paths.items()}
-        while True:
-            pause()
-            block = {
-                name: np.frombuffer(data, "<f4").reshape(-1, channels).T
-                for name, handle in files.items()
-                if (data := handle.read(block_bytes))
-            }
-            if not block:
-                return
-            yield block

@@ -4,8 +4,9 @@ Both pass :func:`bot.chat.conversation.user_text.clean_name` (no bidi overrides,
 control
 characters, a length cap); a title also loses path characters, since it names files.
 
-Shared by the first delivery of a song (``bot.chat.conversation.flow``) and its re-renders
-(``bot.chat.conversation.rerender``), so both name the same song the same way.
+Used by the flow when a song arrives (``bot.chat.conversation.flow``) and by the builder
+of every delivery's files, the first one and each re-render's
+(``bot.chat.conversation.delivery``), so all of them name the same song the same way.
 """
 
 from __future__ import annotations

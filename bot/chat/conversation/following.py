@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot.chat.conversation import messages
 from bot.chat.conversation.controls import ControlState
 from bot.chat.conversation.credits import display_title, file_stem
+from bot.chat.conversation.delivery import outgoing_files
 from bot.chat.conversation.flow_core import FLOW_LOGGER, FlowCore
 from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
@@ -166,7 +167,14 @@ class JobFollowing(FlowCore):
         running_since = song.running_since
         state = ControlState(job.control_token or "", order.controls)
         # Instrumental first: the backend orders outputs that way.
-        files = self.rerender.outgoing_files(job, state, result, title=title, performer=performer)
+        files = outgoing_files(
+            job,
+            state,
+            result,
+            controls_available=self.rerender.available,
+            title=title,
+            performer=performer,
+        )
         # The final state is shown before the files, never after them (issue 11): edit
         # throttling may delay the intermediate states, not this one.
         await progress.final(messages.DONE)

@@ -25,20 +25,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.chat.conversation import messages
-from bot.chat.conversation.controls import (
-    BadControlError,
-    Button,
-    ControlState,
-    buttons,
-    command_options,
-)
-from bot.chat.conversation.credits import song_credits
+from bot.chat.conversation.controls import BadControlError, ControlState, command_options
+from bot.chat.conversation.delivery import outgoing_files
 from bot.chat.conversation.order import SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance, RenderAllowanceUsedError
-from bot.chat.conversation.types import ChatUser, OutgoingFile, Replier, error_reference
-from bot.chat.conversation.user_text import clean_name
+from bot.chat.conversation.types import ChatUser, Replier, error_reference
 from separation.audio.encode import EncodingSpec
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
@@ -49,13 +42,7 @@ from separation.errors import (
     RenderUnavailableError,
     SeparationError,
 )
-from separation.jobs import (
-    INSTRUMENTAL,
-    JobResult,
-    RenderingBackend,
-    RenderRequest,
-    SeparationBackend,
-)
+from separation.jobs import JobResult, RenderingBackend, RenderRequest, SeparationBackend
 from storage.errors import JobNotFoundError, UserNotFoundError
 from storage.records import JobRecord
 from storage.store import Store
@@ -90,17 +77,6 @@ class Rerenderer:
     def available(self) -> bool:
         """Whether the backend keeps stems to re-render from (else no buttons are shown)."""
         return self._backend is not None
-
-    def controls(
-        self, job: JobRecord, state: ControlState, output: str
-    ) -> list[list[Button]] | None:
-        """The buttons to put under ``output`` of ``job``: the instrumental of a two-stem
-        result only."""
-        if not self.available or output != INSTRUMENTAL or job.order.stems == "four":
-            return None
-        if job.control_token is None:  # a record made without the store: nothing to name
-            return None
-        return buttons(state)
 
     async def press(self, user: ChatUser, replier: Replier, data: str) -> None:
         """A button was pressed (the adapter already acknowledged it to the platform)."""
@@ -172,7 +148,8 @@ class Rerenderer:
             return
         try:
             await progress.final(messages.rerendered(state.options.title_suffix()))
-            await replier.send_files(self.outgoing_files(job, state, result))
+            files = outgoing_files(job, state, result, controls_available=self.available)
+            await replier.send_files(files)
         finally:
             result.release()
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
@@ -270,34 +247,3 @@ class Rerenderer:
             logger.info("%s pressed a control of job %s (%s)", user.ref, job.id, job.status)
             return messages.CONTROL_UNKNOWN
         return job
-
-    def outgoing_files(
-        self,
-        job: JobRecord,
-        state: ControlState,
-        result: JobResult,
-        *,
-        title: str | None = None,
-        performer: str | None = None,
-    ) -> list[OutgoingFile]:
-        """``result``'s files as the chat sends them: named after the song (``title``, or
-        its tags and file name) and what ``state`` changed, with the instrumental's
-        buttons."""
-        if title is None:
-            title, performer = song_credits(result.input_tags, file_name=job.original_filename)
-        # Cleaned again here, the one builder of sent files: whatever named the song, no
-        # platform gets a name with invisible characters or of any length (issue 20).
-        title = clean_name(title) or messages.UNTITLED_SONG
-        performer = clean_name(performer) or None
-        change = state.options.title_suffix()
-        return [
-            OutgoingFile(
-                path=path,
-                filename=messages.result_title(title, name, change) + path.suffix,
-                title=messages.result_title(title, name, change),
-                performer=performer,
-                duration_seconds=result.duration_seconds,
-                controls=self.controls(job, state, name),
-            )
-            for name, path in result.outputs.items()
-        ]
