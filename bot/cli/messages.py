@@ -25,7 +25,7 @@ from separation.errors import (
 
 PROG = "karaoke-bot"
 
-# Exit codes (the README's "Command line" section documents them).
+# Exit codes (docs/pages/using/command-line.md documents them).
 EXIT_OK = 0
 EXIT_FAILED = 1
 """The command ran, but a job failed (an input could not be separated, a user not found)."""

@@ -15,7 +15,7 @@ listing: songs, their lossless stems, renders, manifests and results still being
   its newest file is older than ``blobs.incomplete_after_minutes``, which leaves any
   upload in progress alone. Parts of an S3 multipart upload that was never completed are
   not objects and are not listed: the bucket's lifecycle rule
-  ``AbortIncompleteMultipartUpload`` removes them (see the README).
+  ``AbortIncompleteMultipartUpload`` removes them (see docs/pages/deploying/distributed.md).
 """
 
 from __future__ import annotations

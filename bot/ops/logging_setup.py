@@ -1,13 +1,14 @@
 """Log configuration: one line per event, optionally JSON for log collectors.
 
-The README promises that logs never carry users' display names, original file names or
-message contents. Our own packages keep to that at every level, but libraries do not at
-DEBUG: python-telegram-bot logs whole updates (names, file names, captions), aiosqlite
-logs every call with its SQL parameters, discord.py logs gateway payloads. So ``-v``
-(DEBUG) is debug logging for our packages only: a handler filter drops every record
-below INFO from any other logger, listed here or not, and the root level stays at INFO
-so such records are not even built. Libraries' INFO and above still pass (start-up,
-reconnects, failures), through the same secret redactor as everything else.
+The privacy page (docs/pages/operating/privacy.md) promises that logs never carry users'
+display names, original file names or message contents. Our own packages keep to that at
+every level, but libraries do not at DEBUG: python-telegram-bot logs whole updates
+(names, file names, captions), aiosqlite logs every call with its SQL parameters,
+discord.py logs gateway payloads. So ``-v`` (DEBUG) is debug logging for our packages
+only: a handler filter drops every record below INFO from any other logger, listed here
+or not, and the root level stays at INFO so such records are not even built. Libraries'
+INFO and above still pass (start-up, reconnects, failures), through the same secret
+redactor as everything else.
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ def test_unknown_users_are_one_line_errors(settings, capsys):
 
 
 def test_grant_ban_and_admin_create_a_user_not_seen_yet(settings, capsys):
-    """The README's own examples, on a fresh database: pre-grant a friend, pre-ban."""
+    """The docs' own examples (users and quotas page), on a fresh database: pre-grant a
+    friend, pre-ban."""
     assert (
         _run(settings, "users", "grant", "telegram:12345", "--songs", "20", "--minutes", "120") == 0
     )
