@@ -50,6 +50,10 @@ WORKER_NEEDS_DISTRIBUTED = (
     'worker needs backend.kind = "distributed" (and a PostgreSQL database.url) in the config; '
     "with the local backend, run separates songs itself"
 )
+NO_CACHE_IN_A_FLEET = (
+    'argument --no-cache: with backend.kind = "distributed" the songs go to the fleet, '
+    "whose workers share one result cache; --no-cache is for a local pool"
+)
 NOTHING_TO_GRANT = (
     "nothing to grant: give --songs, --minutes, --max-song-minutes, --concurrent or --reset"
 )
@@ -148,3 +152,48 @@ def cannot_download(name: str, reason: str) -> str:
 
 def cannot_write_model(folder: Path, reason: str) -> str:
     return f"argument --repo: cannot write a model into {folder} ({reason})"
+
+
+def model_folder_missing(folder: Path) -> str:
+    return f"argument --model-repo: model folder {folder} does not exist or is not a folder"
+
+
+def model_not_in_folder(name: str, folder: Path, available: list[str]) -> str:
+    return (
+        f"unknown model {name!r}: {folder} has no {name}.yaml or {name}*.th "
+        f"(models there: {', '.join(available) or 'none'})"
+    )
+
+
+def weights_missing(name: str) -> str:
+    return (
+        f"weights for model {name!r} are not on this machine (not in the HuggingFace cache): "
+        f"`karaoke-bot models download {name}` fetches them (on a machine with internet "
+        "access; copy ~/.cache/huggingface or $HF_HOME over), or point --model-repo at a "
+        "folder in Demucs' --repo layout"
+    )
+
+
+def status(message: str) -> None:
+    """Print where things are after the work (stderr, unprefixed: it is neither a problem
+    nor a remark about the command; the lines starting ``karaoke-bot:`` stay those)."""
+    print(message, file=sys.stderr)
+
+
+def cache_summary(folder: Path, size_bytes: int, limit_bytes: int, hours: float) -> str:
+    return (
+        f"results cached in {folder} ({_size(size_bytes)} of {_size(limit_bytes)}, "
+        f"kept {hours:g} h; --no-cache skips it)"
+    )
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes / 1e9:.1f} GB" if size_bytes >= 1e9 else megabytes(size_bytes)
+
+
+def model_help(name: str) -> str:
+    return f"model name (default from config: {name})"
+
+
+def bad_guide(text: str) -> str:
+    return f"not a level: {text!r} (a level in dB from -30 to -6, or off)"

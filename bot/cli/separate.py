@@ -2,11 +2,13 @@
 
 The inputs go through the same worker pool as the bot's users, all at once: their
 segments share forward passes, a song separated before comes from the result cache
-(``<data_dir>/cache`` unless ``pool.cache_dir`` says otherwise), and the same input
-given twice runs once. Outputs are copied out of the cache into OUTDIR.
+(``<data_dir>/cache`` unless ``pool.cache_dir`` says otherwise; with neither configured,
+the user's cache folder: see ``separate_prep.place_cache``), and the same input given
+twice runs once. Outputs are copied out of the cache into OUTDIR.
 
-Everything that can be checked without the model is checked before it loads (seconds):
-each flag by the setting it overrides, every input path, the output folder. Two inputs
+Everything that can be checked without torch is checked before it is imported
+(``separate_prep``): each flag by the setting it overrides, every input path, the
+output folder, the model's weights; nothing is created until they pass. Two inputs
 with the same name (``a/song.mp3 b/song.ogg``) get distinct output names
 (``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
 """
@@ -17,9 +19,9 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,22 @@ from pydantic import ValidationError
 
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from bot.cli.separate_prep import (
+    HelpAction,
+    PlannedInput,
+    cache_dir,
+    check_output_dir,
+    create_output_dir,
+    folder_bytes,
+    guide_level,
+    input_problems,
+    output_file,
+    place_cache,
+    plan_inputs,
+    weights_problem,
+)
 from bot.settings import Settings
+from bot.settings.model import ModelSettings
 from separation.errors import AudioInputError, InvalidRenderOptionError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
@@ -57,14 +74,18 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "separate",
         help="separate songs into instrumental and vocals",
-        description="Writes OUTDIR/<input stem> - instrumental.<ext> and - vocals.<ext> "
-        "(and - drums, - bass, - other with --stems four). Several inputs are separated "
+        description="Writes OUTDIR/<input stem> - instrumental.<ext> and - vocals.<ext>; "
+        "with --stems four, - drums, - bass, - other and - vocals instead (no instrumental). "
+        "With --key, --tempo or --guide the names say what was rendered "
+        "('<stem> - instrumental (key -2).<ext>'). Several inputs are separated "
         "together; an input whose name another already has gets '<stem> (2)'. Flags are "
         "checked like the config file's settings, and inputs before the model loads.",
+        add_help=False,
     )
+    parser.add_argument("-h", "--help", action=HelpAction, help="show this help message and exit")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("."), metavar="OUTDIR")
-    parser.add_argument("--model", help="model name (default from config: htdemucs)")
+    parser.add_argument("--model", help=messages.model_help(ModelSettings().name))
     parser.add_argument(
         "--model-repo", type=Path, metavar="DIR", help="local model folder in Demucs' --repo layout"
     )
@@ -89,12 +110,20 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--tempo", type=float, metavar="X", help="speed, 0.5 to 1.5 (0.9: 10%% slower)"
     )
     controls.add_argument(
-        "--guide", type=float, metavar="DB", help="vocals mixed into the instrumental, -30 to -6"
+        "--guide",
+        type=guide_level,
+        metavar="DB",
+        help="vocals mixed into the instrumental, -30 to -6, or off (the default)",
     )
     parser.add_argument(
         "--batch-size",
         type=int,
         help="segments per forward pass (0: measured at start on a GPU, 1 on CPU)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor keep results in the result cache (every input runs the model)",
     )
     parser.set_defaults(func=separate_command, apply_overrides=apply_separate_overrides)
 
@@ -117,71 +146,6 @@ def apply_separate_overrides(args: argparse.Namespace, settings: Settings) -> No
             raise UsageError(messages.bad_option(option, reason, f"{section}.{key}")) from None
 
 
-def output_file(output_dir: Path, stem: str, name: str, extension: str) -> Path:
-    return output_dir / f"{stem} - {name}.{extension}"
-
-
-def input_problems(inputs: list[Path]) -> list[str]:
-    """What is wrong with each input path that cannot be separated at all."""
-    problems = []
-    for path in inputs:
-        if path.is_dir():
-            problems.append(messages.is_a_directory(path))
-        elif not path.exists():
-            problems.append(messages.no_such_file(path))
-        elif not os.access(path, os.R_OK):
-            problems.append(messages.not_readable(path, "permission denied"))
-    return problems
-
-
-@dataclasses.dataclass(frozen=True)
-class _Input:
-    path: Path
-    """As typed: named in messages."""
-    resolved: Path
-    stem: str
-    """What its output files are named after, distinct within one run."""
-
-
-def plan_inputs(paths: list[Path]) -> list[_Input]:
-    """One entry per distinct file, each with output names no other input uses.
-
-    The same file given twice runs once. ``a/song.mp3 b/song.ogg`` would otherwise
-    write the same two files twice, so the second becomes ``song (2)`` (with a note).
-    Case is ignored, since ``Song`` and ``song`` are one file on macOS and Windows.
-    """
-    planned: dict[Path, _Input] = {}
-    owners: dict[str, Path] = {}
-    for path in paths:
-        resolved = path.resolve()
-        if resolved in planned:
-            continue
-        stem = path.stem
-        if stem.casefold() in owners:
-            number = 2
-            while f"{stem} ({number})".casefold() in owners:
-                number += 1
-            first, stem = owners[stem.casefold()], f"{stem} ({number})"
-            messages.note(messages.same_name(path, first, stem))
-        owners[stem.casefold()] = path
-        planned[resolved] = _Input(path, resolved, stem)
-    return list(planned.values())
-
-
-def prepare_output_dir(output_dir: Path) -> None:
-    """Create OUTDIR (and its parents).
-
-    Raises:
-        UsageError: it is an existing file, or it cannot be created.
-    """
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(messages.output_is_a_file(output_dir))
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(messages.output_not_usable(output_dir, exc.strerror or str(exc))) from None
-
-
 def render_options(args: argparse.Namespace) -> RenderOptions:
     """The karaoke controls asked for (identity when none).
 
@@ -200,8 +164,8 @@ def render_options(args: argparse.Namespace) -> RenderOptions:
 def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Separate every input; one clear line per failure; exit 1 if any failed.
 
-    Paths and karaoke controls are checked before the model loads: a typo costs nothing
-    and nothing runs.
+    Paths, karaoke controls and the model's weights are checked before torch is even
+    imported: a typo or a missing download costs nothing, and nothing is created.
     """
     controls = render_options(args)
     problems = input_problems(args.inputs)
@@ -210,19 +174,44 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         messages.error(messages.nothing_separated(len(problems)))
         return EXIT_USAGE
-    prepare_output_dir(args.output_dir)
+    check_output_dir(args.output_dir)
+    if not args.verbose:  # a user sees the progress bars and the files; the rest is -v
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(max(logging.WARNING, handler.level))
     inputs = plan_inputs(args.inputs)
 
     if settings.backend.kind == "distributed":
         from bot.distributed.setup import distributed_backend
 
-        # The songs go to the fleet's workers; the queue's limits apply as to any user.
+        # The songs go to the fleet's workers (and their weights); the queue's limits
+        # apply as to any user.
+        if args.no_cache:
+            raise UsageError(messages.NO_CACHE_IN_A_FLEET)
+        create_output_dir(args.output_dir)
         return asyncio.run(
             _separate_all(
                 inputs, args.output_dir, settings, distributed_backend(settings), controls
             )
         )
+    missing = weights_problem(settings.model)
+    if missing is not None:
+        raise UsageError(missing)
+    scratch = place_cache(settings, no_cache=args.no_cache)
+    try:
+        return _separate_locally(inputs, args.output_dir, settings, controls, scratch)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
 
+
+def _separate_locally(
+    inputs: list[PlannedInput],
+    output_dir: Path,
+    settings: Settings,
+    controls: RenderOptions,
+    scratch: tempfile.TemporaryDirectory[str] | None,
+) -> int:
+    """Run the inputs through a pool of this process; then say where the cache is."""
     from bot.process.backend import build_pool, configure_torch, pool_config  # torch: only here
 
     configure_torch(settings)
@@ -234,13 +223,23 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
         max_queued_jobs=max(config.max_queued_jobs, len(inputs)),
         warm_up=False,
     )
-    return asyncio.run(
-        _separate_all(inputs, args.output_dir, settings, build_pool(settings, config), controls)
+    create_output_dir(output_dir)
+    code = asyncio.run(
+        _separate_all(inputs, output_dir, settings, build_pool(settings, config), controls)
     )
+    if scratch is None:
+        folder = cache_dir(settings)
+        pool = settings.pool
+        messages.status(
+            messages.cache_summary(
+                folder, folder_bytes(folder), pool.cache_max_bytes, pool.cache_max_age_hours
+            )
+        )
+    return code
 
 
 async def _separate_all(
-    inputs: list[_Input],
+    inputs: list[PlannedInput],
     output_dir: Path,
     settings: Settings,
     backend: SeparationBackend,
@@ -278,7 +277,7 @@ async def _separate_all(
 
 async def _separate_one(
     pool: SeparationBackend,
-    item: _Input,
+    item: PlannedInput,
     output_dir: Path,
     settings: Settings,
     position: int,
@@ -308,7 +307,9 @@ async def _separate_one(
     if not controls.is_identity:
         result = await _rendered(pool, result, controls, spec)
     try:
-        return await asyncio.to_thread(_copy_outputs, result, output_dir, item.stem, spec.extension)
+        return await asyncio.to_thread(
+            _copy_outputs, result, output_dir, item.stem, spec.extension, controls
+        )
     finally:
         result.release()  # the cache may evict its copy; a remote backend's is deleted
 
@@ -339,10 +340,12 @@ async def _follow(handle: JobHandle, progress_bar: _ProgressBar) -> None:
             progress_bar.update_fraction(event.fraction)
 
 
-def _copy_outputs(result: JobResult, output_dir: Path, stem: str, extension: str) -> list[Path]:
+def _copy_outputs(
+    result: JobResult, output_dir: Path, stem: str, extension: str, controls: RenderOptions
+) -> list[Path]:
     written = []
     for name, source in result.outputs.items():
-        target = output_file(output_dir, stem, name, extension)
+        target = output_file(output_dir, stem, name, extension, controls)
         shutil.copyfile(source, target)
         written.append(target)
     return written

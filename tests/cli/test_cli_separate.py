@@ -81,10 +81,11 @@ def test_an_output_dir_that_is_a_file_is_refused(cli, capsys, clip_path):
     assert target.read_text() == "keep me"
 
 
-def test_no_cuda_is_an_environment_error(cli, capsys, clip_path):
+def test_no_cuda_is_an_environment_error(cli, capsys, clip_path, model_repo):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    assert main(["separate", str(clip_path), "--device", "cuda", "-o", "out"]) == 2
+    model = ["--model", "tiny", "--model-repo", str(model_repo)]  # weights are checked first
+    assert main(["separate", str(clip_path), *model, "--device", "cuda", "-o", "out"]) == 2
     [line] = _error_lines(capsys)
     assert line.startswith("karaoke-bot: error: device 'cuda' asked for, but CUDA is not")
 

@@ -135,7 +135,10 @@ def test_separate_with_key_runs_the_song_and_its_render_through_the_fleet(
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]
     written = [Path(line) for line in completed.stdout.split("\n") if line]
-    assert sorted(path.name for path in written) == ["cli - instrumental.wav", "cli - vocals.wav"]
+    assert sorted(path.name for path in written) == [
+        "cli - instrumental (key -1, tempo 90%).wav",  # named by what was rendered
+        "cli - vocals (key -1, tempo 90%).wav",
+    ]
     # Played at 90 %: 1/0.9 of the song's five seconds.
     assert len(samples(written[0])) / 2 / 44100 == pytest.approx(5 / 0.9, rel=0.03)
     log = fleet.worker_log(worker)

@@ -55,10 +55,10 @@ def test_karaoke_controls_re_render_the_separated_song(cli_args, clips, tmp_path
     for path in out.iterdir():
         path.unlink()
     assert main(["separate", str(clips[3]), *cli_args, "--key", "-2", "--tempo", "0.8"]) == 0
-    for name, audio in plain.items():
-        changed = read_audio(out / name, ffmpeg)
+    for name, audio in plain.items():  # named by the change, beside the plain files
+        changed = read_audio(out / name.replace(".flac", " (key -2, tempo 80%).flac"), ffmpeg)
         assert changed.shape[1] == pytest.approx(audio.shape[1] / 0.8, rel=0.02)
-    info = probe(out / f"{clips[3].stem} - instrumental.flac", ffmpeg=ffmpeg,
+    info = probe(out / f"{clips[3].stem} - instrumental (key -2, tempo 80%).flac", ffmpeg=ffmpeg,
                  limits=AudioLimits().probe_limits())  # fmt: skip
     assert info.tags["title"] == "clip-3s (Instrumental, \N{MINUS SIGN}2 keys, 80%)"
 

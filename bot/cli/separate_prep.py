@@ -1,0 +1,251 @@
+"""What ``karaoke-bot separate`` checks and decides before any work, without torch.
+
+Its ``--help`` and ``--guide`` parsing live here too, beside the other checks.
+
+Loading torch takes seconds, so everything that can fail without it is checked first:
+every input path, the output folder, the model's weights. Nothing is created on disk
+until all of that has passed (a refused command leaves the folder as it found it). The
+names of the output files and the place of the result cache are decided here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+
+from bot.cli import messages
+from bot.cli.messages import UsageError
+from bot.settings import Settings
+from bot.settings.model import ModelSettings
+from separation.audio.render_options import RenderOptions
+
+APP_NAME = "karaoke-bot"
+_INSTRUMENTAL = "instrumental"
+_DEMUCS_NAMESPACE = "adefossez"
+"""Where Demucs publishes its models on the HuggingFace hub (``demucs.hf``)."""
+
+
+class HelpAction(argparse.Action):
+    """``--help`` that names the default model of the config in effect.
+
+    The parser is built before any config is read; the help is printed while parsing, so
+    the config (``--config`` typed before ``--help``, else ``$KARAOKE_CONFIG`` or
+    ``./config.toml``) is read here, and a config that cannot be read leaves the
+    built-in default named.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from bot.settings import ConfigError, load_settings, resolve_config_path
+
+        try:
+            name = load_settings(resolve_config_path(getattr(namespace, "config", None))).model.name
+        except ConfigError:
+            name = ModelSettings().name
+        for action in parser._actions:
+            if "--model" in action.option_strings:
+                action.help = messages.model_help(name)
+        parser.print_help()
+        parser.exit()
+
+
+def guide_level(text: str) -> float | None:
+    """``--guide``'s value: a level in dB, or ``off`` (no guide vocal, as without the flag).
+
+    Raises:
+        argparse.ArgumentTypeError: neither (argparse prints it as a usage error).
+    """
+    if text.strip().casefold() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(messages.bad_guide(text)) from None
+
+
+def input_problems(inputs: list[Path]) -> list[str]:
+    """What is wrong with each input path that cannot be separated at all."""
+    problems = []
+    for path in inputs:
+        if path.is_dir():
+            problems.append(messages.is_a_directory(path))
+        elif not path.exists():
+            problems.append(messages.no_such_file(path))
+        elif not os.access(path, os.R_OK):
+            problems.append(messages.not_readable(path, "permission denied"))
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedInput:
+    path: Path
+    """As typed: named in messages."""
+    resolved: Path
+    stem: str
+    """What its output files are named after, distinct within one run."""
+
+
+def plan_inputs(paths: list[Path]) -> list[PlannedInput]:
+    """One entry per distinct file, each with output names no other input uses.
+
+    The same file given twice runs once. ``a/song.mp3 b/song.ogg`` would otherwise
+    write the same two files twice, so the second becomes ``song (2)`` (with a note).
+    Case is ignored, since ``Song`` and ``song`` are one file on macOS and Windows.
+    """
+    planned: dict[Path, PlannedInput] = {}
+    owners: dict[str, Path] = {}
+    for path in paths:
+        resolved = path.resolve()
+        if resolved in planned:
+            continue
+        stem = path.stem
+        if stem.casefold() in owners:
+            number = 2
+            while f"{stem} ({number})".casefold() in owners:
+                number += 1
+            first, stem = owners[stem.casefold()], f"{stem} ({number})"
+            messages.note(messages.same_name(path, first, stem))
+        owners[stem.casefold()] = path
+        planned[resolved] = PlannedInput(path, resolved, stem)
+    return list(planned.values())
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """OUTDIR can be a folder (it need not exist yet); nothing is created.
+
+    Raises:
+        UsageError: it is an existing file.
+    """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(messages.output_is_a_file(output_dir))
+
+
+def create_output_dir(output_dir: Path) -> None:
+    """Create OUTDIR (and its parents), once there is work to do.
+
+    Raises:
+        UsageError: it cannot be created.
+    """
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(messages.output_not_usable(output_dir, exc.strerror or str(exc))) from None
+
+
+def output_file(
+    output_dir: Path, stem: str, name: str, extension: str, controls: RenderOptions
+) -> Path:
+    """``song - instrumental (key -2).mp3``: named by what was rendered into that file.
+
+    Experiments with the controls then sit side by side instead of overwriting each
+    other; the plain outputs keep their plain names. A guide vocal changes only the
+    instrumental, so only the instrumental's name mentions it.
+    """
+    parts = []
+    if controls.key:
+        parts.append(f"key {controls.key:+d}")
+    if controls.tempo != 1.0:
+        parts.append(f"tempo {controls.tempo * 100:.4g}%")
+    if controls.guide_db is not None and name == _INSTRUMENTAL:
+        parts.append(f"guide {controls.guide_db:g} dB")
+    suffix = f" ({', '.join(parts)})" if parts else ""
+    return output_dir / f"{stem} - {name}{suffix}.{extension}"
+
+
+def weights_problem(model: ModelSettings) -> str | None:
+    """Why ``model`` cannot be loaded on this machine, found without importing torch.
+
+    Mirrors where ``separation.model.loading`` looks: the ``--repo`` folder, else the
+    HuggingFace cache (unless downloads are allowed, then the loader fetches them).
+    """
+    name, repo = model.name, model.repo
+    if repo is not None:
+        if not repo.is_dir():
+            return messages.model_folder_missing(repo)
+        if (repo / f"{name}.yaml").is_file() or any(repo.glob(f"{name}*.th")):
+            return None
+        return messages.model_not_in_folder(name, repo, sorted(p.stem for p in repo.glob("*.yaml")))
+    if model.allow_download:
+        return None
+    return None if _in_hub_cache(name) else messages.weights_missing(name)
+
+
+def _in_hub_cache(name: str) -> bool:
+    """The bag file of ``name`` and every model file it lists are in the HuggingFace
+    cache (what the loader reads offline)."""
+    import yaml
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id, bag_file = hub_location(name)
+    bag_path = try_to_load_from_cache(repo_id, bag_file)
+    if not isinstance(bag_path, str):
+        return False
+    try:
+        with open(bag_path, encoding="utf-8") as handle:
+            signatures = yaml.safe_load(handle)["models"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return False  # the loader will say what is wrong with it
+    return all(
+        isinstance(try_to_load_from_cache(repo_id, f"{sig}.safetensors"), str) for sig in signatures
+    )
+
+
+def hub_location(name: str) -> tuple[str, str]:
+    """The hub repository and bag file of ``name``, as ``demucs.hf.hf_repo_name`` names
+    them (importing that module imports torch; a test keeps the two in step)."""
+    namespace, short = name.split("/", 1) if "/" in name else (_DEMUCS_NAMESPACE, name)
+    if short == "htdemucs":
+        repo_name = "HTDemucs"
+    elif short.startswith("htdemucs_"):
+        repo_name = "HTDemucs-" + short.removeprefix("htdemucs_")
+    else:
+        repo_name = "Demucs-" + short
+    return f"{namespace}/{repo_name}", f"{short}.yaml"
+
+
+def place_cache(settings: Settings, *, no_cache: bool) -> tempfile.TemporaryDirectory[str] | None:
+    """Point the pool's result cache where this command should keep it.
+
+    With no data folder or cache folder configured, the command line keeps its working
+    files in the user's cache folder (``~/.cache/karaoke-bot`` on Linux), not in a hidden
+    ``./data`` under whatever folder it runs in. ``--no-cache`` gives the run a
+    throw-away cache (returned, for the caller to remove): nothing is read from or
+    written to the real one.
+    """
+    if "data_dir" not in settings.general.model_fields_set and settings.pool.cache_dir is None:
+        settings.general.data_dir = platformdirs.user_cache_path(APP_NAME)
+    if not no_cache:
+        return None
+    scratch = tempfile.TemporaryDirectory(prefix="karaoke-nocache-")
+    settings.pool.cache_dir = Path(scratch.name)
+    return scratch
+
+
+def cache_dir(settings: Settings) -> Path:
+    """Where the pool keeps its results (as ``bot.process.backend.pool_config`` puts it)."""
+    return settings.pool.cache_dir or settings.general.data_dir / "cache"
+
+
+def folder_bytes(folder: Path) -> int:
+    """Everything in ``folder`` on disk, files only (it may not exist)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for file_name in files:
+            try:
+                total += (Path(root) / file_name).stat().st_size
+            except OSError:  # evicted while we counted
+                continue
+    return total
