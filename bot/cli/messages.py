@@ -155,7 +155,7 @@ def cannot_write_model(folder: Path, reason: str) -> str:
 
 
 def model_folder_missing(folder: Path) -> str:
-    return f"argument --model-repo: model folder {folder} does not exist or is not a folder"
+    return f"model folder {folder} (--model-repo / model.repo) does not exist or is not a folder"
 
 
 def model_not_in_folder(name: str, folder: Path, available: list[str]) -> str:
