@@ -172,3 +172,16 @@ def test_pool_internals_are_shown_with_v(user_cache, capsys, clip_path, model_re
     argv = ["separate", str(clip_path), "--model", "tiny", "--model-repo", str(model_repo)]
     assert main([*argv, "-o", "out", "--no-cache", "-v"]) == 0
     assert "job slot" in capsys.readouterr().err
+
+
+def test_a_missing_model_folder_is_refused_before_anything_is_created(
+    user_cache, capsys, clip_path
+):
+    argv = ["separate", str(clip_path), "--model", "tiny", "--model-repo", "nowhere", "-o", "out"]
+    assert main(argv) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        "karaoke-bot: error: model folder nowhere (--model-repo / model.repo) does not exist "
+        "or is not a folder"
+    )
+    assert list(Path.cwd().iterdir()) == [] and not user_cache.exists()
