@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.chat.conversation.messages import megabytes
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
@@ -110,7 +109,10 @@ def _describe(exc: AudioInputError | SeparationError | OSError) -> str:
     if isinstance(exc, AudioTooLongError):
         return f"too long: {_first_sentence(exc)} (audio.max_duration_seconds)"
     if isinstance(exc, AudioTooLargeError):
-        # Sizes read the same here as in the chats ("31 MB", "2.5 MB").
+        # Sizes read the same here as in the chats ("31 MB", "2.5 MB"). Imported here:
+        # the chat's messages bring the store (SQLAlchemy) with them, and --help must not.
+        from bot.chat.conversation.messages import megabytes
+
         size, limit = megabytes(exc.size_bytes), megabytes(exc.limit_bytes)
         return f"too big: {size}; the limit is {limit} (audio.max_input_bytes)"
     if isinstance(exc, AudioInputError):
@@ -148,3 +150,27 @@ def cannot_download(name: str, reason: str) -> str:
 
 def cannot_write_model(folder: Path, reason: str) -> str:
     return f"argument --repo: cannot write a model into {folder} ({reason})"
+
+
+# --- issue 23: the command line answers at once, in one line ----------------------------
+
+
+def usage_error(message: str, command: str) -> str:
+    """argparse's complaint as one line, pointing at the help of the command that refused.
+
+    ``command`` is the refusing parser's ``prog`` (``karaoke-bot separate``).
+    """
+    return f"{PROG}: error: {message}; see `{command} --help`"
+
+
+def no_database_yet(path: Path) -> str:
+    """``stats`` where the bot has not run: nothing to count, and nothing is created."""
+    return f"no songs yet: there is no database at {path} (the bot creates it when it runs)"
+
+
+def no_such_user_yet(ref: str, path: Path) -> str:
+    return f"no such user: {ref} (there is no database at {path} yet)"
+
+
+def not_a_model_folder(folder: Path) -> str:
+    return f"argument --repo: {folder} is not a folder (make one with models make-random)"

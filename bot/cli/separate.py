@@ -23,14 +23,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from bot.settings import Settings
 from separation.errors import AudioInputError, InvalidRenderOptionError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
+    from bot.settings import Settings
     from separation.audio.encode import EncodingSpec
     from separation.audio.render_options import RenderOptions
     from separation.jobs import JobHandle, JobResult, SeparationBackend
@@ -105,6 +103,8 @@ def apply_separate_overrides(args: argparse.Namespace, settings: Settings) -> No
     Raises:
         UsageError: a value the setting refuses, named by the flag (``--batch-size -3``).
     """
+    from pydantic import ValidationError  # not at the top: --help must not wait for it
+
     for dest, (section, key) in FLAG_SETTINGS.items():
         value = getattr(args, dest)
         if value is None:
