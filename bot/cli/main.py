@@ -40,7 +40,7 @@ commands:
   karaoke-bot worker                    separate songs from the distributed queue
   karaoke-bot check                     validate config, tokens, ffmpeg, weights, device, DB
   karaoke-bot separate INPUT... [-o OUTDIR] [--model NAME] [--model-repo DIR] ...
-  karaoke-bot models list | download NAME | make-random NAME --repo DIR
+  karaoke-bot models list [--repo DIR] | download NAME | make-random NAME --repo DIR
   karaoke-bot db upgrade
   karaoke-bot users show|ban|unban|admin|unadmin PLATFORM:ID
   karaoke-bot users grant PLATFORM:ID [--songs N] [--minutes M] [--max-song-minutes M]
