@@ -5,8 +5,16 @@ subparsers; each command's ``func(args, settings)`` prints a short report and re
 an exit code. Anything the store refuses (an unknown user, a negative grant, a file
 that is not a database, a read-only data directory) becomes one line on stderr, never a
 traceback: exit 2 for a malformed command or a store that cannot be opened, 1 for a
-user that does not exist. ``grant``, ``ban`` and ``admin`` create a user not seen yet,
-so an operator can pre-grant a friend or pre-ban an abuser. Nothing here imports torch.
+user that does not exist. A command that only reads (``users show``, ``stats``, and
+``unban``/``unadmin``, which need a user that exists) creates nothing where there is no
+database yet: it says so in one line (``stats``: exit 0, there are no songs yet, which
+is a true answer for a script watching a fresh deployment; ``users``: exit 1, the user
+does not exist, as in a database without them). ``grant``, ``ban`` and ``admin`` create
+a user not seen yet, so an operator can pre-grant a friend or pre-ban an abuser.
+
+Nothing here imports torch, and the store (SQLAlchemy, Alembic) is imported by the
+command that opens it, not when the parser is built: ``karaoke-bot --help`` must not
+wait for it.
 
     karaoke-bot users show telegram:12345
     karaoke-bot users grant telegram:12345 --songs 20 --minutes 120
@@ -19,29 +27,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bot.chat.conversation.messages import count, describe_stats
-from bot.chat.conversation.user_text import escaped
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from bot.process.wiring import open_store
-from bot.settings import Settings
-from storage import (
-    DatabaseError,
-    DataDirError,
-    InvalidGrantError,
-    InvalidUserRefError,
-    QuotaLimits,
-    QuotaStatus,
-    StorageError,
-    Store,
-    UserRecord,
-)
 
-Command = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from storage import QuotaLimits, QuotaStatus, Store, UserRecord
 
 
 def add_admin_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -90,6 +87,8 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def users_show(args: argparse.Namespace, settings: Settings) -> int:
     """Print a user's flags, limits, usage in the last 24 h and active jobs."""
+    if (refused := _refuse_without_database(args, settings)) is not None:
+        return refused
 
     async def show(store: Store) -> None:
         user = await store.users.find_chat_user(args.user)
@@ -155,6 +154,11 @@ def users_unadmin(args: argparse.Namespace, settings: Settings) -> int:
 
 def show_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Print jobs per status, audio hours processed, the cache hit rate and top users."""
+    if (missing := missing_database(settings)) is not None:
+        print(messages.no_database_yet(missing))
+        return EXIT_OK
+
+    from bot.chat.conversation.messages import describe_stats
 
     async def report(store: Store) -> None:
         print(describe_stats(await store.stats.collect(top=args.top)))
@@ -182,6 +186,9 @@ def _update_user(
     *,
     create: bool = False,
 ) -> int:
+    if not create and (refused := _refuse_without_database(args, settings)) is not None:
+        return refused
+
     async def apply(store: Store) -> None:
         if create:
             user = await store.users.find_or_create(args.user)
@@ -200,6 +207,14 @@ def _run(
     migrate: bool = True,
 ) -> int:
     """Open the store, run ``action`` and turn any storage error into one line."""
+    from bot.process.wiring import open_store
+    from storage import (
+        DatabaseError,
+        DataDirError,
+        InvalidGrantError,
+        InvalidUserRefError,
+        StorageError,
+    )
 
     async def main() -> None:
         store = await open_store(settings, migrate=migrate)
@@ -217,6 +232,56 @@ def _run(
     except StorageError as exc:
         return _fail(str(exc), EXIT_FAILED)
     return EXIT_OK
+
+
+def missing_database(settings: Settings) -> Path | None:
+    """The SQLite file the settings name when it does not exist yet, else None.
+
+    None too for a database server: whether it holds the tables is known only by
+    connecting, which creates nothing.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(settings.database_url)
+    except ArgumentError:
+        return None  # opening the store says what is wrong with it, in one line
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None  # a URI; SQLite resolves it
+    path = Path(database)
+    if path.exists() or not _could_be_created(path.parent):
+        return None  # there, or never: opening the store names the unusable folder
+    return path
+
+
+def _could_be_created(folder: Path) -> bool:
+    """Whether the bot could make ``folder``: its nearest existing ancestor is a folder it
+    may write into (a data dir below a regular file, or a read-only one, is reported by
+    the store as the environment problem it is, not as "no database yet")."""
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+
+
+def _refuse_without_database(args: argparse.Namespace, settings: Settings) -> int | None:
+    """Exit code for a command about a user when there is no database (None: there is).
+
+    The reference is checked first: a malformed one is a usage error either way.
+    """
+    from storage import InvalidUserRefError
+    from storage.users import parse_admin_ref
+
+    missing = missing_database(settings)
+    if missing is None:
+        return None
+    try:
+        parse_admin_ref(args.user)
+    except InvalidUserRefError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    return _fail(messages.no_such_user_yet(args.user, missing), EXIT_FAILED)
 
 
 def _fail(message: str, code: int) -> int:
@@ -261,6 +326,8 @@ def _number(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
 
 def describe_user(user: UserRecord, status: QuotaStatus) -> str:
     """A few lines on a user's flags, limits and usage (for admins, CLI or chat)."""
+    from bot.chat.conversation.user_text import escaped
+
     overrides = {
         "songs/day": user.songs_per_day_override,
         "minutes/day": user.audio_minutes_per_day_override,
@@ -300,6 +367,8 @@ def _describe_limits(limits: QuotaLimits) -> str:
 
 
 def _describe_usage(status: QuotaStatus) -> str:
+    from bot.chat.conversation.messages import count
+
     used = f"{count(status.songs_used, 'song')}, {status.audio_minutes_used:.1f} min used"
     left = []
     if status.songs_left is not None:

@@ -4,9 +4,11 @@ Exit codes: 0 success, 1 a job failed (each failure is one line naming it), 2 us
 configuration or environment errors (a bad option or config file, no CUDA, no weights,
 a database that cannot be opened). Every problem is one line, ``karaoke-bot: error: ...``.
 
-Only what every command needs is imported here: ``--help``, ``check`` of a bad config and
-the store's commands must not pay seconds for torch, so each command imports the
-separation code in its own function.
+Only what every command needs is imported here: ``--help`` and a usage error must answer
+at once (issue 23: they spent 0.9 s importing SQLAlchemy, Alembic, numpy and pydantic),
+and the store's commands must not pay seconds for torch. So the parser is built from
+light modules, the settings (pydantic) are loaded once the arguments are known to be
+good, and each command imports what it runs on in its own function.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.cli import messages
-from bot.cli.check import add_check_command
+from bot.cli.admin import add_admin_commands
 from bot.cli.messages import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from bot.cli.models import add_models_command
 from bot.cli.run import add_run_command
 from bot.cli.separate import add_separate_command
 from bot.cli.worker import add_worker_command
-from bot.ops.logging_setup import configure_logging
-from bot.ops.secrets import secret_values
-from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
 from separation.errors import SeparationError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ commands:
   karaoke-bot worker                    separate songs from the distributed queue
   karaoke-bot check                     validate config, tokens, ffmpeg, weights, device, DB
   karaoke-bot separate INPUT... [-o OUTDIR] [--model NAME] [--model-repo DIR] ...
-  karaoke-bot models list | download NAME | make-random NAME --repo DIR
+  karaoke-bot models list [--repo DIR] | download NAME | make-random NAME --repo DIR
   karaoke-bot db upgrade
   karaoke-bot users show|ban|unban|admin|unadmin PLATFORM:ID
   karaoke-bot users grant PLATFORM:ID [--songs N] [--minutes M] [--max-song-minutes M]
@@ -51,16 +53,16 @@ more about each.
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors start ``karaoke-bot: error:`` like every other problem.
+    """Usage errors are one line, ``karaoke-bot: error: ...``, like every other problem.
 
-    argparse would name the subcommand's parser instead (``karaoke-bot users grant:
-    error:``); the usage line above the error still shows the whole command. Subparsers
-    are made of the same class, so this holds at every level.
+    argparse would print the command's whole usage block first (seven lines for
+    ``separate``) and name the subcommand's parser (``karaoke-bot users grant: error:``);
+    the one line instead ends by naming the ``--help`` of the command that refused, where
+    the usage is. Subparsers are made of the same class, so this holds at every level.
     """
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{messages.PROG}: error: {message}\n")
+        self.exit(EXIT_USAGE, messages.usage_error(message, self.prog) + "\n")
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
@@ -107,13 +109,43 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_command(subparsers)
     add_worker_command(subparsers)
     add_models_command(subparsers)
-    add_check_command(subparsers)
-    from bot.cli.admin import add_admin_commands
-
+    _add_check_command(subparsers)
     add_admin_commands(subparsers)
     for subparser in _subcommand_parsers(parser):
         _add_global_options(subparser, top_level=False)
+        # The deepest command typed sets it last: a leftover argument is its to refuse.
+        subparser.set_defaults(command_parser=subparser)
     return parser
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting the command that was typed refuse an argument none of them knows.
+
+    ``karaoke-bot db upgrade --x`` is then answered with ``see `karaoke-bot db upgrade
+    --help```, where ``--x`` would be found missing, not with the top level's help.
+    """
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        refusing: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        refusing.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _add_check_command(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Registered here: ``bot.cli.check`` imports every check's dependencies."""
+    parser = subparsers.add_parser(
+        "check",
+        help="validate the configuration and environment without starting the bot",
+        description="Prints the effective settings (secrets masked), then one OK/WARN/FATAL "
+        "line per check; exits 1 when anything is fatal.",
+    )
+    parser.set_defaults(func=_check_command)
+
+
+def _check_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.check import check_command
+
+    return check_command(args, settings)
 
 
 def load_cli_settings(args: argparse.Namespace) -> Settings:
@@ -123,6 +155,8 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
         ConfigError: the file is missing or invalid.
         UsageError: a flag's value is invalid (named by the flag).
     """
+    from bot.settings import load_settings, resolve_config_path
+
     settings = load_settings(resolve_config_path(args.config))
     apply_overrides = getattr(args, "apply_overrides", None)
     if apply_overrides is not None:
@@ -132,7 +166,11 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
+    from bot.ops.logging_setup import configure_logging  # pydantic: once the args are good
+    from bot.ops.secrets import secret_values
+    from bot.settings import ConfigError
+
     try:
         settings = load_cli_settings(args)
     except (ConfigError, UsageError) as exc:

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.chat.conversation.messages import megabytes
 from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
@@ -114,7 +113,10 @@ def _describe(exc: AudioInputError | SeparationError | OSError) -> str:
     if isinstance(exc, AudioTooLongError):
         return f"too long: {_first_sentence(exc)} (audio.max_duration_seconds)"
     if isinstance(exc, AudioTooLargeError):
-        # Sizes read the same here as in the chats ("31 MB", "2.5 MB").
+        # Sizes read the same here as in the chats ("31 MB", "2.5 MB"). Imported here:
+        # the chat's messages bring the store (SQLAlchemy) with them, and --help must not.
+        from bot.chat.conversation.messages import megabytes
+
         size, limit = megabytes(exc.size_bytes), megabytes(exc.limit_bytes)
         return f"too big: {size}; the limit is {limit} (audio.max_input_bytes)"
     if isinstance(exc, AudioInputError):
@@ -188,12 +190,41 @@ def cache_summary(folder: Path, size_bytes: int, limit_bytes: int, hours: float)
 
 
 def _size(size_bytes: int) -> str:
+    from bot.chat.conversation.messages.numbers import megabytes  # the chat's: not at import
+
     return f"{size_bytes / 1e9:.1f} GB" if size_bytes >= 1e9 else megabytes(size_bytes)
 
 
-def model_help(name: str) -> str:
-    return f"model name (default from config: {name})"
+def model_help(name: str | None) -> str:
+    """``--model``'s help; ``None`` before ``--help`` reads the config in effect."""
+    return (
+        f"model name (default from config: {name})" if name else "model name (default from config)"
+    )
 
 
 def bad_guide(text: str) -> str:
     return f"not a level: {text!r} (a level in dB from -30 to -6, or off)"
+
+
+# --- issue 23: the command line answers at once, in one line ----------------------------
+
+
+def usage_error(message: str, command: str) -> str:
+    """argparse's complaint as one line, pointing at the help of the command that refused.
+
+    ``command`` is the refusing parser's ``prog`` (``karaoke-bot separate``).
+    """
+    return f"{PROG}: error: {message}; see `{command} --help`"
+
+
+def no_database_yet(path: Path) -> str:
+    """``stats`` where the bot has not run: nothing to count, and nothing is created."""
+    return f"no songs yet: there is no database at {path} (the bot creates it when it runs)"
+
+
+def no_such_user_yet(ref: str, path: Path) -> str:
+    return f"no such user: {ref} (there is no database at {path} yet)"
+
+
+def not_a_model_folder(folder: Path) -> str:
+    return f"argument --repo: {folder} is not a folder (make one with models make-random)"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli import messages
 from bot.cli.messages import EXIT_OK, EXIT_USAGE
-from bot.settings import Settings
+
+if TYPE_CHECKING:  # pydantic: imported when a command runs, not for --help
+    from bot.settings import Settings
 
 
 def add_models_command(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -21,6 +23,12 @@ def add_models_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     actions = parser.add_subparsers(dest="models_action", required=True)
     listing = actions.add_parser("list", help="known models and whether they are available here")
+    listing.add_argument(
+        "--repo",
+        type=Path,
+        metavar="DIR",
+        help="also list the models in this folder (as written by make-random --repo DIR)",
+    )
     listing.set_defaults(func=list_models)
     download = actions.add_parser("download", help="fetch a model into the HuggingFace cache")
     download.add_argument(
@@ -49,18 +57,26 @@ def add_models_command(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def list_models(args: argparse.Namespace, settings: Settings) -> int:
-    """Print every known model (and those in the configured model folder)."""
+    """Print every known model, and those in the configured folder and in ``--repo``.
+
+    ``make-random NAME --repo DIR`` tells the user to pass the same folder here, so a
+    model just made is seen without editing the config to point at its folder.
+    """
     from separation.model.loading import KNOWN_MODELS, is_available_locally
 
-    repo = settings.model.repo
-    names = dict(KNOWN_MODELS)
-    if repo is not None and repo.is_dir():
-        names.update({path.stem: f"from {repo}" for path in sorted(repo.glob("*.yaml"))})
-    for name, description in names.items():
-        available = is_available_locally(
-            name, repo if repo and (repo / f"{name}.yaml").exists() else None
-        )
-        marker = "available" if available else "not downloaded"
+    if args.repo is not None and not args.repo.is_dir():
+        messages.error(messages.not_a_model_folder(args.repo))
+        return EXIT_USAGE
+    folders = dict.fromkeys(repo for repo in (settings.model.repo, args.repo) if repo is not None)
+    models: dict[str, tuple[str, Path | None]] = {
+        name: (description, None) for name, description in KNOWN_MODELS.items()
+    }
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                models[path.stem] = (f"from {folder}", folder)
+    for name, (description, folder) in models.items():
+        marker = "available" if is_available_locally(name, folder) else "not downloaded"
         default = " (configured)" if name == settings.model.name else ""
         print(f"{name:<14} {marker:<15} {description}{default}")
     return EXIT_OK

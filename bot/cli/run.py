@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli import messages
 from bot.cli.messages import EXIT_OK, EXIT_USAGE
-from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.process.app import AdapterFactory
+    from bot.settings import Settings
     from separation.jobs import SeparationBackend
 
 logger = logging.getLogger(__name__)

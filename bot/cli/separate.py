@@ -25,8 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from bot.cli.separate_prep import (
@@ -43,11 +41,10 @@ from bot.cli.separate_prep import (
     plan_inputs,
     weights_problem,
 )
-from bot.settings import Settings
-from bot.settings.model import ModelSettings
 from separation.errors import AudioInputError, InvalidRenderOptionError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
+    from bot.settings import Settings
     from separation.audio.encode import EncodingSpec
     from separation.audio.render_options import RenderOptions
     from separation.jobs import JobHandle, JobResult, SeparationBackend
@@ -85,7 +82,7 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("-h", "--help", action=HelpAction, help="show this help message and exit")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("."), metavar="OUTDIR")
-    parser.add_argument("--model", help=messages.model_help(ModelSettings().name))
+    parser.add_argument("--model", help=messages.model_help(None))
     parser.add_argument(
         "--model-repo", type=Path, metavar="DIR", help="local model folder in Demucs' --repo layout"
     )
@@ -134,6 +131,8 @@ def apply_separate_overrides(args: argparse.Namespace, settings: Settings) -> No
     Raises:
         UsageError: a value the setting refuses, named by the flag (``--batch-size -3``).
     """
+    from pydantic import ValidationError  # not at the top: --help must not wait for it
+
     for dest, (section, key) in FLAG_SETTINGS.items():
         value = getattr(args, dest)
         if value is None:

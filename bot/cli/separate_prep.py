@@ -15,14 +15,17 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from bot.cli import messages
 from bot.cli.messages import UsageError
-from bot.settings import Settings
-from bot.settings.model import ModelSettings
 from separation.audio.render_options import RenderOptions
+
+if TYPE_CHECKING:  # pydantic comes with these: `--help` and usage errors must not wait
+    from bot.settings import Settings
+    from bot.settings.model import ModelSettings
 
 APP_NAME = "karaoke-bot"
 _INSTRUMENTAL = "instrumental"
@@ -50,6 +53,7 @@ class HelpAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         from bot.settings import ConfigError, load_settings, resolve_config_path
+        from bot.settings.model import ModelSettings
 
         try:
             name = load_settings(resolve_config_path(getattr(namespace, "config", None))).model.name

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli import messages
 from bot.cli.messages import EXIT_OK, EXIT_USAGE
-from bot.settings import Settings
+
+if TYPE_CHECKING:  # pydantic: imported when the command runs, not for --help
+    from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,9 @@
 The flow and the store do not know about the settings file; this module and
 ``bot.process.backend`` (the model and the worker pool, which need torch) are the only places
 that translate, so a renamed setting changes one line. Nothing here imports torch, so
-the admin commands and ``--help`` stay fast.
+the admin commands and ``--help`` stay fast; nor numpy (the chat flow's and the decoder's
+types are imported where they are built), so ``users`` and ``stats`` answer in well
+under a second.
 """
 
 from __future__ import annotations
@@ -11,17 +13,22 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from typing import TYPE_CHECKING
 
-from bot.chat.conversation.flow import FlowConfig
 from bot.settings import Settings
-from separation.audio.decode import AudioLimits
 from separation.audio.encode import EncodingSpec
 from separation.audio.ffmpeg import find_ffmpeg
 from storage.records import Platform, QuotaLimits
 from storage.store import Store
 
+if TYPE_CHECKING:
+    from bot.chat.conversation.flow import FlowConfig
+    from separation.audio.decode import AudioLimits
+
 
 def audio_limits(settings: Settings) -> AudioLimits:
+    from separation.audio.decode import AudioLimits
+
     return AudioLimits(
         max_duration_seconds=settings.audio.max_duration_seconds,
         max_input_bytes=settings.audio.max_input_bytes,
@@ -51,6 +58,8 @@ def quota_limits(settings: Settings, platform: Platform) -> QuotaLimits:
 
 def flow_config(settings: Settings) -> FlowConfig:
     """The chat flow's view of the settings."""
+    from bot.chat.conversation.flow import FlowConfig
+
     downloads, probes = ingest_parallelism(settings)
     return FlowConfig(
         model_name=settings.model.name,

@@ -15,13 +15,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeGuard, get_args
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal, TypeGuard, get_args
 
 from separation.audio.ffmpeg import stderr_tail
 from separation.audio.ffmpeg_args import command_line, file_url, input_stream
 from separation.errors import AudioExportError, OutputTooLargeError
+
+if TYPE_CHECKING:  # not at run time: the settings import the format names from here, and
+    import numpy as np  # the CLI's admin commands must not wait for numpy (issue 23)
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +171,10 @@ class StreamingEncoder:
         )
 
     def write(self, block: np.ndarray) -> None:
-        """Write ``(channels, n)`` float32 samples."""
+        """Write ``(channels, n)`` float32 samples, interleaved (``tobytes`` is C order)."""
         assert self._process.stdin is not None
         try:
-            self._process.stdin.write(np.ascontiguousarray(block.T, dtype="<f4").tobytes())
+            self._process.stdin.write(block.T.astype("<f4", copy=False).tobytes())
         except BrokenPipeError:
             self._fail("ffmpeg stopped reading")
 

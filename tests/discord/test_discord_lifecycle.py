@@ -16,9 +16,8 @@ from bot.chat.discord.adapter import (
     DiscordStartError,
 )
 from bot.chat.discord.sync import STATE_FILE_NAME
-from bot.cli.admin import open_store
 from bot.cli.main import main
-from bot.process.wiring import quota_limits
+from bot.process.wiring import open_store, quota_limits
 from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest
 from tests.support.discord_bot import (

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +14,12 @@ import pytest
 from bot.cli.admin import (
     add_admin_commands,
     db_upgrade,
-    open_store,
     show_stats,
     users_grant,
     users_show,
 )
 from bot.cli.main import main
+from bot.process.wiring import open_store
 from bot.settings import Settings
 from storage import JobRequest, QuotaLimits
 from storage.migrate import head_revision
@@ -138,6 +141,7 @@ def _users_in_store(settings: Settings) -> int:
 
 
 def test_unknown_users_are_one_line_errors(settings, capsys):
+    assert _users_in_store(settings) == 0  # a database, without them
     assert _run(settings, "users", "show", "telegram:404") == 1
     assert _one_line_error(capsys) == "karaoke-bot: error: no such user: telegram:404"
     assert _run(settings, "users", "unban", "telegram:404") == 1  # nothing to lift
@@ -232,6 +236,7 @@ def test_stats(settings, capsys):
 
 
 def test_stats_on_a_new_database(settings, capsys):
+    assert _users_in_store(settings) == 0  # created and migrated, no job yet
     assert _run(settings, "stats") == 0
     assert "no finished jobs yet" in capsys.readouterr().out
 
@@ -299,3 +304,53 @@ def test_display_names_are_printed_escaped(settings, capsys):
     assert out.startswith(f"telegram:12 {shown}\n")
     assert f"1. telegram:12 {shown}: 1 song" in out
     assert not any(line.startswith("telegram:1 ") for line in out.splitlines())
+
+
+def _cli_in(folder: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The installed command's code run in ``folder``, with no config and no data dir set."""
+    environment = {name: value for name, value in os.environ.items() if "KARAOKE" not in name}
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli.main", *argv],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "answer"),
+    [
+        (
+            ["stats"],
+            0,
+            "no songs yet: there is no database at {db} (the bot creates it when it runs)",
+        ),
+        (
+            ["users", "show", "telegram:5"],
+            1,
+            "karaoke-bot: error: no such user: telegram:5 (there is no database at {db} yet)",
+        ),
+        (
+            ["users", "unban", "telegram:5"],
+            1,
+            "karaoke-bot: error: no such user: telegram:5 (there is no database at {db} yet)",
+        ),
+        (
+            ["users", "show", "telegram-5"],
+            2,
+            "karaoke-bot: error: invalid user 'telegram-5': expected PLATFORM:ID, "
+            "e.g. telegram:12345",
+        ),
+    ],
+)
+def test_reading_commands_in_an_empty_folder_create_nothing(tmp_path, argv, code, answer):
+    """``stats`` in a fresh folder used to create ./data/karaoke.db to count nothing."""
+    completed = _cli_in(tmp_path, *argv)
+    assert completed.returncode == code
+    [line] = (completed.stdout + completed.stderr).splitlines()
+    assert line == answer.format(db=tmp_path / "data" / "karaoke.db")
+    assert list(tmp_path.iterdir()) == []

@@ -7,8 +7,7 @@ import time
 
 import aiohttp
 
-from bot.cli.admin import open_store
-from bot.process.wiring import quota_limits
+from bot.process.wiring import open_store, quota_limits
 from storage.order import StoredOrder
 from storage.records import ChatRef, JobRequest
 from tests.support.fake_bot_api import TOKEN, FakeBotApi

@@ -13,7 +13,7 @@ bot token). Nothing here writes except a probe file in the data directory, remov
 once.
 """
 
-from bot.cli.check.command import add_check_command, check_command, run_checks
+from bot.cli.check.command import check_command, run_checks
 from bot.cli.check.findings import Finding, Level
 from bot.cli.check.machine import (
     check_cache,
@@ -31,7 +31,6 @@ __all__ = [
     "MASK",
     "Finding",
     "Level",
-    "add_check_command",
     "check_cache",
     "check_command",
     "check_data_dir",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from bot.cli.check.findings import Finding
 from bot.cli.check.machine import (
@@ -22,16 +21,6 @@ from bot.ops.secrets import (
 )
 from bot.process.wiring import audio_limits
 from bot.settings import Settings, resolve_config_path
-
-
-def add_check_command(subparsers: argparse._SubParsersAction[Any]) -> None:
-    parser = subparsers.add_parser(
-        "check",
-        help="validate the configuration and environment without starting the bot",
-        description="Prints the effective settings (secrets masked), then one OK/WARN/FATAL "
-        "line per check; exits 1 when anything is fatal.",
-    )
-    parser.set_defaults(func=check_command)
 
 
 def check_command(args: argparse.Namespace, settings: Settings) -> int:
