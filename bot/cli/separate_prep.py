@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,29 @@ APP_NAME = "karaoke-bot"
 _INSTRUMENTAL = "instrumental"
 _DEMUCS_NAMESPACE = "adefossez"
 """Where Demucs publishes its models on the HuggingFace hub (``demucs.hf``)."""
+
+
+BUILT_IN_MODEL = "htdemucs"
+"""``model.name``'s default (``bot.settings.model.ModelSettings``; a test keeps the two
+equal), here so that ``separate --help`` loads no pydantic and no store."""
+
+
+def configured_model(config: Path | None) -> str:
+    """The model the config in effect names, for ``--help``: read with tomllib alone.
+
+    The file is found as ``bot.settings.resolve_config_path`` finds it (``--config``,
+    else ``$KARAOKE_CONFIG``, else ``./config.toml``); no environment variable overrides
+    ``model.name``. A file that cannot be read leaves the built-in default named: the
+    command itself reports it when it runs.
+    """
+    from_env = os.environ.get("KARAOKE_CONFIG")
+    path = config or (Path(from_env) if from_env else Path("config.toml"))
+    try:
+        model = tomllib.loads(path.read_text(encoding="utf-8")).get("model")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return BUILT_IN_MODEL
+    name = model.get("name") if isinstance(model, dict) else None
+    return name if isinstance(name, str) and name else BUILT_IN_MODEL
 
 
 class HelpAction(argparse.Action):
@@ -52,13 +76,7 @@ class HelpAction(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        from bot.settings import ConfigError, load_settings, resolve_config_path
-        from bot.settings.model import ModelSettings
-
-        try:
-            name = load_settings(resolve_config_path(getattr(namespace, "config", None))).model.name
-        except ConfigError:
-            name = ModelSettings().name
+        name = configured_model(getattr(namespace, "config", None))
         for action in parser._actions:
             if "--model" in action.option_strings:
                 action.help = messages.model_help(name)

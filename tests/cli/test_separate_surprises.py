@@ -185,3 +185,11 @@ def test_a_missing_model_folder_is_refused_before_anything_is_created(
         "or is not a folder"
     )
     assert list(Path.cwd().iterdir()) == [] and not user_cache.exists()
+
+
+def test_the_help_names_the_same_built_in_model_as_the_settings():
+    """``separate --help`` reads the config without pydantic; its fallback must agree."""
+    from bot.cli.separate_prep import BUILT_IN_MODEL
+    from bot.settings.model import ModelSettings
+
+    assert ModelSettings().name == BUILT_IN_MODEL
