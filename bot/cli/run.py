@@ -76,7 +76,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     factories = adapter_factories(settings)
     try:
         if settings.backend.kind != "distributed":  # a front-end loads no model
-            _ensure_weights(settings)
+            ensure_configured_weights(settings)
         asyncio.run(_serve(settings, factories))
     except start_errors() as exc:
         messages.error(str(exc))
@@ -84,7 +84,13 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _ensure_weights(settings: Settings) -> None:
+def ensure_configured_weights(settings: Settings) -> None:
+    """The configured model's weights on this machine, fetched once when missing and
+    allowed (``separation.model.loading.ensure_weights``), before anything is created.
+
+    Raises:
+        ModelNotAvailableError: they are missing and cannot be fetched (one line).
+    """
     from separation.model.loading import ensure_weights
 
     model = settings.model
