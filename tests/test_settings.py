@@ -38,7 +38,7 @@ def test_example_config_documents_every_setting_with_its_default():
     example = tomllib.loads(text)
     defaults = Settings()
     commented = _commented_keys(text)
-    for path, _field in _leaf_settings(Settings):
+    for path, field in _leaf_settings(Settings):
         section = example
         for part in path[:-1]:
             section = section.get(part, {})
@@ -49,7 +49,10 @@ def test_example_config_documents_every_setting_with_its_default():
             value = section[path[-1]]
             assert type(default)(value) == default if default is not None else True, path
         else:
-            assert default is None and path[-1] in commented, f"{'.'.join(path)} undocumented"
+            # Declared unset (None), whatever a validator makes of it (a platform's
+            # ``enabled`` follows its token): shown commented out.
+            declared = field.get_default(call_default_factory=True)
+            assert declared is None and path[-1] in commented, f"{'.'.join(path)} undocumented"
 
 
 def test_example_config_loads():
@@ -217,3 +220,38 @@ def test_s3_credentials_come_in_pairs_and_from_the_environment(tmp_path):
     config.write_text('[blobs]\nkind = "s3"\n')
     with pytest.raises(ConfigError, match=r"endpoint_url and blobs.bucket"):
         load_settings(config, {})
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "telegram", "discord"),
+    [
+        ("", {}, False, False),
+        ("", {"KARAOKE_TELEGRAM_TOKEN": "1:x"}, True, False),
+        ("", {"KARAOKE_DISCORD_TOKEN": "MTIz"}, False, True),
+        ("[telegram]\nenabled = false\n", {"KARAOKE_TELEGRAM_TOKEN": "1:x"}, False, False),
+        ("[telegram]\nenabled = true\n", {}, True, False),
+        ('[discord]\ntoken = "MTIz"\n', {}, False, True),
+    ],
+)
+def test_a_platform_is_enabled_by_its_token_unless_the_config_says_no(
+    tmp_path, config, environ, telegram, discord
+):
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    settings = load_settings(path if config else None, environ)
+    assert (settings.telegram.enabled, settings.discord.enabled) == (telegram, discord)
+
+
+def test_no_config_at_all_is_a_whole_set_of_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, {"KARAOKE_TELEGRAM_TOKEN": "1:x"})
+    assert settings.general.data_dir == Path("data")  # ./data where the bot is started
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.backend.kind == "local"
+    assert settings.model.name == "htdemucs" and settings.model.allow_download
+    assert not (tmp_path / "data").exists()  # loading settings creates nothing
+
+
+def test_a_missing_config_file_says_what_to_do_next(tmp_path):
+    with pytest.raises(ConfigError, match=r"copy config\.example\.toml to config\.toml"):
+        load_settings(tmp_path / "config.toml")

@@ -43,8 +43,19 @@ class UsageError(ValueError):
 
 INTERRUPTED = "interrupted"
 NO_PLATFORM = (
-    "no chat platform is enabled: set telegram.enabled = true (or discord.enabled) in the config"
+    "no chat platform is enabled: set KARAOKE_TELEGRAM_TOKEN or KARAOKE_DISCORD_TOKEN "
+    "(a platform whose token is set is enabled unless the config says enabled = false)"
 )
+
+
+def no_token(platform: str, variable: str) -> str:
+    """A platform is enabled without its token (said before anything is created)."""
+    return (
+        f"{platform.capitalize()} is enabled but no token is set: "
+        f"set {variable} or {platform}.token"
+    )
+
+
 WORKER_NEEDS_DISTRIBUTED = (
     'worker needs backend.kind = "distributed" (and a PostgreSQL database.url) in the config; '
     "with the local backend, run separates songs itself"

@@ -53,17 +53,48 @@ def start_errors() -> tuple[type[Exception], ...]:
     return (StartError, StorageError, SeparationError)
 
 
+def missing_token(settings: Settings) -> str | None:
+    """Why ``run`` cannot start for want of a token, or None: checked before the data
+    folder, the database or the model are touched, so a refused start leaves nothing."""
+    from bot.settings.loading import PLATFORM_TOKENS, secret_value
+
+    sections = {"telegram": settings.telegram, "discord": settings.discord}
+    if not any(section.enabled for section in sections.values()):
+        return messages.NO_PLATFORM
+    for platform, section in sections.items():
+        if section.enabled and not secret_value(section.token):
+            return messages.no_token(platform, PLATFORM_TOKENS[platform])
+    return None
+
+
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    factories = adapter_factories(settings)
-    if not factories:
-        messages.error(messages.NO_PLATFORM)
+    """Check first (tokens, then weights: fetched once when missing), create after."""
+    problem = missing_token(settings)
+    if problem is not None:
+        messages.error(problem)
         return EXIT_START_FAILED
+    factories = adapter_factories(settings)
     try:
+        if settings.backend.kind != "distributed":  # a front-end loads no model
+            ensure_configured_weights(settings)
         asyncio.run(_serve(settings, factories))
     except start_errors() as exc:
         messages.error(str(exc))
         return EXIT_START_FAILED
     return EXIT_OK
+
+
+def ensure_configured_weights(settings: Settings) -> None:
+    """The configured model's weights on this machine, fetched once when missing and
+    allowed (``separation.model.loading.ensure_weights``), before anything is created.
+
+    Raises:
+        ModelNotAvailableError: they are missing and cannot be fetched (one line).
+    """
+    from separation.model.loading import ensure_weights
+
+    model = settings.model
+    ensure_weights(model.name, model.repo, allow_download=model.allow_download, progress=True)
 
 
 async def _serve(settings: Settings, factories: list[AdapterFactory]) -> None:

@@ -33,6 +33,9 @@ def worker_command(args: argparse.Namespace, settings: Settings) -> int:
     if settings.backend.kind != "distributed":
         messages.error(messages.WORKER_NEEDS_DISTRIBUTED)
         return EXIT_USAGE
+    from bot.cli.run import ensure_configured_weights
+
+    ensure_configured_weights(settings)  # the first start fetches them, as run does
     asyncio.run(_work(settings))
     return EXIT_OK
 

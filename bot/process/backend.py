@@ -100,7 +100,9 @@ def build_pool(
     With ``metrics``, every forward pass's batch size is recorded (from the worker thread;
     prometheus-client is thread-safe), and the result cache's disk use is exported.
     """
-    models = ModelCache(allow_download=settings.model.allow_download)
+    # Never a download here: ``run`` and ``separate`` fetch missing weights first
+    # (``ensure_weights``: one progress bar, before anything is created).
+    models = ModelCache()
 
     def load(device: torch.device) -> LoadedModel:
         model = models.get(settings.model.name, repo=settings.model.repo, device=device)

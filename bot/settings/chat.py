@@ -5,16 +5,34 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from bot.settings.base import Section
 
 
-class TelegramSettings(Section):
+class PlatformSection(Section):
+    """What every chat platform's table shares: ``enabled`` follows the token unless
+    the config says otherwise (each platform redeclares both with its own description)."""
+
+    enabled: bool | None = None
+    """Start the platform's bot; unset: started when its token is set."""
+    token: SecretStr | None = None
+    """The platform's bot token."""
+
+    @model_validator(mode="after")
+    def _enabled_by_its_token(self) -> PlatformSection:
+        """An unset ``enabled`` becomes whether a token is set; an explicit value stays."""
+        if self.enabled is None:
+            self.enabled = bool(self.token and self.token.get_secret_value())
+        return self
+
+
+class TelegramSettings(PlatformSection):
     """The Telegram bot (python-telegram-bot): token, admins, Bot API server, webhook."""
 
-    enabled: bool = False
-    """Start the Telegram bot."""
+    enabled: bool | None = None
+    """Start the Telegram bot; unset: started when its token is set (so
+    ``KARAOKE_TELEGRAM_TOKEN=... karaoke-bot run`` is a whole deployment)."""
     token: SecretStr | None = None
     """Better given as KARAOKE_TELEGRAM_TOKEN than written here."""
     admin_ids: list[int] = Field(default_factory=list)
@@ -38,11 +56,11 @@ class TelegramSettings(Section):
     """Better given as KARAOKE_TELEGRAM_WEBHOOK_SECRET than written here."""
 
 
-class DiscordSettings(Section):
+class DiscordSettings(PlatformSection):
     """The Discord bot (discord.py): token, admins, song channels, slash commands."""
 
-    enabled: bool = False
-    """Start the Discord bot."""
+    enabled: bool | None = None
+    """Start the Discord bot; unset: started when its token is set (KARAOKE_DISCORD_TOKEN)."""
     token: SecretStr | None = None
     """Better given as KARAOKE_DISCORD_TOKEN than written here."""
     admin_ids: list[int] = Field(default_factory=list)

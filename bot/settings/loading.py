@@ -34,7 +34,11 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
+            raise ConfigError(
+                f"config file not found: {path} (copy config.example.toml to config.toml, "
+                "see Quick start in the README; without --config the bot runs on defaults "
+                "and KARAOKE_TELEGRAM_TOKEN)"
+            ) from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
@@ -102,6 +106,14 @@ def _sqlite_url_against(base: Path, text: str) -> str:
     if database.startswith("file:") or Path(database).is_absolute():
         return text
     return url.set(database=str(base / database)).render_as_string(hide_password=False)
+
+
+# The variable that gives each chat platform its token (and so enables it, unless the
+# config says ``enabled = false``; ``bot.settings.chat``).
+PLATFORM_TOKENS: dict[str, str] = {
+    "telegram": "KARAOKE_TELEGRAM_TOKEN",
+    "discord": "KARAOKE_DISCORD_TOKEN",
+}
 
 
 def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:

@@ -30,8 +30,9 @@ class ModelSettings(Section):
     precision: PrecisionSetting = "auto"
     """The forward pass's number format: "auto" (bf16 where the CPU or GPU computes it
     natively, fp32 elsewhere), "fp32", "bf16" or "fp16" (see ``separation.model.precision``)."""
-    allow_download: bool = False
-    """Fetch missing weights from the HuggingFace hub at start (needs internet)."""
+    allow_download: bool = True
+    """Fetch missing weights from the HuggingFace hub once, at the first start (needs
+    internet); false, or HF_HUB_OFFLINE=1 (as in the Docker image), never downloads."""
 
     @field_validator("device")
     @classmethod

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import torch
@@ -145,10 +145,14 @@ def _cached_file(repo_id: str, filename: str) -> str:
     return path
 
 
-def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
+def _fetch_hub_files(name: str, *, allow_download: bool) -> tuple[dict[str, Any], list[str]]:
+    """The bag description of ``name`` and the paths of its weight files, from the
+    HuggingFace cache, fetched from the hub first when ``allow_download``.
+
+    Raises:
+        ModelNotAvailableError: with a message that says how to obtain the weights.
+    """
     import yaml
-    from demucs.apply import BagOfModels
-    from demucs.hf import load_safetensors_model
     from huggingface_hub import hf_hub_download
 
     repo_id, short_name = _hf_repo_id(name)
@@ -160,7 +164,7 @@ def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
 
     try:
         with open(fetch(f"{short_name}.yaml"), encoding="utf-8") as handle:
-            bag = yaml.safe_load(handle)
+            bag: dict[str, Any] = yaml.safe_load(handle)
         paths = [fetch(f"{sig}.safetensors") for sig in bag["models"]]
     except Exception as exc:  # hub errors differ between versions; all mean "not here"
         detail = (
@@ -169,6 +173,14 @@ def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
             else (f"download failed: {type(exc).__name__}")
         )
         raise ModelNotAvailableError(_missing_weights_message(name, detail)) from exc
+    return bag, paths
+
+
+def _load_from_hub(name: str, *, allow_download: bool) -> nn.Module:
+    from demucs.apply import BagOfModels
+    from demucs.hf import load_safetensors_model
+
+    bag, paths = _fetch_hub_files(name, allow_download=allow_download)
     models = [load_safetensors_model(path) for path in paths]
     return BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
@@ -178,16 +190,21 @@ def _load_from_repo(name: str, repo: Path) -> nn.Module:
     from demucs.repo import ModelLoadingError
 
     if not repo.is_dir():
-        raise ModelNotAvailableError(f"model folder {repo} does not exist or is not a folder")
+        raise ModelNotAvailableError(_no_repo_folder(repo))
     try:
         model: nn.Module = get_model(name, repo=repo)  # it declares no return type
     except ModelLoadingError as exc:
-        available = sorted(p.stem for p in repo.glob("*.yaml"))
-        raise ModelNotAvailableError(
-            f"model '{name}' not found in {repo} (available: {', '.join(available) or 'none'}): "
-            f"{exc}"
-        ) from exc
+        raise ModelNotAvailableError(f"{_not_in_repo(name, repo)}: {exc}") from exc
     return model
+
+
+def _no_repo_folder(repo: Path) -> str:
+    return f"model folder {repo} does not exist or is not a folder"
+
+
+def _not_in_repo(name: str, repo: Path) -> str:
+    available = sorted(p.stem for p in repo.glob("*.yaml"))
+    return f"model '{name}' not found in {repo} (available: {', '.join(available) or 'none'})"
 
 
 def load_model(
@@ -295,9 +312,11 @@ def check_hub_reachable(timeout: float = 5.0) -> None:
 
     if constants.HF_HUB_OFFLINE:
         raise ModelNotAvailableError("HF_HUB_OFFLINE is set: downloads are disabled")
-    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
+    endpoint = urlsplit(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
         raise ModelNotAvailableError(
             f"cannot reach the HuggingFace hub ({host}): {exc}. Download the weights on a "
@@ -306,10 +325,54 @@ def check_hub_reachable(timeout: float = 5.0) -> None:
 
 
 def download_model(name: str) -> None:
-    """Fill the HuggingFace cache with ``name``'s weights (needs internet).
+    """Fill the HuggingFace cache with ``name``'s weights (needs internet), checking on
+    the hub that cached files are current.
 
     Raises:
         ModelNotAvailableError: the hub cannot be reached or has no such model.
     """
     check_hub_reachable()
-    _load_from_hub(name, allow_download=True)
+    _fetch_hub_files(name, allow_download=True)
+
+
+def ensure_weights(name: str, repo: Path | None, *, allow_download: bool, progress: bool) -> None:
+    """Make sure ``name``'s weights are on this machine before anything is started.
+
+    The first ``run`` or ``separate`` on a machine with internet fetches the model once
+    (huggingface_hub's own progress bar when ``progress``), as the Demucs CLI does; later
+    starts find it in the cache and never touch the network. A local ``repo`` folder is
+    never downloaded into: what is missing there is said at once.
+
+    Raises:
+        ModelNotAvailableError: the weights are missing and downloading is disabled
+            (``model.allow_download = false`` or ``HF_HUB_OFFLINE``), the hub cannot be
+            reached, or it has no such model; one line that says how to get them.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils.tqdm import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+
+    if repo is not None:  # a local folder: said now, before the bot creates anything
+        if not repo.is_dir():
+            raise ModelNotAvailableError(_no_repo_folder(repo))
+        if not is_available_locally(name, repo):
+            raise ModelNotAvailableError(_not_in_repo(name, repo))
+        return
+    if is_available_locally(name):
+        return
+    if not allow_download or constants.HF_HUB_OFFLINE:
+        why = "model.allow_download = false" if not allow_download else "HF_HUB_OFFLINE is set"
+        raise ModelNotAvailableError(_missing_weights_message(name, f"not downloaded; {why}"))
+    logger.info("model %s: downloading its weights once (to %s)", name, constants.HF_HUB_CACHE)
+    check_hub_reachable()
+    was_disabled = are_progress_bars_disabled()
+    if not progress:
+        disable_progress_bars()
+    try:
+        _fetch_hub_files(name, allow_download=True)
+    finally:
+        if not was_disabled:
+            enable_progress_bars()

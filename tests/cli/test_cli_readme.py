@@ -72,6 +72,7 @@ SHOWN = [
 
 def test_the_readme_shows_the_commands_a_new_user_types():
     for expected in (
+        "karaoke-bot run",  # nothing but a token (issue 23)
         "karaoke-bot run --config config.toml",
         "karaoke-bot check --config config.toml",
         "karaoke-bot models make-random demo --repo models/",
@@ -90,6 +91,21 @@ def test_the_docs_show_the_commands_an_operator_types():
     ):
         assert expected in DOCS_COMMANDS, DOCS_COMMANDS
     assert len(DOCS_COMMANDS) >= 10
+
+
+def test_the_readme_and_install_page_show_the_token_only_start_and_the_random_model():
+    """Issue 23: a token is a whole deployment; the bot runs on ``make-random``'s model;
+    a CPU-only machine is told where torch's CPU build is."""
+    install = (ROOT / "docs" / "pages" / "deploying" / "install.md").read_text("utf-8")
+    readme = README.read_text(encoding="utf-8")
+    for text in (readme, install):
+        assert "export KARAOKE_TELEGRAM_TOKEN=" in text
+        assert "model.name" in text or 'name = "demo"' in text
+    assert 'name = "demo"\nrepo = "models/"' in install
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in install
+    # fresh-start-check runs the README's two commands verbatim.
+    assert "pip install torch==2.13.0 -e . && karaoke-bot run --config config.toml" in readme
+    assert "pip install torch==2.13.0 -e '.[test]' && python -m pytest -q" in readme
 
 
 @pytest.mark.parametrize(("page", "command"), SHOWN)

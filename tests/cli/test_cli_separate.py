@@ -141,8 +141,9 @@ def test_models_download_of_an_unknown_name_lists_the_known_ones(cli, capsys, mo
 def test_run_without_a_platform_uses_the_same_prefix(cli, capsys):
     assert main(["run"]) == 2
     assert _error_lines(capsys) == [
-        "karaoke-bot: error: no chat platform is enabled: set telegram.enabled = true "
-        "(or discord.enabled) in the config"
+        "karaoke-bot: error: no chat platform is enabled: set KARAOKE_TELEGRAM_TOKEN or "
+        "KARAOKE_DISCORD_TOKEN (a platform whose token is set is enabled unless the config "
+        "says enabled = false)"
     ]
 
 

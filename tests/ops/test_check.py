@@ -97,7 +97,11 @@ def test_a_good_config_is_ready_and_never_prints_the_token(tmp_path, empty_hub, 
 
 
 def test_this_machine_without_weights_gets_a_clear_verdict(tmp_path, empty_hub, capsys):
-    config = _write_config(tmp_path / "config.toml", {"general": {"data_dir": tmp_path}})
+    # Downloads switched off (by default the first start fetches them: a WARN, below).
+    config = _write_config(
+        tmp_path / "config.toml",
+        {"general": {"data_dir": tmp_path}, "model": {"allow_download": False}},
+    )
     code, lines = _check(config, capsys)
     assert code == 1
     fatal = [line for line in _findings(lines) if line.startswith("FATAL")]
