@@ -211,8 +211,10 @@ def _separate_locally(
     scratch: tempfile.TemporaryDirectory[str] | None,
 ) -> int:
     """Run the inputs through a pool of this process; then say where the cache is."""
+    from bot.cli.run import ensure_configured_weights
     from bot.process.backend import build_pool, configure_torch, pool_config  # torch: only here
 
+    ensure_configured_weights(settings)  # fetched once on first use, before any folder
     configure_torch(settings)
     config = pool_config(settings)
     # Every input is this one user's: the pool's per-user and queue limits must admit all.

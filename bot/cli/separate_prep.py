@@ -191,7 +191,8 @@ def weights_problem(model: ModelSettings) -> str | None:
     """Why ``model`` cannot be loaded on this machine, found without importing torch.
 
     Mirrors where ``separation.model.loading`` looks: the ``--repo`` folder, else the
-    HuggingFace cache (unless downloads are allowed, then the loader fetches them).
+    HuggingFace cache (unless downloads are allowed and the hub is not switched off:
+    then ``separation.model.loading.ensure_weights`` fetches them before any work).
     """
     name, repo = model.name, model.repo
     if repo is not None:
@@ -200,7 +201,9 @@ def weights_problem(model: ModelSettings) -> str | None:
         if (repo / f"{name}.yaml").is_file() or any(repo.glob(f"{name}*.th")):
             return None
         return messages.model_not_in_folder(name, repo, sorted(p.stem for p in repo.glob("*.yaml")))
-    if model.allow_download:
+    from huggingface_hub import constants  # no torch in it
+
+    if model.allow_download and not constants.HF_HUB_OFFLINE:
         return None
     return None if _in_hub_cache(name) else messages.weights_missing(name)
 
