@@ -312,3 +312,20 @@ def test_the_cache_is_measured_on_disk_against_its_limit(tmp_path, empty_hub, mo
     assert code == 0  # a warning: the bot evicts at start
     warning = next(line for line in lines if line.startswith(f"WARN  cache {cache}: "))
     assert "1.5 MB on disk of 1.0 MB (pool.cache_max_bytes): over its limit" in warning
+
+
+def test_missing_weights_with_the_hub_switched_off_are_fatal(
+    tmp_path, empty_hub, capsys, monkeypatch
+):
+    """Downloads allowed but ``HF_HUB_OFFLINE`` (the Docker image): nothing can fetch them."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    config = _write_config(
+        tmp_path / "config.toml",
+        {"general": {"data_dir": tmp_path}, "model": {"allow_download": True}},
+    )
+    code, lines = _check(config, capsys)
+    assert code == 1
+    expected = "FATAL model htdemucs: weights not found in the HuggingFace cache"
+    assert any(line.startswith(expected) and "HF_HUB_OFFLINE is set" in line for line in lines)

@@ -59,15 +59,19 @@ def check_model(settings: Settings) -> Finding:
         return Finding("FATAL", subject, f"model folder {repo} does not exist")
     if is_available_locally(name, repo):
         return Finding("OK", subject, f"weights found in {repo or _hub_cache()}")
-    if settings.model.allow_download:
+    from huggingface_hub import constants
+
+    if settings.model.allow_download and repo is None and not constants.HF_HUB_OFFLINE:
         return Finding(
             "WARN", subject, "weights not downloaded yet: fetched at start (needs internet)"
         )
     return Finding(
         "FATAL",
         subject,
-        f"weights not found in {repo or _hub_cache()}: run `karaoke-bot models download "
-        f"{name}` where there is internet and copy the cache over, or set model.repo",
+        f"weights not found in {repo or _hub_cache()}"
+        f"{' and HF_HUB_OFFLINE is set' if repo is None and constants.HF_HUB_OFFLINE else ''}: "
+        f"run `karaoke-bot models download {name}` where there is internet and copy the "
+        "cache over, or set model.repo",
     )
 
 
