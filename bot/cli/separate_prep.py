@@ -203,9 +203,18 @@ def weights_problem(model: ModelSettings) -> str | None:
         return messages.model_not_in_folder(name, repo, sorted(p.stem for p in repo.glob("*.yaml")))
     from huggingface_hub import constants  # no torch in it
 
-    if model.allow_download and not constants.HF_HUB_OFFLINE:
+    from separation.errors import ModelNotAvailableError
+    from separation.model.hub import check_hub_reachable, missing_weights_message
+
+    if _in_hub_cache(name):
         return None
-    return None if _in_hub_cache(name) else messages.weights_missing(name)
+    if model.allow_download and not constants.HF_HUB_OFFLINE:
+        try:  # fetched before any work; an offline machine is told now, not after torch
+            check_hub_reachable()
+        except ModelNotAvailableError as exc:
+            return missing_weights_message(name, str(exc))
+        return None
+    return messages.weights_missing(name)
 
 
 def _in_hub_cache(name: str) -> bool:

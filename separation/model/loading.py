@@ -10,18 +10,17 @@ bags) is loaded through ``demucs.pretrained.get_model`` unchanged.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 import torch
 from torch import nn
 
 from separation.errors import DeviceError, ModelNotAvailableError
+from separation.model.hub import check_hub_reachable, missing_weights_message
 from separation.model.precision import Precision
 
 logger = logging.getLogger(__name__)
@@ -108,17 +107,6 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def _missing_weights_message(name: str, detail: str) -> str:
-    return (
-        f"weights for model '{name}' are not available on this machine ({detail}). "
-        f"Fetch them on a machine with internet access with "
-        f"`karaoke-bot models download {name}` (they go to the HuggingFace cache, "
-        f"~/.cache/huggingface or $HF_HOME; copy that folder over), or point "
-        f"`model.repo` / `--model-repo` at a folder in Demucs' --repo layout "
-        f"(SIG.th files and {name}.yaml)."
-    )
-
-
 def _hf_repo_id(name: str) -> tuple[str, str]:
     from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
 
@@ -172,7 +160,7 @@ def _fetch_hub_files(name: str, *, allow_download: bool) -> tuple[dict[str, Any]
             if not allow_download
             else (f"download failed: {type(exc).__name__}")
         )
-        raise ModelNotAvailableError(_missing_weights_message(name, detail)) from exc
+        raise ModelNotAvailableError(missing_weights_message(name, detail)) from exc
     return bag, paths
 
 
@@ -299,31 +287,6 @@ def is_available_locally(name: str, repo: Path | None = None) -> bool:
     return True
 
 
-def check_hub_reachable(timeout: float = 5.0) -> None:
-    """Fail in seconds when the hub cannot be reached.
-
-    huggingface_hub retries unreachable hosts with back-off for about a minute; an
-    operator on an offline machine should get one clear line instead.
-
-    Raises:
-        ModelNotAvailableError: offline mode is set, or the hub's host does not answer.
-    """
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        raise ModelNotAvailableError("HF_HUB_OFFLINE is set: downloads are disabled")
-    endpoint = urlsplit(constants.ENDPOINT)
-    host = endpoint.hostname or "huggingface.co"
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        raise ModelNotAvailableError(
-            f"cannot reach the HuggingFace hub ({host}): {exc}. Download the weights on a "
-            "machine with internet access and copy the HuggingFace cache folder over."
-        ) from exc
-
-
 def download_model(name: str) -> None:
     """Fill the HuggingFace cache with ``name``'s weights (needs internet), checking on
     the hub that cached files are current.
@@ -365,7 +328,7 @@ def ensure_weights(name: str, repo: Path | None, *, allow_download: bool, progre
         return
     if not allow_download or constants.HF_HUB_OFFLINE:
         why = "model.allow_download = false" if not allow_download else "HF_HUB_OFFLINE is set"
-        raise ModelNotAvailableError(_missing_weights_message(name, f"not downloaded; {why}"))
+        raise ModelNotAvailableError(missing_weights_message(name, f"not downloaded; {why}"))
     logger.info("model %s: downloading its weights once (to %s)", name, constants.HF_HUB_CACHE)
     check_hub_reachable()
     was_disabled = are_progress_bars_disabled()
