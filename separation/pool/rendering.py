@@ -171,7 +171,7 @@ class Renderer:
             dict(metadata.get("input_tags", {})),
             str(metadata.get("fallback_title") or "song"),
             names,
-            options.title_suffix(),
+            options,
         )
         staging = await run_blocking(None, self._cache.staging)
         try:
