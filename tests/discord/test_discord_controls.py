@@ -103,6 +103,13 @@ async def test_buttons_re_render_and_refuse_strangers(discord_bot):
 
     mark = await _press(bot, slower, "Key +1", user_id=OTHER_USER_ID)
     await bot.wait_for_text(messages.CONTROL_UNKNOWN, since=mark)
+    await bot.settle()
+    # Refused with an ephemeral followup only the stranger sees (flag 64, issue 23), and
+    # nothing at all posted in the channel: no refusal, no files.
+    [refusal] = [c for c in bot.api.calls[mark:] if c.text is not None]
+    assert refusal.kind == "followup" and refusal.payload["flags"] & 64
+    assert refusal.text == messages.CONTROL_UNKNOWN  # no mention: nobody else is told
+    assert [c for c in bot.api.calls[mark:] if c.kind == "send"] == []
     assert await _uploads_after(bot, mark, 0) == []
 
 
@@ -115,7 +122,11 @@ async def test_a_press_after_a_restart_works(discord_bot, discord_api):
     bot.app = await start_discord_app(discord_api, bot.settings)
     mark = await _press(bot, result, "Guide vocal on")
     [guided] = await _uploads_after(bot, mark)
-    assert _file_names(guided)[0] == f"clip (Instrumental, guide vocal {MINUS}12 dB).mp3"
+    # The guide is in the instrumental only: the vocals say nothing was done to them.
+    assert _file_names(guided) == [
+        f"clip (Instrumental, guide vocal {MINUS}12 dB).mp3",
+        "clip (Vocals).mp3",
+    ]
     assert "Guide vocal off" in _buttons(guided.message)
 
 
