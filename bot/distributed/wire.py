@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import separation.errors as separation_errors
-from separation.audio.encode import EncodingSpec, StemMode, is_stem_mode
+from separation.audio.encode import EncodingSpec, is_stem_mode
 from separation.audio.ffmpeg import ProbeResult
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
@@ -117,7 +117,6 @@ def render_to_payload(request: RenderRequest, *, job_id: str) -> dict[str, Any]:
         "max_output_bytes": request.max_output_bytes,
         "min_mp3_bitrate": request.min_mp3_bitrate,
         "lane": int(request.lane),
-        "stems": request.stems,
     }
 
 
@@ -140,19 +139,7 @@ def render_from_payload(payload: Mapping[str, Any]) -> RenderRequest:
         max_output_bytes=payload.get("max_output_bytes"),
         min_mp3_bitrate=int(payload.get("min_mp3_bitrate", 96)),
         lane=Lane(int(payload.get("lane", Lane.AFTER_THE_FACT))),
-        stems=_stem_mode(payload.get("stems")),
     )
-
-
-def _stem_mode(value: Any) -> StemMode | None:
-    """A render's stem mode from a payload (None: older front-ends sent none).
-
-    Raises:
-        ValueError: a payload we did not write.
-    """
-    if value is None or is_stem_mode(value):
-        return value
-    raise ValueError(f"unknown stem mode {value!r}")
 
 
 def _encoding(payload: Mapping[str, Any]) -> EncodingSpec:

@@ -22,8 +22,9 @@ fails with :class:`StemsExpiredError`: the user is told to send the song again.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -122,8 +123,9 @@ class Renderer:
         is a render with no change (seconds of ffmpeg), never a forward pass (issue 23).
 
         ``pointers``: the stems pointers to try, in order (``SeparationPool``,
-        ``ResultCache.point_at_stems``). The
-        result's ``cache_key`` is the separation's, whose stems its buttons render from.
+        ``ResultCache.point_at_stems``). The result's entry keeps the stems too
+        (:func:`_kept_stems`), so its ``cache_key`` is all its buttons, a distributed
+        worker publishing it and a front-end downloading it need.
         """
         for pointer in pointers:
             source_key = await run_blocking(None, self._cache.stems_pointed_at, pointer)
@@ -139,10 +141,9 @@ class Renderer:
                 stems=request.stems,
             )
             try:
-                result = await self.render(render, sample_rate=sample_rate)
+                return await self.render(render, sample_rate=sample_rate)
             except StemsExpiredError:  # the pointer outlived its song: separate afresh
                 continue
-            return dataclasses.replace(result, cache_key=source_key)
         return None
 
     async def render(self, request: RenderRequest, *, sample_rate: int) -> JobResult:
@@ -228,6 +229,7 @@ class Renderer:
             logger.info(
                 "rendered %s (%s) from %s", key[:12], options.cache_token(), source.key[:12]
             )
+            stems = await run_blocking(None, _kept_stems, source, staging, options)
             return await run_blocking(
                 None,
                 self._cache.commit,
@@ -241,7 +243,10 @@ class Renderer:
                     rendered.gain,
                     **{RENDER_OF: source.key},  # evicted before it, never instead of it
                     render=options.cache_token(),
+                    fallback_title=metadata.get("fallback_title"),
+                    stems_scale=metadata.get("stems_scale"),
                 ),
+                stems,
             )
         except BaseException:
             await run_blocking(None, self._cache.discard_staging, staging)
@@ -286,3 +291,24 @@ def _output_names(source: CacheEntry, request: RenderRequest) -> list[str]:
     if request.stems == "two":
         return [INSTRUMENTAL, VOCALS]
     return list(source.outputs)
+
+
+def _kept_stems(
+    source: CacheEntry, staging: Path, options: RenderOptions
+) -> dict[str, Path] | None:
+    """The source's stems, linked into a render's staging folder when the render changes
+    nothing (the song in another format or stem mode): that entry is then a song of its
+    own whose buttons work and whose key names every file a distributed worker publishes.
+    Hard links cost no disk (the size limit counts them twice, erring on the safe side);
+    a copy where links are not possible. None for a key, tempo or guide change."""
+    if not options.is_identity:
+        return None
+    kept: dict[str, Path] = {}
+    for name, path in source.stems.items():
+        target = staging / path.name
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
+        kept[name] = target
+    return kept

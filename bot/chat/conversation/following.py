@@ -149,7 +149,6 @@ class JobFollowing(FlowCore):
             order.controls,
             encoding=order.encoding(self._config.encoding),
             max_output_bytes=replier.upload_plan.max_file_bytes,
-            stems=order.stems,
         )
 
     async def _deliver(

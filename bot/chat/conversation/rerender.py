@@ -33,7 +33,7 @@ from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance, RenderAllowanceUsedError
 from bot.chat.conversation.types import ChatUser, Replier, error_reference
-from separation.audio.encode import EncodingSpec, StemMode
+from separation.audio.encode import EncodingSpec
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
 from separation.errors import (
@@ -156,7 +156,6 @@ class Rerenderer:
             encoding=SongOrder.of_job(job).encoding(self._encoding),
             max_output_bytes=replier.upload_plan.max_file_bytes,
             min_mp3_bitrate=self._min_mp3_bitrate,
-            stems=SongOrder.of_job(job).stems,  # the stems may be a four-stem song's
         )
         try:
             result = await self._rendered(user, job, request)
@@ -224,7 +223,6 @@ class Rerenderer:
         *,
         encoding: EncodingSpec,
         max_output_bytes: int | None,
-        stems: StemMode | None = None,
     ) -> JobResult:
         """A song just separated, rendered with the controls it was sent with
         (``/karaoke key:-2``); the separation's result is released either way.
@@ -243,7 +241,6 @@ class Rerenderer:
                     max_output_bytes=max_output_bytes,
                     min_mp3_bitrate=self._min_mp3_bitrate,
                     lane=Lane.FIRST_RESULT,  # part of the song: the user waits for it
-                    stems=stems,
                 )
             )
         finally:
