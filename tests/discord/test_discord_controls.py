@@ -186,3 +186,26 @@ async def test_every_press_is_acknowledged_and_forged_ones_are_answered_alike(di
         assert _acknowledged(bot, mark)
     await bot.settle()
     assert len(bot.api.uploads(SONG_CHANNEL)) == 1
+
+
+@pytest.mark.parametrize("discord_bot", [{"pool": {"runner": RUNNER}}], indirect=True)
+async def test_karaoke_in_another_format_of_a_song_separated_is_no_forward_pass(discord_bot):
+    """``/karaoke format:flac`` of a song sent before as MP3: encoded from its kept
+    stems (issue 23), with buttons that work."""
+    bot = discord_bot
+    bot.karaoke()
+    await bot.wait_for_done()
+    forward_passes = len(RUNNER.batches)
+    mark = bot.mark()
+    bot.karaoke(output_format="flac")
+    await bot.wait_for_done(since=mark)
+    [flac] = [c for c in bot.api.uploads(SONG_CHANNEL) if c in bot.api.calls[mark:]]
+    assert _file_names(flac) == ["clip (Instrumental).flac", "clip (Vocals).flac"]
+    assert len(RUNNER.batches) == forward_passes
+    mark = await _press(bot, flac, f"Key {MINUS}1")
+    [lower] = await _uploads_after(bot, mark)
+    assert _file_names(lower) == [
+        f"clip (Instrumental, {MINUS}1 key).flac",
+        f"clip (Vocals, {MINUS}1 key).flac",
+    ]
+    assert len(RUNNER.batches) == forward_passes
