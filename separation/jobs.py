@@ -75,6 +75,9 @@ class RenderRequest:
     sent with (``/karaoke key:-2``) are part of its first result (``Lane.FIRST_RESULT``):
     the latter's CPU slots go first and are never counted against
     ``PoolConfig.max_queued_renders``."""
+    stems: StemMode | None = None
+    """The outputs to render: ``"two"`` (instrumental and vocals, which four-stem stems
+    give too), ``"four"``; None: the separation's own outputs."""
 
 
 @runtime_checkable

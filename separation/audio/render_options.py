@@ -15,6 +15,9 @@ KEY_RANGE = (-6, 6)
 TEMPO_RANGE = (0.5, 1.5)
 GUIDE_DB_RANGE = (-30.0, -6.0)
 _MINUS = "\N{MINUS SIGN}"
+GUIDED_OUTPUT = "instrumental"
+"""The one output a guide vocal is mixed into (``separation.jobs.INSTRUMENTAL``, spelled
+out here because ``separation.jobs`` imports this module)."""
 
 
 def _signed(value: float) -> str:
@@ -76,14 +79,20 @@ class RenderOptions:
         guide = "off" if self.guide_db is None else f"{self.guide_db:g}"
         return f"k{self.key}_t{self.tempo:.2f}_g{guide}"
 
-    def title_suffix(self) -> str:
-        """What to add to a title: ``−2 keys, 90%, guide vocal −12 dB``; empty for identity."""
+    def title_suffix(self, output: str | None = None) -> str:
+        """What was done to ``output``, for its title: ``−2 keys, 90%, guide vocal −12 dB``.
+
+        Key and tempo change every output; the guide vocal is mixed into the instrumental
+        only, so the vocals of a guided render are titled without it (issue 23: they were
+        labelled with a guide they do not have). ``output`` None: the whole change, for a
+        sentence about the render rather than a file's title. Empty for identity.
+        """
         parts: list[str] = []
         if self.key:
             parts.append(f"{_signed(self.key)} {'key' if abs(self.key) == 1 else 'keys'}")
         if self.tempo != 1.0:
             parts.append(f"{round(self.tempo * 100)}%")
-        if self.guide_db is not None:
+        if self.guide_db is not None and output in (None, GUIDED_OUTPUT):
             parts.append(f"guide vocal {_signed(self.guide_db)} dB")
         return ", ".join(parts)
 

@@ -22,5 +22,6 @@ def render_key(request: RenderRequest) -> str:
             "wav_float": spec.wav_float,
             "max_output_bytes": request.max_output_bytes,
             "min_mp3_bitrate": request.min_mp3_bitrate,
+            "stems": request.stems,
         },
     )

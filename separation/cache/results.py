@@ -83,6 +83,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _STAGING = ".staging"
+_POINTERS = ".stems"
+"""Which entry keeps a song's stems, by the song alone (``point_at_stems``): small files
+beside the entries, never entries themselves, so eviction neither counts nor chooses
+them; they expire with the entries they name."""
 _STALE_STAGING_SECONDS = 24 * 3600.0
 
 
@@ -242,6 +246,35 @@ class ResultCache:
     def discard_staging(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
+    # -- stems pointers -----------------------------------------------------------------
+    def point_at_stems(self, pointer: str, key: str) -> None:
+        """Remember under ``pointer`` (a key of the song without its encoding) that
+        ``key``'s entry keeps the song's stems: another format of it is an encode from
+        them (issue 23). Replaced atomically; one naming a gone entry is harmless."""
+        folder = self.root / _POINTERS
+        private_dirs(folder)
+        partial = folder / f".{pointer}.partial"
+        partial.write_text(key, encoding="utf-8")
+        partial.replace(folder / pointer)
+
+    def stems_pointed_at(self, pointer: str) -> str | None:
+        """The key ``pointer`` names (its entry may be gone since), or None."""
+        path = self.root / _POINTERS / pointer
+        try:
+            if self._clock() - path.stat().st_mtime > self.policy.max_age_seconds:
+                return None  # as old as any entry may be: what it names is gone
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def _remove_stale_pointers(self, now: float) -> None:
+        for path in (self.root / _POINTERS).glob("*"):
+            try:
+                if now - path.stat().st_mtime > self.policy.max_age_seconds:
+                    path.unlink()
+            except OSError:
+                continue
+
     # -- bounding ---------------------------------------------------------------------
     def evict(self) -> list[str]:
         """Remove expired entries, then renders and songs until within the size limit
@@ -249,6 +282,7 @@ class ResultCache:
         with self._lock:
             removed = self._evict_locked(keep=frozenset())
             self._remove_stale_staging(self._clock())
+            self._remove_stale_pointers(self._clock())
         return removed
 
     def _evict_locked(

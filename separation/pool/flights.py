@@ -40,6 +40,9 @@ class Flight:
     separation_started_at: float = 0.0
     last_progress_at: float = 0.0
     state: ProgressEvent | None = None
+    stems_pointer: str | None = None
+    """The key under which to point at this song's stems once they are kept
+    (``SeparationPool``: another format of the song is then encoded from them)."""
 
     @property
     def user_ref(self) -> str:

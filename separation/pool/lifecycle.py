@@ -312,7 +312,16 @@ class SeparationPool:
         if entry is not None:
             logger.info("job %s: cache hit", submission.handle.job_id)
             return result_from_entry(entry, cache_hit=True)
+        pointers = self._stems_pointers(request, digest)
+        encoded = await self._renderer.from_stems(
+            request, pointers, sample_rate=self._processor.model.samplerate
+        )
+        if encoded is not None:
+            logger.info("job %s: encoded from the song's kept stems", submission.handle.job_id)
+            self._evict_soon()
+            return encoded
         flight = self._flights.board(key, request, submission.handle)
+        flight.stems_pointer = flight.stems_pointer or pointers[0]
         submission.flight = flight
         return await self._flights.result_for(flight, submission.handle)
 
@@ -324,14 +333,28 @@ class SeparationPool:
     def _key_settings(self, request: SeparationRequest) -> dict[str, Any]:
         """Everything besides the input bytes that changes the output files."""
         return {
-            "model": self._model_fingerprint,
-            "options": dataclasses.asdict(self.config.options),
+            **self._stems_settings(request),
             "stems": request.stems,
             "encoding": dataclasses.asdict(request.encoding),
             "max_output_bytes": request.max_output_bytes,
             "min_mp3_bitrate": request.min_mp3_bitrate if request.max_output_bytes else None,
+        }
+
+    def _stems_settings(self, request: SeparationRequest) -> dict[str, Any]:
+        """What changes a song's lossless stems and titles, whatever the encoding."""
+        return {
+            "model": self._model_fingerprint,
+            "options": dataclasses.asdict(self.config.options),
             "title": fallback_title(request),
         }
+
+    def _stems_pointers(self, request: SeparationRequest, input_sha256: str) -> list[str]:
+        """Where to look for stems ``request``'s outputs can be encoded from: the song's
+        separation in the same stem mode, then (for two stems) a four-stem one. The first
+        is where this request's own separation points to its stems."""
+        modes = [request.stems, "four"] if request.stems == "two" else [request.stems]
+        settings = self._stems_settings(request)
+        return [cache_key(input_sha256, {**settings, "stems_of": mode}) for mode in modes]
 
     # -- one computation --------------------------------------------------------------
     async def _compute(self, flight: Flight) -> JobResult:

@@ -128,6 +128,10 @@ class FlightProcessor:
                 song.stems.paths if song.stems else None,
             )
             staged.clear()
+            if song.stems and flight.stems_pointer is not None:
+                await run_blocking(
+                    None, self._cache.point_at_stems, flight.stems_pointer, flight.key
+                )
             self._on_stored()
             return result_from_entry(entry, cache_hit=False)
         finally:

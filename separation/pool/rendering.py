@@ -23,17 +23,21 @@ fails with :class:`StemsExpiredError`: the user is told to send the song again.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from separation.audio.encode import EncodingSpec, Tags
+from separation.audio.render_options import RenderOptions
 from separation.cache.render_keys import render_key
 from separation.cache.results import RENDER_OF, CacheEntry, ResultCache
 from separation.cpu_budget import CpuBudget, Lane, PausePoint
 from separation.errors import PoolShutdownError, RendersBusyError, StemsExpiredError
-from separation.jobs import JobResult, RenderRequest
+from separation.jobs import INSTRUMENTAL, JobResult, RenderRequest, SeparationRequest
+from separation.model.loading import VOCALS
 from separation.model.offload import run_blocking
 from separation.pool.processing import fit_encoding, outputs_metadata, result_from_entry
 from separation.rendering.controls import render_controls
@@ -111,6 +115,37 @@ class Renderer:
         await run_blocking(None, self._cache.touch, request.cache_key)  # its song is in use
         return result_from_entry(entry, cache_hit=True)
 
+    async def from_stems(
+        self, request: SeparationRequest, pointers: list[str], *, sample_rate: int
+    ) -> JobResult | None:
+        """``request``'s outputs encoded from a song's kept stems, or None when no stems
+        are kept: another format, bitrate or a two-stem result of a four-stem separation
+        is a render with no change (seconds of ffmpeg), never a forward pass (issue 23).
+
+        ``pointers``: the stems pointers to try, in order (``SeparationPool``,
+        ``ResultCache.point_at_stems``). The result's entry keeps the stems too
+        (:func:`_kept_stems`), so its ``cache_key`` is all its buttons, a distributed
+        worker publishing it and a front-end downloading it need.
+        """
+        for pointer in pointers:
+            source_key = await run_blocking(None, self._cache.stems_pointed_at, pointer)
+            if source_key is None:
+                continue
+            render = RenderRequest(
+                source_key,
+                RenderOptions(),
+                encoding=request.encoding,
+                max_output_bytes=request.max_output_bytes,
+                min_mp3_bitrate=request.min_mp3_bitrate,
+                lane=Lane.FIRST_RESULT,  # a song someone waits for, not an extra
+                stems=request.stems,
+            )
+            try:
+                return await self.render(render, sample_rate=sample_rate)
+            except StemsExpiredError:  # the pointer outlived its song: separate afresh
+                continue
+        return None
+
     async def render(self, request: RenderRequest, *, sample_rate: int) -> JobResult:
         """The rendered files, pinned for the caller (release them once delivered).
 
@@ -157,7 +192,7 @@ class Renderer:
     def _audio_seconds(source: CacheEntry, request: RenderRequest) -> float:
         """Seconds of audio a render writes: every output, at the new tempo."""
         duration = float(source.metadata["duration_seconds"]) / request.options.tempo
-        return duration * len(source.outputs)
+        return duration * len(_output_names(source, request))
 
     async def _render_from(
         self, source: CacheEntry, key: str, request: RenderRequest, sample_rate: int
@@ -166,12 +201,12 @@ class Renderer:
         options = request.options
         duration = float(metadata["duration_seconds"]) / options.tempo
         spec = fit_encoding(request, duration)
-        names = list(source.outputs)
+        names = _output_names(source, request)
         tags = output_tags(
             dict(metadata.get("input_tags", {})),
             str(metadata.get("fallback_title") or "song"),
             names,
-            options.title_suffix(),
+            options,
         )
         staging = await run_blocking(None, self._cache.staging)
         try:
@@ -194,6 +229,7 @@ class Renderer:
             logger.info(
                 "rendered %s (%s) from %s", key[:12], options.cache_token(), source.key[:12]
             )
+            stems = await run_blocking(None, _kept_stems, source, staging, options)
             return await run_blocking(
                 None,
                 self._cache.commit,
@@ -207,7 +243,10 @@ class Renderer:
                     rendered.gain,
                     **{RENDER_OF: source.key},  # evicted before it, never instead of it
                     render=options.cache_token(),
+                    fallback_title=metadata.get("fallback_title"),
+                    stems_scale=metadata.get("stems_scale"),
                 ),
+                stems,
             )
         except BaseException:
             await run_blocking(None, self._cache.discard_staging, staging)
@@ -244,3 +283,32 @@ class Renderer:
         if audio_seconds > 0:
             pace = seconds / audio_seconds
             self._pace += _PACE_WEIGHT * (pace - self._pace)
+
+
+def _output_names(source: CacheEntry, request: RenderRequest) -> list[str]:
+    """What a render writes: the separation's own outputs, or the two-stem pair (which
+    a four-stem separation's stems give as well: the instrumental is every other stem)."""
+    if request.stems == "two":
+        return [INSTRUMENTAL, VOCALS]
+    return list(source.outputs)
+
+
+def _kept_stems(
+    source: CacheEntry, staging: Path, options: RenderOptions
+) -> dict[str, Path] | None:
+    """The source's stems, linked into a render's staging folder when the render changes
+    nothing (the song in another format or stem mode): that entry is then a song of its
+    own whose buttons work and whose key names every file a distributed worker publishes.
+    Hard links cost no disk (the size limit counts them twice, erring on the safe side);
+    a copy where links are not possible. None for a key, tempo or guide change."""
+    if not options.is_identity:
+        return None
+    kept: dict[str, Path] = {}
+    for name, path in source.stems.items():
+        target = staging / path.name
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
+        kept[name] = target
+    return kept

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from separation.audio.encode import EncodingSpec, StreamingEncoder, Tags
+from separation.audio.render_options import RenderOptions
 
 logger = logging.getLogger(__name__)
 
@@ -82,16 +83,24 @@ def log_shared_gain(gain: float, what: str = "outputs") -> None:
 
 
 def output_tags(
-    input_tags: dict[str, str], fallback_title: str, names: list[str], change: str = ""
+    input_tags: dict[str, str],
+    fallback_title: str,
+    names: list[str],
+    options: RenderOptions | None = None,
 ) -> dict[str, Tags]:
     """ "<original title> (Instrumental)" / "(Vocals)" ..., artist copied when present;
-    with ``change`` (a re-render's "−2 keys, 90%"): "<title> (Instrumental, −2 keys, 90%)"."""
+    with a re-render's ``options``, what was done to that output: "<title> (Instrumental,
+    −2 keys, guide vocal −12 dB)" but "<title> (Vocals, −2 keys)"
+    (``RenderOptions.title_suffix``)."""
     title = input_tags.get("title") or fallback_title
     artist = input_tags.get("artist") or input_tags.get("album_artist")
-    detail = f", {change}" if change else ""
-    return {
-        name: Tags(title=f"{title} ({name.capitalize()}{detail})", artist=artist) for name in names
-    }
+    options = options or RenderOptions()
+    tags: dict[str, Tags] = {}
+    for name in names:
+        change = options.title_suffix(name)
+        detail = f", {change}" if change else ""
+        tags[name] = Tags(title=f"{title} ({name.capitalize()}{detail})", artist=artist)
+    return tags
 
 
 def render(

@@ -103,6 +103,13 @@ async def test_buttons_re_render_and_refuse_strangers(discord_bot):
 
     mark = await _press(bot, slower, "Key +1", user_id=OTHER_USER_ID)
     await bot.wait_for_text(messages.CONTROL_UNKNOWN, since=mark)
+    await bot.settle()
+    # Refused with an ephemeral followup only the stranger sees (flag 64, issue 23), and
+    # nothing at all posted in the channel: no refusal, no files.
+    [refusal] = [c for c in bot.api.calls[mark:] if c.text is not None]
+    assert refusal.kind == "followup" and refusal.payload["flags"] & 64
+    assert refusal.text == messages.CONTROL_UNKNOWN  # no mention: nobody else is told
+    assert [c for c in bot.api.calls[mark:] if c.kind == "send"] == []
     assert await _uploads_after(bot, mark, 0) == []
 
 
@@ -115,7 +122,11 @@ async def test_a_press_after_a_restart_works(discord_bot, discord_api):
     bot.app = await start_discord_app(discord_api, bot.settings)
     mark = await _press(bot, result, "Guide vocal on")
     [guided] = await _uploads_after(bot, mark)
-    assert _file_names(guided)[0] == f"clip (Instrumental, guide vocal {MINUS}12 dB).mp3"
+    # The guide is in the instrumental only: the vocals say nothing was done to them.
+    assert _file_names(guided) == [
+        f"clip (Instrumental, guide vocal {MINUS}12 dB).mp3",
+        "clip (Vocals).mp3",
+    ]
     assert "Guide vocal off" in _buttons(guided.message)
 
 
@@ -175,3 +186,26 @@ async def test_every_press_is_acknowledged_and_forged_ones_are_answered_alike(di
         assert _acknowledged(bot, mark)
     await bot.settle()
     assert len(bot.api.uploads(SONG_CHANNEL)) == 1
+
+
+@pytest.mark.parametrize("discord_bot", [{"pool": {"runner": RUNNER}}], indirect=True)
+async def test_karaoke_in_another_format_of_a_song_separated_is_no_forward_pass(discord_bot):
+    """``/karaoke format:flac`` of a song sent before as MP3: encoded from its kept
+    stems (issue 23), with buttons that work."""
+    bot = discord_bot
+    bot.karaoke()
+    await bot.wait_for_done()
+    forward_passes = len(RUNNER.batches)
+    mark = bot.mark()
+    bot.karaoke(output_format="flac")
+    await bot.wait_for_done(since=mark)
+    [flac] = [c for c in bot.api.uploads(SONG_CHANNEL) if c in bot.api.calls[mark:]]
+    assert _file_names(flac) == ["clip (Instrumental).flac", "clip (Vocals).flac"]
+    assert len(RUNNER.batches) == forward_passes
+    mark = await _press(bot, flac, f"Key {MINUS}1")
+    [lower] = await _uploads_after(bot, mark)
+    assert _file_names(lower) == [
+        f"clip (Instrumental, {MINUS}1 key).flac",
+        f"clip (Vocals, {MINUS}1 key).flac",
+    ]
+    assert len(RUNNER.batches) == forward_passes

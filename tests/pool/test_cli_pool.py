@@ -78,3 +78,19 @@ def test_out_of_range_controls_are_one_sentence_before_the_model_loads(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("karaoke-bot: error: ") and sentence in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_guide_vocal_titles_the_instrumental_only(cli_args, clips, tmp_path, ffmpeg):
+    """``--guide -12``: the vocals' audio is the plain vocals, so is their title (issue 23)."""
+    assert main(["separate", str(clips[3]), *cli_args, "--key", "-1", "--guide", "-12"]) == 0
+    titles = {
+        path.name: probe(path, ffmpeg=ffmpeg, limits=AudioLimits().probe_limits()).tags["title"]
+        for path in (tmp_path / "out").iterdir()
+    }
+    [instrumental] = [title for name, title in titles.items() if "instrumental" in name]
+    [vocals] = [title for name, title in titles.items() if "vocals" in name]
+    assert (
+        instrumental
+        == "clip-3s (Instrumental, \N{MINUS SIGN}1 key, guide vocal \N{MINUS SIGN}12 dB)"
+    )
+    assert vocals == "clip-3s (Vocals, \N{MINUS SIGN}1 key)"

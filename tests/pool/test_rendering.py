@@ -73,6 +73,11 @@ async def test_a_guide_vocal_is_the_instrumental_plus_quiet_vocals(make_pool, cl
     gain = float(np.sum(added * vocals) / np.sum(vocals * vocals))
     assert 20 * np.log10(gain) == pytest.approx(-12, abs=0.5)
     np.testing.assert_allclose(read_audio(guided.outputs["vocals"], ffmpeg), vocals, atol=1e-4)
+    # Titled by what was done to each file: the vocals are the plain vocals (issue 23).
+    assert _title(guided.outputs["instrumental"], ffmpeg) == (
+        f"{clips[3].stem} (Instrumental, guide vocal \N{MINUS SIGN}12 dB)"
+    )
+    assert _title(guided.outputs["vocals"], ffmpeg) == f"{clips[3].stem} (Vocals)"
     guided.release()
 
 

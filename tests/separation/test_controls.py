@@ -381,5 +381,18 @@ def test_range_limits_are_accepted_and_tempo_is_rounded():
 )
 def test_title_suffix_and_cache_token(options, suffix, token):
     assert options.title_suffix() == suffix
+    assert options.title_suffix("instrumental") == suffix
+    # The guide vocal is mixed into the instrumental only (issue 23).
+    assert options.title_suffix("vocals") == ", ".join(
+        part for part in suffix.split(", ") if not part.startswith("guide")
+    )
     assert options.cache_token() == token
     assert options.is_identity == (token == "identity")
+
+
+def test_the_guided_output_is_the_instrumental():
+    """``render_options`` spells the name out (``separation.jobs`` imports it)."""
+    from separation.audio.render_options import GUIDED_OUTPUT
+    from separation.jobs import INSTRUMENTAL
+
+    assert GUIDED_OUTPUT == INSTRUMENTAL

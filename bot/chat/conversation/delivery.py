@@ -48,15 +48,18 @@ def outgoing_files(
     # platform gets a name with invisible characters or of any length (issue 20).
     title = clean_name(title) or messages.UNTITLED_SONG
     performer = clean_name(performer) or None
-    change = state.options.title_suffix()
-    return [
-        OutgoingFile(
-            path=path,
-            filename=messages.result_title(title, name, change) + path.suffix,
-            title=messages.result_title(title, name, change),
-            performer=performer,
-            duration_seconds=result.duration_seconds,
-            controls=control_buttons(job, state, name, available=controls_available),
+    files: list[OutgoingFile] = []
+    for name, path in result.outputs.items():
+        # What was done to this file: the vocals of a guided render have no guide in them.
+        shown = messages.result_title(title, name, state.options.title_suffix(name))
+        files.append(
+            OutgoingFile(
+                path=path,
+                filename=shown + path.suffix,
+                title=shown,
+                performer=performer,
+                duration_seconds=result.duration_seconds,
+                controls=control_buttons(job, state, name, available=controls_available),
+            )
         )
-        for name, path in result.outputs.items()
-    ]
+    return files

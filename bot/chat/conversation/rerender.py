@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from bot.chat.conversation import messages
 from bot.chat.conversation.controls import BadControlError, ControlState, command_options
@@ -48,6 +49,27 @@ from storage.records import JobRecord
 from storage.store import Store
 
 logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class PrivateAnswers(Protocol):
+    """A replier that can answer the presser alone (Discord's ephemeral messages).
+
+    A refused press is the presser's business: in a shared channel a stranger pressing
+    someone else's button must not be answered in front of everyone (issue 23). Where a
+    platform has no such answer (Telegram's presses come from private chats or answer
+    into the presser's own chat), the refusal is an ordinary message.
+    """
+
+    async def answer_privately(self, text: str) -> None: ...
+
+
+async def refuse(replier: Replier, text: str) -> None:
+    """Tell whoever pressed why nothing happens: privately where the platform can."""
+    if isinstance(replier, PrivateAnswers):
+        await replier.answer_privately(text)
+    else:
+        await replier.send_text(text)
 
 
 class Rerenderer:
@@ -84,7 +106,7 @@ class Rerenderer:
             state = ControlState.decode(data)
         except BadControlError as exc:
             logger.warning("control press by %s refused: %s", user.ref, exc)
-            await replier.send_text(messages.CONTROL_BROKEN)
+            await refuse(replier, messages.CONTROL_BROKEN)
             return
         await self.render(user, replier, state)
 
@@ -112,18 +134,18 @@ class Rerenderer:
         """Check the request, say "Changing it...", render, send the files with new
         buttons."""
         if self._backend is None:  # no buttons are shown, but /key may still be typed
-            await replier.send_text(RenderUnavailableError().user_message)
+            await refuse(replier, RenderUnavailableError().user_message)
             return
         if self._limiter is not None and not user.is_admin:
             decision = self._limiter.check(user.ref)
             if not decision.allowed:
                 logger.info("renders rate limited for %s", user.ref)
                 if decision.notify:
-                    await replier.send_text(decision.notice())
+                    await refuse(replier, decision.notice())
                 return
         job = await self._own_job(user, state.token)
         if isinstance(job, str):
-            await replier.send_text(job)
+            await refuse(replier, job)
             return
         assert job.cache_key is not None  # checked by _own_job
         progress = ProgressMessage(replier.send_text, replier.edit_text)

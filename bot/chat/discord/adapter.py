@@ -39,7 +39,7 @@ from bot.chat.discord.attachments import (
 )
 from bot.chat.discord.commands import FormatChoice, build_command_tree
 from bot.chat.discord.controls import ControlButton, acknowledge_unknown
-from bot.chat.discord.replies import ChannelReplier, plan_for_guild
+from bot.chat.discord.replies import ChannelReplier, PressReplier, plan_for_guild
 from bot.chat.discord.slash import SlashCommands
 from bot.chat.discord.sync import sync_if_changed
 from bot.settings import DiscordSettings, Settings, secret_value
@@ -372,16 +372,13 @@ class DiscordAdapter(ChatAdapter):
 
     def _control_pressed(self, interaction: discord.Interaction, data: str) -> None:
         """A karaoke-control button (already acknowledged): re-rendered in a task, the
-        files posted in reply to the result, mentioning whoever pressed."""
+        files posted in reply to the result, mentioning whoever pressed; a refusal only
+        the presser sees (``PressReplier``)."""
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             return
-        replier = ChannelReplier(
-            channel,
-            plan_for_guild(interaction.guild),
-            min_bitrate=self._min_bitrate,
-            reply_to=interaction.message,
-            mention=interaction.user if interaction.guild is not None else None,
+        replier = PressReplier(
+            interaction, channel, plan_for_guild(interaction.guild), min_bitrate=self._min_bitrate
         )
         self.spawn(
             self._flow.rerender.press(self._user(interaction.user), replier, data),

@@ -198,6 +198,38 @@ class ChannelReplier:
         )
 
 
+class PressReplier(ChannelReplier):
+    """Answers a control press: the files and progress in the channel like any reply, a
+    refusal (a stranger's press, a broken button) only to the presser, as an ephemeral
+    followup of the press's interaction (flag 64, issue 23): nobody else sees it.
+
+    The press was acknowledged already (``bot.chat.discord.controls``), so a followup is
+    what its interaction still allows, for 15 minutes; a refusal comes within seconds.
+    """
+
+    def __init__(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.abc.Messageable,
+        plan: UploadPlan,
+        *,
+        min_bitrate: int,
+    ) -> None:
+        super().__init__(
+            channel,
+            plan,
+            min_bitrate=min_bitrate,
+            reply_to=interaction.message,
+            mention=interaction.user if interaction.guild is not None else None,
+        )
+        self._interaction = interaction
+
+    async def answer_privately(self, text: str) -> None:
+        await self._interaction.followup.send(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+
 def group_view(group: list[OutgoingFile]) -> discord.ui.View | None:
     """The karaoke controls of the message carrying ``group`` (its instrumental's)."""
     return control_view(next((file.controls for file in group if file.controls), None))
