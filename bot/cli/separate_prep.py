@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # pydantic comes with these: `--help` and usage errors must n
     from bot.settings.model import ModelSettings
 
 APP_NAME = "karaoke-bot"
-_INSTRUMENTAL = "instrumental"
 _DEMUCS_NAMESPACE = "adefossez"
 """Where Demucs publishes its models on the HuggingFace hub (``demucs.hf``)."""
 
@@ -176,14 +175,8 @@ def output_file(
     other; the plain outputs keep their plain names. A guide vocal changes only the
     instrumental, so only the instrumental's name mentions it.
     """
-    parts = []
-    if controls.key:
-        parts.append(f"key {controls.key:+d}")
-    if controls.tempo != 1.0:
-        parts.append(f"tempo {controls.tempo * 100:.4g}%")
-    if controls.guide_db is not None and name == _INSTRUMENTAL:
-        parts.append(f"guide {controls.guide_db:g} dB")
-    suffix = f" ({', '.join(parts)})" if parts else ""
+    change = controls.file_suffix(name)
+    suffix = f" ({change})" if change else ""
     return output_dir / f"{stem} - {name}{suffix}.{extension}"
 
 

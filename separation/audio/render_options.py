@@ -92,9 +92,26 @@ class RenderOptions:
             parts.append(f"{_signed(self.key)} {'key' if abs(self.key) == 1 else 'keys'}")
         if self.tempo != 1.0:
             parts.append(f"{round(self.tempo * 100)}%")
-        if self.guide_db is not None and output in (None, GUIDED_OUTPUT):
-            parts.append(f"guide vocal {_signed(self.guide_db)} dB")
+        if (guide := self._guide_in(output)) is not None:
+            parts.append(f"guide vocal {_signed(guide)} dB")
         return ", ".join(parts)
+
+    def file_suffix(self, output: str) -> str:
+        """What was done to ``output``, for its file name: ``key -2, tempo 90%, guide -12 dB``
+        (plain ASCII; the same rule as :meth:`title_suffix`). Empty for identity."""
+        parts: list[str] = []
+        if self.key:
+            parts.append(f"key {self.key:+d}")
+        if self.tempo != 1.0:
+            parts.append(f"tempo {self.tempo * 100:.4g}%")
+        if (guide := self._guide_in(output)) is not None:
+            parts.append(f"guide {guide:g} dB")
+        return ", ".join(parts)
+
+    def _guide_in(self, output: str | None) -> float | None:
+        """The guide vocal's level in ``output`` (None: anywhere in the render), or None
+        when it has none."""
+        return self.guide_db if output in (None, GUIDED_OUTPUT) else None
 
 
 def _checked_number(option: str, value: float) -> float:
