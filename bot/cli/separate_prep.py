@@ -23,13 +23,19 @@ import platformdirs
 from bot.cli import messages
 from bot.cli.messages import UsageError
 from separation.audio.render_options import RenderOptions
+from separation.errors import ModelNotAvailableError
+from separation.model.hub import (
+    check_hub_reachable,
+    in_hub_cache,
+    in_repo_folder,
+    missing_weights_message,
+)
 
 if TYPE_CHECKING:  # pydantic comes with these: `--help` and usage errors must not wait
     from bot.settings import Settings
     from bot.settings.model import ModelSettings
 
 APP_NAME = "karaoke-bot"
-_DEMUCS_NAMESPACE = "adefossez"
 """Where Demucs publishes its models on the HuggingFace hub (``demucs.hf``)."""
 
 
@@ -191,15 +197,12 @@ def weights_problem(model: ModelSettings) -> str | None:
     if repo is not None:
         if not repo.is_dir():
             return messages.model_folder_missing(repo)
-        if (repo / f"{name}.yaml").is_file() or any(repo.glob(f"{name}*.th")):
+        if in_repo_folder(name, repo):
             return None
         return messages.model_not_in_folder(name, repo, sorted(p.stem for p in repo.glob("*.yaml")))
     from huggingface_hub import constants  # no torch in it
 
-    from separation.errors import ModelNotAvailableError
-    from separation.model.hub import check_hub_reachable, missing_weights_message
-
-    if _in_hub_cache(name):
+    if in_hub_cache(name):
         return None
     if model.allow_download and not constants.HF_HUB_OFFLINE:
         try:  # fetched before any work; an offline machine is told now, not after torch
@@ -208,39 +211,6 @@ def weights_problem(model: ModelSettings) -> str | None:
             return missing_weights_message(name, str(exc))
         return None
     return messages.weights_missing(name)
-
-
-def _in_hub_cache(name: str) -> bool:
-    """The bag file of ``name`` and every model file it lists are in the HuggingFace
-    cache (what the loader reads offline)."""
-    import yaml
-    from huggingface_hub import try_to_load_from_cache
-
-    repo_id, bag_file = hub_location(name)
-    bag_path = try_to_load_from_cache(repo_id, bag_file)
-    if not isinstance(bag_path, str):
-        return False
-    try:
-        with open(bag_path, encoding="utf-8") as handle:
-            signatures = yaml.safe_load(handle)["models"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return False  # the loader will say what is wrong with it
-    return all(
-        isinstance(try_to_load_from_cache(repo_id, f"{sig}.safetensors"), str) for sig in signatures
-    )
-
-
-def hub_location(name: str) -> tuple[str, str]:
-    """The hub repository and bag file of ``name``, as ``demucs.hf.hf_repo_name`` names
-    them (importing that module imports torch; a test keeps the two in step)."""
-    namespace, short = name.split("/", 1) if "/" in name else (_DEMUCS_NAMESPACE, name)
-    if short == "htdemucs":
-        repo_name = "HTDemucs"
-    elif short.startswith("htdemucs_"):
-        repo_name = "HTDemucs-" + short.removeprefix("htdemucs_")
-    else:
-        repo_name = "Demucs-" + short
-    return f"{namespace}/{repo_name}", f"{short}.yaml"
 
 
 def place_cache(settings: Settings, *, no_cache: bool) -> tempfile.TemporaryDirectory[str] | None:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from separation.errors import DeviceError, ModelNotAvailableError
-from separation.model.hub import check_hub_reachable, missing_weights_message
+from separation.model.hub import check_hub_reachable, in_repo_folder, missing_weights_message
 from separation.model.precision import Precision
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class ModelCache:
 def is_available_locally(name: str, repo: Path | None = None) -> bool:
     """Whether ``name`` can be loaded without network access (for ``models list``)."""
     if repo is not None:
-        return (repo / f"{name}.yaml").is_file() or any(repo.glob(f"{name}*.th"))
+        return in_repo_folder(name, repo)
     repo_id, short_name = _hf_repo_id(name)
     try:
         _cached_file(repo_id, f"{short_name}.yaml")

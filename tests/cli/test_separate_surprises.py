@@ -130,7 +130,7 @@ def test_the_weights_check_looks_where_demucs_loads_from(name):
     """The torch-free check names the hub repository as ``demucs.hf`` does."""
     from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
 
-    from bot.cli.separate_prep import hub_location
+    from separation.model.hub import hub_location
 
     namespace, short = name.split("/", 1) if "/" in name else (DEFAULT_NAMESPACE, name)
     repo_id, bag_file = hub_location(name)
