@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,12 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
+from pool_benchmark import one_song_pool
 
 from separation.audio.encode import EncodingSpec, OutputFormat
-from separation.audio.ffmpeg import find_ffmpeg
 from separation.jobs import SeparationRequest
-from separation.model.allocator import keep_memory_mapped
 from separation.model.engine import Segment, run_batch
 from separation.model.loading import LoadedModel
 from separation.pool import PoolConfig, SeparationPool
@@ -65,19 +62,7 @@ def main() -> None:
     parser.add_argument("--song-seconds", type=float, default=60.0)
     parser.add_argument("--formats", nargs="+", default=["flac", "opus", "wav"])
     args = parser.parse_args()
-    tuned = keep_memory_mapped()  # as the CLI does, before any thread starts
-    ffmpeg = find_ffmpeg()
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = Path(folder)
-        model = random_htdemucs(scratch / "models", torch.device("cpu"), "auto")
-        song = cut(ffmpeg, MUSIC[0], 0.0, args.song_seconds, scratch / "song.flac")
-        print(
-            f"{args.song_seconds:.0f} s of {MUSIC[0].name}, random htdemucs architecture, "
-            f"{model.precision}, torch threads {torch.get_num_threads()}, malloc tuned {tuned}"
-        )
-        config = PoolConfig(
-            ffmpeg=ffmpeg, tmp_root=scratch / "tmp", cache_dir=scratch / "cache", limits=LIMITS
-        )
+    with one_song_pool(args.song_seconds) as (config, model, song):
         asyncio.run(measure(config, model, song, args.formats))
 
 

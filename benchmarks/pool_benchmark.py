@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -39,6 +41,7 @@ from demucs.apply import apply_model
 from separation.audio.decode import AudioLimits
 from separation.audio.ffmpeg import find_ffmpeg
 from separation.jobs import SeparationRequest
+from separation.model.allocator import keep_memory_mapped
 from separation.model.loading import LoadedModel, load_model, resolve_device
 from separation.model.precision import resolve_precision
 from separation.model.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
@@ -91,6 +94,31 @@ def cut(ffmpeg: str, source: Path, start: float, seconds: float, target: Path) -
         check=True,
     )  # fmt: skip
     return target
+
+
+@contextmanager
+def one_song_pool(seconds: float) -> Iterator[tuple[PoolConfig, LoadedModel, Path]]:
+    """A pool config, a random htdemucs of the pretrained architecture (the CLI's
+    precision) and ``seconds`` of the first song, in a temporary folder, with memory tuned
+    as the CLI does: what the controls and formats benchmarks start from."""
+    tuned = keep_memory_mapped()  # as the CLI does, before any thread starts
+    ffmpeg = find_ffmpeg()
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        model = random_htdemucs(scratch / "models", torch.device("cpu"), "auto")
+        song = cut(ffmpeg, MUSIC[0], 0.0, seconds, scratch / "song.flac")
+        print(
+            f"{seconds:.0f} s of {MUSIC[0].name}, random htdemucs architecture, forward pass "
+            f"in {model.precision}, torch threads {torch.get_num_threads()}, "
+            f"malloc tuned {tuned}"
+        )
+        yield (
+            PoolConfig(
+                ffmpeg=ffmpeg, tmp_root=scratch / "tmp", cache_dir=scratch / "cache", limits=LIMITS
+            ),
+            model,
+            song,
+        )
 
 
 def pool_config(scratch: Path, ffmpeg: str, device: torch.device, batch_size: int) -> PoolConfig:
