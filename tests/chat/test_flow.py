@@ -131,6 +131,20 @@ def test_help_promises_the_retention_of_the_result_cache(tmp_path):
     assert "stay on my server for up to 6 hours" in chat.help(commands=[("/help", "this")])
 
 
+def _request_of(song: Path, order: StoredOrder) -> JobRequest:
+    """A job for ``song`` reserved straight in the store, as a front-end's record."""
+    return JobRequest(
+        input_sha256=hashlib.sha256(song.read_bytes()).hexdigest(),
+        input_duration_seconds=6.0,
+        input_size_bytes=song.stat().st_size,
+        model="tiny",
+        order=order,
+        original_filename="clip.mp3",
+        input_path=song,  # not a saved upload: the store leaves it alone
+        chat=ChatRef(chat_id="1", message_id="10"),
+    )
+
+
 async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_failed(flow, song):
     """Issue 21 item 1, the narrow case: the record a front-end resumes says "queued"
     (read just before a takeover) while the front-end that had the song recorded its
@@ -138,16 +152,7 @@ async def test_a_song_marked_running_after_its_record_was_read_is_followed_not_f
     running"."""
     store = flow._store
     user = await store.users.upsert("telegram", "1", "Ann")
-    request = JobRequest(
-        input_sha256=hashlib.sha256(song.read_bytes()).hexdigest(),
-        input_duration_seconds=6.0,
-        input_size_bytes=song.stat().st_size,
-        model="tiny",
-        order=StoredOrder(stems="two", output_format="mp3"),
-        original_filename="clip.mp3",
-        input_path=song,  # not a saved upload: the store leaves it alone
-        chat=ChatRef(chat_id="1", message_id="10"),
-    )
+    request = _request_of(song, StoredOrder(stems="two", output_format="mp3"))
     stale = await store.jobs.reserve(user, request, flow.config.quota_limits("telegram"))
     await store.jobs.mark_running(stale.id)  # by the process that had the song
     replier = RecordingReplier()
@@ -188,16 +193,8 @@ async def test_a_job_is_run_as_its_stored_order_says(flow, song):
     stems, the format and the message that goes on showing its progress."""
     store = flow._store
     user = await store.users.upsert("telegram", "1", "Ann")
-    request = JobRequest(
-        input_sha256=hashlib.sha256(song.read_bytes()).hexdigest(),
-        input_duration_seconds=6.0,
-        input_size_bytes=song.stat().st_size,
-        model="tiny",
-        order=StoredOrder(stems="four", output_format="flac", progress_message="7"),
-        original_filename="clip.mp3",
-        input_path=song,  # not a saved upload: the store leaves it alone
-        chat=ChatRef(chat_id="1", message_id="10"),
-    )
+    order = StoredOrder(stems="four", output_format="flac", progress_message="7")
+    request = _request_of(song, order)
     job = await store.jobs.reserve(user, request, flow.config.quota_limits("telegram"))
     sent: list[str] = []
     edited: list[int] = []
