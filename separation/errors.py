@@ -131,6 +131,19 @@ class InvalidRenderOptionError(ValueError):
         return str(self)
 
 
+class LyricsInputError(ValueError):
+    """Lyrics that cannot be used (``separation.lyrics``): too long, not text, no words,
+    or untimed where alignment is off. Like :class:`InvalidRenderOptionError`, the song is
+    fine and the request is not; the message is one sentence fit to show the user.
+    Subclasses (in ``separation.lyrics.parse``) say which."""
+
+    kind = "bad_lyrics"
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
 class SeparationError(RuntimeError):
     """The server failed; not the user's fault."""
 
@@ -170,6 +183,16 @@ class OutputTooLargeError(SeparationError):
             f"A {_format_duration(duration_seconds)} result does not fit in "
             f"{_format_bytes(budget_bytes)} even at {min_bitrate} kb/s."
         )
+
+
+class VideoRenderError(SeparationError):
+    """ffmpeg could not make a karaoke video (``separation.video``): ours, not the user's."""
+
+    kind = "video_render"
+
+    def __init__(self, message: str, *, stderr: str = "") -> None:
+        self.stderr = stderr
+        super().__init__(message)
 
 
 class ModelNotAvailableError(SeparationError):

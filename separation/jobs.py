@@ -26,6 +26,7 @@ from separation.errors import JobCancelledError
 
 if TYPE_CHECKING:  # torch comes with it; callers that build a RenderRequest have it anyway
     from separation.audio.render_options import RenderOptions
+    from separation.video.request import VideoRequest
 
 
 INSTRUMENTAL = "instrumental"
@@ -78,6 +79,10 @@ class RenderRequest:
     stems: StemMode | None = None
     """The outputs to render: ``"two"`` (instrumental and vocals, which four-stem stems
     give too), ``"four"``; None: the separation's own outputs."""
+    video: VideoRequest | None = None
+    """A karaoke video instead of audio files: the instrumental (with ``options``) as its
+    sound track and these words on screen; the one output is ``separation.video.request.VIDEO``
+    and ``encoding`` is ignored (``max_output_bytes`` still caps the file)."""
 
 
 @runtime_checkable
@@ -101,6 +106,9 @@ class JobResult:
     """The result cache's key for these files (input hash + model + settings): what a job
     record keeps, so an operator can tell which jobs one cache entry served."""
     input_tags: dict[str, str] = field(default_factory=dict)
+    lyrics_timing: str | None = None
+    """A video's ``separation.lyrics.model.Timing`` value (the reply says when it is
+    approximate); None for audio."""
     pin: Releasable | None = field(default=None, compare=False, repr=False)
 
     def release(self) -> None:
