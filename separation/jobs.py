@@ -106,6 +106,9 @@ class JobResult:
     """The result cache's key for these files (input hash + model + settings): what a job
     record keeps, so an operator can tell which jobs one cache entry served."""
     input_tags: dict[str, str] = field(default_factory=dict)
+    tag_lyrics: str | None = None
+    """The words the song file's own tags carry (LRC or plain text, cleaned and bounded by
+    ``separation.lyrics``), read when it was separated; None when it has none."""
     lyrics_timing: str | None = None
     """A video's ``separation.lyrics.model.Timing`` value (the reply says when it is
     approximate); None for audio."""
