@@ -25,6 +25,7 @@ from bot.settings.data import (
 )
 from bot.settings.fleet import BackendSettings, BlobSettings, QueueSettings
 from bot.settings.general import GeneralSettings, HealthSettings
+from bot.settings.karaoke import LyricsSettings, VideoSettings
 from bot.settings.loading import (
     describe_validation_error,
     load_settings,
@@ -43,6 +44,7 @@ __all__ = [
     "DiscordSettings",
     "GeneralSettings",
     "HealthSettings",
+    "LyricsSettings",
     "ModelSettings",
     "OutputSettings",
     "PoolSettings",
@@ -53,6 +55,7 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "TelegramSettings",
+    "VideoSettings",
     "describe_validation_error",
     "load_settings",
     "resolve_config_path",

@@ -17,6 +17,7 @@ from bot.settings.chat import DiscordSettings, RateLimitSettings, TelegramSettin
 from bot.settings.data import DatabaseSettings, QuotaSettings, StorageSettings
 from bot.settings.fleet import BackendSettings, BlobSettings, QueueSettings
 from bot.settings.general import GeneralSettings, HealthSettings
+from bot.settings.karaoke import LyricsSettings, VideoSettings
 from bot.settings.model import ModelSettings, PoolSettings
 
 
@@ -38,6 +39,8 @@ class Settings(Section):
     backend: BackendSettings = BackendSettings()
     queue: QueueSettings = QueueSettings()
     blobs: BlobSettings = BlobSettings()
+    lyrics: LyricsSettings = LyricsSettings()
+    video: VideoSettings = VideoSettings()
 
     @model_validator(mode="after")
     def _check_distributed_database(self) -> Settings:
