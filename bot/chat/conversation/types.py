@@ -79,6 +79,25 @@ class OutgoingFile:
     duration_seconds: float | None = None
     controls: list[list[Button]] | None = None
     """Karaoke-control buttons to show under this file (``bot.chat.conversation.controls``)."""
+    is_video: bool = False
+    """A karaoke video (MP4) rather than audio: sent as a video message (Telegram
+    ``sendVideo``; a Discord attachment), with ``width``/``height`` for the player."""
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class LyricsUpload:
+    """Lyrics a user sent (a reply to a result, or an attachment of ``/karaoke``): pasted
+    text, or the bytes of an ``.lrc``/``.txt`` file the adapter downloaded (bounded by
+    ``MAX_LYRICS_DOWNLOAD_BYTES``). Untrusted: cleaned by ``separation.lyrics.parse``."""
+
+    content: str | bytes
+    filename: str | None = None
+
+
+MAX_LYRICS_DOWNLOAD_BYTES = 256_000
+"""The largest lyrics file an adapter downloads (a whole album's LRC is under 50 KB)."""
 
 
 @dataclass
