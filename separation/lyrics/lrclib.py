@@ -174,7 +174,8 @@ class LrclibClient:
         except httpx.HTTPError as error:
             raise _logged(LyricsServiceError("unreachable", repr(error))) from error
         except LyricsServiceError as error:
-            raise _logged(error) from None
+            _logged(error)
+            raise
         return _lyrics(record, endpoint)
 
     def _http(self) -> httpx.AsyncClient:
