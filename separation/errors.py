@@ -3,12 +3,19 @@
 Callers must be able to tell a bad upload (the user's problem, answered with a friendly
 sentence and no quota charged) from a broken server (ours, logged with a reference id).
 So every input problem derives from :class:`AudioInputError` and carries a one-line
-``user_message``; everything else derives from :class:`SeparationError`.
+``user_message``; everything else derives from :class:`SeparationError`, except the
+failure of a service on the internet (:class:`LyricsServiceError`), which is neither.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
+
+LyricsServiceFailure = Literal[
+    "unreachable", "timeout", "status", "redirect", "too_large", "malformed"
+]
+"""What went wrong in a :class:`LyricsServiceError`."""
 
 
 def _format_duration(seconds: float) -> str:
@@ -142,6 +149,32 @@ class LyricsInputError(ValueError):
     @property
     def user_message(self) -> str:
         return str(self)
+
+
+class LyricsServiceError(RuntimeError):
+    """The synced-lyrics service (LRCLIB, ``separation.lyrics.lrclib``) gave no usable
+    answer: unreachable, too slow, an error status, a redirect, an answer too big or not
+    shaped like its API.
+
+    Neither the user's fault (:class:`LyricsInputError`) nor a crash of ours
+    (:class:`SeparationError`): a service on the internet failed. The caller logs it and
+    goes on as if no lyrics were found (the user is asked for them); nothing here is
+    shown to the user. ``kind`` says which failure, for the log and the tests:
+
+    - ``"unreachable"``: connecting or reading failed (refused, reset, DNS, TLS);
+    - ``"timeout"``: the whole lookup took longer than its limit (a slow drip included);
+    - ``"status"``: an HTTP status other than 200 or 404;
+    - ``"redirect"``: a 3xx answer; redirects are never followed, so no request goes
+      anywhere but the configured base URL;
+    - ``"too_large"``: the answer is bigger than the client's ``max_bytes``;
+    - ``"malformed"``: not JSON, not the documented schema, or a compressed body that was
+      not asked for.
+    """
+
+    def __init__(self, kind: LyricsServiceFailure, detail: str) -> None:
+        self.kind: LyricsServiceFailure = kind
+        self.detail = detail
+        super().__init__(f"lyrics service: {kind}: {detail}")
 
 
 class SeparationError(RuntimeError):
