@@ -202,6 +202,13 @@ class ChannelReplier:
         )
 
 
+def reply_replier(message: discord.Message, *, min_bitrate: int) -> ChannelReplier:
+    """Answers a user's message in its channel, in reply to it."""
+    return ChannelReplier(
+        message.channel, plan_for_guild(message.guild), min_bitrate=min_bitrate, reply_to=message
+    )
+
+
 class PressReplier(ChannelReplier):
     """Answers a control press: the files and progress in the channel like any reply, a
     refusal (a stranger's press, a broken button) only to the presser, as an ephemeral
