@@ -47,10 +47,10 @@ async def test_commands_are_synced_once_and_again_only_when_they_change(
     [sync] = discord_api.calls_to("sync")
     assert sync.path == f"/api/v10/applications/{APP_ID}/commands"  # global
     names = {command["name"] for command in sync.payload["commands"]}
-    assert names == {"karaoke", "quota", "status", "cancel", "help", "admin"}
+    assert names == {"karaoke", "video", "quota", "status", "cancel", "help", "admin"}
     karaoke = next(c for c in sync.payload["commands"] if c["name"] == "karaoke")
     options = {option["name"]: option for option in karaoke["options"]}
-    assert list(options) == ["file", "stems", "format", "key", "tempo", "guide"]
+    assert list(options) == ["file", "stems", "format", "key", "tempo", "guide", "lyrics"]
     assert (options["key"]["min_value"], options["key"]["max_value"]) == (-6, 6)
     assert (options["tempo"]["min_value"], options["tempo"]["max_value"]) == (0.5, 1.5)
     assert (options["guide"]["min_value"], options["guide"]["max_value"]) == (-30, -6)

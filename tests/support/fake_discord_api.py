@@ -7,7 +7,11 @@ interaction webhooks' (defer, edit the original response, followups). A client g
 ``https://discord.com/api/v10/...`` URL, without TLS or DNS, while discord.py's real
 request code runs: JSON and multipart bodies, status codes mapped to ``HTTPException``.
 Attachment URLs on ``cdn.discordapp.com`` reach the same server, which serves songs from
-disk. Every call is recorded, with the names and bytes of uploaded files.
+disk. Every call is recorded, with the names and bytes of uploaded files. Uploads over
+the channel's limit (a server's boost tier's, 10 MiB in DMs, an interaction's
+``attachment_size_limit`` for its followups) are refused as Discord refuses them: 413,
+code 40005 "Request entity too large". Messages the bot sent can be fetched back
+(``GET .../messages/{id}``), as discord.py does for a reply whose message it lacks.
 
 There is no gateway: :class:`FakeGatewayClient` replaces ``connect`` with a session that
 sends READY and the servers, and tests dispatch messages and interactions through the
@@ -50,7 +54,8 @@ class ApiCall:
     """One REST call as the fake API received it."""
 
     kind: str
-    """login, application, sync, respond, edit_original, followup, send, edit, download."""
+    """login, application, sync, respond, edit_original, followup, send, edit, fetch,
+    download."""
     method: str
     path: str
     payload: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +82,13 @@ class _Interaction:
     id: int
     channel_id: int
     created: float
+    size_limit: int = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
+_TIER_UPLOAD_LIMITS = {0: 10 * 2**20, 1: 10 * 2**20, 2: 50 * 2**20, 3: 100 * 2**20}
+"""Bytes one message may upload in a server of each boost tier (discord.py's
+``Guild.filesize_limit``)."""
+TOO_LARGE = (413, {"code": 40005, "message": "Request entity too large"})
 
 
 class FakeDiscordApi:
@@ -94,6 +106,8 @@ class FakeDiscordApi:
         self._ids = itertools.count(1)
         self._files: dict[str, Path] = {}
         self._interactions: dict[str, _Interaction] = {}
+        self._upload_limits: dict[int, int] = {}
+        self._sent: dict[tuple[int, int], dict[str, Any]] = {}
         self._errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._runner: web.AppRunner | None = None
         self._folder: Path | None = None
@@ -115,6 +129,7 @@ class FakeDiscordApi:
             ("POST", f"{api}/webhooks/{{app}}/{{token}}", self._followup),
             ("POST", f"{api}/channels/{{channel}}/messages", self._send),
             ("PATCH", f"{api}/channels/{{channel}}/messages/{{message}}", self._edit),
+            ("GET", f"{api}/channels/{{channel}}/messages/{{message}}", self._fetch),
             ("GET", "/attachments/{channel}/{attachment}/{name}", self._download),
         ]
         for method, path, handler in routes:
@@ -265,6 +280,8 @@ class FakeDiscordApi:
             "unavailable": False,
         }
         self.guilds.append(guild)
+        for channel_id in channel_ids:
+            self._upload_limits[channel_id] = _TIER_UPLOAD_LIMITS[premium_tier]
         return guild
 
     def attachment(
@@ -303,8 +320,10 @@ class FakeDiscordApi:
         mention_bot: bool = False,
         roles: list[int] | None = None,
         reply_to: dict[str, Any] | None = None,
+        send_replied: bool = True,
     ) -> dict[str, Any]:
-        """A MESSAGE_CREATE event's payload."""
+        """A MESSAGE_CREATE event's payload; a reply carries the message it replies to
+        unless ``send_replied`` is False (Discord may leave it out: then it is fetched)."""
         message: dict[str, Any] = {
             "id": str(self.snowflake()),
             "channel_id": str(channel_id),
@@ -332,7 +351,8 @@ class FakeDiscordApi:
                 "message_id": reply_to["id"],
                 "channel_id": reply_to["channel_id"],
             }
-            message["referenced_message"] = reply_to
+            if send_replied:
+                message["referenced_message"] = reply_to
         return message
 
     def interaction(
@@ -350,7 +370,9 @@ class FakeDiscordApi:
         """An INTERACTION_CREATE payload for a slash command; its token becomes valid."""
         interaction_id = self.snowflake()
         token = f"interaction-token-{interaction_id}"
-        self._interactions[token] = _Interaction(interaction_id, channel_id, time.monotonic())
+        self._interactions[token] = _Interaction(
+            interaction_id, channel_id, time.monotonic(), size_limit
+        )
         data: dict[str, Any] = {
             "id": str(self.snowflake()),
             "name": name,
@@ -413,6 +435,22 @@ class FakeDiscordApi:
         payload = self.interaction("", user_id=user_id, channel_id=channel_id, guild_id=guild_id)
         payload.update(type=3, data={"custom_id": custom_id, "component_type": 2}, message=message)
         return payload
+
+    def bot_message(
+        self, channel_id: int, *, custom_ids: list[str], author: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A message with buttons of ``custom_ids`` that the bot sent earlier (or, with
+        ``author``, that someone else did): what a user replies to; it can be fetched."""
+        buttons = [
+            {"type": 2, "style": 2, "label": "Faster", "custom_id": custom_id}
+            for custom_id in custom_ids
+        ]
+        components = [{"type": 1, "components": buttons}] if buttons else []
+        message = self._sent_message(channel_id, {"components": components}, [])
+        if author is not None:
+            message["author"] = author
+        self._sent[(channel_id, int(message["id"]))] = message
+        return message
 
     def _sent_message(
         self, channel_id: int, payload: dict[str, Any], files: list[tuple[str, bytes]]
@@ -511,6 +549,8 @@ class FakeDiscordApi:
             error = (401, {"code": 50027, "message": "Invalid Webhook Token"})
         elif self._errors.get(kind):
             error = self._errors[kind].pop(0)
+        elif sum(len(content) for _, content in files) > self._upload_limit(channel_id, token):
+            error = TOO_LARGE
         if error is None:
             return call, None
         call.status = error[0]
@@ -518,6 +558,14 @@ class FakeDiscordApi:
         # Cloudflare ban and does not retry.
         headers = {"Via": "1.1 google"} if error[0] == 429 else {}
         return call, _json(error[1], status=error[0], headers=headers)
+
+    def _upload_limit(self, channel_id: int | None, token: str | None) -> int:
+        """What one message may upload: the interaction's limit for its webhooks, else the
+        channel's server's (10 MiB in DMs and unknown channels)."""
+        if token is not None and (interaction := self._interactions.get(token)) is not None:
+            return interaction.size_limit
+        default = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+        return self._upload_limits.get(channel_id or 0, default)
 
     def _token_valid(self, token: str) -> bool:
         interaction = self._interactions.get(token)
@@ -611,6 +659,7 @@ class FakeDiscordApi:
         if error:
             return error
         call.message = self._sent_message(channel or 0, call.payload, call.files)
+        self._sent[(channel or 0, int(call.message["id"]))] = call.message
         return _json(call.message)
 
     async def _send(self, request: web.Request) -> web.Response:
@@ -619,6 +668,7 @@ class FakeDiscordApi:
         if error:
             return error
         call.message = self._sent_message(channel, call.payload, call.files)
+        self._sent[(channel, int(call.message["id"]))] = call.message
         return _json(call.message)
 
     async def _edit(self, request: web.Request) -> web.Response:
@@ -628,6 +678,16 @@ class FakeDiscordApi:
             return error
         message = self._sent_message(channel, call.payload, call.files)
         message["id"] = request.match_info["message"]
+        return _json(message)
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        channel = int(request.match_info["channel"])
+        _, error = await self._record(request, "fetch", channel_id=channel)
+        message = self._sent.get((channel, int(request.match_info["message"])))
+        if error:
+            return error
+        if message is None:
+            return _json({"code": 10008, "message": "Unknown Message"}, status=404)
         return _json(message)
 
     async def _download(self, request: web.Request) -> web.StreamResponse:

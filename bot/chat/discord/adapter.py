@@ -31,7 +31,7 @@ from discord import app_commands
 from bot.chat.conversation import messages
 from bot.chat.conversation.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.conversation.flow import ChatFlow
-from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, Replier
+from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, LyricsUpload, Replier
 from bot.chat.discord.attachments import (
     attachment_stream,
     song_attachment,
@@ -39,9 +39,11 @@ from bot.chat.discord.attachments import (
 )
 from bot.chat.discord.commands import FormatChoice, build_command_tree
 from bot.chat.discord.controls import ControlButton, acknowledge_unknown
-from bot.chat.discord.replies import ChannelReplier, PressReplier, plan_for_guild
+from bot.chat.discord.lyrics_replies import LyricsReplies
+from bot.chat.discord.replies import ChannelReplier, PressReplier, plan_for_guild, reply_replier
 from bot.chat.discord.slash import SlashCommands
 from bot.chat.discord.sync import sync_if_changed
+from bot.chat.discord.video_flow import video_flow
 from bot.settings import DiscordSettings, Settings, secret_value
 from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
@@ -136,6 +138,14 @@ class DiscordAdapter(ChatAdapter):
             start_song=self._start_song,
             spawn=self.spawn,
             accepting=lambda: self._accepting,
+            connector=self._connector,
+        )
+        self._lyrics = LyricsReplies(
+            video_flow(flow),
+            admit=flow.admit,
+            user_of=self._user,
+            replier_for=lambda message: reply_replier(message, min_bitrate=min_mp3_bitrate),
+            connector=self._connector,
         )
 
     @classmethod
@@ -298,6 +308,7 @@ class DiscordAdapter(ChatAdapter):
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
         controls: RenderOptions | None = None,
+        lyrics: LyricsUpload | None = None,
     ) -> asyncio.Task[Any]:
         """Record the song as accepted, then run it in its own task so the event handler
         returns at once.
@@ -306,18 +317,22 @@ class DiscordAdapter(ChatAdapter):
         written as early as the event's handling allows, and a crash before that still
         loses the song (``bot.chat.conversation.intake``).
         """
-        assert self.client is not None
         return self.spawn(
             await self._flow.accept_song(
                 user,
                 conversation,
                 replier,
-                song_upload(attachment, self.client.http.connector),
+                song_upload(attachment, self._connector(), lyrics),
                 stems=stems,
                 output_format=output_format,
                 controls=controls,
             )
         )
+
+    def _connector(self) -> aiohttp.BaseConnector:
+        """discord.py's own connector: downloads share its connection pool and proxy."""
+        assert self.client is not None
+        return self.client.http.connector
 
     # -- ordinary messages --------------------------------------------------------------
     def _in_song_channel(self, channel: Any) -> bool:
@@ -330,10 +345,13 @@ class DiscordAdapter(ChatAdapter):
         self.spawn(self._on_message(message), name="discord: on_message")
 
     async def _on_message(self, message: discord.Message) -> None:
-        """A song in a song channel, a DM, or a message that mentions the bot."""
+        """A song in a song channel, a DM, or a message that mentions the bot; lyrics in
+        reply to one of the bot's results (``bot.chat.discord.lyrics_replies``)."""
         me = self.client.user if self.client is not None else None
         if not self._accepting or me is None or message.author.bot:
             return
+        if await self._lyrics.take(message, me):
+            return  # lyrics in reply to one of our results, wherever it was posted
         private = message.guild is None
         addressed = private or any(user.id == me.id for user in message.mentions)
         song_message: discord.Message | None = message if song_attachment(message) else None
@@ -362,13 +380,9 @@ class DiscordAdapter(ChatAdapter):
             message_id=str(message.id),
             is_private=private,
         )
-        replier = ChannelReplier(
-            message.channel,
-            plan_for_guild(message.guild),
-            min_bitrate=self._min_bitrate,
-            reply_to=message,
+        await self._start_song(
+            user, conversation, reply_replier(message, min_bitrate=self._min_bitrate), attachment
         )
-        await self._start_song(user, conversation, replier, attachment)
 
     def _control_pressed(self, interaction: discord.Interaction, data: str) -> None:
         """A karaoke-control button (already acknowledged): re-rendered in a task, the

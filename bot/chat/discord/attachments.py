@@ -15,7 +15,7 @@ import aiohttp
 import discord
 
 from bot.chat.conversation import messages
-from bot.chat.conversation.types import ByteStream, SongUpload
+from bot.chat.conversation.types import ByteStream, LyricsUpload, SongUpload
 
 _CHUNK_BYTES = 1 << 16
 _TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
@@ -33,12 +33,17 @@ def song_attachment(message: discord.Message) -> discord.Attachment | None:
     return next((a for a in message.attachments if is_song_attachment(a)), None)
 
 
-def song_upload(attachment: discord.Attachment, connector: aiohttp.BaseConnector) -> SongUpload:
+def song_upload(
+    attachment: discord.Attachment,
+    connector: aiohttp.BaseConnector,
+    lyrics: LyricsUpload | None = None,
+) -> SongUpload:
     """The flow's view of an attachment; nothing is downloaded until it asks.
 
     Args:
         connector: discord.py's own (``client.http.connector``), so downloads share its
             connection pool and proxy setup.
+        lyrics: the lyrics sent with the song (``/karaoke lyrics:``), already read.
     """
     return SongUpload(
         stream=attachment_stream(attachment.url, connector),
@@ -47,6 +52,7 @@ def song_upload(attachment: discord.Attachment, connector: aiohttp.BaseConnector
         title_hint=messages.VOICE_MESSAGE if attachment.is_voice_message() else None,
         file_ref=attachment.url,
         file_unique_id=str(attachment.id),
+        lyrics=lyrics,
     )
 
 

@@ -16,6 +16,8 @@ from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
 
 FormatChoice = Literal["mp3", "opus", "flac"]
+MAX_TEXT_OPTION = 6000
+"""The longest text Discord lets a string option carry (a song's LRC fits; longer: a file)."""
 
 
 class SlashHandler(Protocol):
@@ -28,7 +30,17 @@ class SlashHandler(Protocol):
         stems: StemMode,
         output_format: FormatChoice | None,
         controls: RenderOptions | None = None,
+        lyrics: discord.Attachment | None = None,
     ) -> None: ...
+
+    async def video(
+        self,
+        interaction: discord.Interaction,
+        lyrics: discord.Attachment | None,
+        text: str | None,
+    ) -> None:
+        """A karaoke video of the user's latest song, with these lyrics when given."""
+        ...
 
     async def quota(self, interaction: discord.Interaction) -> None: ...
 
@@ -60,6 +72,7 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
         key="Semitones up or down, -6 to 6 (pitch only; the tempo stays)",
         tempo="Speed, 0.5 to 1.5 (0.9 is 10% slower; the pitch stays)",
         guide="A quiet guide vocal in the instrumental, -30 to -6 dB",
+        lyrics="The lyrics, for a karaoke video: an .lrc or .txt file",
     )
     @app_commands.rename(output_format="format")
     async def karaoke(
@@ -70,11 +83,14 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
         key: app_commands.Range[int, -6, 6] = 0,
         tempo: app_commands.Range[float, 0.5, 1.5] = 1.0,
         guide: app_commands.Range[float, -30.0, -6.0] | None = None,
+        lyrics: discord.Attachment | None = None,
     ) -> None:
         """Turn a song into a karaoke track (instrumental + vocals)."""
         # Discord enforces the ranges; RenderOptions checks them again all the same.
         controls = RenderOptions(key=key, tempo=tempo, guide_db=guide)
-        await handler.karaoke(interaction, file, stems, output_format, controls)
+        await handler.karaoke(interaction, file, stems, output_format, controls, lyrics)
+
+    _add_video(tree, handler)
 
     @tree.command(name="quota")
     async def quota(interaction: discord.Interaction) -> None:
@@ -98,6 +114,23 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
 
     tree.add_command(_admin_group(handler))
     return tree
+
+
+def _add_video(tree: app_commands.CommandTree, handler: SlashHandler) -> None:
+    """``/video [lyrics] [text]``: the latest song's karaoke video."""
+
+    @tree.command(name="video")
+    @app_commands.describe(
+        lyrics="The lyrics, if I don't have them: an .lrc or .txt file",
+        text="Or the lyrics as text (LRC with times, or plain lines)",
+    )
+    async def video(
+        interaction: discord.Interaction,
+        lyrics: discord.Attachment | None = None,
+        text: app_commands.Range[str, 1, MAX_TEXT_OPTION] | None = None,
+    ) -> None:
+        """A karaoke video of your latest song: the words on screen, in time."""
+        await handler.video(interaction, lyrics, text)
 
 
 def _admin_group(handler: SlashHandler) -> app_commands.Group:

@@ -10,7 +10,9 @@ Discord caps what one message may carry (10 MiB by default, 50 and 100 MiB in bo
 servers). The pool already lowered the MP3 bitrate so each file fits; here files are
 grouped into as few messages as the limit allows, and a file that alone cannot fit (a
 FLAC, or a limit that shrank: Discord answers 413) is a typed error the flow explains to
-the user, refunding the song.
+the user, refunding the song. A karaoke video (``OutgoingFile.is_video``, an MP4 the
+renderer sized for the plan's limit) is an attachment like the others, alone in its
+message with its control buttons; Discord's clients play it inline.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def plan_for_guild(guild: discord.Guild | None) -> UploadPlan:
 def group_files(
     files: list[OutgoingFile], plan: UploadPlan, *, min_bitrate: int
 ) -> list[list[OutgoingFile]]:
-    """Split ``files`` (kept in order) into as few messages as the plan's limits allow.
+    """Split ``files`` (kept in order) into as few messages as the plan's limits allow;
+    a karaoke video goes in a message of its own, under its own buttons.
 
     Raises:
         DiscordUploadTooLargeError: a file alone is over ``plan.max_file_bytes``; checked
@@ -81,7 +84,8 @@ def group_files(
         if size > plan.max_file_bytes:
             raise _too_large(file, plan, min_bitrate)
         fits = groups and len(groups[-1]) < MAX_FILES_PER_MESSAGE
-        if fits and group_bytes + size <= per_message:
+        alone = file.is_video or bool(groups and groups[-1][0].is_video)
+        if fits and not alone and group_bytes + size <= per_message:
             groups[-1].append(file)
             group_bytes += size
         else:
@@ -196,6 +200,13 @@ class ChannelReplier:
         await self._post(
             self._content(None), ping=True, files=as_attachments(group), view=group_view(group)
         )
+
+
+def reply_replier(message: discord.Message, *, min_bitrate: int) -> ChannelReplier:
+    """Answers a user's message in its channel, in reply to it."""
+    return ChannelReplier(
+        message.channel, plan_for_guild(message.guild), min_bitrate=min_bitrate, reply_to=message
+    )
 
 
 class PressReplier(ChannelReplier):

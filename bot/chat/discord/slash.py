@@ -2,8 +2,10 @@
 
 ``/karaoke file:<attachment>`` is deferred at once; progress edits that response and the
 results come as a followup (``bot.chat.discord.replies``), moved to the channel before
-the interaction's token expires. The other commands answer so that only the user sees
-it. These run in discord.py's command-tree tasks: the songs they start are tracked by
+the interaction's token expires. ``/video`` is deferred alike, and the flow makes the
+latest song's video (with the lyrics of its options, read bounded like any lyrics file:
+``bot.chat.discord.lyrics``) in a task. The other commands answer so that only the user
+sees it. These run in discord.py's command-tree tasks: the songs they start are tracked by
 the adapter, their immediate answers are not.
 """
 
@@ -14,19 +16,28 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+import aiohttp
 import discord
 from discord import app_commands
 
 from bot.chat.conversation import messages
 from bot.chat.conversation.flow import ChatFlow
-from bot.chat.conversation.types import ChatUser, Conversation, Replier, error_reference
+from bot.chat.conversation.types import (
+    ChatUser,
+    Conversation,
+    LyricsUpload,
+    Replier,
+    error_reference,
+)
 from bot.chat.discord.attachments import is_song_attachment
 from bot.chat.discord.commands import FormatChoice
+from bot.chat.discord.lyrics import check_lyrics_attachment, read_lyrics
 from bot.chat.discord.replies import InteractionReplier, upload_plan
+from bot.chat.discord.video_flow import video_flow
 from bot.settings import DiscordSettings
 from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
-from separation.errors import RenderUnavailableError
+from separation.errors import LyricsInputError, RenderUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +55,7 @@ class SongStarter(Protocol):
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
         controls: RenderOptions | None = None,
+        lyrics: LyricsUpload | None = None,
     ) -> asyncio.Task[Any]: ...
 
 
@@ -58,8 +70,9 @@ class SlashCommands:
         min_bitrate: int,
         user_of: Callable[[discord.User | discord.Member], ChatUser],
         start_song: SongStarter,
-        spawn: Callable[[Coroutine[Any, Any, None]], object],
+        spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
         accepting: Callable[[], bool],
+        connector: Callable[[], aiohttp.BaseConnector],
     ) -> None:
         self._settings = settings
         self._flow = flow
@@ -68,6 +81,7 @@ class SlashCommands:
         self._start_song = start_song
         self._spawn = spawn
         self._accepting = accepting
+        self._connector = connector
 
     async def _admit(self, interaction: discord.Interaction, user: ChatUser) -> bool:
         """Refuse (with an answer only the user sees) while stopping or over the rate."""
@@ -88,6 +102,7 @@ class SlashCommands:
         stems: StemMode,
         output_format: FormatChoice | None,
         controls: RenderOptions | None = None,
+        lyrics: discord.Attachment | None = None,
     ) -> None:
         """/karaoke: defer at once, then the flow runs the song in its own task."""
         user = self._user(interaction.user)
@@ -101,21 +116,12 @@ class SlashCommands:
                 RenderUnavailableError().user_message, ephemeral=True
             )
             return
-        response_id: int | None = None
-        deferred = True
-        try:
-            callback = await interaction.response.defer(thinking=True)
-            response_id = callback.message_id if callback is not None else None
-        except discord.HTTPException as exc:  # e.g. the 3 s window passed: use the channel
-            logger.warning("discord: could not defer /karaoke (%s)", exc.status)
-            deferred = False
-        replier = InteractionReplier(
-            interaction,
-            upload_plan(interaction.filesize_limit),
-            min_bitrate=self._min_bitrate,
-            token_seconds=self._settings.interaction_token_seconds,
-            deferred=deferred,
-        )
+        if not await self._lyrics_acceptable(interaction, lyrics):
+            return
+        replier, response_id = await self._defer(interaction)
+        song_lyrics = await self._read_lyrics(replier, lyrics, None)
+        if lyrics is not None and song_lyrics is None:
+            return  # the lyrics were refused (said in the response): so is the song
         channel_id = str(interaction.channel_id) if interaction.channel_id else ""
         conversation = Conversation(
             "discord",
@@ -133,8 +139,82 @@ class SlashCommands:
             stems=stems,
             output_format=output_format,
             controls=controls,
+            lyrics=song_lyrics,
         )
         self._spawn(self._move_before_expiry(song, replier))
+
+    async def video(
+        self,
+        interaction: discord.Interaction,
+        lyrics: discord.Attachment | None,
+        text: str | None,
+    ) -> None:
+        """/video: the latest song's karaoke video, made by the flow in a task of its own;
+        with lyrics (a file, else the text), those are kept for that song first."""
+        user = self._user(interaction.user)
+        if not await self._admit(interaction, user):
+            return
+        if not await self._lyrics_acceptable(interaction, lyrics):
+            return
+        replier, _ = await self._defer(interaction)
+        given = await self._read_lyrics(replier, lyrics, text)
+        if lyrics is not None and given is None:
+            return  # refused, and said so in the response
+        flow = video_flow(self._flow)
+        if given is None:
+            making = self._spawn(flow.video_command(user, replier, None))
+        else:
+            making = self._spawn(flow.lyrics_for_latest(user, replier, given))
+        self._spawn(self._move_before_expiry(making, replier))
+
+    async def _lyrics_acceptable(
+        self, interaction: discord.Interaction, lyrics: discord.Attachment | None
+    ) -> bool:
+        """Refuse a lyrics option that is not a lyrics file or declares too many bytes
+        (only the user sees it), before deferring and without downloading."""
+        if lyrics is None:
+            return True
+        try:
+            check_lyrics_attachment(lyrics)
+        except LyricsInputError as exc:
+            await interaction.response.send_message(exc.user_message, ephemeral=True)
+            return False
+        return True
+
+    async def _read_lyrics(
+        self, replier: InteractionReplier, lyrics: discord.Attachment | None, text: str | None
+    ) -> LyricsUpload | None:
+        """The lyrics option's file (bounded), else ``text``; a refusal is shown in the
+        command's response and gives None."""
+        if lyrics is None:
+            return LyricsUpload(text) if text and text.strip() else None
+        try:
+            return await read_lyrics(lyrics, self._connector())
+        except LyricsInputError as exc:
+            await replier.send_text(exc.user_message)
+            return None
+
+    async def _defer(
+        self, interaction: discord.Interaction
+    ) -> tuple[InteractionReplier, int | None]:
+        """Defer ("thinking...") and the replier that answers in that response; with the
+        response's message id when Discord gave it."""
+        response_id: int | None = None
+        deferred = True
+        try:
+            callback = await interaction.response.defer(thinking=True)
+            response_id = callback.message_id if callback is not None else None
+        except discord.HTTPException as exc:  # e.g. the 3 s window passed: use the channel
+            logger.warning("discord: could not defer /%s (%s)", _name(interaction), exc.status)
+            deferred = False
+        replier = InteractionReplier(
+            interaction,
+            upload_plan(interaction.filesize_limit),
+            min_bitrate=self._min_bitrate,
+            token_seconds=self._settings.interaction_token_seconds,
+            deferred=deferred,
+        )
+        return replier, response_id
 
     async def _answer(
         self, interaction: discord.Interaction, produce: Callable[[ChatUser], Awaitable[str]]
@@ -205,3 +285,8 @@ class SlashCommands:
             await replier.move_to_channel()
         except Exception as exc:  # best effort: the next progress update moves anyway
             logger.warning("discord: could not announce the move to the channel: %s", exc)
+
+
+def _name(interaction: discord.Interaction) -> str:
+    command = interaction.command
+    return command.name if command is not None else "command"

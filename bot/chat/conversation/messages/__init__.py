@@ -4,8 +4,9 @@
 ``controls`` (karaoke controls and re-renders), ``refusals`` (each typed error from
 ``separation`` and ``storage`` as one friendly sentence; internal errors get a short
 reference id that is also logged, so a user's screenshot leads an operator straight to
-the log line), ``commands`` (/help, /quota, /status) and ``admin``. Callers import the
-package (``from bot.chat.conversation import messages``) and read ``messages.X``.
+the log line), ``commands`` (/help, /quota, /status), ``lyrics_files`` (a lyrics file
+refused) and ``admin``. Callers import the package (``from bot.chat.conversation import
+messages``) and read ``messages.X``.
 """
 
 from bot.chat.conversation.messages.admin import (
@@ -45,6 +46,11 @@ from bot.chat.conversation.messages.controls import (
     render_allowance_used,
     render_option_refused,
     rerendered,
+)
+from bot.chat.conversation.messages.lyrics_files import (
+    LYRICS_FILE_UNREADABLE,
+    NOT_A_LYRICS_FILE,
+    lyrics_file_too_large,
 )
 from bot.chat.conversation.messages.numbers import (
     count,
@@ -105,9 +111,11 @@ __all__ = [
     "EDITS_IGNORED",
     "LOST_BEFORE_SAVED",
     "LOST_IN_RESTART",
+    "LYRICS_FILE_UNREADABLE",
     "MOVED_TO_CHANNEL",
     "NOTHING_TO_CANCEL",
     "NOT_ADMIN",
+    "NOT_A_LYRICS_FILE",
     "NOT_A_SONG",
     "RESTARTED_ON_ANOTHER_WORKER",
     "RESUME_AFTER_RESTART",
@@ -131,6 +139,7 @@ __all__ = [
     "help_text",
     "input_refused",
     "internal_error",
+    "lyrics_file_too_large",
     "megabytes",
     "output_too_large",
     "queued",

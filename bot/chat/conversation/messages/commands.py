@@ -40,8 +40,12 @@ TELEGRAM_FILE_LIMIT_NOTE = "Files up to 20 MB."
 """/help on Telegram's standard Bot API (a local Bot API server has no such limit)."""
 DISCORD_HELP_COMMANDS: tuple[tuple[str, str], ...] = (
     (
-        "/karaoke file:<song> [stems] [format] [key] [tempo] [guide]",
+        "/karaoke file:<song> [stems] [format] [key] [tempo] [guide] [lyrics]",
         "make a karaoke track (or post a song in a DM); the buttons under it change it",
+    ),
+    (
+        "/video [lyrics] [text]",
+        "a karaoke video of your latest song (or reply to a result with the lyrics)",
     ),
     ("/quota", "what you have left today"),
     ("/status", "the queue and your songs"),
