@@ -26,6 +26,7 @@ line.text``; times never decrease and ``line.start <= word.start <= word.end <= 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class TimedLine:
     start: float
     fragments: tuple[Fragment, ...]
 
-    @property
+    @functools.cached_property
     def is_gap(self) -> bool:
         return not any(without_time_tags(fragment.text).strip() for fragment in self.fragments)
 
