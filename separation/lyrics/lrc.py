@@ -7,6 +7,8 @@ word tags (``<00:12.50>word``) are absolute times that belong to one of the line
 the nearest to its first word; at the line's other times they move with the line.
 ``[offset:+500]`` moves every time 500 ms earlier, as players apply it; other metadata
 (``[ar:]``, ``[ti:]``, ``[al:]``, ``[length:]``...) and lines without a time are not sung.
+``[length:]`` is not trusted either: the song's end is what the caller measured
+(``parse_lyrics``'s ``duration_seconds``), not what a stranger wrote.
 What the times then mean (order, ends, gaps, the song's end) is the timeline's to decide.
 
 Writing (:func:`to_lrc`) is the inverse for a timed :class:`Lyrics`: word tags where the

@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from separation.lyrics.limits import (
     MAX_LINE_COLUMNS,
     MAX_LINE_SECONDS,
+    MAX_LINES,
     MAX_TIME_SECONDS,
     MAX_WORD_SECONDS,
     LyricsBeyondSongError,
+    LyricsTooLongError,
     NoWordsError,
 )
 from separation.lyrics.lrc_tags import without_time_tags
@@ -85,10 +87,14 @@ def timed_lines(
     line has word times, else ``LINE``).
 
     Raises:
+        LyricsTooLongError: more than ``MAX_LINES`` lines to sing.
         NoWordsError: no line has words.
         LyricsBeyondSongError: lines have words, but all start after the song's end.
     """
     ordered = _ordered(lines, duration_seconds)
+    sung = sum(1 for line in ordered if not line.is_gap)
+    if sung > MAX_LINES:  # before the work on each line (wrapping only adds lines)
+        raise LyricsTooLongError(detail=f"{sung} timed lines")
     result: list[LyricLine] = []
     word_timed = True
     for index, line in enumerate(ordered):
