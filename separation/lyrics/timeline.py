@@ -14,6 +14,8 @@ The rules, decided once for every source:
   else, with word times, :data:`~separation.lyrics.limits.MAX_WORD_SECONDS` after its last
   timed word, else :data:`~separation.lyrics.limits.MAX_LINE_SECONDS` after its start; in
   every case no later than the next line's start or the song's end.
+* A word's time is kept within its line: never before the line's own time (which orders
+  the line among the others), never before the word before it, never after the line's end.
 * Words without their own time share the time up to the next known one in proportion to
   their width, so a line timed as a whole fills at a steady speed; a word ends where the
   next begins (or at the explicit end an empty word tag gives it).
@@ -141,17 +143,17 @@ def _from_zero(line: TimedLine) -> TimedLine:
 
 def _timed(line: TimedLine, next_start: float | None, duration: float | None) -> list[LyricLine]:
     pieces = _pieces(line)
-    known = [piece.start for piece in pieces if piece.start is not None]
-    start = min([line.start, *known])
+    # The line's own time orders it among the others: its words may not start before it.
+    start = last_known = line.start
     if pieces[0].start is None:
         pieces[0].start = start
-    last_known = start
     for piece in pieces:
         if piece.start is not None:
             piece.start = last_known = max(piece.start, last_known)
     end = pieces[-1].end
     if end is None:
         end = last_known + MAX_WORD_SECONDS if line.word_timed else start + MAX_LINE_SECONDS
+    end = max(end, last_known)
     for limit in (next_start, duration):
         if limit is not None:
             end = min(end, limit)

@@ -157,6 +157,13 @@ def test_enhanced_words_are_clamped_to_their_line_and_kept_in_order() -> None:
     assert [(w.start, w.end) for w in words] == [(11.0, 11.0), (11.0, 12.0), (12.0, 12.0)]
 
 
+def test_word_times_before_their_line_or_an_end_before_the_words_are_clamped() -> None:
+    lyrics = parse("[00:10.00]a\n[00:12.00]<00:05.00>b <00:13.00>c<00:04.00>\n[00:20.00]d")
+    second = lyrics.lines[1]
+    assert (second.start, second.end) == (12.0, 13.0)
+    assert [(w.start, w.end) for w in second.words] == [(12.0, 13.0), (13.0, 13.0)]
+
+
 def test_a_repeated_enhanced_chorus_moves_its_word_times_with_it() -> None:
     lyrics = parse("[00:10.00][00:30.00]<00:10.00>la <00:11.00>la<00:12.00>")
     assert [[w.start for w in line.words] for line in lyrics.lines] == [[10.0, 11.0], [30.0, 31.0]]
