@@ -26,9 +26,6 @@ from separation.lyrics.lrc_tags import LINE_TAG, METADATA, OFFSET, WORD_TAG, sec
 from separation.lyrics.model import LyricLine, Lyrics, Timing
 from separation.lyrics.timeline import Fragment, TimedLine
 
-_GAP_SECONDS = 0.01
-"""A line that ends this much before the next one starts gets a gap line."""
-
 
 def read_lrc(lines: Sequence[str]) -> list[TimedLine] | None:
     """Every timed line of ``lines``, at each of its times; None when no line has a time
@@ -107,29 +104,48 @@ def to_lrc(lyrics: Lyrics) -> str:
     """``lyrics`` as LRC text: enhanced (word tags) when timed by word (``WORD``,
     ``ALIGNED``), line tags when timed by line, the plain lines when untimed.
 
-    Parsing the result gives the same lines and times, to the hundredth of a second.
+    Parsing the result gives the same lines and times, to the hundredth of a second. Two
+    lines never share a time in the text (the parser would keep only the first): a line
+    at the time of the one before it (a wrapped part of a line sung in no time at all) is
+    written a hundredth later.
     """
     if not lyrics.is_timed:
         return "\n".join(line.text for line in lyrics.lines)
     by_word = lyrics.timing in (Timing.WORD, Timing.ALIGNED)
     written: list[str] = []
-    previous_end = 0.0
-    for index, line in enumerate(lyrics.lines):
-        start = _start_of(line, previous_end)
+    starts = _distinct_starts(lyrics.lines)
+    for index, (line, start) in enumerate(zip(lyrics.lines, starts, strict=True)):
         if by_word and line.words:
             words = "".join(f"<{stamp(word.start)}>{word.text}" for word in line.words)
-            written.append(f"[{stamp(start)}]{words}<{stamp(line.words[-1].end)}>")
+            written.append(f"[{_at(start)}]{words}<{stamp(line.words[-1].end)}>")
         else:
-            written.append(f"[{stamp(start)}]{line.text}")
-        following = lyrics.lines[index + 1] if index + 1 < len(lyrics.lines) else None
-        end = line.end if line.end is not None else start
-        if following is None or _start_of(following, end) - end >= _GAP_SECONDS:
-            written.append(f"[{stamp(end)}]")
-        previous_end = end
+            written.append(f"[{_at(start)}]{line.text}")
+        end = start if line.end is None else max(start, _hundredths(line.end))
+        if index + 1 == len(starts) or starts[index + 1] > end:
+            written.append(f"[{_at(end)}]")
     return "\n".join(written)
+
+
+def _distinct_starts(lines: Sequence[LyricLine]) -> list[int]:
+    """Each line's start in hundredths of a second, each after the one before."""
+    starts: list[int] = []
+    previous_end = 0.0
+    for line in lines:
+        start = _hundredths(_start_of(line, previous_end))
+        starts.append(max(start, starts[-1] + 1) if starts else start)
+        previous_end = line.end if line.end is not None else starts[-1] / 100
+    return starts
 
 
 def _start_of(line: LyricLine, fallback: float) -> float:
     if line.start is not None:
         return line.start
     return line.words[0].start if line.words else fallback
+
+
+def _hundredths(seconds: float) -> int:
+    return round(max(0.0, seconds) * 100)
+
+
+def _at(hundredths: int) -> str:
+    return stamp(hundredths / 100)

@@ -63,13 +63,16 @@ def parse_lyrics(
 
 
 def _plain(lines: Sequence[str]) -> list[LyricLine]:
+    """The sung lines of plain text, wrapped. A line that is only a bracketed tag is not
+    sung, whether written so or cut so by the wrapping (so that the lines read back from
+    ``to_lrc`` are these)."""
     shown: list[LyricLine] = []
     for line in lines:
-        if BRACKETED.fullmatch(line):
-            continue
         words = words_of(without_time_tags(line))
         for group in wrapped_words(words):
-            shown.append(LyricLine("".join(words[group.start : group.stop]).rstrip()))
+            text = "".join(words[group.start : group.stop]).rstrip()
+            if not BRACKETED.fullmatch(text):
+                shown.append(LyricLine(text))
     if not shown:
         raise NoWordsError()
     return shown

@@ -161,6 +161,13 @@ def _timed(line: TimedLine, next_start: float | None, duration: float | None) ->
         if piece.start is not None:
             piece.start = min(piece.start, end)
     _interpolate(pieces, end)
+    if duration is not None:
+        # A word squeezed to the song's very end is never seen (and a line made of such
+        # words would start where the next parse drops it).
+        pieces = [piece for piece in pieces if _known(piece.start, end) < duration]
+        if not pieces:
+            return []
+        pieces[-1].text = pieces[-1].text.rstrip()
     words = tuple(LyricWord(p.text, _known(p.start, end), _known(p.end, end)) for p in pieces)
     return _wrapped(LyricLine("".join(p.text for p in pieces), start, end, words))
 

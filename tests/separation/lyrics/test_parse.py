@@ -3,10 +3,12 @@ the hostile cases issue 24 lists (out of order, negative, past the end, markup..
 
 from __future__ import annotations
 
+import random
 import unicodedata
 
 import pytest
 
+from separation.errors import LyricsInputError
 from separation.lyrics.limits import (
     MAX_LINE_COLUMNS,
     MAX_LINE_SECONDS,
@@ -270,3 +272,25 @@ def test_aligned_words_are_written_as_enhanced_lrc() -> None:
     assert to_lrc(aligned) == "[00:01.00]<00:01.00>sung <00:01.50>here<00:02.25>\n[00:02.25]"
     approximate = Lyrics((LyricLine("sung here", 1.0, 2.25),), Timing.APPROXIMATE, USER)
     assert to_lrc(approximate) == "[00:01.00]sung here\n[00:02.25]"
+
+
+_PARTS = [
+    "[00:01.00]", "[00:01.00]", "[-00:02.50]", "[03:59.99]", "[00:10:05]", "[00:07]",
+    "<00:01.20>", "<00:00.50>", "<00:09.00>", "[offset:+700]", "[ar:x]", "\n", "\n", "\r\n",
+    "la ", "word", " ", "  ", "{\\an8}", "\\N", "<b>", "\x00", "\x1b", "\u202e", "词语", "e\u0301",
+    "\u200d", "[Chorus]", "x" * 60, "]", "[", "<", ">", ":",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_any_mix_of_tags_and_hostile_text_parses_well_formed_or_is_refused(seed: int) -> None:
+    pick = random.Random(seed)
+    text = "".join(pick.choice(_PARTS) for _ in range(pick.randint(1, 60)))
+    duration = pick.choice([None, 5.0, 60.0])
+    try:
+        lyrics = parse(text, duration)
+    except LyricsInputError:
+        return
+    again = parse(to_lrc(lyrics), duration)
+    assert again.timing is lyrics.timing
+    assert [line.text for line in again.lines] == [line.text for line in lyrics.lines]
