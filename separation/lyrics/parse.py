@@ -28,14 +28,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from separation.lyrics.clean import clean_lyrics_text
-from separation.lyrics.limits import MAX_LINES, LyricsTooLongError, NoWordsError
+from separation.lyrics.limits import (
+    MAX_LINES,
+    LyricsBeyondSongError,
+    LyricsTooLongError,
+    NotTextError,
+    NoWordsError,
+)
 from separation.lyrics.lrc import read_lrc, to_lrc
 from separation.lyrics.lrc_tags import BRACKETED, without_time_tags
 from separation.lyrics.model import LyricLine, Lyrics, LyricsSource, Timing
 from separation.lyrics.timeline import timed_lines
 from separation.lyrics.wrap import words_of, wrapped_words
 
-__all__ = ["clean_lyrics_text", "parse_lyrics", "to_lrc"]
+__all__ = [
+    "LyricsBeyondSongError",
+    "LyricsTooLongError",
+    "NoWordsError",
+    "NotTextError",
+    "clean_lyrics_text",
+    "parse_lyrics",
+    "to_lrc",
+]
 
 
 def parse_lyrics(
