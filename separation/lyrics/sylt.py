@@ -5,8 +5,9 @@ line, the time in milliseconds (frames with times in MPEG frames are refused whe
 are read, ``separation.lyrics.tag_reader``). A new line begins where a text holds a line
 break: ID3 asks for one at the start of the text that begins a line, and some taggers put
 it at the end of the one that ends a line; both are read. A frame with no line break at
-all is one line a pair when its texts are phrases (two words or more on average), else one
-stream of words that the timeline wraps into lines.
+all is one line a pair when its texts are phrases (8 columns or more on average: an English
+word is about 5, a CJK character 2, a line of either 20 to 40), else one stream of words
+or syllables that the timeline wraps into lines.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from separation.lyrics.timeline import Fragment, TimedLine
+from separation.lyrics.wrap import columns
 
-_WORDS_PER_PHRASE = 2
+_PHRASE_COLUMNS = 8
 
 
 def sylt_lines(entries: Sequence[tuple[str, int]]) -> list[TimedLine]:
@@ -23,8 +25,8 @@ def sylt_lines(entries: Sequence[tuple[str, int]]) -> list[TimedLine]:
     texts = [text.replace("\r\n", "\n").replace("\r", "\n") for text, _ in entries]
     times = [milliseconds / 1000 for _, milliseconds in entries]
     if not any("\n" in text for text in texts):
-        words = sum(len(text.split()) for text in texts)
-        if entries and words >= _WORDS_PER_PHRASE * len(entries):
+        width = sum(columns(text.strip()) for text in texts)
+        if entries and width >= _PHRASE_COLUMNS * len(entries):
             pairs = zip(texts, times, strict=True)
             return [TimedLine(time, (Fragment(None, text),)) for text, time in pairs]
     lines: list[list[Fragment]] = [[]]

@@ -64,11 +64,22 @@ def test_an_mp3_with_a_sylt_frame_gives_enhanced_lrc(tmp_path: Path, ffmpeg: str
 
 
 def test_a_sylt_frame_of_whole_lines_is_timed_by_line(tmp_path: Path, ffmpeg: str) -> None:
-    lines = [("First line here", 500), ("Second line here", 1500)]
+    lines = [("First line here", 500), ("月亮代表我的心", 1500)]
     song = mp3_with_lyrics(tmp_path / "s.mp3", ffmpeg, sylt=lines)
     text = read_lyrics_tags(song)
-    assert text == "[00:00.50]First line here\n[00:01.50]Second line here\n[00:11.50]"
+    assert text == "[00:00.50]First line here\n[00:01.50]月亮代表我的心\n[00:11.50]"
     assert timing_of(text) is Timing.LINE
+
+
+def test_a_sylt_frame_of_syllables_without_line_breaks_is_wrapped(
+    tmp_path: Path, ffmpeg: str
+) -> None:
+    syllables = [(character, 500 + 250 * i) for i, character in enumerate("月亮代表我的心" * 6)]
+    song = mp3_with_lyrics(tmp_path / "s.mp3", ffmpeg, sylt=syllables)
+    lyrics = parse_lyrics(read_lyrics_tags(song) or "", source=LyricsSource.TAGS)
+    assert lyrics.timing is Timing.WORD
+    assert [len(line.words) for line in lyrics.lines] == [21, 21]
+    assert lyrics.lines[1].words[0].start == (500 + 250 * 21) / 1000
 
 
 def test_a_sylt_frame_timed_in_mpeg_frames_is_left_for_the_uslt(
