@@ -142,7 +142,8 @@ class LyricsInputError(ValueError):
     """Lyrics that cannot be used (``separation.lyrics``): too long, not text, no words,
     or untimed where alignment is off. Like :class:`InvalidRenderOptionError`, the song is
     fine and the request is not; the message is one sentence fit to show the user.
-    Subclasses (in ``separation.lyrics.parse``) say which."""
+    Subclasses (in ``separation.lyrics.limits``, also importable from
+    ``separation.lyrics.parse``) say which."""
 
     kind = "bad_lyrics"
 
