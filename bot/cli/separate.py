@@ -43,7 +43,7 @@ from bot.cli.separate_prep import (
     weights_problem,
 )
 from bot.cli.separate_video import VideoNotMade, karaoke_video
-from bot.cli.video_prep import VideoPlan, video_plan
+from bot.cli.video_prep import VideoPlan, add_video_arguments, video_plan
 from separation.errors import AudioInputError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
@@ -117,25 +117,7 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="DB",
         help="vocals mixed into the instrumental, -30 to -6, or off (the default)",
     )
-    video = parser.add_argument_group(
-        "karaoke video",
-        "also write '<stem> - karaoke.mp4' (with the controls above); the words come from "
-        "--lyrics, else the song's tags, else LRCLIB (lyrics.lrclib); exit 1 if none has them",
-    )
-    video.add_argument("--video", action="store_true", help="make the karaoke video too")
-    video.add_argument(
-        "--lyrics",
-        type=Path,
-        metavar="FILE",
-        help="its words: an .lrc (times per line or word) or a .txt (timed on the vocals)",
-    )
-    video.add_argument(
-        "--no-lrclib",
-        dest="lrclib",
-        action="store_const",
-        const=False,
-        help="never ask LRCLIB for the words (like lyrics.lrclib = false)",
-    )
+    add_video_arguments(parser)
     parser.add_argument(
         "--batch-size",
         type=int,

@@ -46,6 +46,29 @@ class VideoPlan:
     """None: each song's own tags, else LRCLIB (``bot.cli.separate_video``)."""
 
 
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--video``, ``--lyrics FILE`` and ``--no-lrclib`` (``lyrics.lrclib`` for one run)."""
+    video = parser.add_argument_group(
+        "karaoke video",
+        "also write '<stem> - karaoke.mp4' (with the controls above); the words come from "
+        "--lyrics, else the song's tags, else LRCLIB (lyrics.lrclib); exit 1 if none has them",
+    )
+    video.add_argument("--video", action="store_true", help="make the karaoke video too")
+    video.add_argument(
+        "--lyrics",
+        type=Path,
+        metavar="FILE",
+        help="its words: an .lrc (times per line or word) or a .txt (timed on the vocals)",
+    )
+    video.add_argument(
+        "--no-lrclib",
+        dest="lrclib",
+        action="store_const",
+        const=False,
+        help="never ask LRCLIB for the words (like lyrics.lrclib = false)",
+    )
+
+
 def video_plan(args: argparse.Namespace, settings: Settings) -> VideoPlan | None:
     """The video ``--video`` asks for (None without it), its lyrics file checked.
 
