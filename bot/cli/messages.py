@@ -310,6 +310,15 @@ def video_failed(path: Path, reason: str) -> str:
     return f"{path}: no karaoke video: {reason.rstrip('.')}"
 
 
+def video_not_rendered(exc: SeparationError | OSError) -> str:
+    """The render (or the copy of its file) failed: as an input's failure is said."""
+    return _describe(exc)
+
+
+LYRICS_FOR_ONE_SONG = (
+    "argument --lyrics: one lyrics file is the words of one song; give one INPUT with it "
+    "(without --lyrics, each song's words come from its tags or LRCLIB)"
+)
 NO_WORDS_ANYWHERE = "no words found for it"
 LYRICS_HINT = "give them with --lyrics FILE (an .lrc with times, or plain text)"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from bot.settings.karaoke import LyricsSettings
     from separation.audio.render_options import RenderOptions
     from separation.jobs import JobResult, RenderingBackend, RenderRequest
+
+logger = logging.getLogger(__name__)
 
 VIDEO_OUTPUT_NAME = "karaoke"
 """``<stem> - karaoke.mp4`` beside ``<stem> - instrumental.mp3``."""
@@ -78,7 +81,8 @@ async def karaoke_video(
     except LyricsInputError as exc:
         raise VideoNotMade(messages.unusable_lyrics(words.origin, exc.user_message)) from None
     except (SeparationError, OSError) as exc:
-        raise VideoNotMade(messages.input_failed(item.path, exc)) from None
+        logger.info("video of %s failed: %r %s", item.path, exc, getattr(exc, "stderr", ""))
+        raise VideoNotMade(messages.video_not_rendered(exc)) from None
     try:
         if video.lyrics_timing is not None and Timing(video.lyrics_timing).is_approximate:
             messages.note(messages.approximate_timing(item.path))
@@ -90,6 +94,8 @@ async def karaoke_video(
             output_dir, item.stem, VIDEO_OUTPUT_NAME, VIDEO_EXTENSION, controls, sound=INSTRUMENTAL
         )
         await asyncio.to_thread(shutil.copyfile, video.outputs[VIDEO], target)
+    except OSError as exc:  # OUTDIR full, say: the audio files are there all the same
+        raise VideoNotMade(messages.video_not_rendered(exc)) from None
     finally:
         video.release()
     return target

@@ -73,12 +73,15 @@ def video_plan(args: argparse.Namespace, settings: Settings) -> VideoPlan | None
     """The video ``--video`` asks for (None without it), its lyrics file checked.
 
     Raises:
-        UsageError: ``--lyrics`` without ``--video``, or a lyrics file that cannot be used.
+        UsageError: ``--lyrics`` without ``--video`` or with several inputs (whose words
+            would all be the same), or a lyrics file that cannot be used.
     """
     if args.lyrics is not None and not args.video:
         raise UsageError(messages.LYRICS_WITHOUT_VIDEO)
     if not args.video:
         return None
+    if args.lyrics is not None and len({path.resolve() for path in args.inputs}) > 1:
+        raise UsageError(messages.LYRICS_FOR_ONE_SONG)
     align = settings.lyrics.alignment
     lyrics_file = None if args.lyrics is None else read_lyrics_file(args.lyrics, align=align)
     return VideoPlan(settings.video.look(), align, lyrics_file)

@@ -22,6 +22,7 @@ from bot.cli.video_prep import LyricsFile, VideoPlan
 from bot.settings.karaoke import LyricsSettings
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
+from separation.errors import VideoRenderError
 from separation.jobs import JobResult, RenderRequest
 from separation.lyrics.model import LyricsSource, Timing
 from separation.pool.lifecycle import SeparationPool
@@ -120,6 +121,31 @@ def test_a_lyrics_file_becomes_a_video_with_the_same_controls(
         "vocals, so the timing is approximate (an .lrc with times, given with --lyrics, is "
         "exact)",
     ]
+
+
+def test_a_failed_video_leaves_the_audio_and_exits_1(song, capsys, model_repo, monkeypatch):
+    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
+    real_render = SeparationPool.render
+
+    async def render(pool: SeparationPool, request: RenderRequest) -> JobResult:
+        if request.video is None:
+            return await real_render(pool, request)
+        raise VideoRenderError("ffmpeg could not make the video", stderr="libx264: out of cheese")
+
+    monkeypatch.setattr(SeparationPool, "render", render)
+    Path("song.lrc").write_text(SYNCED)
+    argv = ["separate", str(song), "--video", "--lyrics", "song.lrc", *_tiny(model_repo)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert sorted(path.name for path in Path("out").iterdir()) == [
+        "song - instrumental.wav",
+        "song - vocals.wav",
+    ]
+    assert len(captured.out.splitlines()) == 2
+    assert _notes(captured.err)[-1] == (
+        f"karaoke-bot: error: {song}: no karaoke video: ffmpeg could not make the video"
+    )
+    assert "cheese" not in captured.err  # ffmpeg's own words are for the log (-v)
 
 
 def _separated(**fields: object) -> JobResult:

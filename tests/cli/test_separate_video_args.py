@@ -188,3 +188,10 @@ def test_the_video_is_named_like_the_instrumental_it_carries(tmp_path, controls,
     assert path == tmp_path / name
     # ...while the vocals' name never mentions the guide vocal it does not carry.
     assert "guide" not in output_file(tmp_path, "song", "vocals", "mp3", controls).name
+
+
+def test_one_lyrics_file_is_for_one_song(cli, capsys):
+    Path("song.lrc").write_text(SYNCED)
+    Path("other.mp3").write_bytes(b"")
+    line = _refusal(cli, capsys, "other.mp3", "--video", "--lyrics", "song.lrc")
+    assert line.startswith("karaoke-bot: error: argument --lyrics: one lyrics file is the ")
