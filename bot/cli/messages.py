@@ -19,6 +19,7 @@ from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
     AudioTooLongError,
+    LyricsInputError,
     SeparationError,
 )
 
@@ -268,6 +269,17 @@ def _kilobytes(size_bytes: int) -> str:
     return _size(size_bytes) if size_bytes >= 10_000_000 else f"{-(-size_bytes // 1000)} KB"
 
 
+def lyrics_problem(exc: LyricsInputError) -> str:
+    """Why lyrics were refused, for the operator: ``separation.lyrics``' own sentence, but
+    in a terminal's words where the chat's would not fit ("send them as a message")."""
+    return _LYRICS_PROBLEMS.get(exc.kind, exc.user_message)
+
+
+_LYRICS_PROBLEMS = {
+    "lyrics_not_text": "not text: save it as UTF-8 (UTF-16 with a BOM and Western cp1252 "
+    "are read too)",
+    "lyrics_no_words": "no words to sing in it (only times, tags or blank lines)",
+}
 NO_SUCH_LYRICS_FILE = "no such file"
 LYRICS_FILE_IS_A_FOLDER = "is a folder, not a lyrics file (.lrc or .txt)"
 

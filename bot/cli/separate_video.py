@@ -79,7 +79,8 @@ async def karaoke_video(
     try:
         video = await pool.render(_video_request(separated, item, controls, plan, words))
     except LyricsInputError as exc:
-        raise VideoNotMade(messages.unusable_lyrics(words.origin, exc.user_message)) from None
+        reason = messages.lyrics_problem(exc)  # the words refused where the video is made
+        raise VideoNotMade(messages.unusable_lyrics(words.origin, reason)) from None
     except (SeparationError, OSError) as exc:
         logger.info("video of %s failed: %r %s", item.path, exc, getattr(exc, "stderr", ""))
         raise VideoNotMade(messages.video_not_rendered(exc)) from None
@@ -196,7 +197,7 @@ async def _from_lrclib(separated: JobResult, settings: LyricsSettings) -> Words 
         text: str = clean_lyrics_text(found.text)
     except LyricsInputError as exc:
         origin = messages.lyrics_origin(LyricsSource.LRCLIB)
-        return messages.unusable_lyrics(origin, exc.user_message)
+        return messages.unusable_lyrics(origin, messages.lyrics_problem(exc))
     return _usable(text, LyricsSource.LRCLIB, align=settings.alignment)
 
 
@@ -208,7 +209,7 @@ def _usable(text: str, source: LyricsSource, *, align: bool) -> Words | str:
     try:
         lyrics = parse_lyrics(text, source=source)
     except LyricsInputError as exc:
-        return messages.unusable_lyrics(origin, exc.user_message)
+        return messages.unusable_lyrics(origin, messages.lyrics_problem(exc))
     if not lyrics.is_timed and not align:
         return messages.unusable_lyrics(origin, messages.LYRICS_UNTIMED_WITHOUT_ALIGNMENT)
     return Words(text, source, origin)

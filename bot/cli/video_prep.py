@@ -107,7 +107,7 @@ def read_lyrics_file(path: Path, *, align: bool) -> LyricsFile:
         text: str = clean_lyrics_text(raw)
         lyrics = parse_lyrics(text, source=LyricsSource.USER)
     except LyricsInputError as exc:
-        raise UsageError(messages.lyrics_file_problem(path, exc.user_message)) from None
+        raise UsageError(messages.lyrics_file_problem(path, messages.lyrics_problem(exc))) from None
     if not lyrics.is_timed and not align:
         raise UsageError(
             messages.lyrics_file_problem(path, messages.LYRICS_UNTIMED_WITHOUT_ALIGNMENT)

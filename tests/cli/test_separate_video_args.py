@@ -108,6 +108,7 @@ def test_lyrics_that_cannot_be_used_are_refused_in_one_sentence(cli, capsys, nam
     assert line.startswith(f"karaoke-bot: error: argument --lyrics: {name}: ")
     reason = line.split(f"{name}: ", 1)[1]
     assert reason and "\n" not in reason and "Error" not in reason
+    assert "message" not in reason  # a chat's "send them as a message" is no terminal's
 
 
 @pytest.mark.usefixtures("parse_module")
