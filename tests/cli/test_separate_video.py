@@ -10,7 +10,6 @@ file, the song's tags, or a local fake LRCLIB, never the internet.
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from separation.jobs import JobResult, RenderRequest
 from separation.lyrics.model import LyricsSource, Timing
 from separation.pool.lifecycle import SeparationPool
 from separation.video.request import VIDEO, VideoLook
+from tests.support.media import media_facts
 
 SYNCED = "[00:00.50]Hello little\n[00:01.80]world of songs\n"
 SECONDS = 4.0
@@ -255,16 +255,6 @@ async def test_lrclib_words_through_the_command(fake_lrclib_module, song, model_
     assert f"{song}: the video's words are from LRCLIB" in capsys.readouterr().err
 
 
-def _stream_facts(ffmpeg: str, path: Path) -> tuple[float, str]:
-    """A media file's duration and the stream lines ffmpeg prints for it."""
-    probe = subprocess.run(
-        [ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True
-    )
-    hours, minutes, seconds = re.search(r"Duration: (\d+):(\d+):([\d.]+)", probe.stderr).groups()
-    streams = "\n".join(line for line in probe.stderr.splitlines() if "Stream #" in line)
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds), streams
-
-
 def test_a_karaoke_video_end_to_end(song, capsys, model_repo, ffmpeg):
     """Real all the way: words from an .lrc, the tiny model, the pool's video render at
     tempo 0.8; the video is as long as the slowed-down instrumental beside it."""
@@ -275,8 +265,8 @@ def test_a_karaoke_video_end_to_end(song, capsys, model_repo, ffmpeg):
     assert main([*argv, *_tiny(model_repo)]) == 0
     video = Path("out") / "song - karaoke (tempo 80%).mp4"
     instrumental = Path("out") / "song - instrumental (tempo 80%).wav"
-    video_seconds, streams = _stream_facts(ffmpeg, video)
-    audio_seconds, _ = _stream_facts(ffmpeg, instrumental)
+    video_seconds, streams = media_facts(video, ffmpeg)
+    audio_seconds, _ = media_facts(instrumental, ffmpeg)
     assert audio_seconds == pytest.approx(SECONDS / 0.8, abs=0.1)
     assert video_seconds == pytest.approx(audio_seconds, abs=0.1)
     assert "Video: h264" in streams and "Audio: aac" in streams
