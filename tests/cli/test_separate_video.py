@@ -123,6 +123,24 @@ def test_a_lyrics_file_becomes_a_video_with_the_same_controls(
     ]
 
 
+def test_the_song_s_own_tags_give_the_words(song, capsys, model_repo, video_renders, ffmpeg):
+    """A song whose tags hold an LRC needs nothing more: the pool reads the tags when it
+    separates the song, and LRCLIB is not asked (it is off here: asking would fail)."""
+    pytest.importorskip("separation.lyrics.tags", reason="the tag reader (H1)")
+    tagged = song.with_name("tagged.flac")
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-i", str(song), "-metadata", f"LYRICS={SYNCED}",
+         "-c", "copy", str(tagged)],
+        check=True,
+    )  # fmt: skip
+    argv = ["separate", str(tagged), "--video", "--no-lrclib", *_tiny(model_repo)]
+    assert main(argv) == 0
+    [request] = video_renders
+    assert request.video is not None and request.video.lyrics_source is LyricsSource.TAGS
+    assert "Hello little" in request.video.lyrics_text
+    assert f"{tagged}: the video's words are from the song's own tags" in capsys.readouterr().err
+
+
 def test_a_failed_video_leaves_the_audio_and_exits_1(song, capsys, model_repo, monkeypatch):
     pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
     real_render = SeparationPool.render
