@@ -4,11 +4,12 @@ The inputs go through the same worker pool as the bot's users, all at once: thei
 segments share forward passes, a song separated before comes from the result cache
 (``<data_dir>/cache`` unless ``pool.cache_dir`` says otherwise; with neither configured,
 the user's cache folder: see ``separate_prep.place_cache``), and the same input given
-twice runs once. Outputs are copied out of the cache into OUTDIR.
+twice runs once. Outputs are copied out of the cache into OUTDIR; with ``--video``, a
+karaoke video of each song too (``separate_video``), rendered from the same stems.
 
 Everything that can be checked without torch is checked before it is imported
-(``separate_prep``): each flag by the setting it overrides, every input path, the
-output folder, the model's weights; nothing is created until they pass. Two inputs
+(``separate_prep``, ``video_prep``): each flag by the setting it overrides, the lyrics
+file, every input path, the output folder, the model's weights; nothing is created until they pass. Two inputs
 with the same name (``a/song.mp3 b/song.ogg``) get distinct output names
 (``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
 """
