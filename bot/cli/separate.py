@@ -9,9 +9,9 @@ karaoke video of each song too (``separate_video``), rendered from the same stem
 
 Everything that can be checked without torch is checked before it is imported
 (``separate_prep``, ``video_prep``): each flag by the setting it overrides, the lyrics
-file, every input path, the output folder, the model's weights; nothing is created until they pass. Two inputs
-with the same name (``a/song.mp3 b/song.ogg``) get distinct output names
-(``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
+file, every input path, the output folder, the model's weights; nothing is created
+until they pass. Two inputs with the same name (``a/song.mp3 b/song.ogg``) get distinct
+output names (``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
 """
 
 from __future__ import annotations
