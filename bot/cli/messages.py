@@ -19,6 +19,7 @@ from separation.errors import (
     AudioInputError,
     AudioTooLargeError,
     AudioTooLongError,
+    LyricsInputError,
     SeparationError,
 )
 
@@ -239,3 +240,118 @@ def no_such_user_yet(ref: str, path: Path) -> str:
 
 def not_a_model_folder(folder: Path) -> str:
     return f"argument --repo: {folder} is not a folder (make one with models make-random)"
+
+
+# --- issue 24: separate --video, the karaoke video --------------------------------------
+
+LYRICS_WITHOUT_VIDEO = (
+    "argument --lyrics: the words are for the karaoke video; add --video (or drop --lyrics)"
+)
+
+
+def lyrics_file_problem(path: Path, reason: str) -> str:
+    """``--lyrics FILE`` refused before any work: ``reason`` is one sentence (a chat
+    user's, from ``separation.lyrics``, or one of the reasons below)."""
+    return f"argument --lyrics: {path}: {reason.rstrip('.')}"
+
+
+def lyrics_file_too_big(limit_bytes: int, size_bytes: int | None = None) -> str:
+    """``size_bytes``: None when the file does not say (a device or a pipe)."""
+    size = f"more than {_kilobytes(limit_bytes)}" if size_bytes is None else _kilobytes(size_bytes)
+    return (
+        f"too big for a lyrics file: {size} (the limit is {_kilobytes(limit_bytes)}; "
+        "a whole album's .lrc is under 50 KB)"
+    )
+
+
+def _kilobytes(size_bytes: int) -> str:
+    """Text files are counted in KB (``0.3 MB`` would blur 256 KB and 300 KB)."""
+    return _size(size_bytes) if size_bytes >= 10_000_000 else f"{-(-size_bytes // 1000)} KB"
+
+
+def lyrics_problem(exc: LyricsInputError) -> str:
+    """Why lyrics were refused, for the operator: ``separation.lyrics``' own sentence, but
+    in a terminal's words where the chat's would not fit ("send them as a message")."""
+    return _LYRICS_PROBLEMS.get(exc.kind, exc.user_message)
+
+
+_LYRICS_PROBLEMS = {
+    "lyrics_not_text": "not text: save it as UTF-8 (UTF-16 with a BOM and Western cp1252 "
+    "are read too)",
+    "lyrics_no_words": "no words to sing in it (only times, tags or blank lines)",
+}
+NO_SUCH_LYRICS_FILE = "no such file"
+LYRICS_FILE_IS_A_FOLDER = "is a folder, not a lyrics file (.lrc or .txt)"
+
+
+def lyrics_file_unreadable(reason: str) -> str:
+    return f"cannot be read ({reason})"
+
+
+LYRICS_UNTIMED_WITHOUT_ALIGNMENT = (
+    "no times ([mm:ss.xx] tags) and lyrics.alignment is off, so the lines cannot be timed: "
+    "give an .lrc with times, or turn lyrics.alignment on"
+)
+
+
+def words_from(path: Path, origin: str) -> str:
+    """Where the video's words came from (a note on stderr); ``origin`` is one of
+    :func:`lyrics_origin`'s."""
+    return f"{path}: the video's words are {origin}"
+
+
+def lyrics_origin(source: str, lyrics_file: Path | None = None) -> str:
+    """``separation.lyrics.model.LyricsSource`` values in the operator's words."""
+    if lyrics_file is not None:
+        return f"from {lyrics_file}"
+    return {
+        "tags": "from the song's own tags",
+        "lrclib": "from LRCLIB (lyrics.lrclib_url)",
+    }.get(source, f"from {source}")
+
+
+def approximate_timing(path: Path) -> str:
+    return (
+        f"{path}: the words had no times; they were timed on the separated vocals, so the "
+        "timing is approximate (an .lrc with times, given with --lyrics, is exact)"
+    )
+
+
+def video_failed(path: Path, reason: str) -> str:
+    """The audio files of ``path`` were written; its video was not (exit 1)."""
+    return f"{path}: no karaoke video: {reason.rstrip('.')}"
+
+
+def video_not_rendered(exc: SeparationError | OSError) -> str:
+    """The render (or the copy of its file) failed: as an input's failure is said."""
+    return _describe(exc)
+
+
+LYRICS_FOR_ONE_SONG = (
+    "argument --lyrics: one lyrics file is the words of one song; give one INPUT with it "
+    "(without --lyrics, each song's words come from its tags or LRCLIB)"
+)
+NO_WORDS_ANYWHERE = "no words found for it"
+LYRICS_HINT = "give them with --lyrics FILE (an .lrc with times, or plain text)"
+
+
+def no_lyrics(tried: list[str]) -> str:
+    """Every source was tried (``tried``: what each said) and none had the words."""
+    return f"{NO_WORDS_ANYWHERE} ({'; '.join(tried)}): {LYRICS_HINT}"
+
+
+TAGS_HAVE_NONE = "the song's tags have no lyrics"
+TAGS_OFF = "lyrics.from_tags is off"
+LRCLIB_OFF = "lyrics.lrclib is off"
+LRCLIB_NOT_FOUND = "LRCLIB does not know the song"
+LRCLIB_NO_NAMES = "the song has no artist and title tags to look it up on LRCLIB"
+LRCLIB_INSTRUMENTAL = "LRCLIB lists it as an instrumental"
+
+
+def unusable_lyrics(origin: str, reason: str) -> str:
+    """Words found but refused (``reason``: a ``LyricsInputError``'s sentence)."""
+    return f"the words {origin} cannot be used: {reason.rstrip('.')}"
+
+
+def lrclib_failed(reason: str) -> str:
+    return f"LRCLIB could not be asked ({reason.rstrip('.')})"

@@ -4,13 +4,14 @@ The inputs go through the same worker pool as the bot's users, all at once: thei
 segments share forward passes, a song separated before comes from the result cache
 (``<data_dir>/cache`` unless ``pool.cache_dir`` says otherwise; with neither configured,
 the user's cache folder: see ``separate_prep.place_cache``), and the same input given
-twice runs once. Outputs are copied out of the cache into OUTDIR.
+twice runs once. Outputs are copied out of the cache into OUTDIR; with ``--video``, a
+karaoke video of each song too (``separate_video``), rendered from the same stems.
 
 Everything that can be checked without torch is checked before it is imported
-(``separate_prep``): each flag by the setting it overrides, every input path, the
-output folder, the model's weights; nothing is created until they pass. Two inputs
-with the same name (``a/song.mp3 b/song.ogg``) get distinct output names
-(``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
+(``separate_prep``, ``video_prep``): each flag by the setting it overrides, the lyrics
+file, every input path, the output folder, the model's weights; nothing is created
+until they pass. Two inputs with the same name (``a/song.mp3 b/song.ogg``) get distinct
+output names (``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import asyncio
 import dataclasses
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from bot.cli.progress import ProgressBar
 from bot.cli.separate_prep import (
     HelpAction,
     PlannedInput,
@@ -39,15 +40,18 @@ from bot.cli.separate_prep import (
     output_file,
     place_cache,
     plan_inputs,
+    render_options,
     weights_problem,
 )
-from separation.errors import AudioInputError, InvalidRenderOptionError, SeparationError
+from bot.cli.separate_video import VideoNotMade, karaoke_video
+from bot.cli.video_prep import VideoPlan, add_video_arguments, video_plan
+from separation.errors import AudioInputError, SeparationError
 
 if TYPE_CHECKING:  # torch comes with these; they are imported when a song is separated
     from bot.settings import Settings
     from separation.audio.encode import EncodingSpec
     from separation.audio.render_options import RenderOptions
-    from separation.jobs import JobHandle, JobResult, SeparationBackend
+    from separation.jobs import JobHandle, JobResult, RenderingBackend, SeparationBackend
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ FLAG_SETTINGS: dict[str, tuple[str, str]] = {
     "stems": ("output", "stems"),
     "format": ("output", "format"),
     "batch_size": ("pool", "batch_size"),
+    "lrclib": ("lyrics", "lrclib"),
 }
 
 
@@ -74,7 +79,8 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Writes OUTDIR/<input stem> - instrumental.<ext> and - vocals.<ext>; "
         "with --stems four, - drums, - bass, - other and - vocals instead (no instrumental). "
         "With --key, --tempo or --guide the names say what was rendered "
-        "('<stem> - instrumental (key -2).<ext>'). Several inputs are separated "
+        "('<stem> - instrumental (key -2).<ext>'). With --video, also <stem> - karaoke.mp4: "
+        "the instrumental with the words on screen. Several inputs are separated "
         "together; an input whose name another already has gets '<stem> (2)'. Flags are "
         "checked like the config file's settings, and inputs before the model loads.",
         add_help=False,
@@ -112,6 +118,7 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="DB",
         help="vocals mixed into the instrumental, -30 to -6, or off (the default)",
     )
+    add_video_arguments(parser)
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -145,28 +152,32 @@ def apply_separate_overrides(args: argparse.Namespace, settings: Settings) -> No
             raise UsageError(messages.bad_option(option, reason, f"{section}.{key}")) from None
 
 
-def render_options(args: argparse.Namespace) -> RenderOptions:
-    """The karaoke controls asked for (identity when none).
+@dataclasses.dataclass(frozen=True)
+class Asked:
+    """What every input gets besides its separation, checked before any work."""
 
-    Raises:
-        UsageError: a value out of range, in the same sentence a chat user would get.
-    """
-    from separation.audio.render_options import RenderOptions
+    controls: RenderOptions
+    """The karaoke controls (identity when none), for the audio files and the video."""
+    video: VideoPlan | None = None
 
-    fields = {"key": args.key, "tempo": args.tempo, "guide_db": args.guide}
-    try:
-        return RenderOptions(**{name: value for name, value in fields.items() if value is not None})
-    except InvalidRenderOptionError as exc:
-        raise UsageError(exc.user_message) from None
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """One input's files, and why its video is missing when it was asked for and is."""
+
+    files: list[Path]
+    video_problem: str | None = None
 
 
 def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     """Separate every input; one clear line per failure; exit 1 if any failed.
 
-    Paths, karaoke controls and the model's weights are checked before torch is even
-    imported: a typo or a missing download costs nothing, and nothing is created.
+    Paths, karaoke controls, the lyrics file and the model's weights are checked before
+    torch is even imported: a typo or a missing download costs nothing, and nothing is
+    created. An input whose audio files are written but whose video is not counts as
+    failed (exit 1): the paths of what was written are printed all the same.
     """
-    controls = render_options(args)
+    asked = Asked(render_options(args), video_plan(args, settings))
     problems = input_problems(args.inputs)
     for problem in problems:
         messages.error(problem)
@@ -187,17 +198,14 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.no_cache:
             raise UsageError(messages.NO_CACHE_IN_A_FLEET)
         create_output_dir(args.output_dir)
-        return asyncio.run(
-            _separate_all(
-                inputs, args.output_dir, settings, distributed_backend(settings), controls
-            )
-        )
+        backend = distributed_backend(settings)
+        return asyncio.run(_separate_all(inputs, args.output_dir, settings, backend, asked))
     missing = weights_problem(settings.model)
     if missing is not None:
         raise UsageError(missing)
     scratch = place_cache(settings, no_cache=args.no_cache)
     try:
-        return _separate_locally(inputs, args.output_dir, settings, controls, scratch)
+        return _separate_locally(inputs, args.output_dir, settings, asked, scratch)
     finally:
         if scratch is not None:
             scratch.cleanup()
@@ -207,7 +215,7 @@ def _separate_locally(
     inputs: list[PlannedInput],
     output_dir: Path,
     settings: Settings,
-    controls: RenderOptions,
+    asked: Asked,
     scratch: tempfile.TemporaryDirectory[str] | None,
 ) -> int:
     """Run the inputs through a pool of this process; then say where the cache is."""
@@ -226,7 +234,7 @@ def _separate_locally(
     )
     create_output_dir(output_dir)
     code = asyncio.run(
-        _separate_all(inputs, output_dir, settings, build_pool(settings, config), controls)
+        _separate_all(inputs, output_dir, settings, build_pool(settings, config), asked)
     )
     if scratch is None:
         folder = cache_dir(settings)
@@ -244,13 +252,13 @@ async def _separate_all(
     output_dir: Path,
     settings: Settings,
     backend: SeparationBackend,
-    controls: RenderOptions,
+    asked: Asked,
 ) -> int:
     await backend.start()
     try:
         outcomes = await asyncio.gather(
             *(
-                _separate_one(backend, item, output_dir, settings, position, controls)
+                _separate_one(backend, item, output_dir, settings, position, asked)
                 for position, item in enumerate(inputs)
             ),
             return_exceptions=True,
@@ -271,8 +279,11 @@ async def _separate_all(
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            for path in outcome:
+            for path in outcome.files:
                 print(path)
+            if outcome.video_problem is not None:
+                failures += 1
+                messages.error(messages.video_failed(item.path, outcome.video_problem))
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -282,13 +293,14 @@ async def _separate_one(
     output_dir: Path,
     settings: Settings,
     position: int,
-    controls: RenderOptions,
-) -> list[Path]:
+    asked: Asked,
+) -> Written:
     """Submit one input, follow its progress, copy its outputs (re-rendered with the
-    karaoke controls, if any); returns the files written."""
+    karaoke controls, if any), then make its video, if asked; returns what was written."""
     from bot.process.wiring import encoding_spec
-    from separation.jobs import SeparationRequest
+    from separation.jobs import RenderingBackend, SeparationRequest
 
+    assert isinstance(pool, RenderingBackend), "both backends render"
     spec = encoding_spec(settings)
     handle = await pool.submit(
         SeparationRequest(
@@ -299,39 +311,57 @@ async def _separate_one(
             fallback_title=item.path.stem,
         )
     )
-    progress_bar = _ProgressBar(item.path.name, position)
+    progress_bar = ProgressBar(item.path.name, position)
     try:
         await _follow(handle, progress_bar)
-        result = await handle.result()
+        separated = await handle.result()
     finally:
         progress_bar.close()
+    try:  # the separation stays pinned until the video, too, is rendered from its stems
+        written = Written(await _write_audio(pool, separated, output_dir, item, asked, spec))
+        if asked.video is None:
+            return written
+        try:
+            video = await karaoke_video(
+                pool, separated, item, output_dir, settings.lyrics, asked.controls, asked.video
+            )
+        except VideoNotMade as exc:
+            return dataclasses.replace(written, video_problem=str(exc))
+        return Written([*written.files, video])
+    finally:
+        separated.release()  # the cache may evict its copy; a remote backend's is deleted
+
+
+async def _write_audio(
+    pool: RenderingBackend,
+    separated: JobResult,
+    output_dir: Path,
+    item: PlannedInput,
+    asked: Asked,
+    spec: EncodingSpec,
+) -> list[Path]:
+    """Copy the audio outputs into OUTDIR, first re-rendered with the karaoke controls
+    (by this process's pool, or by a worker of the fleet) when there are any."""
+    from separation.cpu_budget import Lane
+    from separation.jobs import RenderRequest
+
+    controls = asked.controls
+    result = separated
     if not controls.is_identity:
-        result = await _rendered(pool, result, controls, spec)
+        request = RenderRequest(
+            separated.cache_key, controls, encoding=spec, lane=Lane.FIRST_RESULT
+        )
+        result = await pool.render(request)
     try:
         return await asyncio.to_thread(
             _copy_outputs, result, output_dir, item.stem, spec.extension, controls
         )
     finally:
-        result.release()  # the cache may evict its copy; a remote backend's is deleted
+        if result is not separated:
+            result.release()
 
 
-async def _rendered(
-    pool: SeparationBackend, separated: JobResult, controls: RenderOptions, spec: EncodingSpec
-) -> JobResult:
-    """``separated`` re-rendered from its stems with ``controls`` (by this process's pool,
-    or by a worker of the fleet)."""
-    from separation.cpu_budget import Lane
-    from separation.jobs import RenderingBackend, RenderRequest
-
-    assert isinstance(pool, RenderingBackend), "both backends render"
-    request = RenderRequest(separated.cache_key, controls, encoding=spec, lane=Lane.FIRST_RESULT)
-    try:
-        return await pool.render(request)
-    finally:
-        separated.release()
-
-
-async def _follow(handle: JobHandle, progress_bar: _ProgressBar) -> None:
+async def _follow(handle: JobHandle, progress_bar: ProgressBar) -> None:
     from separation.jobs import Queued, Running
 
     async for event in handle.events():
@@ -350,29 +380,3 @@ def _copy_outputs(
         shutil.copyfile(source, target)
         written.append(target)
     return written
-
-
-class _ProgressBar:
-    """A tqdm bar per input on a terminal; silent when stderr is redirected."""
-
-    def __init__(self, label: str, position: int) -> None:
-        self._bar = None
-        self._label = label[:40]
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=100, desc=self._label, unit="%", leave=False, position=position)
-
-    def waiting(self, position: int) -> None:
-        if self._bar is not None:
-            self._bar.set_description(f"{self._label} (queued #{position})")
-
-    def update_fraction(self, fraction: float) -> None:
-        if self._bar is not None:
-            self._bar.set_description(self._label)
-            self._bar.n = round(fraction * 100)
-            self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()

@@ -23,7 +23,7 @@ import platformdirs
 from bot.cli import messages
 from bot.cli.messages import UsageError
 from separation.audio.render_options import RenderOptions
-from separation.errors import ModelNotAvailableError
+from separation.errors import InvalidRenderOptionError, ModelNotAvailableError
 from separation.model.hub import (
     check_hub_reachable,
     in_hub_cache,
@@ -103,6 +103,19 @@ def guide_level(text: str) -> float | None:
         raise argparse.ArgumentTypeError(messages.bad_guide(text)) from None
 
 
+def render_options(args: argparse.Namespace) -> RenderOptions:
+    """The karaoke controls asked for (identity when none).
+
+    Raises:
+        UsageError: a value out of range, in the same sentence a chat user would get.
+    """
+    fields = {"key": args.key, "tempo": args.tempo, "guide_db": args.guide}
+    try:
+        return RenderOptions(**{name: value for name, value in fields.items() if value is not None})
+    except InvalidRenderOptionError as exc:
+        raise UsageError(exc.user_message) from None
+
+
 def input_problems(inputs: list[Path]) -> list[str]:
     """What is wrong with each input path that cannot be separated at all."""
     problems = []
@@ -173,15 +186,22 @@ def create_output_dir(output_dir: Path) -> None:
 
 
 def output_file(
-    output_dir: Path, stem: str, name: str, extension: str, controls: RenderOptions
+    output_dir: Path,
+    stem: str,
+    name: str,
+    extension: str,
+    controls: RenderOptions,
+    *,
+    sound: str | None = None,
 ) -> Path:
     """``song - instrumental (key -2).mp3``: named by what was rendered into that file.
 
     Experiments with the controls then sit side by side instead of overwriting each
     other; the plain outputs keep their plain names. A guide vocal changes only the
-    instrumental, so only the instrumental's name mentions it.
+    instrumental, so only the instrumental's name mentions it, and the karaoke video's,
+    whose ``sound`` is the instrumental's (``song - karaoke (guide -12 dB).mp4``).
     """
-    change = controls.file_suffix(name)
+    change = controls.file_suffix(sound or name)
     suffix = f" ({change})" if change else ""
     return output_dir / f"{stem} - {name}{suffix}.{extension}"
 

@@ -3,6 +3,7 @@ videos, and outputs decoded back the way the bot decodes its inputs."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -126,3 +127,15 @@ def make_telegram_songs(folder: Path, clip_path: Path, ffmpeg: str) -> dict[str,
     pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 1000)
     songs["paper.pdf"] = pdf
     return songs
+
+
+def media_facts(path: Path, ffmpeg: str) -> tuple[float, str]:
+    """A media file's duration (from its header) and the ``Stream #...`` lines ffmpeg
+    prints for it (``Video: h264 ...``, ``Audio: aac ...``)."""
+    command = [ffmpeg, "-hide_banner", "-i", str(path)]  # no output: it only describes
+    shown = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = re.search(r"Duration: (\d+):(\d+):([\d.]+)", shown.stderr)
+    assert found is not None, shown.stderr
+    hours, minutes, seconds = found.groups()
+    streams = "\n".join(line for line in shown.stderr.splitlines() if "Stream #" in line)
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds), streams
