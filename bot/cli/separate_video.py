@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING
 
 from bot.cli import messages
 from bot.cli.separate_prep import PlannedInput, output_file
-from separation.errors import LyricsInputError, SeparationError
+from separation.errors import LyricsInputError, LyricsServiceError, SeparationError
+from separation.lyrics.lrclib import LrclibClient
 from separation.lyrics.model import LyricsSource, Timing
+from separation.lyrics.parse import clean_lyrics_text, parse_lyrics
 
 if TYPE_CHECKING:
     from bot.cli.video_prep import VideoPlan
@@ -167,11 +169,6 @@ async def _from_lrclib(separated: JobResult, settings: LyricsSettings) -> Words 
     artist, title = tags.get("artist", "").strip(), tags.get("title", "").strip()
     if not artist or not title:
         return messages.LRCLIB_NO_NAMES
-    # H2's client and error (separation.lyrics.lrclib, separation.errors); absent here
-    # until that branch is merged.
-    from separation.lyrics.lrclib import LrclibClient  # type: ignore[import, unused-ignore]
-
-    from separation.errors import LyricsServiceError  # type: ignore[attr-defined, unused-ignore]
 
     client = LrclibClient(
         str(settings.lrclib_url),
@@ -191,7 +188,6 @@ async def _from_lrclib(separated: JobResult, settings: LyricsSettings) -> Words 
         return messages.LRCLIB_NOT_FOUND
     if found.instrumental:
         return messages.LRCLIB_INSTRUMENTAL
-    from separation.lyrics.parse import clean_lyrics_text  # type: ignore[import, unused-ignore]
 
     try:  # the service's text is a stranger's, as a user's is (the tags' is clean already)
         text: str = clean_lyrics_text(found.text)
@@ -203,7 +199,6 @@ async def _from_lrclib(separated: JobResult, settings: LyricsSettings) -> Words 
 
 def _usable(text: str, source: LyricsSource, *, align: bool) -> Words | str:
     """``text`` (clean), when it parses into words a video can time; else why not."""
-    from separation.lyrics.parse import parse_lyrics  # type: ignore[import, unused-ignore]
 
     origin = messages.lyrics_origin(source)
     try:

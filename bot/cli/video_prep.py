@@ -19,6 +19,7 @@ from bot.cli import messages
 from bot.cli.messages import UsageError
 from separation.errors import LyricsInputError
 from separation.lyrics.model import LyricsSource
+from separation.lyrics.parse import clean_lyrics_text, parse_lyrics
 from separation.video.request import VideoLook
 
 if TYPE_CHECKING:
@@ -100,8 +101,6 @@ def read_lyrics_file(path: Path, *, align: bool) -> LyricsFile:
         UsageError: missing, a folder, unreadable, too big, not text, no words.
     """
     raw = _bounded_read(path)
-    # separation.lyrics.parse is torch-free; until H1's branch is merged it is absent here.
-    from separation.lyrics.parse import clean_lyrics_text, parse_lyrics  # type: ignore[import, unused-ignore]
 
     try:
         text: str = clean_lyrics_text(raw)
