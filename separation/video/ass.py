@@ -4,8 +4,8 @@ pysubs2, for ffmpeg's libass to draw.
 How the look is made:
 
 * ``PlayResX/Y`` are the video's size, so every number here is a pixel of the frame.
-* The font size is 8.5 % of the frame height: the capitals of a line are then about 6 %
-  of it, readable in a chat's small preview on a phone (measured in the tests). A thick
+* The font size is 10 % of the frame height: a line of text (capitals to descenders) is
+  then 7 % of it, readable in a chat's preview on a phone (measured in the tests). A thick
   outline and a soft shadow keep the words readable on any cover art.
 * ``\\kf`` fills a syllable from the style's *secondary* colour to its *primary* one, so
   the lyrics style has the fill colour as primary and the not-yet-sung colour as
@@ -29,7 +29,7 @@ from separation.lyrics.model import Lyrics
 from separation.video.layout import COUNTDOWN_BEATS, Screen, ShownLine, plan_screen
 from separation.video.request import VideoLook
 
-FONT_SIZE_SHARE = 0.085
+FONT_SIZE_SHARE = 0.10
 """The lyrics' font size as a share of the frame height."""
 UPPER_SLOT_BOTTOM = 0.60
 LOWER_SLOT_TOP = 0.64

@@ -39,10 +39,13 @@ TITLE_GAP = 0.3
 """The title card goes this long before the first lines appear."""
 MIN_TITLE = 1.5
 """A title card shorter than this is not shown (the song starts singing at once)."""
-MAX_FILL_PER_CHARACTER = 0.45
-"""Without word times, a line's fill lasts at most this long per character (an LRC line
-ends where the next begins, which may be after a long instrumental part)."""
-MIN_LINE_SECONDS = 2.0
+MAX_FILL_PER_CHARACTER = 0.5
+"""Without word times, a line's fill lasts at most this long per character, or
+:data:`MIN_FILL_CAP`, whichever is longer (an LRC line ends where the next begins,
+which may be after a long instrumental part; a short line may be a held note)."""
+MIN_FILL_CAP = 4.0
+DEFAULT_LINE_SECONDS = 2.0
+"""A last line with no end: how long its fill lasts, at least."""
 MAX_LINE_CHARACTERS = 240
 """A longer line (a stranger's wall of text) is cut: it could not be read anyway."""
 
@@ -190,8 +193,8 @@ def _spread(
     characters = sum(len(piece.strip()) for piece in pieces)
     end = line.end if line.end is not None else following
     if end is None or end <= start:
-        end = start + max(MIN_LINE_SECONDS, characters * MAX_FILL_PER_CHARACTER / 2)
-    end = min(end, start + max(MIN_LINE_SECONDS, characters * MAX_FILL_PER_CHARACTER))
+        end = start + max(DEFAULT_LINE_SECONDS, characters * MAX_FILL_PER_CHARACTER / 2)
+    end = min(end, start + max(MIN_FILL_CAP, characters * MAX_FILL_PER_CHARACTER))
     end = min(end, duration_seconds)
     words: list[FilledWord] = []
     done = 0
