@@ -28,6 +28,11 @@ from importlib.resources import files
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import fontpkg_heebo
+import fontpkg_noto_sans
+import fontpkg_noto_sans_arabic
+import noto_cjk_sans_otc
+
 logger = logging.getLogger(__name__)
 
 SHIPPED_FAMILY = "Noto Sans"
@@ -54,14 +59,14 @@ class FontSet:
 
 def shipped_fonts() -> tuple[Path, ...]:
     """The font files of the packages this module names, the style's font first (found
-    as the packages' data: they have no API to speak of, and no type hints)."""
+    as the packages' data, where each package's wheel puts them)."""
     return tuple(
         Path(str(files(package).joinpath(*parts)))
         for package, parts in (
-            ("fontpkg_noto_sans", ("files", "NotoSans[wdth,wght].ttf")),
-            ("noto_cjk_sans_otc", ("NotoSansCJK-Regular.ttc",)),
-            ("fontpkg_noto_sans_arabic", ("files", "NotoSansArabic[wdth,wght].ttf")),
-            ("fontpkg_heebo", ("files", "Heebo[wght].ttf")),
+            (fontpkg_noto_sans, ("files", "NotoSans[wdth,wght].ttf")),
+            (noto_cjk_sans_otc, ("NotoSansCJK-Regular.ttc",)),
+            (fontpkg_noto_sans_arabic, ("files", "NotoSansArabic[wdth,wght].ttf")),
+            (fontpkg_heebo, ("files", "Heebo[wght].ttf")),
         )
     )
 
