@@ -57,6 +57,8 @@ class RenderedVideo:
     size_bytes: int
     bitrates: VideoBitrates
     wall_seconds: float
+    cpu_seconds: float
+    """ffmpeg's own CPU time: the cost, whatever else the machine was doing."""
 
 
 def render_video(
@@ -117,7 +119,7 @@ def render_video(
         "video: %.0f s song in %.1f s, %.2f MB (audio %d kb/s, video <= %d kb/s)",
         duration_seconds, run.wall_seconds, size / 1e6, bitrates.audio_kbps, bitrates.video_kbps,
     )  # fmt: skip
-    return RenderedVideo(output, size, bitrates, run.wall_seconds)
+    return RenderedVideo(output, size, bitrates, run.wall_seconds, run.cpu_seconds)
 
 
 def _graph(
