@@ -144,16 +144,16 @@ def _show(
 def _filled_lines(lyrics: Lyrics, duration_seconds: float) -> list[tuple[FilledWord, ...]]:
     """Every timed line that starts within the song, as words with fill times, in order."""
     timed = sorted(
-        (line for line in lyrics.lines if line.start is not None and line.text.strip()),
-        key=lambda line: line.start or 0.0,
+        (line for line in lyrics.lines if _start(line) is not None and line.text.strip()),
+        key=lambda line: _start(line) or 0.0,
     )
     by_word = lyrics.timing in (Timing.WORD, Timing.ALIGNED)
     result: list[tuple[FilledWord, ...]] = []
     for index, line in enumerate(timed):
-        start = max(0.0, line.start or 0.0)
+        start = max(0.0, _start(line) or 0.0)
         if start >= duration_seconds:
             break
-        following = timed[index + 1].start if index + 1 < len(timed) else None
+        following = _start(timed[index + 1]) if index + 1 < len(timed) else None
         if by_word and line.words:
             words = _own_times(line, duration_seconds)
         else:
@@ -161,6 +161,13 @@ def _filled_lines(lyrics: Lyrics, duration_seconds: float) -> list[tuple[FilledW
         if words:
             result.append(words)
     return result
+
+
+def _start(line: LyricLine) -> float | None:
+    """A line's time, or its first word's (an aligner may time the words only)."""
+    if line.start is not None:
+        return line.start
+    return line.words[0].start if line.words else None
 
 
 def _own_times(line: LyricLine, duration_seconds: float) -> tuple[FilledWord, ...]:

@@ -142,3 +142,13 @@ def test_untimed_lyrics_are_refused() -> None:
     untimed = Lyrics((LyricLine("words"),), Timing.NONE, LyricsSource.USER)
     with pytest.raises(ValueError, match="untimed"):
         plan_screen(untimed, duration_seconds=5)
+
+
+def test_a_line_timed_only_by_its_words_is_shown() -> None:
+    line = timed_line(("only ", 2.0, 2.4), ("words", 2.5, 3.0))
+    untimed_line = LyricLine(line.text, None, None, line.words)
+    screen = plan_screen(
+        Lyrics((untimed_line,), Timing.ALIGNED, LyricsSource.USER), duration_seconds=5
+    )
+    assert [word.text for word in screen.lines[0].words] == ["only ", "words"]
+    assert screen.lines[0].show == pytest.approx(2.0 - LEAD_IN)
