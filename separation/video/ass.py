@@ -26,7 +26,7 @@ from pathlib import Path
 import pysubs2
 
 from separation.lyrics.model import Lyrics
-from separation.video.layout import COUNTDOWN_BEATS, Screen, ShownLine, plan_screen
+from separation.video.layout import COUNTDOWN_BEATS, Screen, ShownLine, is_wide, plan_screen
 from separation.video.request import VideoLook
 
 FONT_SIZE_SHARE = 0.10
@@ -35,6 +35,10 @@ UPPER_SLOT_BOTTOM = 0.60
 LOWER_SLOT_TOP = 0.64
 """Where the two lyric slots meet, as shares of the frame height."""
 SIDE_MARGIN_SHARE = 0.05
+_WIDE_EM = 0.75
+_NARROW_EM = 0.6
+"""Estimated advances as shares of the ASS font size (measured: a Chinese character
+0.71, a bold Latin letter 0.35-0.65)."""
 
 _LITERALS = str.maketrans({"\\": "\uff3c", "{": "\uff5b", "}": "\uff5d"})
 """libass reads ``{`` as the start of an override block and ``\\`` as the start of an
@@ -189,11 +193,14 @@ def _lyric_event(look: VideoLook, line: ShownLine) -> pysubs2.SSAEvent:
         anchor, y = 2, round(look.height * UPPER_SLOT_BOTTOM)
     else:
         anchor, y = 8, round(look.height * LOWER_SLOT_TOP)
-    text = f"{{\\an{anchor}\\pos({centre},{y})\\fad(150,200)}}" + _karaoke_text(line)
+    row_width = look.width * (1 - 2 * SIDE_MARGIN_SHARE)
+    text = f"{{\\an{anchor}\\pos({centre},{y})\\fad(150,200)}}" + _karaoke_text(
+        line, font_px=font_size(look), row_width=row_width
+    )
     return pysubs2.SSAEvent(start=_ms(line.show), end=_ms(line.hide), style="Lyrics", text=text)
 
 
-def _karaoke_text(line: ShownLine) -> str:
+def _karaoke_text(line: ShownLine, *, font_px: int, row_width: float) -> str:
     """The words with their ``\\k``/``\\kf`` durations (centiseconds from the line's
     appearance, rounded at each boundary so the errors never add up). A pause before a
     word is an empty ``\\k`` syllable."""
@@ -201,6 +208,7 @@ def _karaoke_text(line: ShownLine) -> str:
     def at(seconds: float) -> int:
         return max(0, round((seconds - line.show) * 100))
 
+    rows = _RowBreaker(font_px, row_width)
     parts: list[str] = []
     cursor = 0
     for word in line.words:
@@ -208,6 +216,37 @@ def _karaoke_text(line: ShownLine) -> str:
         if start > cursor:
             parts.append(f"{{\\k{start - cursor}}}")
             cursor = start
-        parts.append(f"{{\\kf{max(end - cursor, 0)}}}{escape_ass_text(word.text)}")
+        parts.append(f"{{\\kf{max(end - cursor, 0)}}}{rows.broken(escape_ass_text(word.text))}")
         cursor = max(cursor, end)
     return "".join(parts)
+
+
+class _RowBreaker:
+    """Hard row breaks (``\\N``) inside runs written without spaces.
+
+    libass wraps only at spaces (this build has no Unicode line breaking), so a line of
+    Chinese, or a stranger's 200-letter word, would run off the screen. Widths are
+    estimated from the font size (a full em for Chinese and Japanese characters, a
+    generous 0.6 em otherwise), so a break comes a little early rather than too late.
+    Runs with spaces are left to libass's own wrapping.
+    """
+
+    def __init__(self, font_px: int, row_width: float) -> None:
+        self.size = font_px
+        self.row_width = row_width
+        self.run = 0.0
+        """The estimated width of the run since the last space or break."""
+
+    def broken(self, text: str) -> str:
+        out: list[str] = []
+        for char in text:
+            if char == " ":
+                self.run = 0.0
+            else:
+                width = self.size * (_WIDE_EM if is_wide(char) else _NARROW_EM)
+                if self.run + width > self.row_width and self.run > 0:
+                    out.append("\\N")  # ours, after escaping: the text holds no backslash
+                    self.run = 0.0
+                self.run += width
+            out.append(char)
+        return "".join(out)

@@ -20,6 +20,7 @@ The rules, as karaoke machines do it:
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from separation.lyrics.model import LyricLine, Lyrics, Timing
@@ -187,6 +188,26 @@ def _own_times(line: LyricLine, duration_seconds: float) -> tuple[FilledWord, ..
     return tuple(words)
 
 
+def is_wide(char: str) -> bool:
+    """A character of the scripts written without spaces (Chinese, Japanese), which
+    take a full em: each is its own piece of the fill, and may end a row."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _pieces(text: str) -> list[str]:
+    """The pieces a line fills by: its words (with the space after them), and each
+    character of a run written without spaces."""
+    pieces: list[str] = []
+    for word in text.split(" "):
+        if any(is_wide(char) for char in word):
+            pieces.extend(word)
+        else:
+            pieces.append(word)
+        pieces[-1] += " "
+    pieces[-1] = pieces[-1].rstrip()
+    return pieces
+
+
 def _spread(
     line: LyricLine, start: float, following: float | None, duration_seconds: float
 ) -> tuple[FilledWord, ...]:
@@ -195,8 +216,7 @@ def _spread(
     text = " ".join(line.text.split())[:MAX_LINE_CHARACTERS]
     if not text:
         return ()
-    pieces = [piece + " " for piece in text.split(" ")]
-    pieces[-1] = pieces[-1].rstrip()
+    pieces = _pieces(text)
     characters = sum(len(piece.strip()) for piece in pieces)
     end = line.end if line.end is not None else following
     if end is None or end <= start:

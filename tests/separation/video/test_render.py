@@ -16,6 +16,7 @@ from separation.video.request import VideoLook
 from tests.support.media import TEST_CLIP, VIBE_ACE, decode_file, excerpt
 from tests.support.video import (
     frame_at,
+    line_lyrics,
     near,
     render_lyrics,
     stream_times,
@@ -196,3 +197,24 @@ def test_the_size_limit_is_kept_or_refused(song: Path, ffmpeg: str, tmp_path: Pa
         lyrics, song, tmp_path, ffmpeg, duration_seconds=SONG_SECONDS, max_bytes=400_000
     )
     assert fitted.size_bytes == fitted.path.stat().st_size <= 400_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u6211\u4eec\u628a\u65e9\u6668\u6298\u6210\u7eb8\u8239\u8ba9\u5b83\u4eec\u6cbf\u7740"
+        "\u4e0b\u96e8\u7684\u8857\u9053\u822a\u884c\u6392\u6c34\u6c9f\u54fc\u7740\u4e00\u9996",
+        "x" * 70,
+    ],
+    ids=["chinese", "one-long-word"],
+)
+def test_a_line_without_spaces_wraps_inside_the_frame(
+    text: str, song: Path, ffmpeg: str, tmp_path: Path
+) -> None:
+    lyrics = line_lyrics((text, 2.0, 4.0))
+    video = render_lyrics(lyrics, song, tmp_path, ffmpeg, duration_seconds=4.5)
+    ink = near(frame_at(video.path, ffmpeg, 1.5, LOOK), "#ffffff")
+    assert ink.sum() > 1000
+    assert not ink[:, :8].any() and not ink[:, -8:].any()  # nothing runs off the sides
+    rows = np.flatnonzero(ink.any(axis=1))
+    assert rows[-1] - rows[0] > 1.5 * font_size(LOOK)  # two rows
