@@ -44,7 +44,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -177,13 +177,20 @@ def audio_decoders(ffmpeg: str) -> str:
     return ",".join(names)
 
 
-def run_sandboxed(arguments: Sequence[str], limits: ChildLimits, *, what: str) -> SandboxedRun:
+def run_sandboxed(
+    arguments: Sequence[str],
+    limits: ChildLimits,
+    *,
+    what: str,
+    environment: Mapping[str, str] | None = None,
+) -> SandboxedRun:
     """Run a child on an untrusted input under ``limits``; raise when a limit stopped it.
 
     The child is ffmpeg, or the header reader (a Python that writes "Cannot allocate
     memory" to stderr as ffmpeg does when its memory limit stops it).
 
-    ``what`` names the step in logs ("probe", "decode"...). A non-zero exit for any other
+    ``what`` names the step in logs ("probe", "decode"...); ``environment`` adds to the
+    child's (the video's fontconfig file, ``separation.video.fonts``). A non-zero exit for any other
     reason is returned, not raised: the caller knows what it means for its step.
 
     Raises:
@@ -197,7 +204,7 @@ def run_sandboxed(arguments: Sequence[str], limits: ChildLimits, *, what: str) -
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
-            env={**os.environ, **_CHILD_ENVIRONMENT},
+            env={**os.environ, **_CHILD_ENVIRONMENT, **(environment or {})},
             preexec_fn=preexec,
         )
         status, usage, timed_out = _wait(process, limits.wall_seconds)
