@@ -9,15 +9,18 @@ phrases' length is from what its letters predict at the song's average pace (squ
 log ratio), plus a small price for each split or merge, so a one-to-one match wins when
 the lengths agree and the cheapest splits and merges win when they must.
 
-The search stays near the diagonal (line ``i`` of ``n`` near phrase ``i * m / n``), so a
-song of a thousand lines costs milliseconds, not a table of a million cells.
+The table is filled a line at a time, every phrase at once (numpy), so a song of a few
+hundred lines takes milliseconds.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from separation.lyrics.phrases import Phrase
 
@@ -25,8 +28,9 @@ _MAX_BLOCK = 6
 """Most lines sung in one phrase, or phrases one line is sung over."""
 _SPLIT_COST = 0.35
 _MERGE_COST = 0.35
-_BAND = 40
-_BAND_SHARE = 0.15
+_MAX_CELLS = 4_000_000
+"""Largest table (lines x phrases, 32 MB) matched block by block; past it (thousands of
+lines, which no song has), the lines share the voiced time by their letters."""
 
 
 @dataclass(frozen=True)
@@ -64,30 +68,36 @@ def _best_steps(
     weights: Sequence[int], phrases: Sequence[Phrase], pace: float
 ) -> list[_Step] | None:
     """The cheapest blocks, first to last; None when no path of blocks reaches the end
-    (far more lines than phrases, or the other way round)."""
+    (far more lines than phrases, or the other way round) or the table would be too big.
+
+    Row by row over the lines, each block shape evaluated for all phrases at once.
+    """
     lines, count = len(weights), len(phrases)
-    line_sums = _running_sums([float(value) for value in weights])
-    phrase_sums = _running_sums([span.duration for span in phrases])
-    band = _BAND + _BAND_SHARE * max(lines, count)
-    cost = [[math.inf] * (count + 1) for _ in range(lines + 1)]
-    came_by: list[list[_Step | None]] = [[None] * (count + 1) for _ in range(lines + 1)]
-    cost[0][0] = 0.0
+    if (lines + 1) * (count + 1) > _MAX_CELLS or not 1 / _MAX_BLOCK <= lines / count <= _MAX_BLOCK:
+        return None
+    line_sums = np.cumsum([0.0, *weights])
+    phrase_sums = np.cumsum([0.0, *(span.duration for span in phrases)])
+    steps = _steps()
+    cost = np.full((lines + 1, count + 1), np.inf)
+    came_by = np.full((lines + 1, count + 1), -1, dtype=np.int8)
+    cost[0, 0] = 0.0
     for line in range(1, lines + 1):
-        centre = line * count / lines
-        for phrase in range(max(1, int(centre - band)), min(count, int(centre + band)) + 1):
-            for step in _steps():
-                before_line, before_phrase = line - step.lines, phrase - step.phrases
-                if before_line < 0 or before_phrase < 0:
-                    continue
-                if (total := cost[before_line][before_phrase]) == math.inf:
-                    continue
-                expected = (line_sums[line] - line_sums[before_line]) * pace
-                sung = phrase_sums[phrase] - phrase_sums[before_phrase]
-                total += math.log(max(sung, 1e-3) / max(expected, 1e-3)) ** 2
-                total += _SPLIT_COST * (step.lines - 1) + _MERGE_COST * (step.phrases - 1)
-                if total < cost[line][phrase]:
-                    cost[line][phrase], came_by[line][phrase] = total, step
-    return _walk_back(came_by, lines, count)
+        for number, step in enumerate(steps):
+            if step.lines > line or step.phrases > count:
+                continue
+            expected = max((line_sums[line] - line_sums[line - step.lines]) * pace, 1e-3)
+            sung = np.maximum(
+                phrase_sums[step.phrases :] - phrase_sums[: count + 1 - step.phrases], 1e-3
+            )
+            total = cost[line - step.lines, : count + 1 - step.phrases] + (
+                np.log(sung / expected) ** 2
+                + _SPLIT_COST * (step.lines - 1)
+                + _MERGE_COST * (step.phrases - 1)
+            )
+            row, came = cost[line, step.phrases :], came_by[line, step.phrases :]
+            better = total < row
+            row[better], came[better] = total[better], number
+    return _walk_back(came_by, steps, lines, count)
 
 
 def _steps() -> list[_Step]:
@@ -96,49 +106,49 @@ def _steps() -> list[_Step]:
     ]
 
 
-def _walk_back(came_by: list[list[_Step | None]], lines: int, count: int) -> list[_Step] | None:
-    steps: list[_Step] = []
+def _walk_back(
+    came_by: np.ndarray, steps: Sequence[_Step], lines: int, count: int
+) -> list[_Step] | None:
+    path: list[_Step] = []
     line, phrase = lines, count
     while line or phrase:
-        step = came_by[line][phrase]
-        if step is None:
+        number = int(came_by[line, phrase])
+        if number < 0:
             return None
-        steps.append(step)
+        step = steps[number]
+        path.append(step)
         line, phrase = line - step.lines, phrase - step.phrases
-    return steps[::-1]
+    return path[::-1]
 
 
 def _spread(weights: Sequence[int], phrases: Sequence[Phrase]) -> list[tuple[Phrase, ...]]:
     """Every line a share of the whole voiced time equal to its share of the letters:
     what is left when the blocks cannot match the lines to the phrases."""
-    total = sum(weights)
-    voiced = sum(span.duration for span in phrases)
-    placed: list[tuple[Phrase, ...]] = []
-    sung = 0.0
-    for value in weights:
-        length = voiced * value / total
-        placed.append(_voiced_slice(phrases, sung, sung + length))
-        sung += length
-    return placed
+    passed = [0.0, *itertools.accumulate(span.duration for span in phrases)]
+    bounds = [0.0, *itertools.accumulate(weights)]
+    scale = passed[-1] / bounds[-1]
+    return [
+        _voiced_slice(phrases, passed, begin * scale, end * scale)
+        for begin, end in itertools.pairwise(bounds)
+    ]
 
 
-def _voiced_slice(phrases: Sequence[Phrase], begin: float, end: float) -> tuple[Phrase, ...]:
-    """The parts of ``phrases`` between ``begin`` and ``end`` seconds of voiced time."""
+def _voiced_slice(
+    phrases: Sequence[Phrase], passed: Sequence[float], begin: float, end: float
+) -> tuple[Phrase, ...]:
+    """The parts of ``phrases`` between ``begin`` and ``end`` seconds of voiced time
+    (``passed[i]``: the voiced time before phrase ``i``)."""
     parts: list[Phrase] = []
-    passed = 0.0
-    for span in phrases:
-        low, high = max(begin, passed), min(end, passed + span.duration)
+    index = max(0, bisect.bisect_right(passed, begin) - 1)
+    while index < len(phrases) and passed[index] < end:
+        span = phrases[index]
+        low, high = max(begin, passed[index]), min(end, passed[index + 1])
         if high > low:
-            parts.append(Phrase(span.start + low - passed, span.start + high - passed))
-        passed += span.duration
+            parts.append(
+                Phrase(span.start + low - passed[index], span.start + high - passed[index])
+            )
+        index += 1
     return tuple(parts) or (Phrase(phrases[-1].end, phrases[-1].end),)
-
-
-def _running_sums(values: Sequence[float]) -> list[float]:
-    sums = [0.0]
-    for value in values:
-        sums.append(sums[-1] + value)
-    return sums
 
 
 def _split(phrase: Phrase, weights: Sequence[int]) -> list[Phrase]:
