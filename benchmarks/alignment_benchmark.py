@@ -38,6 +38,7 @@ VERSE = (
     "nothing ever stays the same",
 )
 LINE_SECONDS = 4.5
+"""Time from one line's start to the next (6.5 s when the words are drawn out)."""
 
 
 def main() -> None:
@@ -46,17 +47,23 @@ def main() -> None:
     parser.add_argument(
         "--connected", action="store_true", help="speak whole lines (only line starts known)"
     )
+    parser.add_argument("--words-per-minute", type=int, default=150, help="80: slow singing")
+    parser.add_argument("--bleed", type=float, default=0.0, help="noise under the voice (RMS)")
     arguments = parser.parse_args()
     seconds = arguments.minutes * 60
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    count = int((seconds - 2.0) // LINE_SECONDS)
+    every = LINE_SECONDS if arguments.words_per_minute >= 120 else 6.5
+    count = int((seconds - 2.0) // every)
     plan = [
-        (1.0 + index * LINE_SECONDS, text)
+        (1.0 + index * every, text)
         for index, text in zip(range(count), itertools.cycle(VERSE), strict=False)
     ]
     with tempfile.TemporaryDirectory() as folder:
         stem = Path(folder) / "vocals.flac"
-        truth = sung_stem(stem, ffmpeg, plan, seconds=seconds, by_word=not arguments.connected)
+        truth = sung_stem(
+            stem, ffmpeg, plan, seconds=seconds, by_word=not arguments.connected,
+            words_per_minute=arguments.words_per_minute, bleed=arguments.bleed,
+        )  # fmt: skip
         lyrics = Lyrics(tuple(LyricLine(text) for _, text in plan), Timing.NONE, LyricsSource.USER)
         print(
             f"{seconds:.0f} s stem, {len(plan)} lines, {sum(len(t.split()) for _, t in plan)} words"

@@ -111,7 +111,7 @@ def align_lyrics(
     timed = [_energy_line(text, line_spans) for text, line_spans in zip(words, spans, strict=True)]
     timing = Timing.APPROXIMATE
     if use_speech_model:
-        by_speech = _speech_lines(samples, spans, words, duration_seconds)
+        by_speech = _speech_lines(samples, phrases, spans, words, duration_seconds)
         if by_speech is not None and _share(by_speech) >= _MIN_ALIGNED_SHARE:
             timed = [spoken or energy for spoken, energy in zip(by_speech, timed, strict=True)]
             timing = Timing.ALIGNED
@@ -125,6 +125,7 @@ def _energy_line(words: tuple[str, ...], spans: tuple[Phrase, ...]) -> LyricLine
 
 def _speech_lines(
     samples: np.ndarray,
+    phrases: Sequence[Phrase],
     spans: Sequence[tuple[Phrase, ...]],
     words: Sequence[tuple[str, ...]],
     duration_seconds: float,
@@ -138,7 +139,7 @@ def _speech_lines(
         return None
     lines: list[LyricLine | None] = []
     for group, question, times in zip(groups, asked, answer.groups, strict=True):
-        timed = timed_group(question, times, [words[index] for index in group])
+        timed = timed_group(question, times, [words[index] for index in group], phrases)
         lines.extend(timed if timed is not None else [None] * len(group))
     return lines
 

@@ -52,6 +52,10 @@ class WordGroup:
     end: float
     words: tuple[str, ...]
     """As written in the lyrics (with punctuation and spaces)."""
+    voice_start: float
+    """Where the energy placement says the group's singing begins (after ``start``)..."""
+    voice_end: float
+    """...and ends (before ``end``)."""
 
 
 @dataclass(frozen=True)

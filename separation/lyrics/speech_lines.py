@@ -13,6 +13,7 @@ a click. Anything else keeps the energy timing for those lines.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from separation.lyrics.model import LyricLine, LyricWord
@@ -24,6 +25,7 @@ _MARGIN_SECONDS = 0.5
 _MIN_KNOWN_SHARE = 0.6
 _MAX_WORD_SECONDS = 6.0
 _MIN_MEAN_WORD_SECONDS = 0.05
+_MIN_VOICE_COVERED = 0.85
 
 
 def line_groups(spans: Sequence[tuple[Phrase, ...]]) -> list[range]:
@@ -56,19 +58,28 @@ def word_groups(
                 start=max(before, start - _MARGIN_SECONDS, (before + start) / 2),
                 end=min(after, end + _MARGIN_SECONDS, (end + after) / 2),
                 words=tuple(word for line in group for word in words[line]),
+                voice_start=start,
+                voice_end=end,
             )
         )
     return asked
 
 
 def timed_group(
-    asked: WordGroup, times: WordTimes | None, line_words: Sequence[tuple[str, ...]]
+    asked: WordGroup,
+    times: WordTimes | None,
+    line_words: Sequence[tuple[str, ...]],
+    phrases: Sequence[Phrase],
 ) -> list[LyricLine] | None:
-    """The group's lines with the model's word times; None when the answer is not
-    plausible (the caller keeps the energy timing)."""
+    """The group's lines with the model's word times, kept on the voice (``phrases``);
+    None when the answer is not plausible (the caller keeps the energy timing)."""
     if times is None or not _plausible(times):
         return None
-    placed = _filled(asked, times)
+    starts = [phrase.start for phrase in phrases]
+    placed = [_on_the_voice(word, phrases, starts) for word in _filled(asked, times)]
+    if not _covers_the_voice(asked, placed):
+        return None
+    placed[0] = _from_the_onset(placed[0], asked.voice_start)
     lines: list[LyricLine] = []
     for texts in line_words:
         own, placed = placed[: len(texts)], placed[len(texts) :]
@@ -86,6 +97,39 @@ def _plausible(times: WordTimes) -> bool:
     return max(lengths) <= _MAX_WORD_SECONDS and (
         sum(lengths) / len(lengths) >= _MIN_MEAN_WORD_SECONDS
     )
+
+
+def _covers_the_voice(asked: WordGroup, placed: Sequence[LyricWord]) -> bool:
+    """Whether the words span most of the singing the energy found. Measured with noise
+    under slow espeak-ng speech: a lost search crams the last words of a line into a
+    second and leaves the rest of the phrase empty."""
+    covered = min(placed[-1].end, asked.voice_end) - max(placed[0].start, asked.voice_start)
+    return covered >= _MIN_VOICE_COVERED * (asked.voice_end - asked.voice_start)
+
+
+def _from_the_onset(first: LyricWord, onset: float) -> LyricWord:
+    """The group's first word begins where the voice does: the model hears a breathy
+    onset ("hold") up to 0.4 s late, the energy within a frame."""
+    if first.start > onset and onset < first.end:
+        return LyricWord(first.text, onset, first.end)
+    return first
+
+
+def _on_the_voice(word: LyricWord, phrases: Sequence[Phrase], starts: list[float]) -> LyricWord:
+    """``word`` with a start or end the model put in a silence moved to the edge of the
+    voice. Measured on slow espeak-ng speech: the model stretches a line's first word
+    back over the silence before it (by up to 0.4 s), where the energy finds the onset
+    within a frame."""
+    start, end = word.start, word.end
+    inside = bisect.bisect_right(starts, start) - 1
+    if inside < 0 or start >= phrases[inside].end:
+        following = inside + 1
+        if following < len(phrases) and phrases[following].start < end:
+            start = phrases[following].start
+    inside = bisect.bisect_left(starts, end) - 1
+    if inside >= 0 and phrases[inside].end < end and phrases[inside].end > start:
+        end = phrases[inside].end
+    return LyricWord(word.text, start, end)
 
 
 def _filled(asked: WordGroup, times: WordTimes) -> list[LyricWord]:

@@ -70,9 +70,14 @@ def sung_stem(
     *,
     seconds: float,
     by_word: bool = True,
+    words_per_minute: int = 150,
+    bleed: float = 0.0,
 ) -> list[SpokenLine]:
     """Write a vocals stem to ``path`` (FLAC) with each ``(start, text)`` line spoken from
-    ``start`` on; return where everything landed."""
+    ``start`` on; return where everything landed.
+
+    ``words_per_minute`` below 100 draws words out as a slow song does; ``bleed`` (RMS,
+    full scale 1) adds a steady noise under the voice, as the band leaks into a stem."""
     _, rate = speak("a")
     track = np.zeros(round(seconds * rate), dtype=np.float32)
     spoken: list[SpokenLine] = []
@@ -80,12 +85,14 @@ def sung_stem(
         parts = text.split() if by_word else [text]
         at, starts = start, []
         for part in parts:
-            samples, _ = speak(part)
+            samples, _ = speak(part, words_per_minute=words_per_minute)
             first = round(at * rate)
             track[first : first + len(samples)] += samples[: len(track) - first] * _LEVEL
             starts.append(first / rate)
             at = (first + len(samples)) / rate + _WORD_PAUSE_SECONDS
         spoken.append(SpokenLine(text, tuple(starts), at - _WORD_PAUSE_SECONDS))
+    if bleed:
+        track += np.random.default_rng(7).normal(0.0, bleed, len(track)).astype(np.float32)
     _write_flac(path, ffmpeg, track, rate)
     return spoken
 
