@@ -95,7 +95,7 @@ def align_lyrics(
     Raises:
         NoSingingFoundError: no voice on the stem.
         NothingToSingError: no line has a word in it.
-        VocalsReadError, InputLimitError: the stem could not be read.
+        VocalsReadError: the stem could not be read (ours, not the user's).
     """
     if lyrics.is_timed:
         return lyrics

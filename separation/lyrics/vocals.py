@@ -21,7 +21,7 @@ import numpy as np
 from separation.audio.ffmpeg import stderr_tail
 from separation.audio.ffmpeg_args import command_line, file_url, input_stream
 from separation.audio.sandbox import ChildLimits, run_sandboxed
-from separation.errors import SeparationError
+from separation.errors import InputLimitError, SeparationError
 
 SAMPLE_RATE = 16_000
 """Samples per second of what :func:`read_vocals` returns."""
@@ -48,8 +48,8 @@ def read_vocals(path: Path, *, ffmpeg: str, duration_seconds: float) -> np.ndarr
         duration_seconds: the song's length; at most one second more is read.
 
     Raises:
-        VocalsReadError: longer than :data:`MAX_SECONDS`, or ffmpeg failed on it.
-        InputLimitError: a limit of the sandbox stopped ffmpeg.
+        VocalsReadError: longer than :data:`MAX_SECONDS`, or ffmpeg failed on it or was
+            stopped by a limit.
     """
     if not 0 < duration_seconds <= MAX_SECONDS:
         raise VocalsReadError(f"cannot time lyrics on a {duration_seconds:.0f} s stem")
@@ -68,7 +68,11 @@ def read_vocals(path: Path, *, ffmpeg: str, duration_seconds: float) -> np.ndarr
         command = command_line(
             ffmpeg, decoded, "-hide_banner", "-nostdin", "-loglevel", "error", overwrite=True
         )
-        run = run_sandboxed(command, limits, what="read vocals")
+        try:
+            run = run_sandboxed(command, limits, what="read vocals")
+        except InputLimitError as error:
+            # Our own stem, not an upload: a limit here is our failure, not the user's.
+            raise VocalsReadError(f"reading {path.name} stopped: {error.detail}") from error
         if run.returncode != 0 or not raw_path.exists():
             raise VocalsReadError(f"ffmpeg could not read {path.name}: {stderr_tail(run.stderr)}")
         samples = np.fromfile(raw_path, dtype="<f4")

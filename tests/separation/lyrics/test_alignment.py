@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from separation.lyrics import speech
+from separation.errors import AudioInputError, SeparationError
+from separation.lyrics import speech, vocals
 from separation.lyrics.alignment import NoSingingFoundError, NothingToSingError, align_lyrics
 from separation.lyrics.model import LyricLine, Lyrics, LyricsSource, LyricWord, Timing
 from separation.lyrics.vocals import VocalsReadError
@@ -285,10 +286,23 @@ def test_timed_lyrics_are_returned_as_they_are(tmp_path: Path, ffmpeg: str) -> N
     )
 
 
-def test_an_unreadable_or_endless_stem_is_our_error(tmp_path: Path, ffmpeg: str) -> None:
+def test_an_unreadable_endless_or_slow_stem_is_our_error(
+    tmp_path: Path,
+    ffmpeg: str,
+    word_stem: tuple[Path, list[SpokenLine]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stem is the pool's own file: whatever stops reading it is a SeparationError
+    (ours, logged), never an AudioInputError that would blame the user's upload."""
     broken = tmp_path / "vocals.flac"
     broken.write_bytes(b"not a flac file at all")
     with pytest.raises(VocalsReadError):
         aligned(plain("la la"), broken, ffmpeg, speech_model=False)
     with pytest.raises(VocalsReadError):
         align_lyrics(plain("la"), broken, ffmpeg=ffmpeg, duration_seconds=10 * 3600.0)
+    monkeypatch.setattr(vocals, "_DEADLINE_BASE_SECONDS", 0.0)
+    monkeypatch.setattr(vocals, "_DEADLINE_PER_AUDIO_SECOND", 0.0)
+    with pytest.raises(VocalsReadError) as stopped:
+        aligned(plain("la la"), word_stem[0], ffmpeg, speech_model=False)
+    assert isinstance(stopped.value, SeparationError)
+    assert not isinstance(stopped.value, AudioInputError)
