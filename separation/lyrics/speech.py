@@ -76,13 +76,14 @@ def speech_model_available() -> bool:
 def dictionary_spelling(word: str) -> str:
     """``word`` as the dictionary spells it ("Don't," -> "don't"); "" for a word it cannot
     hold (digits, letters outside English: the caller treats it as unknown)."""
-    letters = "".join(character for character in word.lower() if not _is_punctuation(character))
+    typed = word.lower().replace("\u2019", "'")  # a typographic apostrophe: "don’t"
+    letters = "".join(character for character in typed if not _is_punctuation(character))
     letters = letters.strip("'")
     return letters if _ENGLISH_SPELLING.fullmatch(letters) else ""
 
 
 def _is_punctuation(character: str) -> bool:
-    return not (character.isalnum() or character == "'" or character == "\u2019")
+    return not (character.isalnum() or character == "'")
 
 
 def align_groups(

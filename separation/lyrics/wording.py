@@ -16,11 +16,18 @@ from separation.lyrics.model import LyricWord
 from separation.lyrics.phrases import Phrase
 
 _WORD = re.compile(r"\s*\S+\s*")
+_SYLLABIC = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Kana and Han characters: Chinese and Japanese are written without spaces, one
+character a syllable, and karaoke fills them one character at a time."""
+_PIECE = re.compile(rf"\s*(?:[{_SYLLABIC}][^\w\s]*|[^\s{_SYLLABIC}]+)\s*")
 
 
 def split_words(text: str) -> tuple[str, ...]:
-    """``text`` cut into words, each with the spaces around it, so that they join back
-    into ``text`` exactly (the renderer shows the line as it was written)."""
+    """``text`` cut into words (a Chinese or Japanese character is a word of its own),
+    each with the spaces around it, so that they join back into ``text`` exactly (the
+    renderer shows the line as it was written)."""
+    if re.search(f"[{_SYLLABIC}]", text):
+        return tuple(match.group(0) for match in _PIECE.finditer(text))
     return tuple(match.group(0) for match in _WORD.finditer(text))
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from separation.lyrics.phrases import Phrase, find_phrases
 from separation.lyrics.placement import place_lines
+from separation.lyrics.speech import dictionary_spelling
 from separation.lyrics.wording import split_words, spread_words, weight
 
 RATE = 16_000
@@ -93,3 +94,31 @@ def test_words_join_back_and_never_land_in_a_breath() -> None:
         assert any(span.start <= word.start < span.end for span in spans)
         assert any(span.start < word.end <= span.end for span in spans)
     assert [word.start for word in placed] == sorted(word.start for word in placed)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("君の名は。 Love 你好！", ("君", "の", "名", "は。 ", "Love ", "你", "好！")),
+        ("さくら、さくら", ("さ", "く", "ら、", "さ", "く", "ら")),
+        ("שלום עולם", ("שלום ", "עולם")),
+    ],
+    ids=["Japanese and Chinese", "kana", "Hebrew"],
+)
+def test_chinese_and_japanese_fill_a_character_at_a_time(text: str, words: tuple[str, ...]) -> None:
+    assert split_words(text) == words
+
+
+@pytest.mark.parametrize(
+    ("word", "spelling"),
+    [
+        ("Don't,", "don't"),
+        ("Don\u2019t", "don't"),
+        ("(River)", "river"),
+        ("'cause", "cause"),
+        ("über", ""),
+        ("42", ""),
+    ],
+)
+def test_words_as_the_dictionary_spells_them(word: str, spelling: str) -> None:
+    assert dictionary_spelling(word) == spelling
