@@ -105,19 +105,32 @@ def align_groups(
         except InputLimitError as error:
             logger.warning("word alignment stopped (%s); timing lines on the voice", error.detail)
             return None
-        answer_path = job_path.with_name("answer.json")
-        if run.returncode != 0 or not answer_path.is_file():
+        if run.returncode != 0:
             logger.warning("word alignment failed: %s", stderr_tail(run.stderr))
             return None
-        if answer_path.stat().st_size > _ANSWER_MAX_BYTES:
-            return None
-        answer = json.loads(answer_path.read_text(encoding="utf-8"))
-    logger.debug("word alignment: %.2f s wall, %.2f s CPU", run.wall_seconds, run.cpu_seconds)
+        logger.debug("word alignment: %.2f s wall, %.2f s CPU", run.wall_seconds, run.cpu_seconds)
+        return _read_answer(job_path.with_name("answer.json"), groups)
+
+
+def _read_answer(path: Path, groups: Sequence[WordGroup]) -> SpeechAnswer | None:
+    """The child's answer, if it is one (our own child, but a bug there must not become
+    a crash here: the lines are then timed on the energy)."""
+    try:
+        if path.stat().st_size > _ANSWER_MAX_BYTES:
+            raise ValueError("answer too large")
+        answer = json.loads(path.read_text(encoding="utf-8"))
+        times = [_word_times(group) for group in answer["groups"]]
+        known = sum(int(count) for count in answer["known"])
+        if len(times) != len(groups) or any(
+            found is not None and len(found) != len(group.words)
+            for found, group in zip(times, groups, strict=True)
+        ):
+            raise ValueError("answer does not match the question")
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        logger.warning("word alignment answered nothing usable: %s", error)
+        return None
     words = sum(len(group.words) for group in groups)
-    return SpeechAnswer(
-        groups=[_word_times(group) for group in answer["groups"]],
-        known_share=sum(answer["known"]) / max(1, words),
-    )
+    return SpeechAnswer(groups=times, known_share=known / max(1, words))
 
 
 def _write_job(

@@ -263,13 +263,20 @@ def test_words_outside_the_dictionary_fall_back_to_the_energy(
 
 
 @needs_speech_model
-def test_a_speech_model_past_its_deadline_falls_back(
-    word_stem: tuple[Path, list[SpokenLine]], ffmpeg: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("failure", ["deadline", "crash"])
+def test_a_speech_model_that_fails_falls_back(
+    word_stem: tuple[Path, list[SpokenLine]],
+    ffmpeg: str,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
 ) -> None:
-    """The child that runs pocketsphinx is stopped at its deadline; the lines are still
-    timed, on the energy."""
-    monkeypatch.setattr(speech, "_DEADLINE_BASE_SECONDS", 0.01)
-    monkeypatch.setattr(speech, "_DEADLINE_SHARE", 0.0)
+    """The child that runs pocketsphinx is stopped at its deadline, or dies; the lines
+    are still timed, on the energy."""
+    if failure == "deadline":
+        monkeypatch.setattr(speech, "_DEADLINE_BASE_SECONDS", 0.01)
+        monkeypatch.setattr(speech, "_DEADLINE_SHARE", 0.0)
+    else:
+        monkeypatch.setattr(speech, "_CHILD", "separation.lyrics.no_such_child")
     stem, truth = word_stem
     result = aligned(plain(*(text for _, text in SONG)), stem, ffmpeg, speech_model=True)
     assert result.timing is Timing.APPROXIMATE
