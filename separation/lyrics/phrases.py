@@ -27,7 +27,8 @@ FRAME_SECONDS = 0.02
 MIN_GAP_SECONDS = 0.35
 MIN_PHRASE_SECONDS = 0.25
 _LOUD_PERCENTILE = 95.0
-_FLOOR_PERCENTILE = 20.0
+_FLOOR_PERCENTILE = 5.0
+"""Low enough that a stem sung nine tenths of the time still has its floor in a pause."""
 _DYNAMIC_RANGE_DB = 45.0
 _SILENCE_DB = -55.0
 """Below this (dBFS) the stem's loudest frames are no voice (a mute or near-mute stem)."""
