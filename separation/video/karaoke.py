@@ -12,9 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from separation.errors import LyricsInputError
-from separation.lyrics.alignment import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    align_lyrics,
-)
+from separation.lyrics.alignment import align_lyrics
 from separation.lyrics.model import Lyrics, Timing
 from separation.lyrics.parse import parse_lyrics
 from separation.video.ass import write_karaoke_ass
