@@ -124,6 +124,7 @@ def _video_request(
         artist=artist,
         look=plan.look,
         align=plan.align,
+        speech_model=plan.speech_model,
     )
     # The video is what the operator is waiting for, like the audio: the first lane.
     return RenderRequest(separated.cache_key, controls, lane=Lane.FIRST_RESULT, video=video)

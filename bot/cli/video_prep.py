@@ -43,6 +43,8 @@ class VideoPlan:
     look: VideoLook
     align: bool
     """``lyrics.alignment``: untimed words may be timed on the separated vocals."""
+    speech_model: bool
+    """``lyrics.speech_model``: aligning may time words with the offline speech model."""
     lyrics_file: LyricsFile | None
     """None: each song's own tags, else LRCLIB (``bot.cli.separate_video``)."""
 
@@ -85,7 +87,7 @@ def video_plan(args: argparse.Namespace, settings: Settings) -> VideoPlan | None
         raise UsageError(messages.LYRICS_FOR_ONE_SONG)
     align = settings.lyrics.alignment
     lyrics_file = None if args.lyrics is None else read_lyrics_file(args.lyrics, align=align)
-    return VideoPlan(settings.video.look(), align, lyrics_file)
+    return VideoPlan(settings.video.look(), align, settings.lyrics.speech_model, lyrics_file)
 
 
 def read_lyrics_file(path: Path, *, align: bool) -> LyricsFile:

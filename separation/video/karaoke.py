@@ -67,12 +67,19 @@ def make_karaoke_video(
         LyricsInputError: the words cannot be used (H1's parser, or untimed here).
         OutputTooLargeError, VideoRenderError: from the render.
     """
-    lyrics: Lyrics = parse_lyrics(video.lyrics_text, source=video.lyrics_source)
+    song_seconds = duration_seconds * tempo  # the separated song's own length
+    lyrics: Lyrics = parse_lyrics(
+        video.lyrics_text, source=video.lyrics_source, duration_seconds=song_seconds
+    )
     if not lyrics.is_timed:
         if not video.align or vocals is None:
             raise UntimedLyricsError()
         lyrics = align_lyrics(
-            lyrics, vocals, ffmpeg=ffmpeg, duration_seconds=duration_seconds * tempo
+            lyrics,
+            vocals,
+            ffmpeg=ffmpeg,
+            duration_seconds=song_seconds,
+            use_speech_model=video.speech_model,
         )
     lyrics = lyrics.scaled(tempo)
     fonts = prepare_fonts(workdir, font=video.look.font)

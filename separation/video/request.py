@@ -43,6 +43,9 @@ class VideoRequest:
     look: VideoLook = field(default_factory=VideoLook)
     align: bool = True
     """Plain text may be aligned to the vocals stem; False: refuse untimed lyrics."""
+    speech_model: bool = True
+    """Aligning may use the offline speech model for word times (``[lyrics]
+    speech_model``); False: lines are timed on where the voice is."""
 
     def cache_token(self) -> str:
         """Changes whenever the video's pixels would: the words, the look, the titles."""
@@ -54,6 +57,7 @@ class VideoRequest:
             self.artist or "",
             repr(sorted(asdict(self.look).items())),
             str(self.align),
+            str(self.speech_model),
         ):
             digest.update(part.encode("utf-8", "surrogatepass"))
             digest.update(b"\0")
