@@ -179,11 +179,11 @@ def _separated(**fields: object) -> JobResult:
     return JobResult(**{**values, **fields})  # type: ignore[arg-type]
 
 
-_NO_FILE = VideoPlan(VideoLook(), align=True, lyrics_file=None)
+_NO_FILE = VideoPlan(VideoLook(), align=True, speech_model=True, lyrics_file=None)
 
 
 def test_the_lyrics_file_wins_over_the_tags():
-    plan = VideoPlan(VideoLook(), align=True, lyrics_file=LyricsFile(Path("mine.lrc"), SYNCED))
+    plan = VideoPlan(VideoLook(), align=True, speech_model=True, lyrics_file=LyricsFile(Path("mine.lrc"), SYNCED))
     words = asyncio.run(
         find_words(_separated(tag_lyrics="[00:09.00]other"), LyricsSettings(), plan)
     )
