@@ -105,10 +105,17 @@ def test_untimed_lyrics_without_alignment_are_refused(
 def test_untimed_lyrics_are_aligned_on_the_vocals_before_the_tempo_scales_them(
     karaoke: types.ModuleType, tmp_path: Path, ffmpeg: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[Path, float]] = []
+    calls: list[tuple[Path, float, bool]] = []
 
-    def align(lyrics: Lyrics, vocals: Path, *, ffmpeg: str, duration_seconds: float) -> Lyrics:
-        calls.append((vocals, duration_seconds))
+    def align(
+        lyrics: Lyrics,
+        vocals: Path,
+        *,
+        ffmpeg: str,
+        duration_seconds: float,
+        use_speech_model: bool,
+    ) -> Lyrics:
+        calls.append((vocals, duration_seconds, use_speech_model))
         lines = tuple(
             LyricLine(line.text, 2.0 + 2 * index, 3.5 + 2 * index)
             for index, line in enumerate(lyrics.lines)
@@ -116,9 +123,12 @@ def test_untimed_lyrics_are_aligned_on_the_vocals_before_the_tempo_scales_them(
         return Lyrics(lines, Timing.APPROXIMATE, lyrics.source)
 
     monkeypatch.setattr(karaoke, "align_lyrics", align)
-    request = VideoRequest("Hello there\nsecond line", LyricsSource.LRCLIB, title="S")
+    request = VideoRequest(
+        "Hello there\nsecond line", LyricsSource.LRCLIB, title="S", speech_model=False
+    )
     assert _make(karaoke, request, tmp_path, ffmpeg, tempo=0.8) is Timing.APPROXIMATE
     # The vocals stem is at the song's own tempo: aligned on its own length...
-    assert calls == [(tmp_path / "vocals.wav", pytest.approx(SECONDS))]
+    # the switch reaches the aligner
+    assert calls == [(tmp_path / "vocals.wav", pytest.approx(SECONDS), False)]
     # ...then every time divided by the tempo.
     assert _first_dialogue_start(tmp_path) == "0:00:01.50"
