@@ -19,9 +19,11 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from separation.audio.decode import DecodedAudio
 from separation.audio.encode import EncodingSpec, choose_mp3_bitrate
+from separation.cache.extras import LYRICS_TIMING, TAG_LYRICS, tag_lyrics_of
 from separation.cache.results import CacheEntry, ResultCache
 from separation.cpu_budget import CpuBudget, Lane
 from separation.errors import OutOfMemoryError
@@ -34,6 +36,7 @@ from separation.model.stems import SeparatedStems
 from separation.pipeline import PipelineConfig, Song, separate_song
 from separation.pool.config import PoolConfig
 from separation.pool.flights import Flight
+from separation.pool.song_extras import ExtrasPlan, read_song_extras
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ class FlightProcessor:
             options=config.options,
             keep_stems=config.keep_stems,
         )
+        self._extras = ExtrasPlan(
+            tag_lyrics=config.read_tag_lyrics, cover=config.keep_cover and config.keep_stems
+        )
         self._model: LoadedModel | None = None
         self._batches: BatchScheduler | None = None
         self._model_on_cpu = any(device.type == "cpu" for device in config.devices)
@@ -81,7 +87,18 @@ class FlightProcessor:
 
     async def process(self, flight: Flight) -> JobResult:
         request = flight.request
-        staged: list[Path] = []
+        staged = [await run_blocking(None, self._cache.staging)]
+        # The song's extras are read from the upload beside the model step, into the
+        # entry's staging folder (the cover is kept with the stems).
+        extras = asyncio.ensure_future(
+            read_song_extras(
+                request.input_path,
+                staged[0],
+                plan=self._extras,
+                ffmpeg=self._config.ffmpeg,
+                cpu=self._cpu,
+            )
+        )
 
         def decoded(audio: DecodedAudio) -> EncodingSpec:
             flight.publish(Decoded(audio.duration_seconds))
@@ -91,8 +108,7 @@ class FlightProcessor:
             return await self._separate(flight, audio, workdir)
 
         async def staging() -> Path:
-            staged.append(await run_blocking(None, self._cache.staging))
-            return staged[-1]
+            return staged[0]
 
         try:
             song = await separate_song(
@@ -110,6 +126,7 @@ class FlightProcessor:
                 on_decoded=decoded,
                 cpu=self._cpu,
             )
+            kept = await extras
             metadata = outputs_metadata(
                 song.duration_seconds,
                 song.encoding,
@@ -117,6 +134,7 @@ class FlightProcessor:
                 song.gain,
                 fallback_title=fallback_title(request),
                 stems_scale=song.stems.scale if song.stems else None,
+                **{TAG_LYRICS: kept.tag_lyrics},
             )
             entry = await run_blocking(
                 None,
@@ -125,7 +143,7 @@ class FlightProcessor:
                 staged[-1],
                 song.outputs,
                 metadata,
-                song.stems.paths if song.stems else None,
+                kept.stems_with_cover(song.stems.paths if song.stems else None),
             )
             staged.clear()
             if song.stems and flight.stems_pointer is not None:
@@ -135,6 +153,9 @@ class FlightProcessor:
             self._on_stored()
             return result_from_entry(entry, cache_hit=False)
         finally:
+            if not extras.done():
+                extras.cancel()
+            await asyncio.gather(extras, return_exceptions=True)  # nothing writes any more
             for folder in staged:
                 await run_blocking(None, self._cache.discard_staging, folder)
 
@@ -261,5 +282,12 @@ def result_from_entry(entry: CacheEntry, *, cache_hit: bool) -> JobResult:
         bitrate_kbps=metadata.get("bitrate_kbps"),
         cache_key=entry.key,
         input_tags=dict(metadata.get("input_tags", {})),
+        tag_lyrics=tag_lyrics_of(metadata),
+        lyrics_timing=_lyrics_timing(metadata),
         pin=entry.pin,
     )
+
+
+def _lyrics_timing(metadata: dict[str, Any]) -> str | None:
+    timing = metadata.get(LYRICS_TIMING)
+    return timing if isinstance(timing, str) else None
