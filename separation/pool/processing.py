@@ -33,10 +33,10 @@ from separation.model.engine import SeparationJob, SeparationOptions
 from separation.model.loading import LoadedModel
 from separation.model.offload import run_blocking
 from separation.model.stems import SeparatedStems
-from separation.pipeline import PipelineConfig, Song, separate_song
+from separation.pipeline import PipelineConfig, SeparationResult, Song, separate_song
 from separation.pool.config import PoolConfig
 from separation.pool.flights import Flight
-from separation.pool.song_extras import ExtrasPlan, read_song_extras
+from separation.pool.song_extras import ExtrasPlan, SongExtras, read_song_extras
 
 logger = logging.getLogger(__name__)
 
@@ -126,31 +126,8 @@ class FlightProcessor:
                 on_decoded=decoded,
                 cpu=self._cpu,
             )
-            kept = await extras
-            metadata = outputs_metadata(
-                song.duration_seconds,
-                song.encoding,
-                song.input_tags,
-                song.gain,
-                fallback_title=fallback_title(request),
-                stems_scale=song.stems.scale if song.stems else None,
-                **{TAG_LYRICS: kept.tag_lyrics},
-            )
-            entry = await run_blocking(
-                None,
-                self._cache.commit,
-                flight.key,
-                staged[-1],
-                song.outputs,
-                metadata,
-                kept.stems_with_cover(song.stems.paths if song.stems else None),
-            )
+            entry = await self._commit(flight, staged[0], song, await extras)
             staged.clear()
-            if song.stems and flight.stems_pointer is not None:
-                await run_blocking(
-                    None, self._cache.point_at_stems, flight.stems_pointer, flight.key
-                )
-            self._on_stored()
             return result_from_entry(entry, cache_hit=False)
         finally:
             if not extras.done():
@@ -158,6 +135,33 @@ class FlightProcessor:
             await asyncio.gather(extras, return_exceptions=True)  # nothing writes any more
             for folder in staged:
                 await run_blocking(None, self._cache.discard_staging, folder)
+
+    async def _commit(
+        self, flight: Flight, staging: Path, song: SeparationResult, extras: SongExtras
+    ) -> CacheEntry:
+        """The song's outputs, stems and extras committed as the flight's entry."""
+        metadata = outputs_metadata(
+            song.duration_seconds,
+            song.encoding,
+            song.input_tags,
+            song.gain,
+            fallback_title=fallback_title(flight.request),
+            stems_scale=song.stems.scale if song.stems else None,
+            **{TAG_LYRICS: extras.tag_lyrics},
+        )
+        entry = await run_blocking(
+            None,
+            self._cache.commit,
+            flight.key,
+            staging,
+            song.outputs,
+            metadata,
+            extras.stems_with_cover(song.stems.paths if song.stems else None),
+        )
+        if song.stems and flight.stems_pointer is not None:
+            await run_blocking(None, self._cache.point_at_stems, flight.stems_pointer, flight.key)
+        self._on_stored()
+        return entry
 
     async def _separate(self, flight: Flight, audio: DecodedAudio, workdir: Path) -> SeparatedStems:
         """Run the song's segments through the workers; retry with shorter segments on OOM.
