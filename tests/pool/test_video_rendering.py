@@ -35,7 +35,7 @@ def _seconds(path, ffmpeg: str) -> float:
 @pytest.fixture
 def song(tmp_path, ffmpeg, clip_path, monkeypatch):
     """``song(name, lyrics=..., cover=...)``: a 3-second clip with tags, extras readers on."""
-    use_song_extras(monkeypatch, ffmpeg)
+    use_song_extras(monkeypatch)
 
     def make(name: str, *, lyrics: str | None = LRC, cover: bool = True):
         return tagged_song(tmp_path / f"{name}.flac", ffmpeg, clip_path, lyrics=lyrics, cover=cover)

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from separation.audio.decode import AudioLimits
+from separation.audio.ffmpeg import find_ffmpeg
 from separation.audio.probe import probe
 from separation.errors import LyricsInputError
 from separation.lyrics.model import Timing
@@ -77,23 +78,43 @@ class VideoCalls:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
 
-def use_song_extras(monkeypatch: pytest.MonkeyPatch, ffmpeg: str) -> None:
+def _read_lyrics_tags(path: Path) -> str | None:
+    """Stands in for ``separation.lyrics.tags.read_lyrics_tags``: the LYRICS tag."""
+    tags = probe(path, ffmpeg=find_ffmpeg(), limits=AudioLimits().probe_limits()).tags
+    return tags.get("lyrics") or tags.get("unsyncedlyrics")
+
+
+def _extract_cover(upload: Path, output: Path, *, ffmpeg: str) -> Path | None:
+    """Stands in for ``separation.video.cover.extract_cover``: the attached picture."""
+    done = subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(upload), "-map", "0:v:0",
+         "-frames:v", "1", "-y", str(output)],
+        capture_output=True,
+    )  # fmt: skip
+    return output if done.returncode == 0 and output.exists() else None
+
+
+def use_song_extras(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tag reader and cover extractor: the real ones, or stand-ins."""
+    _install(monkeypatch, "separation.lyrics.tags", "read_lyrics_tags", _read_lyrics_tags)
+    _install(monkeypatch, "separation.video.cover", "extract_cover", _extract_cover)
 
-    def read_lyrics_tags(path: Path) -> str | None:
-        tags = probe(path, ffmpeg=ffmpeg, limits=AudioLimits().probe_limits()).tags
-        return tags.get("lyrics") or tags.get("unsyncedlyrics")
 
-    def extract_cover(upload: Path, output: Path, *, ffmpeg: str) -> Path | None:
-        done = subprocess.run(
-            [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(upload), "-map", "0:v:0",
-             "-frames:v", "1", "-y", str(output)],
-            capture_output=True,
-        )  # fmt: skip
-        return output if done.returncode == 0 and output.exists() else None
-
-    _install(monkeypatch, "separation.lyrics.tags", "read_lyrics_tags", read_lyrics_tags)
-    _install(monkeypatch, "separation.video.cover", "extract_cover", extract_cover)
+def install_missing_parts() -> None:
+    """In a process of its own (a fleet worker, ``tests/support/standin_worker.py``): a
+    stand-in module for each of the three parts this checkout lacks, none otherwise."""
+    parts = {
+        ("separation.lyrics.tags", "read_lyrics_tags"): _read_lyrics_tags,
+        ("separation.video.cover", "extract_cover"): _extract_cover,
+        ("separation.video.karaoke", "make_karaoke_video"): _stand_in,
+    }
+    for (name, attribute), stand_in in parts.items():
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            module = types.ModuleType(name)
+            setattr(module, attribute, stand_in)
+            sys.modules[name] = module
 
 
 def use_video_maker(monkeypatch: pytest.MonkeyPatch) -> VideoCalls:
