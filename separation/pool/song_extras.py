@@ -74,11 +74,15 @@ def read_cover(upload: Path, folder: Path, *, ffmpeg: str) -> Path | None:
     try:
         from separation.video.cover import extract_cover
 
-        return extract_cover(upload, folder / COVER_STEM, ffmpeg=ffmpeg)
+        cover = extract_cover(upload, folder / COVER_STEM, ffmpeg=ffmpeg)
     except Exception:  # a nicety: the video gets the calm colour instead
         logger.warning("extracting the cover of %s failed", upload.name, exc_info=True)
         (folder / COVER_STEM).unlink(missing_ok=True)
         return None
+    if cover is not None and cover.parent != folder:  # the entry can only keep its own files
+        logger.warning("the cover of %s was written outside its entry", upload.name)
+        return None
+    return cover
 
 
 async def read_song_extras(

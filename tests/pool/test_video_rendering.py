@@ -4,6 +4,7 @@ tag lyrics and cover are kept with its separation, and the cover is never mixed.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
@@ -14,11 +15,15 @@ from separation.audio.probe import probe
 from separation.audio.render_options import RenderOptions
 from separation.cache.extras import COVER
 from separation.cache.render_keys import render_key
-from separation.errors import LyricsInputError, StemsExpiredError
+from separation.cache.results import CacheEntry
+from separation.cpu_budget import CpuPlan, Lane
+from separation.errors import LyricsInputError, RendersBusyError, StemsExpiredError
 from separation.jobs import RenderRequest
 from separation.lyrics.model import LyricsSource
+from separation.pool.rendering import Renderer
+from separation.pool.video_rendering import VIDEO_AUDIO_WEIGHT
 from separation.video.request import VIDEO, VideoLook, VideoRequest
-from tests.support.pool import WAV, CountingRunner, read_audio, request
+from tests.support.pool import WAV, CountingRunner, SlotLog, read_audio, request
 from tests.support.video_standins import LRC, tagged_song, use_song_extras, use_video_maker
 
 FLAC = EncodingSpec(format="flac")
@@ -227,3 +232,32 @@ def test_probe_reads_the_tagged_songs_lyrics(tmp_path, ffmpeg, clip_path):
     path = tagged_song(tmp_path / "t.flac", ffmpeg, clip_path, lyrics=LRC, cover=True)
     tags = probe(path, ffmpeg=ffmpeg, limits=AudioLimits().probe_limits()).tags
     assert tags["lyrics"].startswith("[00:00.50]Hello little")
+
+
+def test_a_video_counts_as_several_renders_in_the_wait_estimate(tmp_path):
+    source = CacheEntry("k" * 64, tmp_path, {}, {"duration_seconds": 60.0})
+    audio = RenderRequest("k" * 64, RenderOptions(tempo=0.5), stems="two")
+    video = RenderRequest("k" * 64, RenderOptions(tempo=0.5), video=_video())
+    assert Renderer._audio_seconds(source, audio) == pytest.approx(240.0)  # 2 outputs
+    assert Renderer._audio_seconds(source, video) == pytest.approx(120.0 * VIDEO_AUDIO_WEIGHT)
+
+
+async def test_a_video_waits_behind_songs_and_counts_against_the_render_bound(
+    make_pool, song, monkeypatch
+):
+    use_video_maker(monkeypatch)
+    pool = await make_pool(cpu=CpuPlan.for_cores(2, 2), max_queued_renders=1)
+    separated = await (await pool.submit(request(song("j")))).result()
+    separated.release()
+    key = separated.cache_key
+    log = SlotLog(pool.cpu)
+    async with pool.cpu.audio(lane=Lane.FIRST_RESULT):  # a song's encoder holds the slot
+        queued = asyncio.create_task(
+            pool.render(RenderRequest(key, RenderOptions(), video=_video()))
+        )
+        await log.wait_for("wait AFTER_THE_FACT")
+        with pytest.raises(RendersBusyError):
+            await pool.render(RenderRequest(key, RenderOptions(key=2), video=_video()))
+    made = await queued
+    assert list(made.outputs) == [VIDEO]
+    made.release()
