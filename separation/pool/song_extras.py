@@ -8,7 +8,9 @@ size limits), and any failure of either is logged and yields nothing, never a fa
 song. They run beside the model step, so the song waits for neither.
 
 The readers are imported when first used, not at import time: the pool must not pay for
-(or depend on) mutagen and the video code before a song asks for them.
+(or depend on) mutagen and the video code before a song asks for them. (The
+``type: ignore`` on those imports covers the time before the lyrics and video branches
+merge; once their modules exist it is unused and harmless.)
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ class SongExtras:
 def read_tag_lyrics(upload: Path) -> str | None:
     """The words in ``upload``'s tags, cleaned and bounded, or None (never raises)."""
     try:
-        from separation.lyrics.tags import read_lyrics_tags
+        from separation.lyrics.tags import read_lyrics_tags  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-        text = read_lyrics_tags(upload)
+        text: str | None = read_lyrics_tags(upload)
     except Exception:  # a nicety: the song is separated without its words
         logger.warning("reading the lyrics tags of %s failed", upload.name, exc_info=True)
         return None
@@ -72,9 +74,9 @@ def read_tag_lyrics(upload: Path) -> str | None:
 def read_cover(upload: Path, folder: Path, *, ffmpeg: str) -> Path | None:
     """``upload``'s cover art re-encoded into ``folder``, or None (never raises)."""
     try:
-        from separation.video.cover import extract_cover
+        from separation.video.cover import extract_cover  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-        cover = extract_cover(upload, folder / COVER_STEM, ffmpeg=ffmpeg)
+        cover: Path | None = extract_cover(upload, folder / COVER_STEM, ffmpeg=ffmpeg)
     except Exception:  # a nicety: the video gets the calm colour instead
         logger.warning("extracting the cover of %s failed", upload.name, exc_info=True)
         (folder / COVER_STEM).unlink(missing_ok=True)
