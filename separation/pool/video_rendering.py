@@ -3,7 +3,8 @@ change, with one more step.
 
 The sound track is the instrumental exactly as an audio render makes it (key, tempo and
 guide vocal through ``separation.rendering.controls.render_controls``, the one mixer),
-written losslessly into the render's private job folder; then
+written losslessly into the render's private job folder (or, for a video that changes
+nothing, the kept instrumental stem itself); then
 ``separation.video.karaoke.make_karaoke_video`` puts the words over the song's kept
 cover (or a calm colour) and encodes the MP4 into the entry's staging folder. The words
 are timed on the *original-tempo* vocals stem (alignment, when they carry no times) and
@@ -74,14 +75,10 @@ def render_video(
     if video is None:
         raise ValueError("not a video render")
     stems = audio_stems(source.stems)
-    sound_track = workdir / f"{INSTRUMENTAL}.{VIDEO_SPEC.extension}"
-    rendered = render_controls(
+    sound_track, gain = _sound_track(
         stems,
         float(source.metadata.get("stems_scale") or 1.0),
-        {INSTRUMENTAL: sound_track},
-        options=request.options,
-        spec=VIDEO_SPEC,
-        tags={},
+        request,
         ffmpeg=ffmpeg,
         sample_rate=sample_rate,
         workdir=workdir,
@@ -107,6 +104,36 @@ def render_video(
         threads=1,
         cover=kept_cover(source.stems),
     )
-    return RenderedFiles(
-        RenderedOutputs({VIDEO: output}, rendered.gain), {LYRICS_TIMING: timing.value}
+    return RenderedFiles(RenderedOutputs({VIDEO: output}, gain), {LYRICS_TIMING: timing.value})
+
+
+def _sound_track(
+    stems: dict[str, Path],
+    scale: float,
+    request: RenderRequest,
+    *,
+    ffmpeg: str,
+    sample_rate: int,
+    workdir: Path,
+    pause_point: PausePoint,
+) -> tuple[Path, float]:
+    """The video's sound track and its gain: the kept instrumental stem itself when the
+    video changes nothing and the stem is at the model's own levels (``scale`` 1.0: no
+    output went past full scale, so no clip gain either), saving a pass over the song;
+    else the instrumental rendered with the controls into ``workdir``."""
+    if request.options.is_identity and INSTRUMENTAL in stems and scale == 1.0:
+        return stems[INSTRUMENTAL], 1.0
+    sound_track = workdir / f"{INSTRUMENTAL}.{VIDEO_SPEC.extension}"
+    rendered = render_controls(
+        stems,
+        scale,
+        {INSTRUMENTAL: sound_track},
+        options=request.options,
+        spec=VIDEO_SPEC,
+        tags={},
+        ffmpeg=ffmpeg,
+        sample_rate=sample_rate,
+        workdir=workdir,
+        pause_point=pause_point,
     )
+    return sound_track, rendered.gain

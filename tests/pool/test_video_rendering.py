@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 
+import numpy as np
 import pytest
 
 from separation.audio.decode import AudioLimits
@@ -37,6 +38,18 @@ def _seconds(path, ffmpeg: str) -> float:
     return read_audio(path, ffmpeg).shape[1] / 44100
 
 
+def _likeness(path, reference, ffmpeg: str) -> float:
+    """The best correlation of two files' mono mixes within 50 ms of each other."""
+    one, two = (read_audio(file, ffmpeg).mean(axis=0) for file in (path, reference))
+    frames = min(len(one), len(two)) - 4096
+    best = 0.0
+    for lag in range(-2048, 2049, 16):
+        a = one[2048 + lag : 2048 + lag + frames]
+        b = two[2048 : 2048 + frames]
+        best = max(best, float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)))
+    return best
+
+
 @pytest.fixture
 def song(tmp_path, ffmpeg, clip_path, monkeypatch):
     """``song(name, lyrics=..., cover=...)``: a 3-second clip with tags, extras readers on."""
@@ -65,6 +78,8 @@ async def test_a_video_is_an_mp4_of_the_song_rendered_once_and_cached(
         assert not made.cache_hit and made.lyrics_timing == "line"
         assert made.duration_seconds == pytest.approx(separated.duration_seconds)
         assert _seconds(made.outputs[VIDEO], ffmpeg) == pytest.approx(3.0, abs=0.1)
+        # Its sound track is the song's instrumental (AAC: alike, not equal).
+        assert _likeness(made.outputs[VIDEO], separated.outputs["instrumental"], ffmpeg) > 0.95
         (call,) = calls.calls
         assert call["vocals"].name.startswith("vocals") and call["tempo"] == 1.0
         assert call["cover"] is not None and call["cover"].exists()  # the song's own cover
