@@ -94,7 +94,7 @@ class FlightProcessor:
             read_song_extras(
                 request.input_path,
                 staged[0],
-                plan=self._extras,
+                plan=self._extras_plan(request),
                 ffmpeg=self._config.ffmpeg,
                 cpu=self._cpu,
             )
@@ -135,6 +135,13 @@ class FlightProcessor:
             await asyncio.gather(extras, return_exceptions=True)  # nothing writes any more
             for folder in staged:
                 await run_blocking(None, self._cache.discard_staging, folder)
+
+    def _extras_plan(self, request: SeparationRequest) -> ExtrasPlan:
+        """What to read from this upload: no cover where its header says it has none
+        (most songs), sparing an ffmpeg run on a stranger's file."""
+        if request.probe is not None and request.probe.has_picture is False:
+            return dataclasses.replace(self._extras, cover=False)
+        return self._extras
 
     async def _commit(
         self, flight: Flight, staging: Path, song: SeparationResult, extras: SongExtras

@@ -242,11 +242,36 @@ async def test_unusable_words_are_the_users_to_fix_and_gone_stems_are_explained(
         await pool.render(RenderRequest(separated.cache_key, RenderOptions(), video=_video()))
 
 
-def test_probe_reads_the_tagged_songs_lyrics(tmp_path, ffmpeg, clip_path):
-    """The fixture songs carry what the tests above rely on."""
+def test_the_header_says_whether_a_song_has_a_picture(tmp_path, ffmpeg, clip_path):
+    limits = AudioLimits().probe_limits()
     path = tagged_song(tmp_path / "t.flac", ffmpeg, clip_path, lyrics=LRC, cover=True)
-    tags = probe(path, ffmpeg=ffmpeg, limits=AudioLimits().probe_limits()).tags
-    assert tags["lyrics"].startswith("[00:00.50]Hello little")
+    header = probe(path, ffmpeg=ffmpeg, limits=limits)
+    assert header.has_picture is True
+    assert header.tags["lyrics"].startswith("[00:00.50]Hello little")
+    bare = tagged_song(tmp_path / "b.flac", ffmpeg, clip_path, lyrics=None, cover=False)
+    assert probe(bare, ffmpeg=ffmpeg, limits=limits).has_picture is False
+
+
+async def test_no_cover_is_extracted_from_a_song_whose_header_has_no_picture(
+    make_pool, song, ffmpeg, monkeypatch
+):
+    import separation.video.cover as cover
+
+    extracted: list[str] = []
+    real = cover.extract_cover
+
+    def counting(upload, output, *, ffmpeg):
+        extracted.append(upload.name)
+        return real(upload, output, ffmpeg=ffmpeg)
+
+    monkeypatch.setattr(cover, "extract_cover", counting)
+    pool = await make_pool()
+    limits = AudioLimits().probe_limits()
+    for name, has_cover in (("k", False), ("l", True)):
+        path = song(name, cover=has_cover)
+        header = probe(path, ffmpeg=ffmpeg, limits=limits)
+        (await (await pool.submit(request(path, probe=header))).result()).release()
+    assert extracted == ["l.flac"]
 
 
 def test_a_video_counts_as_several_renders_in_the_wait_estimate(tmp_path):
