@@ -200,5 +200,7 @@ class RenderRequests:
             bitrate_kbps=manifest.bitrate_kbps,
             cache_key=manifest.cache_key,
             input_tags=dict(manifest.input_tags),
+            tag_lyrics=manifest.tag_lyrics,
+            lyrics_timing=manifest.lyrics_timing,
             pin=_Download(folder),
         )

@@ -39,6 +39,7 @@ from bot.distributed.shared_cache import (
     read_manifest,
 )
 from bot.distributed.wire import Outcome, ResultManifest
+from separation.cache.extras import TAG_LYRICS
 from separation.cache.render_keys import render_key
 from separation.cache.results import CacheEntry
 from separation.errors import StemsExpiredError
@@ -106,6 +107,7 @@ class SharedRenderer:
                 "bitrate_kbps": manifest.bitrate_kbps,
                 "input_tags": manifest.input_tags,
                 "stems_scale": manifest.stems_scale,
+                TAG_LYRICS: manifest.tag_lyrics,
             }
             return outputs, stems, metadata
 

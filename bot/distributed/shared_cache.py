@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.distributed.blobs import BlobStore
 from bot.distributed.wire import MANIFEST_NAME, OutputFile, ResultManifest, result_prefix
+from separation.cache.extras import COVER, audio_stems, kept_cover
 from separation.cache.results import file_sha256
 from separation.jobs import JobResult
 
@@ -55,6 +56,8 @@ async def publish_result(
         stems=stems or [],
         stems_scale=stems_scale,
         render_of=render_of,
+        tag_lyrics=result.tag_lyrics,
+        lyrics_timing=result.lyrics_timing,
     )
     await write_manifest(blobs, manifest)
 
@@ -71,6 +74,18 @@ async def upload_files(
         digest = await asyncio.to_thread(file_sha256, path)
         await blobs.put_file(key, path)
         uploaded.append(OutputFile(name, key, path.stat().st_size, digest))
+    return uploaded
+
+
+async def upload_stems(
+    blobs: BlobStore, cache_key: str, stems: dict[str, Path], *, suffix: str
+) -> list[OutputFile]:
+    """Upload a song's kept stems as ``<name><suffix>`` and its cover, if kept among
+    them, under its own suffix (an image, never a stem: ``separation.cache.extras``)."""
+    uploaded = await upload_files(blobs, cache_key, audio_stems(stems), suffix=suffix)
+    cover = kept_cover(stems)
+    if cover is not None:
+        uploaded += await upload_files(blobs, cache_key, {COVER: cover})
     return uploaded
 
 

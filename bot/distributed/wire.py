@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import separation.errors as separation_errors
+from bot.distributed.video_wire import video_from_json, video_to_json
 from separation.audio.encode import EncodingSpec, is_stem_mode
 from separation.audio.ffmpeg import ProbeResult
 from separation.audio.render_options import RenderOptions
+from separation.cache.extras import tag_lyrics_of
 from separation.cpu_budget import Lane
-from separation.errors import AudioInputError, JobFailedError, SeparationError
+from separation.errors import AudioInputError, JobFailedError, LyricsInputError, SeparationError
 from separation.jobs import (
     Decoded,
     ProgressEvent,
@@ -30,6 +32,7 @@ from separation.jobs import (
     Running,
     SeparationRequest,
 )
+from separation.lyrics.model import Timing
 
 TASK_NAME = "karaoke.separate"
 """The procrastinate task every worker registers and every front-end defers."""
@@ -37,6 +40,8 @@ RENDER_TASK_NAME = "karaoke.render"
 """A karaoke-control render (key, tempo, guide vocal) from a song's shared stems."""
 
 MANIFEST_NAME = "manifest.json"
+_TYPED_ERRORS = (AudioInputError, SeparationError, LyricsInputError)
+"""Errors that cross the wire as themselves: the user's input (a song, words) or ours."""
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -117,6 +122,7 @@ def render_to_payload(request: RenderRequest, *, job_id: str) -> dict[str, Any]:
         "max_output_bytes": request.max_output_bytes,
         "min_mp3_bitrate": request.min_mp3_bitrate,
         "lane": int(request.lane),
+        "video": None if request.video is None else video_to_json(request.video),
     }
 
 
@@ -128,6 +134,7 @@ def render_from_payload(payload: Mapping[str, Any]) -> RenderRequest:
     """
     result_prefix(str(payload["cache_key"]))  # a cache key, not a path
     options = dict(payload.get("options") or {})
+    video = payload.get("video")
     return RenderRequest(
         cache_key=str(payload["cache_key"]),
         options=RenderOptions(
@@ -139,6 +146,7 @@ def render_from_payload(payload: Mapping[str, Any]) -> RenderRequest:
         max_output_bytes=payload.get("max_output_bytes"),
         min_mp3_bitrate=int(payload.get("min_mp3_bitrate", 96)),
         lane=Lane(int(payload.get("lane", Lane.AFTER_THE_FACT))),
+        video=None if video is None else video_from_json(video),
     )
 
 
@@ -231,6 +239,10 @@ class ResultManifest:
     (``separation.rendering.controls.LosslessStems``)."""
     render_of: str | None = None
     """For a render: the song's cache key (renders are evicted before songs)."""
+    tag_lyrics: str | None = None
+    """The words in the song's tags (``JobResult.tag_lyrics``)."""
+    lyrics_timing: str | None = None
+    """A video's ``Timing`` value (``JobResult.lyrics_timing``)."""
 
     @property
     def stored_bytes(self) -> int:
@@ -249,6 +261,7 @@ class ResultManifest:
         try:
             raw = json.loads(data)
             outputs = [_output_file(o) for o in raw["outputs"]]
+            timing = raw.get("lyrics_timing")
             manifest = cls(
                 cache_key=str(raw["cache_key"]),
                 outputs=outputs,
@@ -259,6 +272,8 @@ class ResultManifest:
                 stems=[_output_file(o) for o in raw.get("stems") or []],
                 stems_scale=float(raw.get("stems_scale") or 1.0),
                 render_of=None if raw.get("render_of") is None else str(raw["render_of"]),
+                tag_lyrics=tag_lyrics_of(raw),
+                lyrics_timing=None if timing is None else Timing(str(timing)).value,
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"not a result manifest: {exc}") from None
@@ -307,9 +322,12 @@ def error_to_dict(error: BaseException) -> dict[str, Any]:
         for name, value in vars(error).items()
         if not name.startswith("_") and isinstance(value, str | int | float | bool | type(None))
     }
-    ours = isinstance(error, AudioInputError | SeparationError)
+    ours = isinstance(error, _TYPED_ERRORS)
+    name = type(error).__name__
+    if isinstance(error, LyricsInputError) and not hasattr(separation_errors, name):
+        name, fields = LyricsInputError.__name__, {}  # a parser's subclass: its sentence
     return {
-        "type": type(error).__name__ if ours else "JobFailedError",
+        "type": name if ours else "JobFailedError",
         "message": str(error) if ours else f"{type(error).__name__}: {error}",
         "fields": fields if ours else {},
     }
@@ -320,7 +338,9 @@ def error_from_dict(raw: Mapping[str, Any]) -> Exception:
     message = str(raw.get("message", "the job failed on a worker"))
     cls = getattr(separation_errors, str(raw.get("type", "")), None)
     fields = dict(raw.get("fields") or {})
-    if isinstance(cls, type) and issubclass(cls, AudioInputError | SeparationError):
+    if isinstance(cls, type) and issubclass(
+        cls, AudioInputError | SeparationError | LyricsInputError
+    ):
         error_class: Callable[..., Exception] = cls
         # Message-first constructors (the generic errors) take the text; the rest refuse
         # a positional argument and are rebuilt from their keyword fields.

@@ -43,7 +43,7 @@ from bot.distributed.queue import fetch_all
 from bot.distributed.rendering import SharedRenderer, stems_of
 from bot.distributed.retention import SharedCacheLimits, sweep_shared_cache
 from bot.distributed.runs import RunLedger
-from bot.distributed.shared_cache import publish_result, read_manifest, upload_files
+from bot.distributed.shared_cache import publish_result, read_manifest, upload_stems
 from bot.distributed.wire import (
     MANIFEST_NAME,
     RENDER_TASK_NAME,
@@ -295,7 +295,7 @@ class SeparationWorker:
         entry = await self._pool.stored_entry(result.cache_key)
         try:
             stems, scale = stems_of(entry)
-            stem_files = await upload_files(
+            stem_files = await upload_stems(
                 self._blobs, result.cache_key, stems, suffix=STEM_SUFFIX
             )
             await publish_result(self._blobs, result, stems=stem_files, stems_scale=scale)

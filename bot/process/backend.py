@@ -72,6 +72,7 @@ def pool_config(settings: Settings, *, batch_size: int | None = None) -> PoolCon
         job_timeout_seconds=pool.job_timeout_seconds,
         limits=audio_limits(settings),
         options=separation_options(settings),
+        read_tag_lyrics=settings.lyrics.from_tags,
         cache=CachePolicy(
             max_bytes=pool.cache_max_bytes,
             max_age_seconds=pool.cache_max_age_hours * 3600,

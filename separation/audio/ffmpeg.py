@@ -57,6 +57,9 @@ class ProbeResult:
     tags: dict[str, str] = field(default_factory=dict)
     """The container's and the first audio stream's tags, names lower-cased: a stranger's
     text, bounded in number and length (``separation.audio.header_reader``)."""
+    has_picture: bool | None = None
+    """Whether the file holds a picture stream (cover art, never decoded by the probe);
+    None: not known (a probe of an older release)."""
     opened: bool = True
     """False when libavformat could not open the input at all (not a media file, or a
     format the sandbox does not allow)."""

@@ -124,6 +124,9 @@ def read_header(url: str, options: dict[str, str]) -> dict[str, Any]:
             ),
             "audio": audio,
             "tags": bounded_tags(sources),
+            # Cover art is a picture stream (never decoded here): the pool reads it only
+            # from songs that have one (``separation.pool.song_extras``).
+            "has_picture": bool(container.streams.video),
         }
 
 

@@ -117,6 +117,7 @@ def _probe_result(header: Any) -> ProbeResult:
         sample_rate=_optional_int(audio["sample_rate"]) if audio else None,
         channels=_optional_int(audio["channels"]) if audio else None,
         tags=tags,
+        has_picture=bool(header["has_picture"]) if "has_picture" in header else None,
     )
 
 

@@ -53,6 +53,11 @@ class PoolConfig:
     keep_stems: bool = True
     """Keep each song's stems losslessly in its cache entry, for re-renders in another
     key or tempo (``SeparationPool.render``)."""
+    read_tag_lyrics: bool = True
+    """Read the words in each upload's tags (``[lyrics] from_tags``) and keep them with its
+    result (``JobResult.tag_lyrics``, ``separation.pool.song_extras``)."""
+    keep_cover: bool = True
+    """Keep each upload's cover art with its stems, for its karaoke video's background."""
     warm_up: bool = True
     """Run one forward pass per worker at start (measures speed for queue estimates)."""
     overlap_accumulation: bool | None = None

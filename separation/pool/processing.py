@@ -19,9 +19,11 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from separation.audio.decode import DecodedAudio
 from separation.audio.encode import EncodingSpec, choose_mp3_bitrate
+from separation.cache.extras import LYRICS_TIMING, TAG_LYRICS, tag_lyrics_of
 from separation.cache.results import CacheEntry, ResultCache
 from separation.cpu_budget import CpuBudget, Lane
 from separation.errors import OutOfMemoryError
@@ -31,9 +33,10 @@ from separation.model.engine import SeparationJob, SeparationOptions
 from separation.model.loading import LoadedModel
 from separation.model.offload import run_blocking
 from separation.model.stems import SeparatedStems
-from separation.pipeline import PipelineConfig, Song, separate_song
+from separation.pipeline import PipelineConfig, SeparationResult, Song, separate_song
 from separation.pool.config import PoolConfig
 from separation.pool.flights import Flight
+from separation.pool.song_extras import ExtrasPlan, SongExtras, read_song_extras
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ class FlightProcessor:
             options=config.options,
             keep_stems=config.keep_stems,
         )
+        self._extras = ExtrasPlan(
+            tag_lyrics=config.read_tag_lyrics, cover=config.keep_cover and config.keep_stems
+        )
         self._model: LoadedModel | None = None
         self._batches: BatchScheduler | None = None
         self._model_on_cpu = any(device.type == "cpu" for device in config.devices)
@@ -81,7 +87,18 @@ class FlightProcessor:
 
     async def process(self, flight: Flight) -> JobResult:
         request = flight.request
-        staged: list[Path] = []
+        staged = [await run_blocking(None, self._cache.staging)]
+        # The song's extras are read from the upload beside the model step, into the
+        # entry's staging folder (the cover is kept with the stems).
+        extras = asyncio.ensure_future(
+            read_song_extras(
+                request.input_path,
+                staged[0],
+                plan=self._extras_plan(request),
+                ffmpeg=self._config.ffmpeg,
+                cpu=self._cpu,
+            )
+        )
 
         def decoded(audio: DecodedAudio) -> EncodingSpec:
             flight.publish(Decoded(audio.duration_seconds))
@@ -91,8 +108,7 @@ class FlightProcessor:
             return await self._separate(flight, audio, workdir)
 
         async def staging() -> Path:
-            staged.append(await run_blocking(None, self._cache.staging))
-            return staged[-1]
+            return staged[0]
 
         try:
             song = await separate_song(
@@ -110,33 +126,49 @@ class FlightProcessor:
                 on_decoded=decoded,
                 cpu=self._cpu,
             )
-            metadata = outputs_metadata(
-                song.duration_seconds,
-                song.encoding,
-                song.input_tags,
-                song.gain,
-                fallback_title=fallback_title(request),
-                stems_scale=song.stems.scale if song.stems else None,
-            )
-            entry = await run_blocking(
-                None,
-                self._cache.commit,
-                flight.key,
-                staged[-1],
-                song.outputs,
-                metadata,
-                song.stems.paths if song.stems else None,
-            )
+            entry = await self._commit(flight, staged[0], song, await extras)
             staged.clear()
-            if song.stems and flight.stems_pointer is not None:
-                await run_blocking(
-                    None, self._cache.point_at_stems, flight.stems_pointer, flight.key
-                )
-            self._on_stored()
             return result_from_entry(entry, cache_hit=False)
         finally:
+            if not extras.done():
+                extras.cancel()
+            await asyncio.gather(extras, return_exceptions=True)  # nothing writes any more
             for folder in staged:
                 await run_blocking(None, self._cache.discard_staging, folder)
+
+    def _extras_plan(self, request: SeparationRequest) -> ExtrasPlan:
+        """What to read from this upload: no cover where its header says it has none
+        (most songs), sparing an ffmpeg run on a stranger's file."""
+        if request.probe is not None and request.probe.has_picture is False:
+            return dataclasses.replace(self._extras, cover=False)
+        return self._extras
+
+    async def _commit(
+        self, flight: Flight, staging: Path, song: SeparationResult, extras: SongExtras
+    ) -> CacheEntry:
+        """The song's outputs, stems and extras committed as the flight's entry."""
+        metadata = outputs_metadata(
+            song.duration_seconds,
+            song.encoding,
+            song.input_tags,
+            song.gain,
+            fallback_title=fallback_title(flight.request),
+            stems_scale=song.stems.scale if song.stems else None,
+            **{TAG_LYRICS: extras.tag_lyrics},
+        )
+        entry = await run_blocking(
+            None,
+            self._cache.commit,
+            flight.key,
+            staging,
+            song.outputs,
+            metadata,
+            extras.stems_with_cover(song.stems.paths if song.stems else None),
+        )
+        if song.stems and flight.stems_pointer is not None:
+            await run_blocking(None, self._cache.point_at_stems, flight.stems_pointer, flight.key)
+        self._on_stored()
+        return entry
 
     async def _separate(self, flight: Flight, audio: DecodedAudio, workdir: Path) -> SeparatedStems:
         """Run the song's segments through the workers; retry with shorter segments on OOM.
@@ -261,5 +293,12 @@ def result_from_entry(entry: CacheEntry, *, cache_hit: bool) -> JobResult:
         bitrate_kbps=metadata.get("bitrate_kbps"),
         cache_key=entry.key,
         input_tags=dict(metadata.get("input_tags", {})),
+        tag_lyrics=tag_lyrics_of(metadata),
+        lyrics_timing=_lyrics_timing(metadata),
         pin=entry.pin,
     )
+
+
+def _lyrics_timing(metadata: dict[str, Any]) -> str | None:
+    timing = metadata.get(LYRICS_TIMING)
+    return timing if isinstance(timing, str) else None

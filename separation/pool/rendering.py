@@ -16,6 +16,10 @@ press is refused at once with :class:`RendersBusyError` and an estimate of when 
 frees up, so a storm of presses cannot build a backlog that outlives everyone's
 patience. Cache hits are neither counted nor refused: they cost no CPU.
 
+A karaoke video (``RenderRequest.video``, issue 24) is a render too, with the same
+cache, lane, bound and errors: the instrumental with the controls, then the words over
+the song's cover (``separation.pool.video_rendering``).
+
 When the stems are gone (evicted, or an entry from before stems were kept), the render
 fails with :class:`StemsExpiredError`: the user is told to send the song again.
 """
@@ -30,8 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from separation.audio.encode import EncodingSpec, Tags
+from separation.audio.encode import EncodingSpec
 from separation.audio.render_options import RenderOptions
+from separation.cache.extras import TAG_LYRICS, audio_stems
 from separation.cache.render_keys import render_key
 from separation.cache.results import RENDER_OF, CacheEntry, ResultCache
 from separation.cpu_budget import CpuBudget, Lane, PausePoint
@@ -40,8 +45,14 @@ from separation.jobs import INSTRUMENTAL, JobResult, RenderRequest, SeparationRe
 from separation.model.loading import VOCALS
 from separation.model.offload import run_blocking
 from separation.pool.processing import fit_encoding, outputs_metadata, result_from_entry
+from separation.pool.video_rendering import (
+    VIDEO_AUDIO_WEIGHT,
+    VIDEO_SPEC,
+    RenderedFiles,
+    render_video,
+)
 from separation.rendering.controls import render_controls
-from separation.rendering.outputs import RenderedOutputs, output_tags
+from separation.rendering.outputs import output_tags
 from separation.workdir import job_directory
 
 logger = logging.getLogger(__name__)
@@ -175,7 +186,7 @@ class Renderer:
         self, request: RenderRequest, key: str, sample_rate: int, place: _Place | None
     ) -> JobResult:
         source = await run_blocking(None, self._cache.lookup, request.cache_key)
-        if source is None or not source.stems:
+        if source is None or not audio_stems(source.stems):
             if source is not None and source.pin is not None:
                 source.pin.release()
             raise StemsExpiredError(request.cache_key)
@@ -190,8 +201,11 @@ class Renderer:
 
     @staticmethod
     def _audio_seconds(source: CacheEntry, request: RenderRequest) -> float:
-        """Seconds of audio a render writes: every output, at the new tempo."""
+        """Seconds of audio a render writes: every output, at the new tempo (a video
+        weighs as several, ``VIDEO_AUDIO_WEIGHT``)."""
         duration = float(source.metadata["duration_seconds"]) / request.options.tempo
+        if request.video is not None:
+            return duration * VIDEO_AUDIO_WEIGHT
         return duration * len(_output_names(source, request))
 
     async def _render_from(
@@ -200,14 +214,8 @@ class Renderer:
         metadata = source.metadata
         options = request.options
         duration = float(metadata["duration_seconds"]) / options.tempo
-        spec = fit_encoding(request, duration)
-        names = _output_names(source, request)
-        tags = output_tags(
-            dict(metadata.get("input_tags", {})),
-            str(metadata.get("fallback_title") or "song"),
-            names,
-            options,
-        )
+        # A video's sound track is lossless until its encoder; ``encoding`` is ignored.
+        spec = fit_encoding(request, duration) if request.video is None else VIDEO_SPEC
         staging = await run_blocking(None, self._cache.staging)
         try:
             async with self._cpu.preemptible(request.lane) as pause_point:
@@ -218,16 +226,19 @@ class Renderer:
                     self._threads,
                     self._render_files,
                     source,
-                    {name: staging / f"{name}.{spec.extension}" for name in names},
+                    staging,
                     request,
                     spec,
-                    tags,
                     sample_rate,
                     pause_point,
                 )
                 self._measured(time.monotonic() - started, self._audio_seconds(source, request))
             logger.info(
-                "rendered %s (%s) from %s", key[:12], options.cache_token(), source.key[:12]
+                "rendered %s (%s%s) from %s",
+                key[:12],
+                options.cache_token(),
+                ", video" if request.video is not None else "",
+                source.key[:12],
             )
             stems = await run_blocking(None, _kept_stems, source, staging, options)
             return await run_blocking(
@@ -235,16 +246,18 @@ class Renderer:
                 self._cache.commit,
                 key,
                 staging,
-                rendered.paths,
+                rendered.outputs.paths,
                 outputs_metadata(
                     duration,
                     spec,
                     metadata.get("input_tags", {}),
-                    rendered.gain,
+                    rendered.outputs.gain,
                     **{RENDER_OF: source.key},  # evicted before it, never instead of it
                     render=options.cache_token(),
                     fallback_title=metadata.get("fallback_title"),
                     stems_scale=metadata.get("stems_scale"),
+                    **{TAG_LYRICS: metadata.get(TAG_LYRICS)},  # the song's words, its buttons'
+                    **rendered.metadata,
                 ),
                 stems,
             )
@@ -255,19 +268,37 @@ class Renderer:
     def _render_files(
         self,
         source: CacheEntry,
-        outputs: dict[str, Path],
+        staging: Path,
         request: RenderRequest,
         spec: EncodingSpec,
-        tags: dict[str, Tags],
         sample_rate: int,
         pause_point: PausePoint,
-    ) -> RenderedOutputs:
-        """On a worker thread, in a private job folder removed afterwards."""
+    ) -> RenderedFiles:
+        """On a worker thread, in a private job folder removed afterwards: the audio
+        outputs, or the video (``separation.pool.video_rendering``)."""
         with job_directory(self._tmp_root) as workdir:
-            return render_controls(
-                source.stems,
-                float(source.metadata.get("stems_scale") or 1.0),
-                outputs,
+            if request.video is not None:
+                return render_video(
+                    source,
+                    staging,
+                    request,
+                    ffmpeg=self._ffmpeg,
+                    sample_rate=sample_rate,
+                    workdir=workdir,
+                    pause_point=pause_point,
+                )
+            names = _output_names(source, request)
+            metadata = source.metadata
+            tags = output_tags(
+                dict(metadata.get("input_tags", {})),
+                str(metadata.get("fallback_title") or "song"),
+                names,
+                request.options,
+            )
+            rendered = render_controls(
+                audio_stems(source.stems),
+                float(metadata.get("stems_scale") or 1.0),
+                {name: staging / f"{name}.{spec.extension}" for name in names},
                 options=request.options,
                 spec=spec,
                 tags=tags,
@@ -276,6 +307,7 @@ class Renderer:
                 workdir=workdir,
                 pause_point=pause_point,
             )
+            return RenderedFiles(rendered, {})
 
     def _measured(self, seconds: float, audio_seconds: float) -> None:
         """A render held its slot ``seconds`` (pauses for songs included) for this much
