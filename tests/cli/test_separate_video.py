@@ -183,7 +183,9 @@ _NO_FILE = VideoPlan(VideoLook(), align=True, speech_model=True, lyrics_file=Non
 
 
 def test_the_lyrics_file_wins_over_the_tags():
-    plan = VideoPlan(VideoLook(), align=True, speech_model=True, lyrics_file=LyricsFile(Path("mine.lrc"), SYNCED))
+    plan = VideoPlan(
+        VideoLook(), align=True, speech_model=True, lyrics_file=LyricsFile(Path("mine.lrc"), SYNCED)
+    )
     words = asyncio.run(
         find_words(_separated(tag_lyrics="[00:09.00]other"), LyricsSettings(), plan)
     )
