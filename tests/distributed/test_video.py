@@ -3,14 +3,12 @@ shared stems and cover, the front-end gets the MP4 and its timing back from the 
 cache, a key change on a video is another video, and the song's tag lyrics reach the
 front-end with the song.
 
-Real PostgreSQL, real ``karaoke-bot worker`` processes (with the video's parts stood in
-where this checkout lacks them: ``tests/support/standin_worker.py``).
+Real PostgreSQL, real ``karaoke-bot worker`` processes.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,13 +20,12 @@ from separation.cache.render_keys import render_key
 from separation.jobs import RenderRequest
 from separation.lyrics.model import LyricsSource
 from separation.video.request import VIDEO, VideoRequest
-from tests.support.fleet import ROOT, Fleet, read, request
+from tests.support.fleet import Fleet, read, request
 from tests.support.pool import read_audio
-from tests.support.video_standins import LRC, tagged_song
+from tests.support.video_songs import LRC, tagged_song
 
 pytestmark = pytest.mark.slow
 
-STANDIN_WORKER = (sys.executable, str(ROOT / "tests" / "support" / "standin_worker.py"))
 WORDS = VideoRequest(LRC, LyricsSource.TAGS, "Little world")
 
 
@@ -51,7 +48,7 @@ def _middle_frame_rgb(path, ffmpeg: str) -> np.ndarray:
 async def test_a_video_and_a_key_change_on_it_render_on_a_worker(
     fleet: Fleet, tmp_path, shared_music, ffmpeg
 ):
-    first = fleet.start_worker(wrap=STANDIN_WORKER)
+    first = fleet.start_worker()
     fleet.wait_until_ready(first)
     front = await fleet.frontend()
     upload = tagged_song(
@@ -69,7 +66,7 @@ async def test_a_video_and_a_key_change_on_it_render_on_a_worker(
     # the cover back from the blob store.
     first.kill()
     first.wait(timeout=30)
-    second = fleet.start_worker(wrap=STANDIN_WORKER)
+    second = fleet.start_worker()
     fleet.wait_until_ready(second)
     plain = RenderRequest(song.cache_key, RenderOptions(), video=WORDS)
     lower = RenderRequest(song.cache_key, RenderOptions(key=-2), video=WORDS)

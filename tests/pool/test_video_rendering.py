@@ -21,11 +21,12 @@ from separation.cpu_budget import CpuPlan, Lane
 from separation.errors import LyricsInputError, RendersBusyError, StemsExpiredError
 from separation.jobs import RenderRequest
 from separation.lyrics.model import LyricsSource
+from separation.pool import song_extras
 from separation.pool.rendering import Renderer
 from separation.pool.video_rendering import VIDEO_AUDIO_WEIGHT
 from separation.video.request import VIDEO, VideoLook, VideoRequest
 from tests.support.pool import WAV, CountingRunner, SlotLog, read_audio, request
-from tests.support.video_standins import LRC, tagged_song, use_song_extras, use_video_maker
+from tests.support.video_songs import LRC, record_video_maker, tagged_song
 
 FLAC = EncodingSpec(format="flac")
 
@@ -51,9 +52,8 @@ def _likeness(path, reference, ffmpeg: str) -> float:
 
 
 @pytest.fixture
-def song(tmp_path, ffmpeg, clip_path, monkeypatch):
-    """``song(name, lyrics=..., cover=...)``: a 3-second clip with tags, extras readers on."""
-    use_song_extras(monkeypatch)
+def song(tmp_path, ffmpeg, clip_path):
+    """``song(name, lyrics=..., cover=...)``: a 3-second clip with tags and a cover."""
 
     def make(name: str, *, lyrics: str | None = LRC, cover: bool = True):
         return tagged_song(tmp_path / f"{name}.flac", ffmpeg, clip_path, lyrics=lyrics, cover=cover)
@@ -64,7 +64,7 @@ def song(tmp_path, ffmpeg, clip_path, monkeypatch):
 async def test_a_video_is_an_mp4_of_the_song_rendered_once_and_cached(
     make_pool, song, ffmpeg, monkeypatch
 ):
-    calls = use_video_maker(monkeypatch)
+    calls = record_video_maker(monkeypatch)
     runner = CountingRunner()
     pool = await make_pool(runner=runner)
     separated = await (await pool.submit(request(song("a")))).result()
@@ -98,7 +98,7 @@ async def test_a_video_is_an_mp4_of_the_song_rendered_once_and_cached(
 async def test_a_key_or_tempo_change_on_a_video_is_another_video(
     make_pool, song, ffmpeg, monkeypatch
 ):
-    calls = use_video_maker(monkeypatch)
+    calls = record_video_maker(monkeypatch)
     pool = await make_pool()
     separated = await (await pool.submit(request(song("b")))).result()
     separated.release()
@@ -124,8 +124,7 @@ async def test_a_key_or_tempo_change_on_a_video_is_another_video(
             result.release()
 
 
-async def test_another_look_or_other_words_are_another_video(make_pool, song, monkeypatch):
-    use_video_maker(monkeypatch)
+async def test_another_look_or_other_words_are_another_video(make_pool, song):
     pool = await make_pool()
     separated = await (await pool.submit(request(song("c")))).result()
     separated.release()
@@ -179,14 +178,11 @@ async def test_the_operator_can_turn_tag_lyrics_off(make_pool, song):
 
 
 async def test_a_failing_extras_reader_never_fails_the_song(make_pool, song, monkeypatch):
-    import separation.lyrics.tags as tags
-    import separation.video.cover as cover
-
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("mutagen exploded")
 
-    monkeypatch.setattr(tags, "read_lyrics_tags", broken)
-    monkeypatch.setattr(cover, "extract_cover", broken)
+    monkeypatch.setattr(song_extras, "read_lyrics_tags", broken)
+    monkeypatch.setattr(song_extras, "extract_cover", broken)
     pool = await make_pool()
     result = await (await pool.submit(request(song("g")))).result()
     result.release()
@@ -226,10 +222,7 @@ async def test_the_cover_is_never_mixed_into_a_four_stem_instrumental(make_pool,
     assert COVER in copy.stems
 
 
-async def test_unusable_words_are_the_users_to_fix_and_gone_stems_are_explained(
-    make_pool, song, monkeypatch
-):
-    use_video_maker(monkeypatch)
+async def test_unusable_words_are_the_users_to_fix_and_gone_stems_are_explained(make_pool, song):
     pool = await make_pool()
     separated = await (await pool.submit(request(song("i")))).result()
     separated.release()
@@ -255,16 +248,14 @@ def test_the_header_says_whether_a_song_has_a_picture(tmp_path, ffmpeg, clip_pat
 async def test_no_cover_is_extracted_from_a_song_whose_header_has_no_picture(
     make_pool, song, ffmpeg, monkeypatch
 ):
-    import separation.video.cover as cover
-
     extracted: list[str] = []
-    real = cover.extract_cover
+    real = song_extras.extract_cover
 
     def counting(upload, output, *, ffmpeg):
         extracted.append(upload.name)
         return real(upload, output, ffmpeg=ffmpeg)
 
-    monkeypatch.setattr(cover, "extract_cover", counting)
+    monkeypatch.setattr(song_extras, "extract_cover", counting)
     pool = await make_pool()
     limits = AudioLimits().probe_limits()
     for name, has_cover in (("k", False), ("l", True)):
@@ -282,10 +273,7 @@ def test_a_video_counts_as_several_renders_in_the_wait_estimate(tmp_path):
     assert Renderer._audio_seconds(source, video) == pytest.approx(120.0 * VIDEO_AUDIO_WEIGHT)
 
 
-async def test_a_video_waits_behind_songs_and_counts_against_the_render_bound(
-    make_pool, song, monkeypatch
-):
-    use_video_maker(monkeypatch)
+async def test_a_video_waits_behind_songs_and_counts_against_the_render_bound(make_pool, song):
     pool = await make_pool(cpu=CpuPlan.for_cores(2, 2), max_queued_renders=1)
     separated = await (await pool.submit(request(song("j")))).result()
     separated.release()
