@@ -1,26 +1,18 @@
 """The glue: words parsed, aligned when untimed (on the vocals, at the song's own tempo),
 scaled to the render's tempo, rendered.
 
-The parser (``separation.lyrics.parse``) and the aligner (``separation.lyrics.alignment``)
-come from other branches of issue 24. Where they are not there yet, a minimal stand-in
-parser (LRC lines, or plain text) takes the parser's place in ``sys.modules`` for these
-tests only; the aligner is always replaced here, because what is tested is the order of
-the steps, not the alignment.
+The aligner is replaced here, because what is tested is the order of the steps, not
+the alignment.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import re
-import sys
-import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from separation.lyrics.model import LyricLine, Lyrics, LyricsSource, Timing
+from separation.video import karaoke
 from separation.video.request import VideoRequest
 from tests.support.media import make_tone
 from tests.support.video import stream_times
@@ -29,44 +21,7 @@ LRC = "[00:02.00]Hello there\n[00:04.00]second line\n"
 SECONDS = 6.0
 
 
-def _stand_in_parse(text: str, *, source: LyricsSource) -> Lyrics:
-    """LRC lines (``[mm:ss.xx]words``) or plain text: just enough for these tests."""
-    timed = re.findall(r"^\[(\d+):(\d+\.\d+)\](.*)$", text, flags=re.MULTILINE)
-    if timed:
-        lines = tuple(
-            LyricLine(words, int(minutes) * 60 + float(seconds))
-            for minutes, seconds, words in timed
-        )
-        return Lyrics(lines, Timing.LINE, source)
-    return Lyrics(tuple(LyricLine(line) for line in text.splitlines()), Timing.NONE, source)
-
-
-def _missing(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is None
-    except ModuleNotFoundError:
-        return True
-
-
-@pytest.fixture
-def karaoke(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
-    """``separation.video.karaoke``, importable before the lyrics branches merge."""
-    if _missing("separation.lyrics.parse"):
-        parse = types.ModuleType("separation.lyrics.parse")
-        parse.parse_lyrics = _stand_in_parse  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "separation.lyrics.parse", parse)
-    if _missing("separation.lyrics.alignment"):
-        alignment = types.ModuleType("separation.lyrics.alignment")
-        alignment.align_lyrics = None  # type: ignore[attr-defined]  # replaced per test
-        monkeypatch.setitem(sys.modules, "separation.lyrics.alignment", alignment)
-    monkeypatch.delitem(sys.modules, "separation.video.karaoke", raising=False)
-    yield importlib.import_module("separation.video.karaoke")
-    sys.modules.pop("separation.video.karaoke", None)
-
-
-def _make(
-    karaoke: types.ModuleType, request: VideoRequest, tmp_path: Path, ffmpeg: str, tempo: float
-) -> Timing:
+def _make(request: VideoRequest, tmp_path: Path, ffmpeg: str, tempo: float) -> Timing:
     song = make_tone(tmp_path / "instrumental.wav", ffmpeg, seconds=SECONDS / tempo)
     timing: Timing = karaoke.make_karaoke_video(
         request, instrumental=song, vocals=tmp_path / "vocals.wav", tempo=tempo,
@@ -81,29 +36,25 @@ def _first_dialogue_start(tmp_path: Path) -> str:
     return next(line for line in text.splitlines() if "Hello" in line).split(",")[1]
 
 
-def test_timed_lyrics_make_a_video_at_the_render_s_tempo(
-    karaoke: types.ModuleType, tmp_path: Path, ffmpeg: str
-) -> None:
+def test_timed_lyrics_make_a_video_at_the_render_s_tempo(tmp_path: Path, ffmpeg: str) -> None:
     request = VideoRequest(LRC, LyricsSource.USER, title="Song")
-    assert _make(karaoke, request, tmp_path, ffmpeg, tempo=0.8) is Timing.LINE
+    assert _make(request, tmp_path, ffmpeg, tempo=0.8) is Timing.LINE
     # Sung at 2.0 s in the song, 2.5 s at tempo 0.8: shown one second before.
     assert _first_dialogue_start(tmp_path) == "0:00:01.50"
     times = stream_times(tmp_path / "karaoke.mp4")
     assert times.video_seconds == pytest.approx(SECONDS / 0.8, abs=1 / request.look.fps)
 
 
-def test_untimed_lyrics_without_alignment_are_refused(
-    karaoke: types.ModuleType, tmp_path: Path, ffmpeg: str
-) -> None:
+def test_untimed_lyrics_without_alignment_are_refused(tmp_path: Path, ffmpeg: str) -> None:
     request = VideoRequest("Hello there\nsecond line", LyricsSource.USER, title="S", align=False)
     with pytest.raises(karaoke.UntimedLyricsError) as refused:
-        _make(karaoke, request, tmp_path, ffmpeg, tempo=1.0)
+        _make(request, tmp_path, ffmpeg, tempo=1.0)
     assert "lrc" in refused.value.user_message.lower()
     assert not (tmp_path / "karaoke.mp4").exists()
 
 
 def test_untimed_lyrics_are_aligned_on_the_vocals_before_the_tempo_scales_them(
-    karaoke: types.ModuleType, tmp_path: Path, ffmpeg: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ffmpeg: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[Path, float, bool]] = []
 
@@ -126,7 +77,7 @@ def test_untimed_lyrics_are_aligned_on_the_vocals_before_the_tempo_scales_them(
     request = VideoRequest(
         "Hello there\nsecond line", LyricsSource.LRCLIB, title="S", speech_model=False
     )
-    assert _make(karaoke, request, tmp_path, ffmpeg, tempo=0.8) is Timing.APPROXIMATE
+    assert _make(request, tmp_path, ffmpeg, tempo=0.8) is Timing.APPROXIMATE
     # The vocals stem is at the song's own tempo: aligned on its own length...
     # the switch reaches the aligner
     assert calls == [(tmp_path / "vocals.wav", pytest.approx(SECONDS), False)]
