@@ -26,6 +26,7 @@ from separation.jobs import JobResult, RenderRequest
 from separation.lyrics.model import LyricsSource, Timing
 from separation.pool.lifecycle import SeparationPool
 from separation.video.request import VIDEO, VideoLook
+from tests.support import fake_lrclib as fake
 from tests.support.media import media_facts
 
 SYNCED = "[00:00.50]Hello little\n[00:01.80]world of songs\n"
@@ -97,7 +98,6 @@ def test_without_words_the_audio_is_written_and_the_command_exits_1(
 def test_a_lyrics_file_becomes_a_video_with_the_same_controls(
     song, capsys, model_repo, video_renders
 ):
-    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
     Path("song.lrc").write_text(SYNCED)
     argv = ["separate", str(song), "--video", "--lyrics", "song.lrc", "--key", "-2"]
     assert main([*argv, *_tiny(model_repo)]) == 0
@@ -126,7 +126,6 @@ def test_a_lyrics_file_becomes_a_video_with_the_same_controls(
 def test_the_song_s_own_tags_give_the_words(song, capsys, model_repo, video_renders, ffmpeg):
     """A song whose tags hold an LRC needs nothing more: the pool reads the tags when it
     separates the song, and LRCLIB is not asked (it is off here: asking would fail)."""
-    pytest.importorskip("separation.lyrics.tags", reason="the tag reader (H1)")
     tagged = song.with_name("tagged.flac")
     subprocess.run(
         [ffmpeg, "-loglevel", "error", "-i", str(song), "-metadata", f"LYRICS={SYNCED}",
@@ -142,7 +141,6 @@ def test_the_song_s_own_tags_give_the_words(song, capsys, model_repo, video_rend
 
 
 def test_a_failed_video_leaves_the_audio_and_exits_1(song, capsys, model_repo, monkeypatch):
-    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
     real_render = SeparationPool.render
 
     async def render(pool: SeparationPool, request: RenderRequest) -> JobResult:
@@ -192,15 +190,8 @@ def test_the_lyrics_file_wins_over_the_tags():
     assert (words.text, words.source) == (SYNCED, LyricsSource.USER)
 
 
-@pytest.fixture
-def fake_lrclib_module():
-    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
-    pytest.importorskip("separation.lyrics.lrclib", reason="separation.lyrics.lrclib (H2)")
-    return pytest.importorskip("tests.support.fake_lrclib", reason="the fake LRCLIB (H2)")
-
-
-async def test_the_tags_come_before_lrclib(fake_lrclib_module):
-    async with fake_lrclib_module.running_fake_lrclib() as lrclib:
+async def test_the_tags_come_before_lrclib():
+    async with fake.running_fake_lrclib() as lrclib:
         settings = LyricsSettings(lrclib_url=lrclib.base_url)
         words = await find_words(_separated(tag_lyrics=SYNCED), settings, _NO_FILE)
         assert (words.text.strip(), words.source) == (SYNCED.strip(), LyricsSource.TAGS)
@@ -210,8 +201,7 @@ async def test_the_tags_come_before_lrclib(fake_lrclib_module):
             await find_words(_separated(tag_lyrics=SYNCED), settings, _NO_FILE)
 
 
-async def test_lrclib_is_asked_by_the_song_s_tags_and_length(fake_lrclib_module):
-    fake = fake_lrclib_module
+async def test_lrclib_is_asked_by_the_song_s_tags_and_length():
     async with fake.running_fake_lrclib() as lrclib:
         lrclib.add(
             fake.Track(artist="The Testers", title="Hello Song", duration=200, synced=SYNCED)
@@ -236,10 +226,7 @@ async def test_lrclib_is_asked_by_the_song_s_tags_and_length(fake_lrclib_module)
         ("untagged", "the song has no artist and title tags to look it up on LRCLIB"),
     ],
 )
-async def test_without_words_from_lrclib_the_operator_is_told_why(
-    fake_lrclib_module, setup, reason
-):
-    fake = fake_lrclib_module
+async def test_without_words_from_lrclib_the_operator_is_told_why(setup, reason):
     separated = _separated(input_tags={}) if setup == "untagged" else _separated()
     async with fake.running_fake_lrclib() as lrclib:
         if setup == "instrumental":
@@ -258,11 +245,9 @@ async def test_without_words_from_lrclib_the_operator_is_told_why(
         assert lrclib.requests == []
 
 
-async def test_lrclib_words_through_the_command(fake_lrclib_module, song, model_repo, capsys,
-                                                video_renders):  # fmt: skip
+async def test_lrclib_words_through_the_command(song, model_repo, capsys, video_renders):
     """The whole command with a config naming the (fake) service: its words make the
     video, and nothing but the configured base URL is asked."""
-    fake = fake_lrclib_module
     async with fake.running_fake_lrclib() as lrclib:
         lrclib.add(fake.Track("The Testers", "Hello Song", SECONDS, synced=SYNCED))
         config = f'[lyrics]\nlrclib_url = "{lrclib.base_url}"\n'
@@ -278,8 +263,6 @@ async def test_lrclib_words_through_the_command(fake_lrclib_module, song, model_
 def test_a_karaoke_video_end_to_end(song, capsys, model_repo, ffmpeg):
     """Real all the way: words from an .lrc, the tiny model, the pool's video render at
     tempo 0.8; the video is as long as the slowed-down instrumental beside it."""
-    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
-    pytest.importorskip("separation.video.karaoke", reason="the video renderer (H4)")
     Path("song.lrc").write_text(SYNCED)
     argv = ["separate", str(song), "--video", "--lyrics", "song.lrc", "--tempo", "0.8"]
     assert main([*argv, *_tiny(model_repo)]) == 0

@@ -33,12 +33,6 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def parse_module() -> None:
-    """The checks that clean and parse the words need ``separation.lyrics.parse``."""
-    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
-
-
 def _refusal(cli: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> str:
     """The one line ``separate`` answers ``flags`` with; it must exit 2 and create nothing."""
     song = cli / "song.mp3"
@@ -92,7 +86,6 @@ def test_an_endless_file_is_read_only_up_to_the_limit(cli, capsys):
                          "a whole album's .lrc is under 50 KB)")  # fmt: skip
 
 
-@pytest.mark.usefixtures("parse_module")
 @pytest.mark.parametrize(
     ("name", "content"),
     [
@@ -111,7 +104,6 @@ def test_lyrics_that_cannot_be_used_are_refused_in_one_sentence(cli, capsys, nam
     assert "message" not in reason  # a chat's "send them as a message" is no terminal's
 
 
-@pytest.mark.usefixtures("parse_module")
 def test_hostile_but_usable_lyrics_pass_on_to_the_model(cli, capsys):
     """Markup, CRLF and a BOM are text to show, not reasons to refuse: the command goes
     on, to the model (which cannot load here)."""
@@ -124,7 +116,6 @@ def test_hostile_but_usable_lyrics_pass_on_to_the_model(cli, capsys):
     assert "--lyrics" not in line and MISSING_MODEL in line
 
 
-@pytest.mark.usefixtures("parse_module")
 def test_untimed_words_are_refused_when_alignment_is_off(cli, capsys):
     Path("config.toml").write_text("[lyrics]\nalignment = false\n")
     Path("words.txt").write_text("Hello little\nworld of songs\n")

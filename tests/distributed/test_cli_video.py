@@ -20,8 +20,6 @@ SEPARATIONS = ": attempt 1 on "
 
 
 def test_separate_video_runs_through_the_fleet(fleet: Fleet, song, tmp_path: Path, ffmpeg):
-    pytest.importorskip("separation.lyrics.parse", reason="separation.lyrics.parse (H1)")
-    pytest.importorskip("separation.video.karaoke", reason="the video renderer (H4)")
     lyrics = tmp_path / "cli.lrc"
     lyrics.write_text(SYNCED)
     worker = fleet.start_worker()
