@@ -64,7 +64,7 @@ def make_karaoke_video(
         cover: the re-encoded cover art (``extract_cover``), or None for a colour.
 
     Raises:
-        LyricsInputError: the words cannot be used (H1's parser, or untimed here).
+        LyricsInputError: the words cannot be used (the parser refused them, or untimed here).
         OutputTooLargeError, VideoRenderError: from the render.
     """
     song_seconds = duration_seconds * tempo  # the separated song's own length
