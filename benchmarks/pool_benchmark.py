@@ -44,7 +44,12 @@ from separation.jobs import SeparationRequest
 from separation.model.allocator import keep_memory_mapped
 from separation.model.loading import LoadedModel, load_model, resolve_device
 from separation.model.precision import resolve_precision
-from separation.model.random_models import HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
+from separation.model.random_models import (
+    HTDEMUCS_KWARGS,
+    TINY_HTDEMUCS_KWARGS,
+    build_htdemucs,
+    save_repo_model,
+)
 from separation.pipeline import PipelineConfig, decode_input
 from separation.pool import PoolConfig, SeparationPool
 from separation.workdir import job_directory
@@ -52,6 +57,9 @@ from separation.workdir import job_directory
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MUSIC = [SHARED_DATA / "lets-go-fishin.ogg", SHARED_DATA / "vibe-ace.ogg"]
 LIMITS = AudioLimits(max_duration_seconds=3600, max_input_bytes=2 * 1024**3)
+MODEL_KINDS = ("htdemucs", "tiny")
+"""``--model`` choices: the exact pretrained architecture (for figures), or a tiny model
+of the same structure (for smoke tests: seconds, not minutes)."""
 
 
 def peak_rss_mib() -> float:
@@ -84,6 +92,15 @@ def random_htdemucs(folder: Path, device: torch.device, precision: str = "fp32")
     return dataclasses.replace(model, precision=resolve_precision(precision, device))
 
 
+def random_model(kind: str, folder: Path) -> LoadedModel:
+    """A random model of one of :data:`MODEL_KINDS` on the CPU, saved in ``folder`` and
+    loaded like production: ``htdemucs`` in the CLI's precision, ``tiny`` in fp32."""
+    if kind == "htdemucs":
+        return random_htdemucs(folder, torch.device("cpu"), "auto")
+    save_repo_model(folder, "tiny", [build_htdemucs(TINY_HTDEMUCS_KWARGS)])
+    return load_model("tiny", repo=folder, device=torch.device("cpu"))
+
+
 def cut(ffmpeg: str, source: Path, start: float, seconds: float, target: Path) -> Path:
     """``seconds`` of ``source`` from ``start``, looping the source if it is shorter."""
     subprocess.run(
@@ -97,18 +114,21 @@ def cut(ffmpeg: str, source: Path, start: float, seconds: float, target: Path) -
 
 
 @contextmanager
-def one_song_pool(seconds: float) -> Iterator[tuple[PoolConfig, LoadedModel, Path]]:
-    """A pool config, a random htdemucs of the pretrained architecture (the CLI's
-    precision) and ``seconds`` of the first song, in a temporary folder, with memory tuned
-    as the CLI does: what the controls and formats benchmarks start from."""
+def one_song_pool(
+    seconds: float, model_kind: str = "htdemucs"
+) -> Iterator[tuple[PoolConfig, LoadedModel, Path]]:
+    """A pool config, a random model (:func:`random_model`: by default the pretrained
+    htdemucs architecture in the CLI's precision) and ``seconds`` of the first song, in a
+    temporary folder, with memory tuned as the CLI does: what the controls, formats and
+    video benchmarks start from."""
     tuned = keep_memory_mapped()  # as the CLI does, before any thread starts
     ffmpeg = find_ffmpeg()
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        model = random_htdemucs(scratch / "models", torch.device("cpu"), "auto")
+        model = random_model(model_kind, scratch / "models")
         song = cut(ffmpeg, MUSIC[0], 0.0, seconds, scratch / "song.flac")
         print(
-            f"{seconds:.0f} s of {MUSIC[0].name}, random htdemucs architecture, forward pass "
+            f"{seconds:.0f} s of {MUSIC[0].name}, random {model_kind} architecture, forward pass "
             f"in {model.precision}, torch threads {torch.get_num_threads()}, "
             f"malloc tuned {tuned}"
         )

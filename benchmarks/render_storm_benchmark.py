@@ -36,15 +36,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pool_benchmark import LIMITS, MUSIC, cut, random_htdemucs
+from pool_benchmark import LIMITS, MODEL_KINDS, MUSIC, cut, random_model
 
 from separation.audio.ffmpeg import find_ffmpeg
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import CpuPlan, Lane, SlotEvent, available_cores
 from separation.errors import RendersBusyError
 from separation.jobs import RenderRequest, SeparationRequest
-from separation.model.loading import LoadedModel, load_model
-from separation.model.random_models import TINY_HTDEMUCS_KWARGS, build_htdemucs, save_repo_model
+from separation.model.loading import LoadedModel
 from separation.pool import PoolConfig, SeparationPool
 
 
@@ -183,13 +182,6 @@ async def run(config: PoolConfig, model: LoadedModel, scratch: Path, ffmpeg: str
     await pool.shutdown(timeout=0)
 
 
-def load(kind: str, folder: Path) -> LoadedModel:
-    if kind == "htdemucs":
-        return random_htdemucs(folder, torch.device("cpu"), "auto")
-    save_repo_model(folder, "tiny", [build_htdemucs(TINY_HTDEMUCS_KWARGS)])
-    return load_model("tiny", repo=folder, device=torch.device("cpu"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short-seconds", type=float, default=20.0)
@@ -197,14 +189,14 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=5, help="per storming user")
     parser.add_argument("--users", type=int, default=3, help="storming users, second scene")
     parser.add_argument("--max-queued-renders", type=int, default=10)
-    parser.add_argument("--model", choices=["htdemucs", "tiny"], default="htdemucs")
+    parser.add_argument("--model", choices=MODEL_KINDS, default="htdemucs")
     parser.add_argument("--cores", type=int, default=available_cores())
     parser.add_argument("--modes", nargs="+", choices=["fifo", "lanes"], default=["fifo", "lanes"])
     args = parser.parse_args()
     ffmpeg = find_ffmpeg()
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        model = load(args.model, scratch / "models")
+        model = random_model(args.model, scratch / "models")
         print(
             f"{args.model} (random weights, {model.precision}), {args.cores} cores: "
             f"{args.short_seconds:.0f} s short song, {args.long_seconds:.0f} s storm songs"
