@@ -79,6 +79,10 @@ def prepare_fonts(workdir: Path, *, font: str = "") -> FontSet:
         workdir: the render's private folder.
         font: the operator's font file (``VideoLook.font``); empty: the shipped ones.
     """
+    # Absolute paths in the fontconfig file: a relative <dir> is read against ffmpeg's
+    # working folder, not the file's, and the bot's data folder (``./data``) is relative by
+    # default. Measured: with a relative folder the CJK fallback drew missing-glyph boxes.
+    workdir = workdir.resolve()
     directory = workdir / "fonts"
     directory.mkdir(parents=True, exist_ok=True)
     family = SHIPPED_FAMILY

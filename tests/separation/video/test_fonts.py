@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from separation.video.fonts import SHIPPED_FAMILY, font_family, prepare_fonts, shipped_fonts
 
 
@@ -36,3 +38,15 @@ def test_a_file_that_is_not_a_font_keeps_the_shipped_family(tmp_path: Path) -> N
     junk.write_bytes(b"\x00\x01\x00\x00" + b"\xff" * 64)
     assert font_family(junk) is None
     assert prepare_fonts(tmp_path / "render", font=str(junk)).family == SHIPPED_FAMILY
+
+
+def test_the_fontconfig_file_names_absolute_folders_for_a_relative_workdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot's default data folder is relative (./data): fontconfig reads a relative <dir>
+    # against ffmpeg's working folder, so the fallback fonts (CJK, Hebrew) went missing.
+    monkeypatch.chdir(tmp_path)
+    fonts = prepare_fonts(Path("render"))
+    config = fonts.config.read_text(encoding="utf-8")
+    assert f"<dir>{tmp_path / 'render' / 'fonts'}</dir>" in config
+    assert fonts.directory.is_absolute() and fonts.config.is_absolute()

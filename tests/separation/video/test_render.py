@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from separation.errors import OutputTooLargeError
+from separation.video import fonts
 from separation.video.ass import UPPER_SLOT_BOTTOM, font_size
 from separation.video.cover import extract_cover
 from separation.video.render import RenderedVideo
@@ -130,7 +131,7 @@ def _ink(text: str, song: Path, ffmpeg: str, folder: Path) -> np.ndarray:
         ("arabic", "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645"),
         ("hebrew", "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd"),
         ("cjk", "\u4f60\u597d\u4e16\u754c \u3053\u3093\u306b\u3061\u306f \uc548\ub155"),
-        ("cyrillic-greek", "\u041f\u0440\u0438\u0432\u0435\u0442 \u0393\u03b5\u03b9\u03ac"),
+        ("mixed", "Hello \u4f60\u597d \u05e9\u05dc\u05d5\u05dd \uff5b\uff3c\uff5d"),
     ],
 )
 def test_every_script_draws_glyphs_not_boxes(
@@ -140,13 +141,30 @@ def test_every_script_draws_glyphs_not_boxes(
     bare = tmp_path / "no-fonts.conf"
     bare.write_text("<?xml version='1.0'?><fontconfig></fontconfig>")
     monkeypatch.setenv("FONTCONFIG_FILE", str(bare))
-    # Egyptian hieroglyphs are in none of the fonts: they draw the missing-glyph box,
-    # which is what a script without a font would draw too.
-    missing = "".join("\U00013000" if char != " " else " " for char in text)
     drawn = _ink(text, song, ffmpeg, tmp_path / script)
+    # The same words with the style's font alone (Latin, Greek, Cyrillic): what a broken
+    # fallback draws, boxes where the script's font should have taken over. (A fallback
+    # that never ran drew exactly this, issue 24's review: a relative fonts folder.)
+    only_style_font = fonts.shipped_fonts()[:1]
+    monkeypatch.setattr(fonts, "shipped_fonts", lambda: only_style_font)
+    boxes = _ink(text, song, ffmpeg, tmp_path / "boxes")
+    assert drawn.sum() > 300
+    assert (drawn ^ boxes).sum() > 0.3 * drawn.sum(), f"{script} drew missing-glyph boxes"
+
+
+def test_cyrillic_and_greek_draw_glyphs_not_boxes(
+    song: Path, ffmpeg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = tmp_path / "no-fonts.conf"
+    bare.write_text("<?xml version='1.0'?><fontconfig></fontconfig>")
+    monkeypatch.setenv("FONTCONFIG_FILE", str(bare))
+    text = "\u041f\u0440\u0438\u0432\u0435\u0442 \u0393\u03b5\u03b9\u03ac"
+    # Egyptian hieroglyphs are in none of the fonts: they draw the missing-glyph box.
+    missing = "".join("\U00013000" if char != " " else " " for char in text)
+    drawn = _ink(text, song, ffmpeg, tmp_path / "cyrillic-greek")
     boxes = _ink(missing, song, ffmpeg, tmp_path / "boxes")
     assert drawn.sum() > 300
-    assert (drawn ^ boxes).sum() > 0.5 * drawn.sum(), f"{script} drew missing-glyph boxes"
+    assert (drawn ^ boxes).sum() > 0.5 * drawn.sum(), "Cyrillic/Greek drew missing-glyph boxes"
 
 
 def test_right_to_left_lines_fill_from_the_right(song: Path, ffmpeg: str, tmp_path: Path) -> None:
