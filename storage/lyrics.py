@@ -1,10 +1,11 @@
-"""The words of a job's song, kept for its karaoke video.
+"""What a job's karaoke video shows: its song's title and artist, and its words.
 
-A press of "Lyrics video" finds the words once, from the song's tags, its user or the
-lyrics service, and keeps them here with the job, so the next press (a key change on the
-video, or the same button again) neither asks the user again nor looks them up again.
-They are a stranger's text: bounded here (:data:`MAX_LYRICS_CHARS`) and stored as they
-were cleaned by the bot, never interpreted. ``source`` says where they came from, as
+A song's first delivery notes its title and artist as the chat named it, and the words
+its tags carried, if any; a press of "Lyrics video" finds the words once (from its user
+or the lyrics service) and keeps them here too, so the next press (a key change on the
+video, or the same button again) neither asks the user nor looks them up again. The
+words are a stranger's text: bounded here (:data:`MAX_LYRICS_CHARS`), stored as the bot
+cleaned them, never interpreted. ``source`` says where they came from, as
 ``separation.lyrics.model.LyricsSource`` spells it (``storage`` does not import it; the
 table's check constraint and :data:`SOURCES` hold the same three words).
 
@@ -24,7 +25,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import InvalidLyricsError
-from storage.models import JobLyrics
+from storage.models import JobLyrics, clip_to_column
 
 SOURCES = ("tags", "user", "lrclib")
 """Where lyrics may come from (``job_lyrics.source``)."""
@@ -35,17 +36,21 @@ LRC is under 50 KB)."""
 
 @dataclass(frozen=True)
 class LyricsRecord:
-    """A job's lyrics as kept."""
+    """A job's song as its video shows it."""
 
     job_id: int
-    text: str
-    source: str
-    """One of :data:`SOURCES`."""
+    title: str | None
+    artist: str | None
+    text: str | None
+    """None until the words are known."""
+    source: str | None
+    """One of :data:`SOURCES` (None without ``text``)."""
     stored_at: datetime
+    """When the row was last written."""
 
 
 def check(text: str, source: str) -> None:
-    """Refuse what the table must never hold.
+    """Refuse words the table must never hold.
 
     Raises:
         InvalidLyricsError: empty, longer than :data:`MAX_LYRICS_CHARS`, holding a NUL
@@ -61,14 +66,30 @@ def check(text: str, source: str) -> None:
         raise InvalidLyricsError("lyrics with a NUL character")
 
 
-async def put(session: AsyncSession, job_id: int, text: str, source: str, now: datetime) -> None:
-    """Keep ``text`` as the job's lyrics, replacing any it had (checked with :func:`check`)."""
-    check(text, source)
+async def _row(session: AsyncSession, job_id: int, now: datetime) -> JobLyrics:
     row = await session.get(JobLyrics, job_id, populate_existing=True)
     if row is None:
-        session.add(JobLyrics(job_id=job_id, text=text, source=source, stored_at=now))
-    else:
-        row.text, row.source, row.stored_at = text, source, now
+        row = JobLyrics(job_id=job_id, stored_at=now)
+        session.add(row)
+    row.stored_at = now
+    return row
+
+
+async def note_song(
+    session: AsyncSession, job_id: int, title: str | None, artist: str | None, now: datetime
+) -> None:
+    """Keep the song's title and artist (cut to their columns), whatever words it has."""
+    row = await _row(session, job_id, now)
+    row.title = clip_to_column(title, JobLyrics.title)
+    row.artist = clip_to_column(artist, JobLyrics.artist)
+    await session.flush()
+
+
+async def put(session: AsyncSession, job_id: int, text: str, source: str, now: datetime) -> None:
+    """Keep ``text`` as the job's words, replacing any it had (checked with :func:`check`)."""
+    check(text, source)
+    row = await _row(session, job_id, now)
+    row.text, row.source = text, source
     await session.flush()
 
 
@@ -76,11 +97,11 @@ async def get(session: AsyncSession, job_id: int) -> LyricsRecord | None:
     row = await session.get(JobLyrics, job_id, populate_existing=True)
     if row is None:
         return None
-    return LyricsRecord(row.job_id, row.text, row.source, row.stored_at)
+    return LyricsRecord(row.job_id, row.title, row.artist, row.text, row.source, row.stored_at)
 
 
 async def remove_stored_before(session: AsyncSession, moment: datetime) -> int:
-    """Drop the lyrics kept before ``moment``; returns how many."""
+    """Drop the rows last written before ``moment``; returns how many."""
     result = await session.execute(
         delete(JobLyrics)
         .where(JobLyrics.stored_at < moment)

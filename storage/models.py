@@ -182,8 +182,9 @@ class SongIntake(Base):
 
 
 class JobLyrics(Base):
-    """The words of a finished job's song (``storage.lyrics``): from its tags, sent by its
-    user, or found by the lyrics service; one row per job, gone with the job's retention."""
+    """What a finished job's karaoke video shows (``storage.lyrics``): its song's title and
+    artist as delivered, and its words (from its tags, its user or the lyrics service)
+    once known; one row per job, gone with the job's stems."""
 
     __tablename__ = "job_lyrics"
     __table_args__ = (
@@ -192,8 +193,10 @@ class JobLyrics(Base):
     )
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(String(255))
+    artist: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(16))
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -30,12 +30,22 @@ async def _done_job(store: Store, make_limits, make_request, user_id: str = "1")
 async def test_lyrics_are_kept_per_job_and_replaced(store, make_limits, make_request, clock):
     job_id = await _done_job(store, make_limits, make_request)
     assert await store.lyrics.get(job_id) is None
-    await store.lyrics.put(job_id, "plain words", "tags")
+    await store.lyrics.note_song(job_id, title="Song", artist="Band", text="plain", source="tags")
     clock.advance(minutes=5)
     await store.lyrics.put(job_id, LRC, "user")
     kept = await store.lyrics.get(job_id)
     assert kept is not None
-    assert (kept.text, kept.source, kept.stored_at) == (LRC, "user", clock.now)
+    assert (kept.title, kept.artist, kept.text, kept.source, kept.stored_at) == (
+        "Song", "Band", LRC, "user", clock.now
+    )  # fmt: skip
+
+
+async def test_a_song_without_words_keeps_its_credits_cut_to_size(store, make_limits, make_request):
+    job_id = await _done_job(store, make_limits, make_request)
+    await store.lyrics.note_song(job_id, title="T" * 1000, artist=None)
+    kept = await store.lyrics.get(job_id)
+    assert kept is not None
+    assert (len(kept.title or ""), kept.artist, kept.text, kept.source) == (255, None, None, None)
 
 
 @pytest.mark.parametrize(

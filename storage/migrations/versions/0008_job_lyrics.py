@@ -1,10 +1,11 @@
-"""The words of a job's song, kept for its karaoke video (issue 24).
+"""What a job's karaoke video shows, kept with the job (issue 24).
 
-``job_lyrics`` holds one row per job: the lyrics its song's tags carried, that its user
-sent, or that the lyrics service found, and where they came from, so a second press of
-"Lyrics video" (or a key change on a video) neither asks nor looks up again. A new table
-rather than a column of ``jobs``: it is written after the job is done, dropped by
-retention long before the job's record, and most jobs never have one.
+``job_lyrics`` holds one row per job: its song's title and artist as delivered (the
+video's title card, and what the lyrics service is asked), and the lyrics its tags
+carried, that its user sent or that the service found, with where they came from, so a
+second press of "Lyrics video" (or a key change on a video) neither asks nor looks up
+again. A new table rather than columns of ``jobs``: it is written once the job is done
+and dropped by retention with the stems, long before the job's record.
 
 Revision ID: 0008
 Revises: 0007
@@ -26,8 +27,10 @@ def upgrade() -> None:
     op.create_table(
         "job_lyrics",
         sa.Column("job_id", sa.Integer(), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("title", sa.String(length=255), nullable=True),
+        sa.Column("artist", sa.String(length=255), nullable=True),
+        sa.Column("text", sa.Text(), nullable=True),
+        sa.Column("source", sa.String(length=16), nullable=True),
         sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "source IN ('tags', 'user', 'lrclib')", name=op.f("ck_job_lyrics_source")
