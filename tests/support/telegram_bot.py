@@ -126,6 +126,8 @@ def make_settings(tmp_path: Path, api: FakeBotApi, model_repo: Path, **overrides
             "base_file_url": api.base_file_url,
             "admin_ids": [ADMIN_ID],
         },
+        # Never the internet: a test that wants LRCLIB points it at the local fake.
+        "lyrics": {"lrclib": False},
     }
     for section, values in overrides.items():
         raw.setdefault(section, {}).update(values)

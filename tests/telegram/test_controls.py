@@ -60,6 +60,7 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
         [f"Key {MINUS}1", "Key +1"],
         ["Slower", "Faster"],
         ["Guide vocal on"],
+        [messages.CONTROL_VIDEO],
     ]
     assert "reply_markup" not in vocals.params
     forward_passes = len(RUNNER.batches)
@@ -89,7 +90,7 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
         assert new_vocals.params["title"] == vocals_title
         assert "reply_markup" in new_instrumental.params
         current = new_instrumental
-    assert _labels(current)[-1] == ["Guide vocal off"]
+    assert _labels(current)[-2:] == [["Guide vocal off"], [messages.CONTROL_VIDEO]]
     assert len(RUNNER.batches) == forward_passes  # three renders, no forward pass
     assert await bot.songs_used() == 1  # renders cost no song
 

@@ -1,14 +1,17 @@
 """Answering in one Telegram chat: texts, edits, and result files with their controls.
 
 Karaoke controls travel as an inline keyboard under each result file; a control command
-sent in reply to a result finds its song through the first button's data.
+(or lyrics, issue 24) sent in reply to a result finds its song through the first
+button's data. A karaoke video goes with ``sendVideo`` (streamable, with its size and
+length, so the player shows it before it is downloaded); the question for a song's
+words carries a button so that a reply to it names the song too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, NetworkError, TimedOut
@@ -41,10 +44,15 @@ class TelegramReplier:
         return self.plan
 
     async def send_text(self, text: str) -> Message:
+        return await self.send_text_with_buttons(text, [])
+
+    async def send_text_with_buttons(self, text: str, rows: list[list[Button]]) -> Message:
+        """A message with an inline keyboard (none when ``rows`` is empty)."""
         return await retry_network(
             lambda: self.application.bot.send_message(
                 self.chat_id,
                 text,
+                reply_markup=keyboard(rows),
                 reply_to_message_id=self.reply_to,
                 allow_sending_without_reply=True,
             ),
@@ -74,27 +82,11 @@ class TelegramReplier:
         for file in files:
             # PTB reads the whole file into the multipart body anyway; read it off the loop.
             content = await asyncio.to_thread(file.path.read_bytes)
-
-            async def send(file: OutgoingFile = file, content: bytes = content) -> Message:
-                return await self.application.bot.send_audio(
-                    self.chat_id,
-                    audio=content,
-                    filename=file.filename,
-                    title=file.title,
-                    performer=file.performer,
-                    duration=round(file.duration_seconds or 0) or None,
-                    reply_markup=keyboard(file.controls),
-                    reply_to_message_id=self.reply_to,
-                    allow_sending_without_reply=True,
-                    read_timeout=120,
-                    write_timeout=120,
-                )
-
             # Only a connection failure before anything was sent is retried: a timed-out
             # upload may have arrived, and a duplicate file is worse than an error.
             for attempt in range(1, NETWORK_ATTEMPTS + 1):
                 try:
-                    await send()
+                    await self._send_file(file, content)
                     break
                 except TimedOut:
                     raise
@@ -108,6 +100,32 @@ class TelegramReplier:
                     if isinstance(exc, BadRequest) or attempt == NETWORK_ATTEMPTS:
                         raise
                     await asyncio.sleep(0.5 * attempt)
+
+    async def _send_file(self, file: OutgoingFile, content: bytes) -> Message:
+        """One upload: ``sendVideo`` for a karaoke video, ``sendAudio`` for the rest."""
+        common: dict[str, Any] = {
+            "filename": file.filename,
+            "duration": round(file.duration_seconds or 0) or None,
+            "reply_markup": keyboard(file.controls),
+            "reply_to_message_id": self.reply_to,
+            "allow_sending_without_reply": True,
+            "read_timeout": 120,
+            "write_timeout": 120,
+        }
+        bot = self.application.bot
+        if file.is_video:
+            return await bot.send_video(
+                self.chat_id,
+                video=content,
+                caption=file.title,
+                width=file.width,
+                height=file.height,
+                supports_streaming=True,
+                **common,
+            )
+        return await bot.send_audio(
+            self.chat_id, audio=content, title=file.title, performer=file.performer, **common
+        )
 
 
 def keyboard(rows: list[list[Button]] | None) -> InlineKeyboardMarkup | None:
