@@ -189,7 +189,13 @@ class Rerenderer:
         try:
             await progress.final(self._done(state, result, video))
             files = outgoing_files(
-                job, state, result, controls_available=self.available, video_size=self.video_size
+                job,
+                state,
+                result,
+                controls_available=self.available,
+                title=video.request.title if video else None,  # as its title card names it
+                performer=video.request.artist if video else None,
+                video_size=self.video_size,
             )
             await replier.send_files(files)
         finally:
