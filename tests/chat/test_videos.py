@@ -266,7 +266,7 @@ async def test_lrclib_words_are_kept_so_a_second_press_does_not_ask_again(store,
 @pytest.mark.parametrize(
     "lrclib",
     [
-        _Lrclib(error=LyricsServiceError("timed out")),
+        _Lrclib(error=LyricsServiceError("timeout", "took longer than 10 s")),
         _Lrclib(found=LrclibLyrics("", synced=False, instrumental=True)),
         _Lrclib(found=None),
     ],
