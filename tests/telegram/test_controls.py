@@ -27,27 +27,16 @@ def _labels(call) -> list[list[str]]:
 
 
 def _data(call, label: str) -> str:
-    rows = call.params["reply_markup"]["inline_keyboard"]
-    return next(
-        button["callback_data"] for row in rows for button in row if button["text"] == label
-    )
+    return TelegramHarness.button_data(call, label)
 
 
 async def _press(bot: TelegramHarness, call, label: str, *, user_id: int = USER_ID) -> int:
     """Press ``label`` under the message ``call`` sent; returns the mark before it."""
-    mark = bot.mark()
-    bot.last_action = mark
-    bot.api.push_update(
-        bot.api.press(bot.api.sent_message(call), user_id=user_id, data=_data(call, label))
-    )
-    return mark
+    return bot.press(call, label, user_id=user_id)
 
 
 async def _uploads_after(bot: TelegramHarness, mark: int, count: int) -> list:
-    await bot.api.wait_for(
-        lambda api: len([c for c in api.calls[mark:] if c.method == "sendAudio"]) >= count
-    )
-    return [c for c in bot.api.calls[mark:] if c.method == "sendAudio"]
+    return await bot.uploads_after(mark, count)
 
 
 @pytest.mark.parametrize("telegram_bot", [{"pool": {"runner": RUNNER}}], indirect=True)
