@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from bot.chat.conversation import messages
-from bot.chat.conversation.controls import MAX_ENCODED_LENGTH, ControlState
+from bot.chat.conversation.controls import (
+    MAX_ENCODED_LENGTH,
+    BadControlError,
+    ControlState,
+    buttons,
+    current_state,
+)
 from bot.chat.conversation.flow import ChatFlow
 from bot.chat.conversation.types import ChatUser, LyricsUpload
 from bot.chat.conversation.videos import KaraokeVideos
@@ -149,6 +155,28 @@ def test_video_data_round_trips_old_data_means_audio_and_both_fit():
     for forged in (f"kc:{token}:0:100:-:V", f"kc:{token}:0:100:-:video", f"kc:{token}:0:100:-:"):
         with pytest.raises(ValueError):
             ControlState.decode(forged)
+
+
+@pytest.mark.parametrize("video", [False, True])
+@pytest.mark.parametrize("video_available", [False, True])
+def test_the_state_a_result_is_in_is_read_back_from_its_buttons(video, video_available):
+    """Each button names the state a press asks for; the result's own state is what most
+    of them agree on, at the edges of every range too (buttons left out there)."""
+    token = new_control_token()
+    for key in (-6, -1, 0, 6):
+        for tempo in (0.5, 0.8, 1.0, 1.5):
+            for guide in (None, -12.0):
+                state = ControlState(token, RenderOptions(key, tempo, guide), video)
+                rows = buttons(state, video_available=video_available)
+                data = [button.data for row in rows for button in row]
+                assert current_state(data) == state
+    question = _video_state(token, key=-2)
+    assert current_state([question.encode()]) == question
+    other = ControlState(new_control_token(), RenderOptions())
+    with pytest.raises(BadControlError):
+        current_state([question.encode(), other.encode()])
+    with pytest.raises(BadControlError):
+        current_state([])
 
 
 async def test_the_button_makes_a_video_of_the_tags_words_and_its_buttons_make_videos(

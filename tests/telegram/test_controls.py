@@ -100,6 +100,12 @@ async def test_key_in_reply_to_a_result_and_buttons_after_a_restart(telegram_bot
     renders = await _uploads_after(bot, mark, 2)
     assert renders[0].params["title"] == f"clip (Instrumental, {MINUS}2 keys)"
 
+    # Its state is read from all its buttons: not the first one's (which asks for -3).
+    mark = bot.mark()
+    await bot.send(text="/tempo 0.9", reply_to=bot.api.sent_message(renders[0]))
+    slower = await _uploads_after(bot, mark, 2)
+    assert slower[0].params["title"] == f"clip (Instrumental, {MINUS}2 keys, 90%)"
+
     mark = bot.mark()
     await bot.send(text="/key 9", reply_to=bot.api.sent_message(instrumental))
     await bot.wait_for_text("The key can't be 9", since=mark)

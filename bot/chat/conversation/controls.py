@@ -24,7 +24,10 @@ carries it, so a key change on a video answers with a new video. Data without th
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from bot.chat.conversation import messages
 from separation.audio.render_options import GUIDE_DB_RANGE, KEY_RANGE, TEMPO_RANGE, RenderOptions
@@ -40,6 +43,7 @@ VIDEO_FLAG = "v"
 """The level of the guide vocal when the button turns it on."""
 _MAX_DATA = 64
 MAX_ENCODED_LENGTH = 40
+_T = TypeVar("_T")
 """What :meth:`ControlState.encode` never exceeds (tested), far below both platforms'."""
 
 
@@ -89,6 +93,35 @@ class ControlState:
         except (ValueError, InvalidRenderOptionError) as exc:
             raise BadControlError(f"bad control data {data!r}: {exc}") from None
         return cls(token, options, video)
+
+
+def current_state(data: Iterable[str]) -> ControlState:
+    """The state a result is in, from the data of the buttons under it (each names the
+    state a press asks for, never the current one).
+
+    Each button changes one thing (the key, the tempo, the guide vocal, or audio to
+    video), so for each field the value most buttons hold is the current one: the key
+    buttons agree on the tempo, the tempo buttons on the key, and so on; buttons left
+    out at the edge of a range never change that. A single button (the question for a
+    song's words) is its own state.
+
+    Raises:
+        BadControlError: no data, data not ours, or buttons of different songs.
+    """
+    states = [ControlState.decode(item) for item in data]
+    tokens = {state.token for state in states}
+    if len(tokens) != 1:
+        raise BadControlError(f"buttons of {len(tokens)} songs")
+    options = RenderOptions(
+        key=_most_common(state.options.key for state in states),
+        tempo=_most_common(state.options.tempo for state in states),
+        guide_db=_most_common(state.options.guide_db for state in states),
+    )
+    return ControlState(tokens.pop(), options, _most_common(state.video for state in states))
+
+
+def _most_common(values: Iterable[_T]) -> _T:
+    return Counter(values).most_common(1)[0][0]
 
 
 def _small_int(text: str) -> int:

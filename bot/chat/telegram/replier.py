@@ -17,7 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.chat.conversation.controls import PREFIX as CONTROL_PREFIX
-from bot.chat.conversation.controls import Button
+from bot.chat.conversation.controls import BadControlError, Button, current_state
 from bot.chat.conversation.types import OutgoingFile, UploadPlan
 from bot.chat.telegram.bot_api import (
     NETWORK_ATTEMPTS,
@@ -139,12 +139,21 @@ def keyboard(rows: list[list[Button]] | None) -> InlineKeyboardMarkup | None:
 
 
 def control_data(message: Message | None) -> str | None:
-    """The data of the first control button under ``message`` (a result we sent), if any."""
+    """The state ``message`` (a result we sent, or our question for a song's words) is
+    in, as control data, from the buttons under it (``controls.current_state``); the
+    first button's data when they do not decode (the flow refuses it), None without
+    buttons of ours."""
     markup = message.reply_markup if message is not None else None
-    for row in markup.inline_keyboard if markup is not None else ():
-        for button in row:
-            if isinstance(button.callback_data, str) and button.callback_data.startswith(
-                f"{CONTROL_PREFIX}:"
-            ):
-                return button.callback_data
-    return None
+    data = [
+        button.callback_data
+        for row in (markup.inline_keyboard if markup is not None else ())
+        for button in row
+        if isinstance(button.callback_data, str)
+        and button.callback_data.startswith(f"{CONTROL_PREFIX}:")
+    ]
+    if not data:
+        return None
+    try:
+        return current_state(data).encode()
+    except BadControlError:
+        return data[0]
