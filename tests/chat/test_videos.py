@@ -23,7 +23,7 @@ from bot.chat.conversation.controls import (
     current_state,
 )
 from bot.chat.conversation.flow import ChatFlow
-from bot.chat.conversation.types import ChatUser, LyricsUpload
+from bot.chat.conversation.types import ChatUser, LyricsUpload, OutgoingFile
 from bot.chat.conversation.videos import KaraokeVideos
 from bot.process.wiring import flow_config
 from bot.settings import Settings
@@ -367,3 +367,18 @@ async def test_a_delivered_song_keeps_its_credits_and_shows_the_video_button(flo
     assert ControlState.decode(video_button.data) == ControlState(
         job.control_token or "", RenderOptions(), video=True
     )
+
+
+class _SmallerThanItsPlan(RecordingReplier):
+    """A platform that refuses an upload its own plan allowed (Telegram's 413)."""
+
+    async def send_files(self, files: list[OutgoingFile]) -> None:
+        raise OutputTooLargeError(duration_seconds=6.0, budget_bytes=10, min_bitrate=0)
+
+
+async def test_a_video_the_platform_refuses_as_too_big_is_explained(store, tmp_path):
+    setup = await _setup(store, tmp_path)
+    await store.lyrics.put(setup.job_id, LRC, "user")
+    replier = _SmallerThanItsPlan()
+    await setup.flow.rerender.press(USER, replier, _video_state(setup.token).encode())
+    assert "upload limit" in replier.texts[-1] and replier.files == []

@@ -198,6 +198,12 @@ class Rerenderer:
                 video_size=self.video_size,
             )
             await replier.send_files(files)
+        except OutputTooLargeError as exc:  # the platform took less than its plan said
+            logger.info(
+                "render of job %s for %s refused by the platform: %s", job.id, user.ref, exc
+            )
+            await replier.send_text(messages.output_too_large(exc))
+            return
         finally:
             result.release()
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
