@@ -188,24 +188,38 @@ class Rerenderer:
             return
         try:
             await progress.final(self._done(state, result, video))
-            files = outgoing_files(
-                job,
-                state,
-                result,
-                controls_available=self.available,
-                title=video.request.title if video else None,  # as its title card names it
-                performer=video.request.artist if video else None,
-                video_size=self.video_size,
-            )
+            await self._send(user, replier, job, state, result, video)
+        finally:
+            result.release()
+
+    async def _send(
+        self,
+        user: ChatUser,
+        replier: Replier,
+        job: JobRecord,
+        state: ControlState,
+        result: JobResult,
+        video: VideoPlan | None,
+    ) -> None:
+        """The render's files with their buttons; a file the platform refuses as too big
+        (it took less than its plan said) is explained, not left in silence."""
+        files = outgoing_files(
+            job,
+            state,
+            result,
+            controls_available=self.available,
+            title=video.request.title if video else None,  # as its title card names it
+            performer=video.request.artist if video else None,
+            video_size=self.video_size,
+        )
+        try:
             await replier.send_files(files)
-        except OutputTooLargeError as exc:  # the platform took less than its plan said
+        except OutputTooLargeError as exc:
             logger.info(
                 "render of job %s for %s refused by the platform: %s", job.id, user.ref, exc
             )
             await replier.send_text(messages.output_too_large(exc))
             return
-        finally:
-            result.release()
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
 
     async def _admitted(
