@@ -38,7 +38,7 @@ from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance, RenderAllowanceUsedError
 from bot.chat.conversation.types import ChatUser, Replier, error_reference
-from bot.chat.conversation.videos import KaraokeVideos, VideoPlan
+from bot.chat.conversation.videos import KaraokeVideos
 from separation.audio.encode import EncodingSpec
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
@@ -52,6 +52,7 @@ from separation.errors import (
 )
 from separation.jobs import JobResult, RenderingBackend, RenderRequest, SeparationBackend
 from separation.lyrics.model import Timing
+from separation.video.request import VideoRequest
 from storage.errors import JobNotFoundError, UserNotFoundError
 from storage.records import JobRecord
 from storage.store import Store
@@ -153,11 +154,11 @@ class Rerenderer:
         if job is None:
             return
         assert job.cache_key is not None  # checked by _own_job
-        video: VideoPlan | None = None
+        video: VideoRequest | None = None
         if state.video:
             assert self.videos is not None  # checked by _admitted
             planned = await self.videos.plan(user, replier, job, state)
-            if not isinstance(planned, VideoPlan):  # asked for the words, or refused
+            if not isinstance(planned, VideoRequest):  # asked for the words, or refused
                 if planned is not None:
                     await refuse(replier, planned)
                 return
@@ -170,7 +171,7 @@ class Rerenderer:
             encoding=SongOrder.of_job(job).encoding(self._encoding),
             max_output_bytes=replier.upload_plan.max_file_bytes,
             min_mp3_bitrate=self._min_mp3_bitrate,
-            video=video.request if video else None,
+            video=video,
         )
         try:
             result = await self._rendered(user, job, request)
@@ -199,7 +200,7 @@ class Rerenderer:
         job: JobRecord,
         state: ControlState,
         result: JobResult,
-        video: VideoPlan | None,
+        video: VideoRequest | None,
     ) -> None:
         """The render's files with their buttons; a file the platform refuses as too big
         (it took less than its plan said) is explained, not left in silence."""
@@ -208,8 +209,8 @@ class Rerenderer:
             state,
             result,
             controls_available=self.available,
-            title=video.request.title if video else None,  # as its title card names it
-            performer=video.request.artist if video else None,
+            title=video.title if video else None,  # as its title card names it
+            performer=video.artist if video else None,
             video_size=self.video_size,
         )
         try:
@@ -247,14 +248,14 @@ class Rerenderer:
         return job
 
     @staticmethod
-    def _done(state: ControlState, result: JobResult, video: VideoPlan | None) -> str:
+    def _done(state: ControlState, result: JobResult, video: VideoRequest | None) -> str:
         """The last state of the "Changing it..." message, just before the files."""
         change = state.options.title_suffix()
         if video is None:
             return messages.rerendered(change)
         timing = Timing(result.lyrics_timing) if result.lyrics_timing else None
         approximate = timing is not None and timing.is_approximate
-        source = video.request.lyrics_source.value
+        source = video.lyrics_source.value
         return messages.video_ready(change, source, approximate=approximate)
 
     async def _rendered(self, user: ChatUser, job: JobRecord, request: RenderRequest) -> JobResult:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from bot.chat.conversation import messages
@@ -38,14 +38,6 @@ class AsksWithButtons(Protocol):
     user replies to the song's own message instead."""
 
     async def send_text_with_buttons(self, text: str, rows: list[list[Button]]) -> Any: ...
-
-
-@dataclass(frozen=True)
-class VideoPlan:
-    """A video the backend can be asked for: what it shows, and its file's size."""
-
-    request: VideoRequest
-    size: tuple[int, int]
 
 
 class KaraokeVideos:
@@ -82,9 +74,9 @@ class KaraokeVideos:
 
     async def plan(
         self, user: ChatUser, replier: Replier, job: JobRecord, state: ControlState
-    ) -> VideoPlan | str | None:
-        """What to ask the backend for, a refusal to tell the user, or None when the user
-        was asked for the words instead."""
+    ) -> VideoRequest | str | None:
+        """The video to ask the backend for, a refusal to tell the user, or None when the
+        user was asked for the words instead."""
         words = await self.finder.words_for(job)
         if words.text is None or words.source is None:
             await self.ask_for_lyrics(replier, state)
@@ -94,7 +86,7 @@ class KaraokeVideos:
             if not decision.allowed:
                 logger.info("videos rate limited for %s", user.ref)
                 return messages.videos_used(self._per_hour, decision.retry_after_seconds)
-        request = VideoRequest(
+        return VideoRequest(
             lyrics_text=words.text,
             lyrics_source=LyricsSource(words.source),
             title=words.title,
@@ -102,7 +94,6 @@ class KaraokeVideos:
             look=self._look,
             align=self._align,
         )
-        return VideoPlan(request, self.size)
 
     async def ask_for_lyrics(self, replier: Replier, state: ControlState) -> None:
         """The one question, with the button that names the song and tries again."""
