@@ -187,6 +187,11 @@ class QuotaExceededError(QuotaRefusedError):
         self.frees_at = frees_at
 
 
+class InvalidLyricsError(StorageError, ValueError):
+    """Lyrics the store will not keep: empty, too long, or of an unknown source
+    (``storage.lyrics``). The bot cleans and bounds lyrics first, so this is a bug."""
+
+
 class UploadTooLargeError(StorageError, ValueError):
     """An upload is larger than the byte limit; nothing is kept."""
 

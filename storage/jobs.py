@@ -299,6 +299,21 @@ async def active_for_user(session: AsyncSession, user_id: int) -> list[Job]:
     return list(rows)
 
 
+async def latest_done_for_user(session: AsyncSession, user_id: int) -> Job | None:
+    """The user's most recently finished song that has a result (``/video`` without a
+    reply means it)."""
+    return await session.scalar(
+        select(Job)
+        .where(
+            Job.user_id == user_id,
+            Job.status == JobStatus.DONE.value,
+            Job.cache_key.is_not(None),
+        )
+        .order_by(Job.finished_at.desc(), Job.id.desc())
+        .limit(1)
+    )
+
+
 async def all_active(session: AsyncSession, *, for_update: bool = False) -> list[Job]:
     query = select(Job).where(Job.status.in_(ACTIVE_STATUS_VALUES)).order_by(Job.id)
     if for_update:

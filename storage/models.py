@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
 )
@@ -178,6 +179,25 @@ class SongIntake(Base):
     holder: Mapped[str | None] = mapped_column(String(64))
     """The distributed front-end that accepted it (None: the only process)."""
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobLyrics(Base):
+    """What a finished job's karaoke video shows (``storage.lyrics``): its song's title and
+    artist as delivered, and its words (from its tags, its user or the lyrics service)
+    once known; one row per job, gone with the job's stems."""
+
+    __tablename__ = "job_lyrics"
+    __table_args__ = (
+        CheckConstraint("source IN ('tags', 'user', 'lrclib')", name="source"),
+        Index(None, "stored_at"),
+    )
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    title: Mapped[str | None] = mapped_column(String(255))
+    artist: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(16))
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def clip_to_column(text: str | None, column: InstrumentedAttribute[str | None]) -> str | None:

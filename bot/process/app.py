@@ -26,9 +26,10 @@ from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance
 from bot.chat.conversation.tasks import TaskTracker
 from bot.chat.conversation.types import ChatUser, Replier
+from bot.chat.conversation.videos import KaraokeVideos
 from bot.ops.health import HealthServer, Readiness
 from bot.ops.metrics import Metrics
-from bot.process.wiring import flow_config, open_store
+from bot.process.wiring import flow_config, lyrics_service, open_store
 from bot.settings import Settings
 from separation.jobs import SeparationBackend
 from storage.intake import IntakeRecord
@@ -244,6 +245,8 @@ async def build_app(
             burst=settings.rate_limit.render_burst,
         ),
         render_allowance=RenderAllowance.from_settings(settings.rate_limit),
+        video_limiter=KaraokeVideos.per_hour_limiter(settings.video.videos_per_hour),
+        lyrics_service=lyrics_service(settings),
     )
     adapters = [factory(settings, flow) for factory in adapter_factories]
     health = HealthServer(settings.health, metrics) if settings.health.enabled else None

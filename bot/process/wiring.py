@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
@@ -24,6 +25,7 @@ from storage.store import Store
 if TYPE_CHECKING:
     from bot.chat.conversation.flow import FlowConfig
     from separation.audio.decode import AudioLimits
+    from separation.lyrics.lrclib import LrclibClient
 
 
 def audio_limits(settings: Settings) -> AudioLimits:
@@ -74,6 +76,24 @@ def flow_config(settings: Settings) -> FlowConfig:
         max_parallel_probes=probes,
         frontend_id=frontend_id(settings),
         delivery_lease_seconds=settings.queue.delivery_grace_seconds,
+        video_look=settings.video.look(),
+        videos_per_hour=settings.video.videos_per_hour,
+        lyrics_from_tags=settings.lyrics.from_tags,
+        lyrics_alignment=settings.lyrics.alignment,
+    )
+
+
+def lyrics_service(settings: Settings) -> LrclibClient | None:
+    """The synced-lyrics service the chat asks for a song's words; None when the
+    operator turned it off (``lyrics.lrclib``)."""
+    if not settings.lyrics.lrclib:
+        return None
+    from separation.lyrics.lrclib import LrclibClient
+
+    return LrclibClient(
+        str(settings.lyrics.lrclib_url),
+        timeout_seconds=settings.lyrics.lrclib_timeout_seconds,
+        max_bytes=settings.lyrics.lrclib_max_bytes,
     )
 
 
@@ -98,4 +118,6 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> Store:
         cache_hits_are_free=settings.storage.cache_hits_are_free,
         busy_timeout_seconds=settings.database.busy_timeout_seconds,
         migrate=migrate,
+        # A job's lyrics are kept as long as its stems: a video needs both.
+        lyrics_max_age=timedelta(hours=settings.pool.cache_max_age_hours),
     )

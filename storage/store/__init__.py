@@ -16,8 +16,9 @@ Usage::
 :class:`Store` owns the engine and the upload folder; each concern is a small object on
 it, in its own module here: ``users`` (users and admin), ``quotas`` (what is left, and
 the one refusal decision), ``jobs`` (the job lifecycle), ``deliveries`` (the distributed
-backend's delivery leases), ``intake`` (songs accepted before their job), ``upkeep``
-(recovery and retention) and ``stats``. The SQL each runs lives one level up
+backend's delivery leases), ``intake`` (songs accepted before their job), ``lyrics``
+(the words kept for a job's karaoke video), ``upkeep`` (recovery and retention) and
+``stats``. The SQL each runs lives one level up
 (``storage/users.py``, ``storage/jobs.py``, ...), in functions that take the caller's
 session.
 
@@ -30,6 +31,7 @@ sleeping; otherwise the store's clock is used.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -46,6 +48,7 @@ from storage.store.context import StoreContext
 from storage.store.deliveries import Deliveries
 from storage.store.intake import Intake
 from storage.store.jobs import Jobs
+from storage.store.lyrics import Lyrics
 from storage.store.quotas import Quotas
 from storage.store.stats import Statistics
 from storage.store.upkeep import Upkeep
@@ -55,6 +58,7 @@ __all__ = [
     "Deliveries",
     "Intake",
     "Jobs",
+    "Lyrics",
     "Quotas",
     "Statistics",
     "Store",
@@ -65,8 +69,8 @@ __all__ = [
 
 
 class Store:
-    """Users, quotas, jobs, deliveries, intake, upkeep and stats on one database and one
-    upload folder. Create with :meth:`open`, end with :meth:`close`."""
+    """Users, quotas, jobs, deliveries, intake, lyrics, upkeep and stats on one database
+    and one upload folder. Create with :meth:`open`, end with :meth:`close`."""
 
     def __init__(
         self,
@@ -75,9 +79,14 @@ class Store:
         *,
         cache_hits_are_free: bool,
         clock: Clock,
+        lyrics_max_age: timedelta = timedelta(hours=24),
     ) -> None:
         context = StoreContext(
-            db=database, files=files, clock=clock, cache_hits_are_free=cache_hits_are_free
+            db=database,
+            files=files,
+            clock=clock,
+            cache_hits_are_free=cache_hits_are_free,
+            lyrics_max_age=lyrics_max_age,
         )
         self._db = database
         self.files = files
@@ -86,6 +95,7 @@ class Store:
         self.jobs = Jobs(context)
         self.deliveries = Deliveries(context)
         self.intake = Intake(context)
+        self.lyrics = Lyrics(context)
         self.upkeep = Upkeep(context)
         self.stats = Statistics(context)
 
@@ -101,6 +111,7 @@ class Store:
         migrate: bool = True,
         clock: Clock = utc_now,
         connect_args: Mapping[str, Any] | None = None,
+        lyrics_max_age: timedelta = timedelta(hours=24),
     ) -> Store:
         """Connect, create the data folders and (by default) apply pending migrations.
 
@@ -114,6 +125,8 @@ class Store:
                 rather than on the file lock (see :mod:`storage.db`).
             migrate: upgrade the schema to the newest revision first.
             connect_args: passed to the driver (e.g. asyncpg ``server_settings``).
+            lyrics_max_age: how long a job's lyrics are kept (as long as the result
+                cache keeps its stems: a video needs both).
 
         Raises:
             DatabaseOpenError: the database is unreachable, not a database, or its
@@ -131,6 +144,7 @@ class Store:
             FileStore(data_dir),
             cache_hits_are_free=cache_hits_are_free,
             clock=clock,
+            lyrics_max_age=lyrics_max_age,
         )
         try:
             await store.files.prepare()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from storage.db import Database
@@ -23,6 +23,8 @@ class StoreContext:
     files: FileStore
     clock: Clock
     cache_hits_are_free: bool
+    lyrics_max_age: timedelta = timedelta(hours=24)
+    """How long a job's lyrics are kept: as long as its stems (``storage.lyrics``)."""
 
     def now(self, now: datetime | None = None) -> datetime:
         """``now`` if the caller gave one (tests move through the 24 h window), else the

@@ -103,6 +103,12 @@ class Jobs:
         async with self._db.read() as session:
             return [jobs.to_record(job) for job in await jobs.active_for_user(session, user.id)]
 
+    async def latest_done(self, user: UserRecord) -> JobRecord | None:
+        """The user's most recently finished song with a result; None if they have none."""
+        async with self._db.read() as session:
+            job = await jobs.latest_done_for_user(session, user.id)
+            return jobs.to_record(job) if job is not None else None
+
     async def mark_running(self, job_id: int, *, now: datetime | None = None) -> JobRecord:
         """Raises: JobNotFoundError, JobStateError (not queued)."""
         async with self._db.write() as session:

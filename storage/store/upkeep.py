@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import storage.jobs as jobs
+import storage.lyrics as lyrics
 import storage.recovery as recovery
 import storage.retention as retention
 from storage.records import CleanupReport, RecoveredJob, utc_now
@@ -30,7 +31,11 @@ class Upkeep:
             return await recovery.recover_interrupted(session, self._context.now(now))
 
     async def cleanup(self, *, now: datetime | None = None) -> CleanupReport:
-        """Remove orphaned uploads and stale temporaries once."""
+        """Remove orphaned uploads and stale temporaries once, and the lyrics kept for
+        longer than their jobs' stems are (``storage.lyrics``)."""
+        moment = self._context.now(now) - self._context.lyrics_max_age
+        async with self._db.write() as session:
+            await lyrics.remove_stored_before(session, moment)
         return await retention.remove_expired(
             self._context.files,
             now=self._context.now(now),

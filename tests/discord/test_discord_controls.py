@@ -79,6 +79,7 @@ async def test_buttons_re_render_and_refuse_strangers(discord_bot):
         "Slower",
         "Faster",
         "Guide vocal on",
+        "\N{CLAPPER BOARD} Lyrics video",
     }
     forward_passes = len(RUNNER.batches)
 

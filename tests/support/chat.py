@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from bot.chat.conversation.controls import Button
 from bot.chat.conversation.types import ChatUser, Conversation, OutgoingFile, SongUpload, UploadPlan
 
 USER = ChatUser("telegram", "1", "Ann")
@@ -25,6 +26,8 @@ class RecordingReplier:
         self.plan = UploadPlan(max_file_bytes=max_file_bytes, max_download_bytes=max_download_bytes)
         self.texts: list[str] = []
         self.files: list[OutgoingFile] = []
+        self.buttons: list[list[list[Button]]] = []
+        """The buttons of each text sent with some (``send_text_with_buttons``)."""
         self.fail_uploads = fail_uploads
 
     @property
@@ -34,6 +37,10 @@ class RecordingReplier:
     async def send_text(self, text: str) -> int:
         self.texts.append(text)
         return len(self.texts)
+
+    async def send_text_with_buttons(self, text: str, rows: list[list[Button]]) -> int:
+        self.buttons.append(rows)
+        return await self.send_text(text)
 
     async def edit_text(self, handle: int, text: str) -> None:
         self.texts.append(text)

@@ -14,7 +14,10 @@ an edit to the text a message already has is 400 "message is not modified"; a te
 4,096 characters is 400 "message is too long"; ``getFile`` of a file over 20 MB is 400
 "file is too big" (unless ``local_mode``, where the local Bot API server answers with a
 path on its own disk and has no such limit); an upload over 50 MB is 413 "Request Entity
-Too Large".
+Too Large". ``sendVideo`` answers a message with a ``video`` (its width, height and
+duration as the request gave them, the caption kept); without a video it is 400 "there is
+no video in the request", with a caption over 1,024 characters 400 "message caption is
+too long".
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ TOKEN = "123456:TEST-token-never-logged"
 DOWNLOAD_LIMIT = 20_000_000
 UPLOAD_LIMIT = 50_000_000
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+"""Characters of a media message's caption."""
 """Characters of a message's text (sendMessage answers 400 "message is too long")."""
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -459,6 +464,26 @@ class FakeBotApi:
                 "file_size": len(content),
             },
         )
+
+    async def _api_sendVideo(self, params, files) -> Any:
+        if "video" not in files and not params.get("video"):
+            raise _ApiError(400, "Bad Request: there is no video in the request")
+        name, content = files.get("video", ("video.mp4", b""))
+        caption = params.get("caption") or ""
+        if len(caption) > CAPTION_LIMIT:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        self._check_upload(content)
+        video: dict[str, Any] = {
+            "file_id": f"sent-{len(self.calls)}",
+            "file_unique_id": f"s{len(self.calls)}",
+            "width": int(params.get("width") or 0),
+            "height": int(params.get("height") or 0),
+            "duration": int(params.get("duration") or 0),
+            "file_name": name,
+            "mime_type": "video/mp4",
+            "file_size": len(content),
+        }
+        return self._sent_message(params, video=video, **({"caption": caption} if caption else {}))
 
     async def _api_sendDocument(self, params, files) -> Any:
         name, content = files.get("document", ("file", b""))

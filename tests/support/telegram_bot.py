@@ -17,7 +17,7 @@ from bot.process.app import BotApp, build_app
 from bot.process.wiring import flow_config
 from bot.settings import Settings
 from tests.support.bot_app import make_pool
-from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.fake_bot_api import TOKEN, FakeBotApi, RecordedCall
 
 USER_ID = 4242
 ADMIN_ID = 7777
@@ -64,6 +64,31 @@ class TelegramHarness:
             media["caption"] = caption
             media["caption_entities"] = self.api.mention_entities(caption)
         return await self.send(chat_id=chat_id, user_id=user_id, chat_type=chat_type, **media)
+
+    @staticmethod
+    def button_data(call: RecordedCall, label: str) -> str:
+        """The data of the button labelled ``label`` under what ``call`` sent."""
+        rows = call.params["reply_markup"]["inline_keyboard"]
+        return next(
+            button["callback_data"] for row in rows for button in row if button["text"] == label
+        )
+
+    def press(self, call: RecordedCall, label: str, *, user_id: int = USER_ID) -> int:
+        """Press ``label`` under the message ``call`` sent; returns the mark before it."""
+        mark = self.mark()
+        self.last_action = mark
+        data = self.button_data(call, label)
+        self.api.push_update(
+            self.api.press(self.api.sent_message(call), user_id=user_id, data=data)
+        )
+        return mark
+
+    async def uploads_after(self, mark: int, count: int, method: str = "sendAudio") -> list:
+        """The first ``count`` uploads by ``method`` after ``mark``, once they were made."""
+        await self.api.wait_for(
+            lambda api: len([c for c in api.calls[mark:] if c.method == method]) >= count
+        )
+        return [c for c in self.api.calls[mark:] if c.method == method]
 
     def audio_uploads(self, chat_id: int = USER_ID) -> list:
         return [
@@ -126,6 +151,8 @@ def make_settings(tmp_path: Path, api: FakeBotApi, model_repo: Path, **overrides
             "base_file_url": api.base_file_url,
             "admin_ids": [ADMIN_ID],
         },
+        # Never the internet: a test that wants LRCLIB points it at the local fake.
+        "lyrics": {"lrclib": False},
     }
     for section, values in overrides.items():
         raw.setdefault(section, {}).update(values)

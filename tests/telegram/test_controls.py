@@ -27,27 +27,16 @@ def _labels(call) -> list[list[str]]:
 
 
 def _data(call, label: str) -> str:
-    rows = call.params["reply_markup"]["inline_keyboard"]
-    return next(
-        button["callback_data"] for row in rows for button in row if button["text"] == label
-    )
+    return TelegramHarness.button_data(call, label)
 
 
 async def _press(bot: TelegramHarness, call, label: str, *, user_id: int = USER_ID) -> int:
     """Press ``label`` under the message ``call`` sent; returns the mark before it."""
-    mark = bot.mark()
-    bot.last_action = mark
-    bot.api.push_update(
-        bot.api.press(bot.api.sent_message(call), user_id=user_id, data=_data(call, label))
-    )
-    return mark
+    return bot.press(call, label, user_id=user_id)
 
 
 async def _uploads_after(bot: TelegramHarness, mark: int, count: int) -> list:
-    await bot.api.wait_for(
-        lambda api: len([c for c in api.calls[mark:] if c.method == "sendAudio"]) >= count
-    )
-    return [c for c in bot.api.calls[mark:] if c.method == "sendAudio"]
+    return await bot.uploads_after(mark, count)
 
 
 @pytest.mark.parametrize("telegram_bot", [{"pool": {"runner": RUNNER}}], indirect=True)
@@ -60,6 +49,7 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
         [f"Key {MINUS}1", "Key +1"],
         ["Slower", "Faster"],
         ["Guide vocal on"],
+        [messages.CONTROL_VIDEO],
     ]
     assert "reply_markup" not in vocals.params
     forward_passes = len(RUNNER.batches)
@@ -89,7 +79,7 @@ async def test_three_presses_three_renders_and_the_model_ran_once(telegram_bot):
         assert new_vocals.params["title"] == vocals_title
         assert "reply_markup" in new_instrumental.params
         current = new_instrumental
-    assert _labels(current)[-1] == ["Guide vocal off"]
+    assert _labels(current)[-2:] == [["Guide vocal off"], [messages.CONTROL_VIDEO]]
     assert len(RUNNER.batches) == forward_passes  # three renders, no forward pass
     assert await bot.songs_used() == 1  # renders cost no song
 
@@ -109,6 +99,12 @@ async def test_key_in_reply_to_a_result_and_buttons_after_a_restart(telegram_bot
     await bot.send(text="/key -2", reply_to=bot.api.sent_message(instrumental))
     renders = await _uploads_after(bot, mark, 2)
     assert renders[0].params["title"] == f"clip (Instrumental, {MINUS}2 keys)"
+
+    # Its state is read from all its buttons: not the first one's (which asks for -3).
+    mark = bot.mark()
+    await bot.send(text="/tempo 0.9", reply_to=bot.api.sent_message(renders[0]))
+    slower = await _uploads_after(bot, mark, 2)
+    assert slower[0].params["title"] == f"clip (Instrumental, {MINUS}2 keys, 90%)"
 
     mark = bot.mark()
     await bot.send(text="/key 9", reply_to=bot.api.sent_message(instrumental))

@@ -26,7 +26,7 @@ async def test_start_sets_the_command_menu(telegram_bot):
     assert len(calls) == 1
     names = [command["command"] for command in calls[0].params["commands"]]
     assert names == [
-        "karaoke", "stems", "quota", "status", "cancel", "key", "tempo", "guide", "help"
+        "karaoke", "stems", "quota", "status", "cancel", "key", "tempo", "guide", "video", "help"
     ]  # fmt: skip
 
 

@@ -21,7 +21,9 @@ Adapters call :class:`ChatFlow` with platform-neutral values
 (``bot.chat.conversation.types``); the flow never sees a Telegram or Discord object. It is
 written in parts, one module per job: ``flow_core`` (settings and shared state),
 ``following`` (a submitted job to its delivery), ``receiving`` (a song to its job), and
-here the entry points adapters call and the commands.
+here the entry points adapters call and the commands. Karaoke videos (issue 24) enter
+here too, by lyrics sent in reply or ``/video``; a button asking for one is a karaoke
+control like the others (``rerender``).
 """
 
 from __future__ import annotations
@@ -32,21 +34,25 @@ from typing import Any
 
 from bot.chat.conversation import intake as intake_journal
 from bot.chat.conversation import messages
+from bot.chat.conversation.controls import ControlState
 from bot.chat.conversation.credits import display_title
 from bot.chat.conversation.flow_core import FLOW_LOGGER, FlowConfig, utc_now
 from bot.chat.conversation.order import SongOrder
 from bot.chat.conversation.ratelimit import RateDecision
 from bot.chat.conversation.receiving import Arrival, SongReceiving
+from bot.chat.conversation.rerender import refuse
 from bot.chat.conversation.types import (
     ByteStream,
     ChatUser,
     Conversation,
+    LyricsUpload,
     Replier,
     SongUpload,
 )
 from separation.audio.encode import OutputFormat, StemMode
 from separation.audio.render_options import RenderOptions
-from storage.errors import IntakeExistsError, StorageError
+from separation.errors import LyricsInputError
+from storage.errors import IntakeExistsError, StorageError, UserNotFoundError
 from storage.intake import IntakeRecord
 from storage.records import JobRecord
 
@@ -175,6 +181,69 @@ class ChatFlow(SongReceiving):
             resumed=True,
         )
         return await self._run_song(song)
+
+    # -- karaoke videos -------------------------------------------------------------------
+    async def lyrics_reply(
+        self,
+        user: ChatUser,
+        replier: Replier,
+        token: str,
+        lyrics: LyricsUpload,
+        *,
+        options: RenderOptions | None = None,
+    ) -> None:
+        """Lyrics sent in reply to a result or to the bot's question (``token``: from the
+        replied-to message's buttons): kept for that song, then its video is made.
+
+        ``options``: the key, tempo and guide vocal of the replied-to result (the song as
+        it was sent when None). The owner is checked before anything is read or kept.
+        """
+        job = await self.rerender.own_job(user, token)
+        if isinstance(job, str):
+            await refuse(replier, job)
+            return
+        videos = self.rerender.videos
+        if videos is None or self.rerender.video_size is None:
+            await replier.send_text(messages.VIDEOS_UNAVAILABLE)
+            return
+        try:
+            await videos.finder.keep_users(job, lyrics)
+        except LyricsInputError as exc:
+            await replier.send_text(exc.user_message)
+            return
+        controls = options if options is not None else SongOrder.of_job(job).controls
+        await self.rerender.render(user, replier, ControlState(token, controls, video=True))
+
+    async def video_command(
+        self,
+        user: ChatUser,
+        replier: Replier,
+        token: str | None,
+        *,
+        options: RenderOptions | None = None,
+    ) -> None:
+        """``/video`` in reply to a result (``token`` from its buttons, ``options`` its
+        state), or, with ``token`` None, of the user's latest song as it was sent."""
+        if token is None:
+            latest = await self._latest_song(user)
+            if latest is None:
+                await replier.send_text(messages.VIDEO_NEEDS_A_SONG)
+                return
+            token, controls = latest
+        else:
+            controls = options or RenderOptions()
+        await self.rerender.render(user, replier, ControlState(token, controls, video=True))
+
+    async def _latest_song(self, user: ChatUser) -> tuple[str, RenderOptions] | None:
+        """The control token and first controls of the user's latest finished song."""
+        try:
+            record = await self._store.users.get(user.platform, user.user_id)
+        except UserNotFoundError:
+            return None
+        job = await self._store.jobs.latest_done(record)
+        if job is None or job.control_token is None:
+            return None
+        return job.control_token, SongOrder.of_job(job).controls
 
     # -- commands -----------------------------------------------------------------------
     async def cancel(self, user: ChatUser) -> str:

@@ -16,15 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.chat.conversation import messages
+from bot.chat.conversation.lyrics import LyricsFinder, LyricsService
 from bot.chat.conversation.progress import MIN_EDIT_INTERVAL_SECONDS, ProgressMessage
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance
 from bot.chat.conversation.rerender import Rerenderer
 from bot.chat.conversation.types import ChatUser, Replier, error_reference
+from bot.chat.conversation.videos import KaraokeVideos
 from bot.ops.metrics import Metrics
 from separation.audio.decode import AudioLimits
 from separation.audio.encode import EncodingSpec
 from separation.jobs import JobHandle, SeparationBackend
+from separation.video.request import VideoLook
 from storage.errors import StorageError
 from storage.records import Platform, QuotaLimits
 from storage.store import Store
@@ -61,6 +64,14 @@ class FlowConfig:
     song it follows, so that exactly one front-end delivers it (another takes over when
     this one's lease runs out). None: one process owns every job (the local backend)."""
     delivery_lease_seconds: float = 30.0
+    video_look: VideoLook = field(default_factory=VideoLook)
+    """How karaoke videos look (``[video]``)."""
+    videos_per_hour: int = 10
+    """Karaoke videos one user may ask for in an hour (``video.videos_per_hour``)."""
+    lyrics_from_tags: bool = True
+    """Keep the words a song's tags carry for its videos (``lyrics.from_tags``)."""
+    lyrics_alignment: bool = True
+    """Plain words may be timed on the vocals (``lyrics.alignment``)."""
 
 
 def utc_now() -> datetime:
@@ -83,10 +94,14 @@ class FlowCore:
         rate_limiter: RateLimiter | None = None,
         render_limiter: RateLimiter | None = None,
         render_allowance: RenderAllowance | None = None,
+        video_limiter: RateLimiter | None = None,
+        lyrics_service: LyricsService | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """``render_limiter``, ``render_allowance``: the karaoke controls' own rate limit
-        and daily allowance of audio (``bot.chat.conversation.rerender``)."""
+        and daily allowance of audio (``bot.chat.conversation.rerender``);
+        ``video_limiter``: karaoke videos' own (``KaraokeVideos.per_hour_limiter``);
+        ``lyrics_service``: LRCLIB, where the operator has it on."""
         self._store = store
         self._clock = clock
         """Wall clock for the times users read ("frees up in 3 h"); tests pin it."""
@@ -97,6 +112,16 @@ class FlowCore:
         self._handles: dict[str, dict[int, JobHandle]] = {}
         self._download_slots = asyncio.Semaphore(config.max_parallel_downloads)
         self._probe_slots = asyncio.Semaphore(config.max_parallel_probes)
+        finder = LyricsFinder(
+            store=store, service=lyrics_service, from_tags=config.lyrics_from_tags
+        )
+        videos = KaraokeVideos(
+            finder=finder,
+            look=config.video_look,
+            align=config.lyrics_alignment,
+            limiter=video_limiter,
+            per_hour=config.videos_per_hour,
+        )
         self.rerender = Rerenderer(
             store=store,
             backend=backend,
@@ -104,6 +129,7 @@ class FlowCore:
             min_mp3_bitrate=config.min_mp3_bitrate,
             limiter=render_limiter,
             allowance=render_allowance,
+            videos=videos,
             clock=clock,
         )
         """Karaoke controls: adapters hand it button presses and ``/key`` replies."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bot.chat.conversation import messages
 from bot.chat.conversation.controls import ControlState
 from bot.chat.conversation.credits import display_title, file_stem
-from bot.chat.conversation.delivery import outgoing_files
+from bot.chat.conversation.delivery import delivered_credits, outgoing_files
 from bot.chat.conversation.flow_core import FLOW_LOGGER, FlowCore
 from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
@@ -50,6 +50,8 @@ class _Delivery:
     """When its run began (None: a cache hit, or it ran between two progress events)."""
     separation_key: str
     """The separation's cache key, recorded with the job even when a render is sent."""
+    tag_lyrics: str | None = None
+    """The words the song's tags carry (the separation's), kept for its videos."""
 
 
 class JobFollowing(FlowCore):
@@ -104,12 +106,13 @@ class JobFollowing(FlowCore):
         finally:
             self._handles.get(user.ref, {}).pop(job.id, None)
         separation_key = result.cache_key  # what the job records: renders start from it
+        tag_lyrics = result.tag_lyrics  # a render of it made for the order carries none
         try:
             result = await self._as_ordered(result, order, replier)
         except Exception as exc:
             return await self._fail(job, exc, progress, user)
         title, performer = (received.title, received.performer) if received else (None, None)
-        song = _Delivery(title, performer, started, running_since, separation_key)
+        song = _Delivery(title, performer, started, running_since, separation_key, tag_lyrics)
         try:
             return await self._deliver(user, job, order, replier, result, progress, song)
         finally:
@@ -174,6 +177,7 @@ class JobFollowing(FlowCore):
             controls_available=self.rerender.available,
             title=title,
             performer=performer,
+            video_size=self.rerender.video_size,
         )
         # The final state is shown before the files, never after them (issue 11): edit
         # throttling may delay the intermediate states, not this one.
@@ -185,6 +189,7 @@ class JobFollowing(FlowCore):
         done = await self._store.jobs.mark_done(
             job.id, cache_hit=result.cache_hit, cache_key=song.separation_key
         )
+        await self._note_for_videos(job, result, song)
         finished = time.monotonic()
         separated = not result.cache_hit
         if separated and running_since is None:  # ran between two progress events
@@ -206,6 +211,16 @@ class JobFollowing(FlowCore):
             "hit" if result.cache_hit else "miss",
         )
         return done
+
+    async def _note_for_videos(self, job: JobRecord, result: JobResult, song: _Delivery) -> None:
+        """Keep the song's credits and its tags' words for its karaoke videos."""
+        videos = self.rerender.videos
+        if videos is None or self.rerender.video_size is None or job.order.stems == "four":
+            return
+        title, artist = delivered_credits(job, result, song.title, song.performer)
+        await videos.finder.note_delivery(
+            job, title=title, artist=artist, tag_lyrics=song.tag_lyrics
+        )
 
     async def _follow(
         self,

@@ -15,6 +15,11 @@ The presser sees "Changing it..." at once (a render waits behind songs and may t
 seconds), and that message is edited into its last state, "Here it is, -2 keys:" just
 before the files, or the reason there are none: the same on every platform, since a
 text message cannot be edited into files on either.
+
+A karaoke video (issue 24) is rendered the same way: its data carries the video flag,
+``bot.chat.conversation.videos`` finds its words (or asks for them) and its own rate,
+and it is delivered as a video message with the same controls. It costs no song and no
+allowance of re-rendered audio.
 """
 
 from __future__ import annotations
@@ -33,17 +38,21 @@ from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance, RenderAllowanceUsedError
 from bot.chat.conversation.types import ChatUser, Replier, error_reference
+from bot.chat.conversation.videos import KaraokeVideos
 from separation.audio.encode import EncodingSpec
 from separation.audio.render_options import RenderOptions
 from separation.cpu_budget import Lane
 from separation.errors import (
     InvalidRenderOptionError,
+    LyricsInputError,
     OutputTooLargeError,
     PoolError,
     RenderUnavailableError,
     SeparationError,
 )
 from separation.jobs import JobResult, RenderingBackend, RenderRequest, SeparationBackend
+from separation.lyrics.model import Timing
+from separation.video.request import VideoRequest
 from storage.errors import JobNotFoundError, UserNotFoundError
 from storage.records import JobRecord
 from storage.store import Store
@@ -84,21 +93,29 @@ class Rerenderer:
         min_mp3_bitrate: int,
         limiter: RateLimiter | None = None,
         allowance: RenderAllowance | None = None,
+        videos: KaraokeVideos | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """``clock``: the wall clock for when an allowance frees up (tests pin it)."""
+        """``videos``: karaoke videos, where the operator has them (else no "Lyrics video"
+        button); ``clock``: the wall clock for when an allowance frees up (tests pin it)."""
         self._store = store
         self._backend = backend if isinstance(backend, RenderingBackend) else None
         self._encoding = encoding
         self._min_mp3_bitrate = min_mp3_bitrate
         self._limiter = limiter
         self._allowance = allowance
+        self.videos = videos
         self._clock = clock
 
     @property
     def available(self) -> bool:
         """Whether the backend keeps stems to re-render from (else no buttons are shown)."""
         return self._backend is not None
+
+    @property
+    def video_size(self) -> tuple[int, int] | None:
+        """The size videos are made in, or None where none are made (no button then)."""
+        return self.videos.size if self.videos is not None and self.available else None
 
     async def press(self, user: ChatUser, replier: Replier, data: str) -> None:
         """A button was pressed (the adapter already acknowledged it to the platform)."""
@@ -132,30 +149,29 @@ class Rerenderer:
 
     async def render(self, user: ChatUser, replier: Replier, state: ControlState) -> None:
         """Check the request, say "Changing it...", render, send the files with new
-        buttons."""
-        if self._backend is None:  # no buttons are shown, but /key may still be typed
-            await refuse(replier, RenderUnavailableError().user_message)
-            return
-        if self._limiter is not None and not user.is_admin:
-            decision = self._limiter.check(user.ref)
-            if not decision.allowed:
-                logger.info("renders rate limited for %s", user.ref)
-                if decision.notify:
-                    await refuse(replier, decision.notice())
-                return
-        job = await self._own_job(user, state.token)
-        if isinstance(job, str):
-            await refuse(replier, job)
+        buttons (a video: find its words or ask for them first)."""
+        job = await self._admitted(user, replier, state)
+        if job is None:
             return
         assert job.cache_key is not None  # checked by _own_job
+        video: VideoRequest | None = None
+        if state.video:
+            assert self.videos is not None  # checked by _admitted
+            planned = await self.videos.plan(user, replier, job, state)
+            if not isinstance(planned, VideoRequest):  # asked for the words, or refused
+                if planned is not None:
+                    await refuse(replier, planned)
+                return
+            video = planned
         progress = ProgressMessage(replier.send_text, replier.edit_text)
-        await progress.show(messages.CONTROL_RENDERING)
+        await progress.show(messages.VIDEO_RENDERING if video else messages.CONTROL_RENDERING)
         request = RenderRequest(
             job.cache_key,
             state.options,
             encoding=SongOrder.of_job(job).encoding(self._encoding),
             max_output_bytes=replier.upload_plan.max_file_bytes,
             min_mp3_bitrate=self._min_mp3_bitrate,
+            video=video,
         )
         try:
             result = await self._rendered(user, job, request)
@@ -165,20 +181,86 @@ class Rerenderer:
             frees_up = now + timedelta(seconds=exc.retry_after_seconds)
             await progress.final(messages.render_allowance_used(exc.minutes_per_day, frees_up, now))
             return
+        except LyricsInputError as exc:  # words kept that this video cannot show
+            await progress.final(exc.user_message)
+            return
         except SeparationError as exc:
             await progress.final(self._refusal(exc, job, user))
             return
         try:
-            await progress.final(messages.rerendered(state.options.title_suffix()))
-            files = outgoing_files(job, state, result, controls_available=self.available)
-            await replier.send_files(files)
+            await progress.final(self._done(state, result, video))
+            await self._send(user, replier, job, state, result, video)
         finally:
             result.release()
+
+    async def _send(
+        self,
+        user: ChatUser,
+        replier: Replier,
+        job: JobRecord,
+        state: ControlState,
+        result: JobResult,
+        video: VideoRequest | None,
+    ) -> None:
+        """The render's files with their buttons; a file the platform refuses as too big
+        (it took less than its plan said) is explained, not left in silence."""
+        files = outgoing_files(
+            job,
+            state,
+            result,
+            controls_available=self.available,
+            title=video.title if video else None,  # as its title card names it
+            performer=video.artist if video else None,
+            video_size=self.video_size,
+        )
+        try:
+            await replier.send_files(files)
+        except OutputTooLargeError as exc:
+            logger.info(
+                "render of job %s for %s refused by the platform: %s", job.id, user.ref, exc
+            )
+            await replier.send_text(messages.output_too_large(exc))
+            return
         logger.info("job %s re-rendered (%s) for %s", job.id, state.options.cache_token(), user.ref)
+
+    async def _admitted(
+        self, user: ChatUser, replier: Replier, state: ControlState
+    ) -> JobRecord | None:
+        """The presser's own finished job, or None once they were told why not (no
+        stems kept, no videos here, over the renders' rate, not their song)."""
+        if self._backend is None:  # no buttons are shown, but /key may still be typed
+            await refuse(replier, RenderUnavailableError().user_message)
+            return None
+        if state.video and self.videos is None:  # a button from when videos were on
+            await refuse(replier, messages.VIDEOS_UNAVAILABLE)
+            return None
+        if self._limiter is not None and not user.is_admin:
+            decision = self._limiter.check(user.ref)
+            if not decision.allowed:
+                logger.info("renders rate limited for %s", user.ref)
+                if decision.notify:
+                    await refuse(replier, decision.notice())
+                return None
+        job = await self.own_job(user, state.token)
+        if isinstance(job, str):
+            await refuse(replier, job)
+            return None
+        return job
+
+    @staticmethod
+    def _done(state: ControlState, result: JobResult, video: VideoRequest | None) -> str:
+        """The last state of the "Changing it..." message, just before the files."""
+        change = state.options.title_suffix()
+        if video is None:
+            return messages.rerendered(change)
+        timing = Timing(result.lyrics_timing) if result.lyrics_timing else None
+        approximate = timing is not None and timing.is_approximate
+        source = video.lyrics_source.value
+        return messages.video_ready(change, source, approximate=approximate)
 
     async def _rendered(self, user: ChatUser, job: JobRecord, request: RenderRequest) -> JobResult:
         """The render from the cache (free), or rendered now and charged to ``user``'s
-        daily allowance at what it wrote.
+        daily allowance at what it wrote (a video is not: it has its own rate).
 
         Raises:
             RenderAllowanceUsedError: not cached, and the allowance has no room for it.
@@ -189,7 +271,7 @@ class Rerenderer:
         if cached is not None:
             return cached
         charge = None
-        if self._allowance is not None and not user.is_admin:
+        if self._allowance is not None and not user.is_admin and request.video is None:
             # Reserved from the song's length first: presses at once cannot all slip in.
             seconds = job.input_duration_seconds / request.options.tempo
             charge = self._allowance.reserve(user.ref, seconds)
@@ -246,7 +328,7 @@ class Rerenderer:
         finally:
             separated.release()
 
-    async def _own_job(self, user: ChatUser, token: str) -> JobRecord | str:
+    async def own_job(self, user: ChatUser, token: str) -> JobRecord | str:
         """The finished job named by ``token`` if it belongs to ``user``, else what to answer.
 
         A stranger's job, a job that does not exist and one that is not finished all get

@@ -3,6 +3,9 @@
 Private chats: any audio, voice, video, video note, or document whose type is audio or
 video starts a job. Groups: only ``/karaoke`` in reply to a song, or a song that
 mentions the bot; everything else in a group is ignored silently (never spam a group).
+In either, a reply to one of the bot's results (or its question for the words) with
+text or an ``.lrc``/``.txt`` file is lyrics for that song's karaoke video, and
+``/video`` asks for one (``bot.chat.telegram.lyrics_replies``).
 
 Handlers never block: a song runs in a task of its own (the adapter's ``spawn``) while
 the bot keeps answering others.
@@ -28,10 +31,12 @@ from telegram.ext import (
 
 from bot.chat.conversation import messages
 from bot.chat.conversation.controls import PREFIX as CONTROL_PREFIX
+from bot.chat.conversation.controls import BadControlError, ControlState
 from bot.chat.conversation.flow import ChatFlow
 from bot.chat.conversation.types import ByteStream, ChatUser, Conversation
 from bot.chat.telegram.bot_api import retry_network, upload_plan
 from bot.chat.telegram.downloads import song_upload
+from bot.chat.telegram.lyrics_replies import LYRICS_REPLY, LyricsTooBigError, lyrics_of
 from bot.chat.telegram.replier import TelegramReplier, control_data
 from bot.settings import TelegramSettings
 from separation.audio.encode import StemMode
@@ -100,8 +105,10 @@ class TelegramHandlers:
         app.add_handler(CommandHandler("cancel", self._cancel))
         app.add_handler(CommandHandler(["grant", "ban", "unban", "stats"], self._admin))
         app.add_handler(CommandHandler(["key", "tempo", "guide"], self._control_command))
+        app.add_handler(CommandHandler("video", self._video))
         app.add_handler(CallbackQueryHandler(self._control_pressed, pattern=f"^{CONTROL_PREFIX}:"))
         app.add_handler(CallbackQueryHandler(self._unknown_button))
+        app.add_handler(MessageHandler(LYRICS_REPLY, self._lyrics))
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & SONG_FILTER, self._song))
         app.add_handler(
             MessageHandler(
@@ -259,6 +266,53 @@ class TelegramHandlers:
                 command.lstrip("/").split("@")[0].lower(),
                 argument,
             )
+        )
+
+    async def _video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/video: in reply to one of our results, that song as it is there; else the
+        user's latest song."""
+        message = update.effective_message
+        assert message is not None
+        data = control_data(message.reply_to_message)
+        token, options = None, None
+        if data is not None:
+            try:
+                state = ControlState.decode(data)
+            except BadControlError:  # ours once, but no longer understood
+                await self._reply(update, messages.CONTROL_BROKEN)
+                return
+            token, options = state.token, state.options
+        self._spawn(
+            self._flow.video_command(
+                self._user(update), self._replier(message), token, options=options
+            )
+        )
+
+    async def _lyrics(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Lyrics in reply to one of our results or questions: fetched and handed to the
+        flow in a task of their own (a video takes a while)."""
+        message = update.effective_message
+        assert message is not None
+        data = control_data(message.reply_to_message)
+        assert data is not None  # the filter checked it
+        try:
+            state = ControlState.decode(data)
+        except BadControlError:
+            await self._reply(update, messages.CONTROL_BROKEN)
+            return
+        self._spawn(self._lyrics_for(update, message, state))
+
+    async def _lyrics_for(self, update: Update, message: Message, state: ControlState) -> None:
+        replier = self._replier(message)
+        try:
+            lyrics = await lyrics_of(
+                message, self.application, local_mode=self._settings.local_mode
+            )
+        except LyricsTooBigError as exc:
+            await replier.send_text(exc.user_message)
+            return
+        await self._flow.lyrics_reply(
+            self._user(update), replier, state.token, lyrics, options=state.options
         )
 
     async def _reply(self, update: Update, text: str) -> None:

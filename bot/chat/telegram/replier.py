@@ -1,20 +1,23 @@
 """Answering in one Telegram chat: texts, edits, and result files with their controls.
 
 Karaoke controls travel as an inline keyboard under each result file; a control command
-sent in reply to a result finds its song through the first button's data.
+(or lyrics, issue 24) sent in reply to a result finds its song through the first
+button's data. A karaoke video goes with ``sendVideo`` (streamable, with its size and
+length, so the player shows it before it is downloaded); the question for a song's
+words carries a button so that a reply to it names the song too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.chat.conversation.controls import PREFIX as CONTROL_PREFIX
-from bot.chat.conversation.controls import Button
+from bot.chat.conversation.controls import BadControlError, Button, current_state
 from bot.chat.conversation.types import OutgoingFile, UploadPlan
 from bot.chat.telegram.bot_api import (
     NETWORK_ATTEMPTS,
@@ -41,10 +44,15 @@ class TelegramReplier:
         return self.plan
 
     async def send_text(self, text: str) -> Message:
+        return await self.send_text_with_buttons(text, [])
+
+    async def send_text_with_buttons(self, text: str, rows: list[list[Button]]) -> Message:
+        """A message with an inline keyboard (none when ``rows`` is empty)."""
         return await retry_network(
             lambda: self.application.bot.send_message(
                 self.chat_id,
                 text,
+                reply_markup=keyboard(rows),
                 reply_to_message_id=self.reply_to,
                 allow_sending_without_reply=True,
             ),
@@ -74,27 +82,11 @@ class TelegramReplier:
         for file in files:
             # PTB reads the whole file into the multipart body anyway; read it off the loop.
             content = await asyncio.to_thread(file.path.read_bytes)
-
-            async def send(file: OutgoingFile = file, content: bytes = content) -> Message:
-                return await self.application.bot.send_audio(
-                    self.chat_id,
-                    audio=content,
-                    filename=file.filename,
-                    title=file.title,
-                    performer=file.performer,
-                    duration=round(file.duration_seconds or 0) or None,
-                    reply_markup=keyboard(file.controls),
-                    reply_to_message_id=self.reply_to,
-                    allow_sending_without_reply=True,
-                    read_timeout=120,
-                    write_timeout=120,
-                )
-
             # Only a connection failure before anything was sent is retried: a timed-out
             # upload may have arrived, and a duplicate file is worse than an error.
             for attempt in range(1, NETWORK_ATTEMPTS + 1):
                 try:
-                    await send()
+                    await self._send_file(file, content)
                     break
                 except TimedOut:
                     raise
@@ -109,6 +101,32 @@ class TelegramReplier:
                         raise
                     await asyncio.sleep(0.5 * attempt)
 
+    async def _send_file(self, file: OutgoingFile, content: bytes) -> Message:
+        """One upload: ``sendVideo`` for a karaoke video, ``sendAudio`` for the rest."""
+        common: dict[str, Any] = {
+            "filename": file.filename,
+            "duration": round(file.duration_seconds or 0) or None,
+            "reply_markup": keyboard(file.controls),
+            "reply_to_message_id": self.reply_to,
+            "allow_sending_without_reply": True,
+            "read_timeout": 120,
+            "write_timeout": 120,
+        }
+        bot = self.application.bot
+        if file.is_video:
+            return await bot.send_video(
+                self.chat_id,
+                video=content,
+                caption=file.title,
+                width=file.width,
+                height=file.height,
+                supports_streaming=True,
+                **common,
+            )
+        return await bot.send_audio(
+            self.chat_id, audio=content, title=file.title, performer=file.performer, **common
+        )
+
 
 def keyboard(rows: list[list[Button]] | None) -> InlineKeyboardMarkup | None:
     """Karaoke controls as an inline keyboard under the file (callback data: the button's)."""
@@ -121,12 +139,21 @@ def keyboard(rows: list[list[Button]] | None) -> InlineKeyboardMarkup | None:
 
 
 def control_data(message: Message | None) -> str | None:
-    """The data of the first control button under ``message`` (a result we sent), if any."""
+    """The state ``message`` (a result we sent, or our question for a song's words) is
+    in, as control data, from the buttons under it (``controls.current_state``); the
+    first button's data when they do not decode (the flow refuses it), None without
+    buttons of ours."""
     markup = message.reply_markup if message is not None else None
-    for row in markup.inline_keyboard if markup is not None else ():
-        for button in row:
-            if isinstance(button.callback_data, str) and button.callback_data.startswith(
-                f"{CONTROL_PREFIX}:"
-            ):
-                return button.callback_data
-    return None
+    data = [
+        button.callback_data
+        for row in (markup.inline_keyboard if markup is not None else ())
+        for button in row
+        if isinstance(button.callback_data, str)
+        and button.callback_data.startswith(f"{CONTROL_PREFIX}:")
+    ]
+    if not data:
+        return None
+    try:
+        return current_state(data).encode()
+    except BadControlError:
+        return data[0]

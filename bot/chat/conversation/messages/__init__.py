@@ -1,7 +1,8 @@
 """Every sentence the bot says, in one place: this package, one module per topic.
 
 ``numbers`` (how counts, sizes, waits and times read), ``progress`` (a song on its way),
-``controls`` (karaoke controls and re-renders), ``refusals`` (each typed error from
+``controls`` (karaoke controls and re-renders), ``video`` (karaoke videos and their
+lyrics), ``refusals`` (each typed error from
 ``separation`` and ``storage`` as one friendly sentence; internal errors get a short
 reference id that is also logged, so a user's screenshot leads an operator straight to
 the log line), ``commands`` (/help, /quota, /status), ``lyrics_files`` (a lyrics file
@@ -43,6 +44,7 @@ from bot.chat.conversation.messages.controls import (
     CONTROL_RENDERING,
     CONTROL_SLOWER,
     CONTROL_UNKNOWN,
+    CONTROL_VIDEO,
     render_allowance_used,
     render_option_refused,
     rerendered,
@@ -89,9 +91,21 @@ from bot.chat.conversation.messages.refusals import (
     songs_in_progress,
     too_big_to_download,
 )
+from bot.chat.conversation.messages.video import (
+    ASK_FOR_LYRICS,
+    LYRICS_NEED_A_SONG,
+    VIDEO_NEEDS_A_SONG,
+    VIDEO_PART,
+    VIDEO_RENDERING,
+    VIDEOS_UNAVAILABLE,
+    lyrics_file_too_big,
+    video_ready,
+    videos_used,
+)
 
 __all__ = [
     "ADMIN_USAGE",
+    "ASK_FOR_LYRICS",
     "BANNED",
     "CANCELLED",
     "CANCELLING",
@@ -105,6 +119,7 @@ __all__ = [
     "CONTROL_RENDERING",
     "CONTROL_SLOWER",
     "CONTROL_UNKNOWN",
+    "CONTROL_VIDEO",
     "DISCORD_HELP_COMMANDS",
     "DONE",
     "DOWNLOADING",
@@ -112,6 +127,7 @@ __all__ = [
     "LOST_BEFORE_SAVED",
     "LOST_IN_RESTART",
     "LYRICS_FILE_UNREADABLE",
+    "LYRICS_NEED_A_SONG",
     "MOVED_TO_CHANNEL",
     "NOTHING_TO_CANCEL",
     "NOT_ADMIN",
@@ -125,6 +141,10 @@ __all__ = [
     "TELEGRAM_COMMANDS",
     "TELEGRAM_FILE_LIMIT_NOTE",
     "UNTITLED_SONG",
+    "VIDEOS_UNAVAILABLE",
+    "VIDEO_NEEDS_A_SONG",
+    "VIDEO_PART",
+    "VIDEO_RENDERING",
     "VOICE_MESSAGE",
     "admin_bad_arguments",
     "admin_banned",
@@ -140,6 +160,7 @@ __all__ = [
     "input_refused",
     "internal_error",
     "lyrics_file_too_large",
+    "lyrics_file_too_big",
     "megabytes",
     "output_too_large",
     "queued",
@@ -157,4 +178,6 @@ __all__ = [
     "songs_in_progress",
     "status_summary",
     "too_big_to_download",
+    "video_ready",
+    "videos_used",
 ]

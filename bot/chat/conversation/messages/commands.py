@@ -33,6 +33,7 @@ TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
     ("key", "Reply to an instrumental: another key, e.g. /key -2"),
     ("tempo", "Reply to an instrumental: another speed, e.g. /tempo 0.9"),
     ("guide", "Reply to an instrumental: a quiet guide vocal, /guide -12 or off"),
+    ("video", "A karaoke video with the words (reply to a song, or your latest)"),
     ("help", "What this bot does"),
 )
 """Telegram's command menu (``setMyCommands``) and its /help: (command, description)."""

@@ -19,6 +19,7 @@ CONTROL_SLOWER = "Slower"
 CONTROL_FASTER = "Faster"
 CONTROL_GUIDE_ON = "Guide vocal on"
 CONTROL_GUIDE_OFF = "Guide vocal off"
+CONTROL_VIDEO = "\N{CLAPPER BOARD} Lyrics video"
 CONTROL_UNKNOWN = "I can't find that song any more. Send it again to get new buttons."
 CONTROL_BROKEN = "That button doesn't work. Send the song again to get new buttons."
 CONTROL_NEEDS_REPLY = (
