@@ -244,7 +244,7 @@ async def test_a_lyrics_file_over_the_limit_is_refused_in_one_sentence(telegram_
     instrumental = await _instrumental(bot)
     big = tmp_path / "huge.lrc"
     big.write_text("[00:01.00]la la la\n" * (MAX_LYRICS_DOWNLOAD_BYTES // 10))
-    refusal = messages.lyrics_file_too_big(MAX_LYRICS_DOWNLOAD_BYTES)
+    refusal = messages.lyrics_file_too_large(MAX_LYRICS_DOWNLOAD_BYTES)
     mark = await _reply_with_file(bot, instrumental, big)  # its declared size says so
     await bot.wait_for_text(refusal, since=mark)
     downloads = bot.api.file_downloads

@@ -45,7 +45,7 @@ LYRICS_REPLY = REPLY_TO_OUR_BUTTONS & ((filters.TEXT & ~filters.COMMAND) | LYRIC
 class LyricsTooBigError(Exception):
     """A lyrics document over :data:`MAX_LYRICS_DOWNLOAD_BYTES` (declared or counted)."""
 
-    user_message = messages.lyrics_file_too_big(MAX_LYRICS_DOWNLOAD_BYTES)
+    user_message = messages.lyrics_file_too_large(MAX_LYRICS_DOWNLOAD_BYTES)
 
 
 async def lyrics_of(

@@ -98,7 +98,6 @@ from bot.chat.conversation.messages.video import (
     VIDEO_PART,
     VIDEO_RENDERING,
     VIDEOS_UNAVAILABLE,
-    lyrics_file_too_big,
     video_ready,
     videos_used,
 )
@@ -160,7 +159,6 @@ __all__ = [
     "input_refused",
     "internal_error",
     "lyrics_file_too_large",
-    "lyrics_file_too_big",
     "megabytes",
     "output_too_large",
     "queued",

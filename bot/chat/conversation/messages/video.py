@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.chat.conversation.messages.numbers import format_wait, megabytes
+from bot.chat.conversation.messages.numbers import format_wait
 
 VIDEO_PART = "karaoke video"
 """How a video's title names it: "My Song (Karaoke video, −2 keys)"."""
@@ -26,11 +26,6 @@ _SOURCES = {
     "user": "your lyrics",
     "lrclib": "LRCLIB",
 }
-
-
-def lyrics_file_too_big(limit_bytes: int) -> str:
-    """A lyrics file over ``MAX_LYRICS_DOWNLOAD_BYTES``: refused before it is downloaded."""
-    return f"That lyrics file is too big: send one under {megabytes(limit_bytes)}."
 
 
 def video_ready(change: str, source: str, *, approximate: bool) -> str:
