@@ -148,17 +148,7 @@ async def test_a_key_press_on_the_video_answers_with_a_new_video(discord_bot, tm
 
 async def test_karaoke_with_lyrics_then_video_uses_them(discord_bot, tmp_path, ffmpeg):
     bot = discord_bot
-    song = bot.song_attachment()
-    lrc = _lrc(bot, tmp_path)
-    bot.slash(
-        "karaoke",
-        [
-            {"name": "file", "type": 11, "value": song["id"]},
-            {"name": "lyrics", "type": 11, "value": lrc["id"]},
-        ],
-        attachments=[song, lrc],
-    )
-    await bot.wait_for_done()
+    await _karaoke_with_lyrics(bot, tmp_path)
     mark = bot.mark()
     token = bot.slash("video")
     video = await _video_after(bot, mark)
@@ -229,17 +219,7 @@ async def test_after_a_restart_the_video_button_makes_the_video_of_the_songs_lyr
 ):
     """The words sent with ``/karaoke`` are kept with the job, the button names it."""
     bot = discord_bot
-    song = bot.song_attachment()
-    lrc = _lrc(bot, tmp_path)
-    bot.slash(
-        "karaoke",
-        [
-            {"name": "file", "type": 11, "value": song["id"]},
-            {"name": "lyrics", "type": 11, "value": lrc["id"]},
-        ],
-        attachments=[song, lrc],
-    )
-    await bot.wait_for_done()
+    await _karaoke_with_lyrics(bot, tmp_path)
     [result] = bot.api.calls_to("followup")
     await bot.app.stop(grace_seconds=5)
     bot.app = await start_discord_app(discord_api, bot.settings)
@@ -270,3 +250,18 @@ async def test_karaoke_with_unusable_lyrics_is_refused_in_one_sentence_for_nothi
     downloads = [call.path for call in bot.api.calls_to("download")]
     assert downloads and all(lrc["id"] in path for path in downloads)  # never the song
     assert await bot.app.store.intake.pending() == [] and bot.api.uploads(SONG_CHANNEL) == []
+
+
+async def _karaoke_with_lyrics(bot: DiscordHarness, tmp_path: Path) -> None:
+    """``/karaoke file:<song> lyrics:<an .lrc>``, until the song is delivered."""
+    song = bot.song_attachment()
+    lrc = _lrc(bot, tmp_path)
+    bot.slash(
+        "karaoke",
+        [
+            {"name": "file", "type": 11, "value": song["id"]},
+            {"name": "lyrics", "type": 11, "value": lrc["id"]},
+        ],
+        attachments=[song, lrc],
+    )
+    await bot.wait_for_done()
