@@ -142,6 +142,9 @@ class EgressProxy:
         self._handlers.add(task)
         try:
             if full:
+                # The head is read first: closing on unread bytes would reset the
+                # connection before the client could read the answer.
+                await self._read_request(reader)
                 raise _Answered(503, "too many connections")
             async with asyncio.timeout(self._max_lifetime):
                 await self._serve(reader, writer)
@@ -149,6 +152,8 @@ class EgressProxy:
             logger.info("egress connection ended: lifetime of %g s reached", self._max_lifetime)
         except _Answered as answered:
             await _answer(writer, answered.status, answered.reason)
+            if answered.status == 431:
+                await _discard_rest(reader, self._max_header_bytes * 4)
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -245,3 +250,12 @@ async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> Non
     with contextlib.suppress(OSError):
         writer.write(head.encode("ascii") + body)
         await writer.drain()
+
+
+async def _discard_rest(reader: asyncio.StreamReader, most: int) -> None:
+    """Read what the client is still sending (bounded, briefly) before closing, so the
+    kernel does not reset the connection while the answer is unread."""
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(0.5):
+            while most > 0 and (chunk := await reader.read(min(most, 65536))):
+                most -= len(chunk)

@@ -98,6 +98,10 @@ def _split_authority(authority: str, *, default_port: int | None) -> tuple[str, 
         if end < 0 or (rest and not rest.startswith(":")):
             raise BadProxyRequestError("malformed IPv6 authority")
         port_text = rest[1:] if rest else None
+    elif authority.count(":") > 1 and default_port is not None:
+        # httpx 0.28 writes an IPv6 literal without brackets in absolute form
+        # (``GET http://::1/``): read it whole, as the address it is, on the default port.
+        host, port_text = authority, None
     else:
         host, colon, port_text_or_empty = authority.rpartition(":")
         if not colon:
@@ -138,6 +142,7 @@ def _plain_request(
         for name in value.split(",")
     }
     kept = [f"{name}: {value}" for name, value in headers if name.lower() not in dropped]
-    host_header = split.netloc if port != 80 else split.netloc.removesuffix(":80")
+    named = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    host_header = named if port == 80 else f"{named}:{port}"
     lines = [f"{method} {path} {version}", f"Host: {host_header}", *kept, "Connection: close"]
     return ProxyRequest(method, host, port, ("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
