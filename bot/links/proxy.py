@@ -36,6 +36,9 @@ from bot.links.resolve import (
 
 logger = logging.getLogger(__name__)
 
+_UPSTREAM_BUFFER = 1 << 20
+"""Bytes buffered from upstream before reading pauses: large enough for fast downloads."""
+
 _REASONS = {
     400: "Bad Request",
     403: "Forbidden",
@@ -156,6 +159,10 @@ class EgressProxy:
                 await _discard_rest(reader, self._max_header_bytes * 4)
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Only the proxy's own exit cancels a handler; Python 3.11's stream server
+            # would log a cancelled handler as an error, so it ends quietly here.
+            pass
         finally:
             self._handlers.discard(task)
             writer.close()
@@ -229,7 +236,8 @@ class EgressProxy:
                 break
             try:
                 return await asyncio.wait_for(
-                    asyncio.open_connection(str(address), request.port), left
+                    asyncio.open_connection(str(address), request.port, limit=_UPSTREAM_BUFFER),
+                    left,
                 )
             except OSError as error:
                 logger.info("egress %s via %s: %s", request.log_target, address, error)

@@ -1,5 +1,5 @@
-"""Bytes both ways between a proxy's client and its upstream, until both ends are done
-or the pair has been idle too long.
+"""Bytes both ways between a proxy's client and its upstream, until the upstream has
+answered or the pair has been idle too long.
 
 A download can run for minutes with the client silent, so idleness is judged on the
 pair (the last byte either way), not per direction; a stalled server (slowloris) ends
@@ -13,7 +13,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-_CHUNK = 64 * 1024
+_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -31,17 +31,18 @@ async def relay(
     *,
     idle_timeout: float,
 ) -> RelayCounts:
-    """Copy client→upstream and upstream→client until both end or the pair idles."""
+    """Copy client→upstream and upstream→client until the upstream ends or the pair idles."""
     counts = RelayCounts()
-    pumps = [
-        asyncio.create_task(_pump(client[0], upstream[1], counts, "up", idle_timeout)),
-        asyncio.create_task(_pump(upstream[0], client[1], counts, "down", idle_timeout)),
-    ]
+    up = asyncio.create_task(_pump(client[0], upstream[1], counts, "up", idle_timeout))
+    down = asyncio.create_task(_pump(upstream[0], client[1], counts, "down", idle_timeout))
+    pumps = [up, down]
     try:
-        done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
-        if any(task.exception() is not None for task in done):
-            return counts
-        await asyncio.gather(*pumps)
+        # The tunnel ends with the upstream's answer (or an error either way): a plain
+        # request was sent with ``Connection: close``, and a client that half-closed
+        # still gets the rest of the answer first.
+        done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        if down not in done and up.exception() is None:
+            await down
     except (OSError, TimeoutError):
         pass
     finally:

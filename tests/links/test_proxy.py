@@ -264,3 +264,40 @@ async def test_a_refusal_is_logged_with_host_and_port_but_never_the_query(
             await ask_proxy(proxy.url, b"GET http://10.0.0.1/x?token=hunter2 HTTP/1.1\r\n\r\n")
     assert "10.0.0.1:80" in caplog.text and "private" in caplog.text
     assert "hunter2" not in caplog.text and "/x" not in caplog.text
+
+
+def _keep_alive_response(_path: str) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain"
+
+
+async def test_a_client_that_keeps_connections_alive_gets_each_answer() -> None:
+    """The upstream may ignore ``Connection: close``; the proxy ends the connection with
+    the answer, so a pooling client opens a new one rather than hang on a dead one."""
+    async with listening("127.0.0.1", route=_keep_alive_response) as server:
+        policy = EgressPolicy(LOOPBACK, frozenset({server.port}))
+        async with _proxy(policy) as proxy, _client(proxy) as client:
+            answers = [
+                (await asyncio.wait_for(client.get(f"http://127.0.0.1:{server.port}/{n}"), 5)).text
+                for n in range(3)
+            ]
+    assert answers == ["again"] * 3
+    assert server.paths == ["/0", "/1", "/2"]
+
+
+async def test_a_busy_tunnel_still_ends_at_its_lifetime() -> None:
+    async with listening("127.0.0.1", echo=True) as echo:
+        policy = EgressPolicy(LOOPBACK, frozenset({echo.port}))
+        async with _proxy(policy, idle_timeout=5.0, max_lifetime=0.3) as proxy:
+            _, reader, writer = await open_tunnel(proxy.url, f"127.0.0.1:{echo.port}")
+            started = time.perf_counter()
+            ended = False
+            while not ended and time.perf_counter() - started < 5:
+                try:
+                    writer.write(b"x")
+                    await writer.drain()
+                    ended = not await asyncio.wait_for(reader.read(1), 5)
+                except ConnectionError:
+                    ended = True
+            writer.close()
+    assert ended
+    assert 0.25 < time.perf_counter() - started < 3
