@@ -190,7 +190,8 @@ class EgressProxy:
 
     async def _read_request(self, reader: asyncio.StreamReader) -> ProxyRequest:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._idle_timeout)
+            async with asyncio.timeout(self._idle_timeout):
+                head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as error:
             raise _Answered(431, "request head too large") from error
         except TimeoutError as error:
@@ -228,21 +229,25 @@ class EgressProxy:
     async def _connect(
         self, request: ProxyRequest, target: CheckedTarget
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """Connect to the first checked address that accepts, within one deadline."""
+        """Connect to the first checked address that accepts, within one deadline.
+
+        The address goes to ``open_connection`` as a numeric string, which asyncio uses
+        as is: no second lookup, so the connection is pinned to what was checked.
+        """
         deadline = time.monotonic() + self._connect_timeout
         for address in target.addresses:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
-                return await asyncio.wait_for(
-                    asyncio.open_connection(str(address), request.port, limit=_UPSTREAM_BUFFER),
-                    left,
-                )
-            except OSError as error:
-                logger.info("egress %s via %s: %s", request.log_target, address, error)
+                async with asyncio.timeout(left):
+                    return await asyncio.open_connection(
+                        str(address), request.port, limit=_UPSTREAM_BUFFER
+                    )
             except TimeoutError:
                 break
+            except OSError as error:
+                logger.info("egress %s via %s: %s", request.log_target, address, error)
         if time.monotonic() >= deadline:
             raise _Answered(504, "upstream did not accept in time")
         raise _Answered(502, "upstream refused the connection")

@@ -5,6 +5,10 @@ A download can run for minutes with the client silent, so idleness is judged on 
 pair (the last byte either way), not per direction; a stalled server (slowloris) ends
 the tunnel after ``idle_timeout`` with no byte either way. When one side finishes
 sending, the other is told (half-close) and may still answer.
+
+Waits use ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow
+a cancellation that lands as its read completes, and a pump cancelled that way kept a
+tunnel open past the proxy's lifetime limit until the idle timeout.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ async def _pump(
 ) -> None:
     while True:
         try:
-            chunk = await asyncio.wait_for(reader.read(_CHUNK), _idle_left(counts, idle_timeout))
+            async with asyncio.timeout(_idle_left(counts, idle_timeout)):
+                chunk = await reader.read(_CHUNK)
         except TimeoutError:
             if time.monotonic() - counts.last_activity >= idle_timeout:
                 raise

@@ -72,7 +72,8 @@ async def check_target(
         addresses: Sequence[IPAddress] = [literal]
     else:
         try:
-            addresses = await asyncio.wait_for(resolver(host, port), resolve_seconds)
+            async with asyncio.timeout(resolve_seconds):
+                addresses = await resolver(host, port)
         except TimeoutError as error:
             raise UnresolvableError(f"no answer in {resolve_seconds:g} s") from error
     if not addresses:

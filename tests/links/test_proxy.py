@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Address, ip_network
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +24,14 @@ import pytest
 from bot.links.egress import EgressPolicy, IPAddress
 from bot.links.proxy import EgressProxy, Refusal
 from bot.links.resolve import UnresolvableError
-from tests.support.egress import ask_proxy, listening, open_tunnel, redirect_response
+from tests.support.egress import (
+    ask_proxy,
+    listening,
+    listening_tls,
+    open_tunnel,
+    redirect_response,
+    self_signed_certificate,
+)
 
 LOOPBACK = (ip_network("127.0.0.0/8"),)
 QUICK = 0.5
@@ -301,3 +310,17 @@ async def test_a_busy_tunnel_still_ends_at_its_lifetime() -> None:
             writer.close()
     assert ended
     assert 0.25 < time.perf_counter() - started < 3
+
+
+async def test_https_through_a_tunnel_reaches_an_allowed_tls_server(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    async with listening_tls(cert, key) as server:
+        policy = EgressPolicy(LOOPBACK, frozenset({server.port}))
+        async with _proxy(policy) as proxy:
+            async with httpx.AsyncClient(
+                proxy=proxy.url, trust_env=False, verify=trusted
+            ) as client:
+                response = await client.get(f"https://127.0.0.1:{server.port}/track?id=3")
+    assert (response.status_code, response.text) == (200, "secure")
+    assert server.paths == ["/track?id=3"]
