@@ -51,10 +51,6 @@ class ProxyRequest:
     upstream_head: bytes | None
 
     @property
-    def is_tunnel(self) -> bool:
-        return self.upstream_head is None
-
-    @property
     def log_target(self) -> str:
         return f"{self.method} {self.host}:{self.port}"
 
