@@ -95,6 +95,8 @@ class LinksSettings(Section):
         return frozenset(self.allowed_ports)
 
     def extractors(self) -> tuple[str, ...]:
-        """The extractor names yt-dlp may use: the operator's, plus ``generic`` when on."""
-        extra = ("generic",) if self.generic_extractor else ()
+        """The extractor names yt-dlp may use: the operator's, plus, when the generic
+        extractor is on, it and ``html5`` (yt-dlp's reader of ``<audio>`` and ``<video>``
+        elements, which the generic extractor calls on a page)."""
+        extra = ("generic", "html5") if self.generic_extractor else ()
         return (*self.allowed_extractors, *extra)
