@@ -1,6 +1,6 @@
 """The child process that runs yt-dlp on one link and prints what it found as JSON.
 
-Run only by ``bot.links.sites``, as ``python -P site_child.py PHASE REQUEST_JSON``, under
+Run only by ``bot.links.sites``, as ``python -I site_child.py PHASE REQUEST_JSON``, under
 the sandbox's limits (``separation.audio.sandbox.run_sandboxed``): a site's pages and
 media are parsed by yt-dlp in a small process with bounded memory, CPU, file size and
 wall time, which the parent kills at its deadline. It is standalone (the standard
@@ -129,8 +129,11 @@ def _download(request: dict[str, Any], log: _Log) -> dict[str, Any]:
 
     written: list[str] = []
     options = {**_options(request, log, metadata=False), "post_hooks": [written.append]}
+    info = json.loads(Path(request["dest"], INFO_FILE).read_text(encoding="utf-8"))
     with yt_dlp.YoutubeDL(options) as ydl:
-        ydl.download_with_info_file(str(Path(request["dest"], INFO_FILE)))
+        # Not download_with_info_file: when a download fails, it extracts the page again
+        # and downloads that, past every check the parent made on the details.
+        ydl.process_ie_result(ydl.sanitize_info(info, True), download=True)
     if not written:
         return {"outcome": "error", "messages": log.messages}
     return {"outcome": "ok", "path": written[-1]}

@@ -33,6 +33,8 @@ _CHILD = Path(__file__).with_name("site_child.py")
 _CHILD_MEMORY_BYTES = 1536 * 2**20
 """yt-dlp with its extractors loaded needs about 150 MiB; the rest is headroom for a
 site's large pages, and the limit still stops a runaway parser."""
+_CHILD_ENV = {"YTDLP_NO_PLUGINS": "1"}
+"""yt-dlp loads no plugin from the user's folders or the path: only its own extractors."""
 _REPORT_BYTES = 16 * 1024
 _LIVE = frozenset({"is_live", "is_upcoming", "post_live"})
 _UNSUPPORTED = ("No suitable extractor", "Unsupported URL")
@@ -135,9 +137,12 @@ async def _run(
         memory_bytes=_CHILD_MEMORY_BYTES,
         file_bytes=request.max_bytes + 2**20,
     )
-    arguments = [python, "-P", str(_CHILD), phase, json.dumps(payload)]
+    # -I: no PYTHON* variables, no user site-packages, not the working folder on the path.
+    arguments = [python, "-I", str(_CHILD), phase, json.dumps(payload)]
     try:
-        run = await asyncio.to_thread(run_sandboxed, arguments, limits, what=f"yt-dlp {phase}")
+        run = await asyncio.to_thread(
+            run_sandboxed, arguments, limits, what=f"yt-dlp {phase}", environment=_CHILD_ENV
+        )
     except InputLimitError as error:
         kind: LinkErrorKind = "too_big" if "file size" in str(error.detail) else "timeout"
         raise LinkError(kind, site=request.site, detail=str(error.detail)) from None
@@ -163,7 +168,7 @@ def _refusal(report: dict[str, Any], site: str) -> LinkError:
     messages = " | ".join(str(message) for message in report.get("messages", []))
     if any(marker in messages for marker in _UNSUPPORTED):
         return LinkError("unsupported_site", site=site, detail=messages[:300])
-    if "max-filesize" in messages:
+    if "max-filesize" in messages or "File too large" in messages:  # or RLIMIT_FSIZE
         return LinkError("too_big", site=site, detail=messages[:300])
     if "Requested format is not available" in messages:
         return LinkError("not_audio", site=site, detail=messages[:300])

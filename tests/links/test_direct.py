@@ -85,13 +85,13 @@ async def test_a_server_that_trickles_is_cut_by_the_wall_clock_limit(server, des
 
 
 async def test_redirects_are_followed_up_to_the_limit(server, dest):
-    downloaded = await _download(server, "/hop/3", dest)
+    downloaded = await _download(server, "/hop/3.mp3", dest)
     assert downloaded.final_url == server.url("/media/song.mp3")
-    assert server.requests["/hop/0"] == 1
+    assert server.requests["/hop/0.mp3"] == 1
 
 
 async def test_twenty_redirects_are_refused(server, dest):
-    refusal = await _refusal(server, "/hop/20", dest)
+    refusal = await _refusal(server, "/hop/20.mp3", dest)
     assert refusal.kind == "bad_link"
     assert server.requests["/media/song.mp3"] == 0
     assert sum(n for path, n in server.requests.items() if path.startswith("/hop/")) == 6

@@ -34,7 +34,7 @@ def dest(tmp_path: Path) -> Path:
 
 async def test_a_direct_link_is_keyed_by_its_final_url(server, dest):
     fetched = await LinkFetcher(LOCAL, None).fetch(
-        server.url("/media/song.mp3"), dest, max_duration_seconds=900
+        server.url("/hop/2.mp3"), dest, max_duration_seconds=900
     )
     assert fetched.path.read_bytes() == server.media["song.mp3"][0]
     assert fetched.source_key == "url:" + server.url("/media/song.mp3")

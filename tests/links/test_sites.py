@@ -99,3 +99,15 @@ async def test_six_hours_by_metadata_is_refused_before_any_media_byte(server, tm
     assert refusal.kind == "too_long"
     assert server.media_requests() == 0
     assert not [path for path in (tmp_path / "job").iterdir() if path.name.startswith("site-media")]
+
+
+async def test_a_trickling_media_file_is_killed_at_the_download_deadline(server, tmp_path):
+    request = _request(server.url("/slow.mp3"), tmp_path / "job")
+    refusal = await _refusal(SiteRequest(**{**request.__dict__, "download_timeout_seconds": 3.0}))
+    assert refusal.kind == "timeout"
+
+
+async def test_an_endless_media_file_is_stopped_at_the_file_size_limit(server, tmp_path):
+    refusal = await _refusal(_request(server.url("/endless.mp3"), tmp_path / "job"))
+    assert refusal.kind == "too_big"
+    assert all(path.stat().st_size <= 6 * 2**20 for path in (tmp_path / "job").iterdir())

@@ -3,7 +3,7 @@
 Honest ones: media files (``/media/NAME``) and HTML pages (``/page/NAME``, for yt-dlp's
 generic extractor). Hostile ones: a length that lies (``/lying.mp3``), a huge advertised
 length (``/huge.mp3``), no length and no end (``/endless.mp3``), a byte at a time
-(``/slow.mp3``), redirect chains (``/hop/N``), and a live HLS playlist without
+(``/slow.mp3``), redirect chains (``/hop/N.mp3``), and a live HLS playlist without
 ``#EXT-X-ENDLIST`` (``/live.m3u8``).
 
 Every request is counted by path and every body byte sent is counted, so a test asserts
@@ -107,7 +107,7 @@ def _app(server: LinkServer) -> web.Application:
 
     async def hop(request: web.Request) -> web.StreamResponse:
         left = int(request.match_info["left"])
-        target = f"/hop/{left - 1}" if left > 0 else "/media/song.mp3"
+        target = f"/hop/{left - 1}.mp3" if left > 0 else "/media/song.mp3"
         raise web.HTTPFound(target)
 
     async def streamed(request: web.Request) -> web.StreamResponse:
@@ -121,7 +121,7 @@ def _app(server: LinkServer) -> web.Application:
     app = web.Application(middlewares=[count])
     app.router.add_get("/media/{name}", media)
     app.router.add_get("/page/{name}", page)
-    app.router.add_get("/hop/{left}", hop)
+    app.router.add_get("/hop/{left:\\d+}.mp3", hop)
     app.router.add_get("/live.m3u8", live)
     for path in ("/lying.mp3", "/huge.mp3", "/endless.mp3", "/slow.mp3"):
         app.router.add_get(path, streamed)
@@ -140,14 +140,15 @@ async def _hostile(server: LinkServer, request: web.Request) -> web.StreamRespon
     if path in ("/endless.mp3",):
         response.enable_chunked_encoding()
     await response.prepare(request)
+    data, pause, count = (b"\0", SLOW_INTERVAL_SECONDS, SLOW_BYTES)
+    if path != "/slow.mp3":
+        data, pause, count = (CHUNK, 0.0, ENDLESS_CHUNKS)
     with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-        if path == "/slow.mp3":
-            for _ in range(SLOW_BYTES):
-                await server._write(response, path, b"\0")
-                await asyncio.sleep(SLOW_INTERVAL_SECONDS)
-        else:
-            for _ in range(ENDLESS_CHUNKS):
-                await server._write(response, path, CHUNK)
+        for _ in range(count):
+            if request.transport is None or request.transport.is_closing():
+                break  # the client hung up: what was sent is what it read, give or take
+            await server._write(response, path, data)
+            await asyncio.sleep(pause)
     return response
 
 
