@@ -11,13 +11,14 @@ the caller probes and decodes it with the same hardened path.
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.links.classify import parse_link
 from bot.links.direct import PageInsteadOfMedia, download_direct
 from bot.links.errors import LinkError
-from bot.links.sites import SiteRequest, fetch_site
+from bot.links.sites import SiteRequest, download_item, read_item
 from bot.settings.links import LinksSettings
 
 
@@ -25,7 +26,8 @@ from bot.settings.links import LinksSettings
 class FetchedLink:
     """A link's media on disk, and where it came from."""
 
-    path: Path
+    path: Path | None
+    """None when the caller already has this source's song (``already_have``)."""
     site: str
     """The link's host: what a message names."""
     source_key: str
@@ -36,6 +38,11 @@ class FetchedLink:
     """By the site's metadata (a direct file's is known once decoded)."""
     sha256: str | None = None
     """A direct file's content hash (yt-dlp's downloads are hashed by the upload path)."""
+
+
+SourceCheck = Callable[[str], Awaitable[bool]]
+"""Asked with a source key before a site's media is downloaded: True when the caller
+already has that song (the cache by source), so nothing is downloaded."""
 
 
 def source_key(*, extractor: str | None = None, item_id: str | None = None,
@@ -59,12 +66,22 @@ class LinkFetcher:
         self._proxy_url = proxy_url
         self._python = python
 
-    async def fetch(self, url: str, dest: Path, *, max_duration_seconds: float) -> FetchedLink:
+    async def fetch(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        max_duration_seconds: float,
+        already_have: SourceCheck | None = None,
+    ) -> FetchedLink:
         """Fetch ``url`` into the private folder ``dest``.
 
         ``max_duration_seconds`` is the caller's limit (the per-song limit, or the user's
         minutes left): a site's item longer than that by its metadata is refused before
-        any media is downloaded.
+        any media is downloaded. ``already_have`` is asked with a site item's key once
+        its metadata is read; when it answers True nothing is downloaded and the result's
+        ``path`` is None. (A direct file is known by its final URL and content hash, so
+        it is downloaded; the content hash then finds it like any upload.)
 
         Raises:
             LinkError: the refusal, by kind (``bot.links.errors``).
@@ -73,7 +90,7 @@ class LinkFetcher:
         if not self._settings.enabled:
             raise LinkError("unsupported_site", site=link.host, detail="links are turned off")
         if not link.direct:
-            return await self._site(link.url, link.host, dest, max_duration_seconds)
+            return await self._site(link.url, link.host, dest, max_duration_seconds, already_have)
         try:
             downloaded = await download_direct(
                 link.url,
@@ -86,7 +103,9 @@ class LinkFetcher:
         except PageInsteadOfMedia as page:
             if not self._settings.generic_extractor:
                 raise
-            return await self._site(page.final_url, link.host, dest, max_duration_seconds)
+            return await self._site(
+                page.final_url, link.host, dest, max_duration_seconds, already_have
+            )
         return FetchedLink(
             path=downloaded.path,
             site=link.host,
@@ -95,7 +114,12 @@ class LinkFetcher:
         )
 
     async def _site(
-        self, url: str, site: str, dest: Path, max_duration_seconds: float
+        self,
+        url: str,
+        site: str,
+        dest: Path,
+        max_duration_seconds: float,
+        already_have: SourceCheck | None,
     ) -> FetchedLink:
         settings = self._settings
         request = SiteRequest(
@@ -109,12 +133,16 @@ class LinkFetcher:
             metadata_timeout_seconds=settings.metadata_timeout_seconds,
             download_timeout_seconds=settings.download_timeout_seconds,
         )
-        media = await fetch_site(request, python=self._python)
+        item = await read_item(request, python=self._python)
+        key = source_key(extractor=item.extractor, item_id=item.item_id)
+        path = None
+        if already_have is None or not await already_have(key):
+            path = (await download_item(request, item, python=self._python)).path
         return FetchedLink(
-            path=media.path,
+            path=path,
             site=site,
-            source_key=source_key(extractor=media.extractor, item_id=media.item_id),
-            title=media.title,
-            artist=media.artist,
-            duration=media.duration,
+            source_key=key,
+            title=item.title,
+            artist=item.artist,
+            duration=item.duration,
         )

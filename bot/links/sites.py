@@ -41,8 +41,20 @@ _UNSUPPORTED = ("No suitable extractor", "Unsupported URL")
 
 
 @dataclass(frozen=True)
+class SiteItem:
+    """A site's item by its metadata, checked, nothing downloaded yet:
+    ``(extractor, item_id)`` is the cache-by-source key."""
+
+    extractor: str
+    item_id: str
+    title: str | None
+    artist: str | None
+    duration: float | None
+
+
+@dataclass(frozen=True)
 class SiteMedia:
-    """A site's item on disk, and who it is: ``(extractor, item_id)`` is the cache key."""
+    """A site's item on disk, and who it is."""
 
     path: Path
     extractor: str
@@ -73,21 +85,50 @@ async def fetch_site(request: SiteRequest, *, python: str = sys.executable) -> S
     """The item ``request.url`` names, checked by its metadata, then downloaded.
 
     Raises:
+        LinkError: as :func:`read_item` and :func:`download_item`.
+    """
+    item = await read_item(request, python=python)
+    return await download_item(request, item, python=python)
+
+
+async def read_item(request: SiteRequest, *, python: str = sys.executable) -> SiteItem:
+    """The item's metadata, checked; its details are saved in ``request.dest`` for
+    :func:`download_item`. No media is fetched.
+
+    Raises:
         LinkError: ``unsupported_site``, ``playlist``, ``live``, ``too_long``,
             ``too_big``, ``not_audio`` (no plain media file), ``timeout``, ``unreachable``.
     """
     found = await _run(request, "metadata", request.metadata_timeout_seconds, python)
     _check_metadata(found, request)
-    downloaded = await _run(request, "download", request.download_timeout_seconds, python)
-    path = Path(str(downloaded["path"]))
-    await asyncio.to_thread(_check_file, path, request)
-    return SiteMedia(
-        path=path,
+    return SiteItem(
         extractor=str(found["extractor"]).lower(),
         item_id=str(found["id"]),
         title=_text(found.get("title")),
         artist=_text(found.get("artist")),
         duration=_number(found.get("duration")),
+    )
+
+
+async def download_item(
+    request: SiteRequest, item: SiteItem, *, python: str = sys.executable
+) -> SiteMedia:
+    """Download the item :func:`read_item` checked (from its saved details, never
+    extracting the page again).
+
+    Raises:
+        LinkError: ``too_big``, ``timeout``, ``unreachable``, ``not_audio``.
+    """
+    downloaded = await _run(request, "download", request.download_timeout_seconds, python)
+    path = Path(str(downloaded["path"]))
+    await asyncio.to_thread(_check_file, path, request)
+    return SiteMedia(
+        path=path,
+        extractor=item.extractor,
+        item_id=item.item_id,
+        title=item.title,
+        artist=item.artist,
+        duration=item.duration,
     )
 
 

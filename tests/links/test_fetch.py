@@ -74,3 +74,31 @@ def test_source_keys_name_the_item_whatever_the_url():
     assert source_key(final_url="https://a.example/s.mp3") == "url:https://a.example/s.mp3"
     with pytest.raises(ValueError):
         source_key()
+
+
+async def test_the_same_site_item_twice_is_downloaded_once(server, tmp_path):
+    """The cache by source: the second link (another spelling of the same page) is
+    known by its extractor and item id before any media is fetched."""
+    settings = LOCAL.model_copy(update={"generic_extractor": True})
+    fetcher = LinkFetcher(settings, None)
+    have: set[str] = set()
+
+    async def already_have(key: str) -> bool:
+        return key in have
+
+    first_dest, second_dest = tmp_path / "first", tmp_path / "second"
+    first_dest.mkdir()
+    second_dest.mkdir()
+    first = await fetcher.fetch(
+        server.url("/page/track.mp3"), first_dest, max_duration_seconds=900,
+        already_have=already_have,
+    )  # fmt: skip
+    assert first.path is not None
+    have.add(first.source_key)
+    second = await fetcher.fetch(
+        server.url("/page/track.mp3?ref=share"), second_dest, max_duration_seconds=900,
+        already_have=already_have,
+    )  # fmt: skip
+    assert second.path is None
+    assert second.source_key == first.source_key
+    assert server.requests["/media/song.mp3"] == 1
