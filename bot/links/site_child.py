@@ -145,7 +145,8 @@ def main(arguments: list[str]) -> int:
     try:
         report = _metadata(request, log) if phase == "metadata" else _download(request, log)
     except Exception as error:  # yt-dlp's DownloadError and whatever a site provokes
-        report = {"outcome": "error", "messages": [*log.messages, str(error)[:_MESSAGE_CHARS]]}
+        message = f"{type(error).__name__}: {error}"[:_MESSAGE_CHARS]
+        report = {"outcome": "error", "messages": [*log.messages, message]}
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
 

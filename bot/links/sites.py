@@ -30,14 +30,19 @@ from separation.audio.sandbox import ChildLimits, run_sandboxed
 from separation.errors import InputLimitError
 
 _CHILD = Path(__file__).with_name("site_child.py")
-_CHILD_MEMORY_BYTES = 1536 * 2**20
-"""yt-dlp with its extractors loaded needs about 150 MiB; the rest is headroom for a
-site's large pages, and the limit still stops a runaway parser."""
+_CHILD_MEMORY_BYTES = 256 * 2**20
+"""Address space of yt-dlp's child (it starts in about 60 MiB). yt-dlp reads a whole page
+into memory, however long: this limit is what stops a page that never ends (about 200 MB
+are read before it runs out), while real pages of a few MiB fit many times over."""
 _CHILD_ENV = {"YTDLP_NO_PLUGINS": "1"}
 """yt-dlp loads no plugin from the user's folders or the path: only its own extractors."""
 _REPORT_BYTES = 16 * 1024
 _LIVE = frozenset({"is_live", "is_upcoming", "post_live"})
 _UNSUPPORTED = ("No suitable extractor", "Unsupported URL")
+_TOO_BIG = ("max-filesize", "File too large", "MemoryError")
+"""yt-dlp's refusal of an advertised size; the file size limit (RLIMIT_FSIZE: Python
+ignores SIGXFSZ, so the write fails instead); the memory limit, hit by a page that does
+not end."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +214,7 @@ def _refusal(report: dict[str, Any], site: str) -> LinkError:
     messages = " | ".join(str(message) for message in report.get("messages", []))
     if any(marker in messages for marker in _UNSUPPORTED):
         return LinkError("unsupported_site", site=site, detail=messages[:300])
-    if "max-filesize" in messages or "File too large" in messages:  # or RLIMIT_FSIZE
+    if any(marker in messages for marker in _TOO_BIG):
         return LinkError("too_big", site=site, detail=messages[:300])
     if "Requested format is not available" in messages:
         return LinkError("not_audio", site=site, detail=messages[:300])

@@ -111,3 +111,10 @@ async def test_an_endless_media_file_is_stopped_at_the_file_size_limit(server, t
     refusal = await _refusal(_request(server.url("/endless.mp3"), tmp_path / "job"))
     assert refusal.kind == "too_big"
     assert all(path.stat().st_size <= 6 * 2**20 for path in (tmp_path / "job").iterdir())
+
+
+async def test_a_page_that_never_ends_is_stopped_by_the_memory_limit(server, tmp_path):
+    refusal = await _refusal(_request(server.url("/endless.html"), tmp_path / "job"))
+    assert refusal.kind == "too_big" and "MemoryError" in refusal.detail
+    # Stopped by the child's limit, long before the server's own bound of 1.3 GB.
+    assert server.bytes_sent["/endless.html"] < 400_000_000

@@ -2,9 +2,9 @@
 
 Honest ones: media files (``/media/NAME``) and HTML pages (``/page/NAME``, for yt-dlp's
 generic extractor). Hostile ones: a length that lies (``/lying.mp3``), a huge advertised
-length (``/huge.mp3``), no length and no end (``/endless.mp3``), a byte at a time
-(``/slow.mp3``), redirect chains (``/hop/N.mp3``), and a live HLS playlist without
-``#EXT-X-ENDLIST`` (``/live.m3u8``).
+length (``/huge.mp3``), no length and no end (``/endless.mp3``, and a page that never
+ends: ``/endless.html``), a byte at a time (``/slow.mp3``), redirect chains
+(``/hop/N.mp3``), and a live HLS playlist without ``#EXT-X-ENDLIST`` (``/live.m3u8``).
 
 Every request is counted by path and every body byte sent is counted, so a test asserts
 what was fetched ("no media request at all") rather than how long something took. The
@@ -123,7 +123,7 @@ def _app(server: LinkServer) -> web.Application:
     app.router.add_get("/page/{name}", page)
     app.router.add_get("/hop/{left:\\d+}.mp3", hop)
     app.router.add_get("/live.m3u8", live)
-    for path in ("/lying.mp3", "/huge.mp3", "/endless.mp3", "/slow.mp3"):
+    for path in ("/lying.mp3", "/huge.mp3", "/endless.mp3", "/slow.mp3", "/endless.html"):
         app.router.add_get(path, streamed)
     return app
 
@@ -131,18 +131,21 @@ def _app(server: LinkServer) -> web.Application:
 async def _hostile(server: LinkServer, request: web.Request) -> web.StreamResponse:
     """The misbehaving answers, each bounded so a test can never hang on them."""
     path = request.path
-    headers = {"Content-Type": "audio/mpeg"}
+    headers = {"Content-Type": "text/html" if path.endswith(".html") else "audio/mpeg"}
     if path == "/lying.mp3":
         headers["Content-Length"] = "1000"
     elif path == "/huge.mp3":
         headers["Content-Length"] = str(10 * 10**9)
     response = web.StreamResponse(headers=headers)
-    if path in ("/endless.mp3",):
+    if path in ("/endless.mp3", "/endless.html"):
         response.enable_chunked_encoding()
     await response.prepare(request)
     data, pause, count = (b"\0", SLOW_INTERVAL_SECONDS, SLOW_BYTES)
     if path != "/slow.mp3":
         data, pause, count = (CHUNK, 0.0, ENDLESS_CHUNKS)
+    if path.endswith(".html"):
+        await server._write(response, path, b"<!DOCTYPE html><html><body>")
+        data = b"<p>la</p>" * (len(CHUNK) // 9)
     with contextlib.suppress(ConnectionError, asyncio.CancelledError):
         for _ in range(count):
             if request.transport is None or request.transport.is_closing():
