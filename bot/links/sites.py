@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.links.errors import LinkError, LinkErrorKind
+from bot.links.site_child import MEDIA_STEM
 from separation.audio.sandbox import ChildLimits, run_sandboxed
 from separation.errors import InputLimitError
 
@@ -124,9 +125,13 @@ async def download_item(
     Raises:
         LinkError: ``too_big``, ``timeout``, ``unreachable``, ``not_audio``.
     """
-    downloaded = await _run(request, "download", request.download_timeout_seconds, python)
-    path = Path(str(downloaded["path"]))
-    await asyncio.to_thread(_check_file, path, request)
+    try:
+        downloaded = await _run(request, "download", request.download_timeout_seconds, python)
+        path = Path(str(downloaded["path"]))
+        await asyncio.to_thread(_check_file, path, request)
+    except LinkError:
+        await asyncio.to_thread(_remove_media, request.dest)
+        raise
     return SiteMedia(
         path=path,
         extractor=item.extractor,
@@ -135,6 +140,12 @@ async def download_item(
         artist=item.artist,
         duration=item.duration,
     )
+
+
+def _remove_media(dest: Path) -> None:
+    """What a stopped download left (a ``.part`` file up to the cap), not the details."""
+    for path in dest.glob(f"{MEDIA_STEM}.*"):
+        path.unlink(missing_ok=True)
 
 
 def _check_file(path: Path, request: SiteRequest) -> None:
