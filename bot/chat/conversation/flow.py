@@ -103,8 +103,12 @@ class ChatFlow(SongReceiving):
         consider the message delivered, so that a crash from then on cannot lose the song
         silently (``bot.chat.conversation.intake``). A song that cannot be recorded (no
         file reference, a database error) still goes on, as it did before there was a
-        record. The user's wishes become the song's typed order here, once.
+        record. The user's wishes become the song's typed order here, once. A song sent
+        as a link (``link_source.link_upload``) while links are turned off is answered in
+        one sentence, and nothing is recorded.
         """
+        if upload.link is not None and self._links is None:
+            return self._say(replier, messages.LINKS_TURNED_OFF)
         order = SongOrder(stems, output_format, controls or RenderOptions())
         try:
             intake = await self._journal(user, conversation, upload, order)
@@ -117,6 +121,11 @@ class ChatFlow(SongReceiving):
         limits = self._config.quota_limits(user.platform)  # once per song
         song = Arrival(user, conversation, replier, upload, order, progress, limits, intake)
         return self._run_song(song)
+
+    @staticmethod
+    async def _say(replier: Replier, text: str) -> JobRecord | None:
+        await replier.send_text(text)
+        return None
 
     async def handle_song(
         self,
@@ -150,17 +159,18 @@ class ChatFlow(SongReceiving):
     ) -> JobRecord | None:
         """Go on with a song a previous process accepted and left without a job.
 
-        It is fetched again through ``stream`` and run as the user asked, in its own
-        progress message when that message's id was recorded. When it cannot be fetched
-        again (the platform gives no way to, it was accepted longer than
-        :data:`bot.chat.conversation.intake.MAX_AGE` ago, or the download fails) the user is told in
-        one sentence that it was lost; nothing is charged for it.
+        It is fetched again through ``stream`` (a link: from its link) and run as the
+        user asked, in its own progress message when that message's id was recorded.
+        When it cannot be fetched again (the platform gives no way to, it was accepted
+        longer than :data:`bot.chat.conversation.intake.MAX_AGE` ago, or the download
+        fails) the user is told in one sentence that it was lost; nothing is charged.
         """
         progress = self._progress_message(replier)
         ref = intake.progress_message
         if ref is not None and (handle := replier.message_handle(ref)) is not None:
             progress.continue_in(handle)  # end the "Downloading..." the crash left
-        if stream is None or self._clock() - intake.accepted_at > intake_journal.MAX_AGE:
+        lost = stream is None and intake_journal.link_of(intake) is None
+        if lost or self._clock() - intake.accepted_at > intake_journal.MAX_AGE:
             logger.info("accepted song %s of %s: cannot fetch it again", intake.id, user.ref)
             try:
                 await progress.final(messages.LOST_BEFORE_SAVED)  # told first: never silence
