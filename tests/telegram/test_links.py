@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.link_servers import (
     LinkServer,
+    page_with_audio,
     page_with_video_object,
     running_link_server,
 )
@@ -56,7 +57,9 @@ async def test_a_link_to_a_song_gets_the_two_files(bot, server, ffmpeg, tmp_path
         result = decode_bytes(call.files["audio"][1], f"out{index}.mp3", ffmpeg, tmp_path)
         assert abs(result.duration_seconds - source.duration_seconds) < 0.05
     assert server.requests["/media/clip.mp3"] == 1
-    assert not list((bot.settings.general.data_dir / "uploads").iterdir())  # folder gone too
+    uploads = bot.settings.general.data_dir / "uploads"
+    kept = [path.name for path in uploads.iterdir()]  # no private folder left, no upload
+    assert len(kept) == 1 and kept[0].startswith("source-")  # the cache by source
 
 
 async def test_the_quota_is_charged_once_by_the_decoded_length(bot, server, ffmpeg, tmp_path):
@@ -69,22 +72,35 @@ async def test_the_quota_is_charged_once_by_the_decoded_length(bot, server, ffmp
     assert status.audio_minutes_used * 60 == pytest.approx(decoded.duration_seconds, abs=0.1)
 
 
-async def test_the_same_link_twice_is_separated_once(bot, server):
-    """The second time the link's content hash finds the separated song in the result
-    cache (no separation). The cache by source, which would skip the download too, is
-    not wired into the chat yet: the file is fetched again."""
+async def _send_and_check_hit(bot: TelegramHarness, text: str) -> bool | None:
+    """Send ``text``, wait for its files; whether the song was a result-cache hit."""
+    mark = bot.mark()
+    await bot.send(text=text)
+    await _done_uploads(bot, mark)
+    user = await bot.app.store.users.get("telegram", str(USER_ID))
+    latest = await bot.app.store.jobs.latest_done(user)
+    assert latest is not None
+    return latest.cache_hit
+
+
+async def test_the_same_link_twice_is_downloaded_and_separated_once(bot, server):
+    """The second time the link's kept upload is read instead (the cache by source),
+    and its content hash finds the separated song in the result cache."""
     link = server.url("/media/clip.mp3")
-    hits = []
-    for _ in range(2):
-        mark = bot.mark()
-        await bot.send(text=link)
-        await _done_uploads(bot, mark)
-        user = await bot.app.store.users.get("telegram", str(USER_ID))
-        latest = await bot.app.store.jobs.latest_done(user)
-        assert latest is not None
-        hits.append(latest.cache_hit)
+    hits = [await _send_and_check_hit(bot, link) for _ in range(2)]
     assert hits == [False, True]
-    assert server.requests["/media/clip.mp3"] == 2
+    assert server.requests["/media/clip.mp3"] == 1
+
+
+@pytest.mark.parametrize("bot", [{"generic_extractor": True}], indirect=True)
+async def test_a_site_item_twice_is_downloaded_once(bot, server):
+    """Known by its extractor and item id once its page is read, before its media (the
+    generic extractor's item id holds the page's query, so the same spelling here)."""
+    page = server.add_page("song", page_with_audio("/media/clip.mp3", title="A song"))
+    hits = [await _send_and_check_hit(bot, page) for _ in range(2)]
+    assert hits == [False, True]
+    assert server.requests["/media/clip.mp3"] == 1
+    assert server.requests["/page/song"] == 2
 
 
 @pytest.mark.parametrize("bot", [{"generic_extractor": True}], indirect=True)

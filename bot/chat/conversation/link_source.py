@@ -10,6 +10,14 @@ upload), then yields that file as the chunks the store saves and hashes, and rem
 the folder. A crash in between leaves only the folder, which the store's cleanup
 removes like any leftover upload.
 
+The cache by source: once saved, a link's upload is kept under its source's key and the
+link's own (``FileStore.keep_source``, hard links that retention removes like any
+upload, an hour on). The same link again, or another link to the same site item, is
+read from there: a direct file's link is found before anything is fetched, a site's
+item once its page told its id and title, before its media. The copy then goes down the same path
+again (hash, header check, reservation), and its content hash finds the separated song
+in the result cache.
+
 The length a link may have is the smaller of the per-song limit and what the user has
 left (:func:`link_max_seconds`): a site's item longer than that by its metadata is
 refused before any media is fetched.
@@ -24,12 +32,14 @@ from pathlib import Path
 from uuid import uuid4
 
 import aiofiles
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from bot.chat.conversation.types import LyricsUpload, SongUpload
 from bot.links.classify import Link
-from bot.links.fetch import FetchedLink
+from bot.links.fetch import FetchedLink, source_key
 from bot.links.service import LinkService
-from storage.files import CHUNK_BYTES, make_private_dirs
+from storage.files import CHUNK_BYTES, FileStore, make_private_dirs
 from storage.quotas import MIN_SONG_SECONDS
 from storage.records import QuotaStatus
 
@@ -79,31 +89,79 @@ def link_max_seconds(per_song_seconds: float, status: QuotaStatus) -> float:
     return min(limits)
 
 
+def source_keys(url: str, fetched: FetchedLink) -> set[str]:
+    """The keys a fetched link's upload is kept under (``FileStore.keep_source``): its
+    source's (a site's item, or a file's final URL), and the link's own, which finds it
+    again before anything is fetched, when the site gave no title or artist (a direct
+    file): otherwise its page is read again for them, since they name the results (and
+    so take part in the result cache's key)."""
+    keys = {fetched.source_key}
+    if fetched.title is None and fetched.artist is None:
+        keys.add(source_key(final_url=url))
+    return keys
+
+
 async def link_chunks(
     service: LinkService,
     url: str,
-    uploads_dir: Path,
+    files: FileStore,
     *,
     max_duration_seconds: float,
     on_fetched: Callable[[FetchedLink], None],
 ) -> AsyncIterator[bytes]:
-    """The media of ``url``, fetched into a private folder and read back in chunks.
+    """The media of ``url``: its source's kept upload when there is one (the cache by
+    source: nothing is fetched, or only a site's page to learn its item), else fetched
+    into a private folder and read back, in chunks.
 
-    ``on_fetched`` is told what was fetched (the site's title and artist for the song's
-    credits) before the first chunk.
+    ``on_fetched`` is told what was fetched (the site's title and artist, the source's
+    key) before the first chunk; it is not called when the link's own key was kept.
 
     Raises:
         LinkError: the link was refused or could not be fetched (nothing is yielded).
     """
-    folder = uploads_dir / f"link-{uuid4().hex}"
+    media = await _open(files.source_copy(source_key(final_url=url)))
+    if media is None:
+        media = await _fetch(service, url, files, max_duration_seconds, on_fetched)
+    try:
+        while chunk := await media.read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        await media.close()
+
+
+async def _fetch(
+    service: LinkService,
+    url: str,
+    files: FileStore,
+    max_duration_seconds: float,
+    on_fetched: Callable[[FetchedLink], None],
+) -> AsyncBufferedReader:
+    """Fetch ``url`` into a private folder and open what came (the folder is gone on
+    return; the open file reads on)."""
+
+    async def already_have(key: str) -> bool:
+        return await aiofiles.os.path.isfile(files.source_copy(key))
+
+    folder = files.uploads_dir / f"link-{uuid4().hex}"
     await asyncio.to_thread(make_private_dirs, folder)
     try:
-        fetched = await service.fetch(url, folder, max_duration_seconds=max_duration_seconds)
-        if fetched.path is None:  # asked for no cache by source: always a file
+        fetched = await service.fetch(
+            url, folder, max_duration_seconds=max_duration_seconds, already_have=already_have
+        )
+        media = await _open(fetched.path or files.source_copy(fetched.source_key))
+        if media is None:  # the kept copy went (retention) since it was asked for
+            fetched = await service.fetch(url, folder, max_duration_seconds=max_duration_seconds)
+            media = await _open(fetched.path or folder)
+        if media is None:
             raise RuntimeError("the link service fetched no file")
         on_fetched(fetched)
-        async with aiofiles.open(fetched.path, "rb") as media:
-            while chunk := await media.read(CHUNK_BYTES):
-                yield chunk
+        return media
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+async def _open(path: Path) -> AsyncBufferedReader | None:
+    try:
+        return await aiofiles.open(path, "rb")
+    except (FileNotFoundError, IsADirectoryError):
+        return None

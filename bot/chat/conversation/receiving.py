@@ -22,7 +22,7 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.credits import song_credits
 from bot.chat.conversation.flow_core import FLOW_LOGGER
 from bot.chat.conversation.following import JobFollowing
-from bot.chat.conversation.link_source import link_chunks, link_max_seconds
+from bot.chat.conversation.link_source import link_chunks, link_max_seconds, source_keys
 from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.types import ChatUser, Conversation, Replier, SongUpload
@@ -182,7 +182,8 @@ class SongReceiving(JobFollowing):
                 else (await self._link_source(song, record, fetched.append))
             )
             saved = await self._store.files.save_upload(source, max_bytes=max_download)
-        if fetched:
+        if fetched and upload.link is not None:
+            await self._store.files.keep_source(saved.path, source_keys(upload.link, fetched[0]))
             upload = dataclasses.replace(
                 upload,
                 title_hint=fetched[0].title or upload.title_hint,
@@ -206,7 +207,7 @@ class SongReceiving(JobFollowing):
         return link_chunks(
             self._links,
             song.upload.link,
-            self._store.files.uploads_dir,
+            self._store.files,
             max_duration_seconds=link_max_seconds(self._config.limits.max_duration_seconds, status),
             on_fetched=on_fetched,
         )
