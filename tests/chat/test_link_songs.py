@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.chat.conversation import messages
 from bot.chat.conversation.flow import ChatFlow
 from bot.chat.conversation.link_source import link_max_seconds, link_ref, link_upload
@@ -69,3 +71,20 @@ def test_a_links_length_limit_is_the_least_of_the_song_limit_and_the_minutes_lef
     assert link_max_seconds(900, _status(max_song_minutes=5, minutes_left=None)) == 300
     assert link_max_seconds(900, _status(max_song_minutes=None, minutes_left=2.5)) == 150
     assert link_max_seconds(900, _status(max_song_minutes=None, minutes_left=0)) == 1.0
+
+
+def test_help_names_links_and_how_long_a_links_song_is_kept_only_when_links_are_on():
+    on = messages.help_text(max_minutes=15, retention_hours=6, commands=[], links=True)
+    off = messages.help_text(max_minutes=15, retention_hours=6, commands=[])
+    assert "a video or a link" in on and "kept up to an hour" in on
+    assert "link" not in off
+
+
+@pytest.mark.parametrize(
+    "kind", ["unsupported_site", "playlist", "live", "too_long", "too_big", "unreachable",
+             "refused_address", "not_audio", "timeout"],
+)  # fmt: skip
+def test_each_refusal_names_the_site_made_safe_and_never_the_link(kind):
+    text = messages.link_refused(kind, "\u202eevil.example\n")
+    assert "evil.example" in text and "\u202e" not in text and "\n" not in text
+    assert "http" not in text

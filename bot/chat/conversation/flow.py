@@ -287,6 +287,7 @@ class ChatFlow(SongReceiving):
             retention_hours=self._config.retention_hours,
             commands=commands,
             platform_note=platform_note,
+            links=self._links is not None,
         )
 
     # -- admin ------------------------------------------------------------------------------
