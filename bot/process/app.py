@@ -33,7 +33,7 @@ from bot.chat.conversation.videos import KaraokeVideos
 from bot.links.service import LinkService
 from bot.ops.health import HealthServer, Readiness
 from bot.ops.metrics import Metrics
-from bot.process.wiring import flow_config, lyrics_service, open_store
+from bot.process.wiring import flow_config, links_settings, lyrics_service, open_store
 from bot.settings import Settings
 from separation.jobs import SeparationBackend
 from storage.intake import IntakeRecord
@@ -246,7 +246,7 @@ async def build_app(
     """Open the store and wire the flow, the adapters and the health server (not started)."""
     store = await open_store(settings)
     metrics = metrics if metrics is not None else Metrics()
-    links = LinkService(settings.links) if settings.links.enabled else None
+    links = LinkService(links_settings(settings)) if settings.links.enabled else None
     flow = ChatFlow(
         store=store,
         backend=backend,

@@ -147,3 +147,17 @@ async def test_texts_that_are_not_songs(bot, server, text, answer):
     await bot.settle()
     assert sum(server.requests.values()) == 0
     assert all("ftp://" not in said for said in bot.api.texts_in_chat(USER_ID))
+
+
+async def test_a_link_to_a_file_bigger_than_an_upload_may_be_is_cut_while_it_downloads(
+    tmp_path, model_repo, telegram_songs, server
+):
+    song_bytes = len(server.media["clip.mp3"][0])
+    settings = {**_local_links(server), "audio": {"max_input_bytes": song_bytes // 2}}
+    async with running_telegram_bot(tmp_path, model_repo, telegram_songs, settings=settings) as bot:
+        await bot.send(text=server.url("/media/clip.mp3"))
+        await bot.wait_for_text("bigger than I can download")
+        await bot.settle()
+        assert server.requests["/media/clip.mp3"] == 1
+        assert bot.audio_uploads() == []
+        assert list((bot.settings.general.data_dir / "uploads").iterdir()) == []
