@@ -88,3 +88,9 @@ def test_each_refusal_names_the_site_made_safe_and_never_the_link(kind):
     text = messages.link_refused(kind, "\u202eevil.example\n")
     assert "evil.example" in text and "\u202e" not in text and "\n" not in text
     assert "http" not in text
+
+
+def test_a_link_too_long_for_the_record_goes_on_without_one():
+    longest = "https://a.example/" + "x" * (2048 - len("https://a.example/"))
+    assert link_ref("https://a.example/s.mp3") == "link:https://a.example/s.mp3"
+    assert link_upload(parse_link(longest)).file_ref is None

@@ -14,9 +14,9 @@ The cache by source: once saved, a link's upload is kept under its source's key 
 link's own (``FileStore.keep_source``, hard links that retention removes like any
 upload, an hour on). The same link again, or another link to the same site item, is
 read from there: a direct file's link is found before anything is fetched, a site's
-item once its page told its id and title, before its media. The copy then goes down the same path
-again (hash, header check, reservation), and its content hash finds the separated song
-in the result cache.
+item once its page told its id and title, before its media. The copy then goes down the
+same path again (hash, header check, reservation), and its content hash finds the
+separated song in the result cache.
 
 The length a link may have is the smaller of the per-song limit and what the user has
 left (:func:`link_max_seconds`): a site's item longer than that by its metadata is
@@ -48,9 +48,15 @@ LINK_REF_PREFIX = "link:"
 it is fetched again from the link (``bot.chat.conversation.intake``)."""
 
 
-def link_ref(url: str) -> str:
-    """The ``SongUpload.file_ref`` of a song sent as the link ``url``."""
-    return f"{LINK_REF_PREFIX}{url}"
+MAX_FILE_REF_CHARS = 2048
+"""The longest ``file_ref`` an accepted song's record holds (``storage``'s column)."""
+
+
+def link_ref(url: str) -> str | None:
+    """The ``SongUpload.file_ref`` of a song sent as the link ``url``; None for a link
+    too long to keep on record (the song goes on without a record, as any such song)."""
+    ref = f"{LINK_REF_PREFIX}{url}"
+    return ref if len(ref) <= MAX_FILE_REF_CHARS else None
 
 
 def link_of_ref(file_ref: str | None) -> str | None:
