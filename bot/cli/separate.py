@@ -198,7 +198,7 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     missing = None if distributed else weights_problem(settings.model)
     if missing is not None:
         raise UsageError(missing)
-    with fetched_links(args.inputs, settings) as fetched:  # links: before the model loads
+    with fetched_links(args.inputs, settings, verbose=args.verbose) as fetched:
         if not fetched.inputs:
             return EXIT_FAILED
         code = _separate(plan_inputs(fetched.inputs), args, settings, asked)

@@ -51,7 +51,9 @@ class Fetched:
 
 
 @contextlib.contextmanager
-def fetched_links(inputs: list[Path | str], settings: Settings) -> Iterator[Fetched]:
+def fetched_links(
+    inputs: list[Path | str], settings: Settings, *, verbose: bool
+) -> Iterator[Fetched]:
     """``inputs`` with every link (``str``) fetched; the files stay until the block ends.
 
     With ``links.enabled`` off, nothing is fetched and no proxy starts: each link is one
@@ -64,13 +66,31 @@ def fetched_links(inputs: list[Path | str], settings: Settings) -> Iterator[Fetc
     with tempfile.TemporaryDirectory(prefix="karaoke-links-") as folder:  # mode 0700
         got: dict[str, FetchedInput | None] = dict.fromkeys(links)
         if settings.links.enabled:
-            got = asyncio.run(_fetch_all(links, settings, Path(folder)))
+            with _guard_logged(verbose):
+                got = asyncio.run(_fetch_all(links, settings, Path(folder)))
         else:
             for text in links:
                 messages.error(messages.link_refused(_site(text), messages.LINKS_OFF))
         found = [item if isinstance(item, Path) else got[item] for item in inputs]
         refused = sum(1 for item in got.values() if item is None)
         yield Fetched([item for item in found if item is not None], refused)
+
+
+@contextlib.contextmanager
+def _guard_logged(verbose: bool) -> Iterator[None]:
+    """The links' warnings (the guard's refusals, with their addresses) only with ``-v``.
+
+    In the bot they are the operator's log; here the operator reads the one line each
+    refused link gets, and two log lines before it would say the same thing again.
+    """
+    links_logger = logging.getLogger("bot.links")
+    level = links_logger.level
+    if not verbose:
+        links_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        links_logger.setLevel(level)
 
 
 async def _fetch_all(
