@@ -20,7 +20,7 @@ from bot.links.classify import parse_link
 from bot.links.errors import LINK_ERROR_KINDS
 from bot.links.fetch import FetchedLink
 from tests.support.link_server_thread import link_server_in_a_thread
-from tests.support.link_servers import LinkServer, page_with_video_object
+from tests.support.link_servers import LinkServer, page_with_audio, page_with_video_object
 from tests.support.media import make_tone
 
 
@@ -107,6 +107,17 @@ def test_a_six_hour_item_by_metadata_is_refused_before_any_media(cli, server, ca
     assert server.requests["/page/long"] >= 1
     assert server.media_requests() == 0
     assert _written(cli) == []  # nothing to separate: OUTDIR is not even created
+
+
+def test_a_site_s_song_is_named_after_its_title(cli, server, capsys, model_repo):
+    page = server.add_page("song", page_with_audio("/media/song.mp3", title="Local song"))
+    config = _config(cli, server, "generic_extractor = true\n")
+    assert main(["separate", page, *config, *_tiny(model_repo)]) == 0
+    assert _errors(capsys.readouterr().err) == []
+    written = _written(cli)
+    assert len(written) == 2 and all(name.startswith("Local song") for name in written)
+    assert written[0].endswith(" - instrumental.flac")
+    assert server.requests["/media/song.mp3"] == 1
 
 
 def test_links_turned_off_are_one_line_and_no_request(cli, server, capsys, model_repo):
