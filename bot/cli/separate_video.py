@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 from bot.cli import messages
 from bot.cli.separate_prep import PlannedInput, output_file
 from separation.errors import LyricsInputError, LyricsServiceError, SeparationError
-from separation.lyrics.lrclib import LrclibClient
 from separation.lyrics.model import LyricsSource, Timing
 from separation.lyrics.parse import clean_lyrics_text, parse_lyrics
 
@@ -170,6 +169,10 @@ async def _from_lrclib(separated: JobResult, settings: LyricsSettings) -> Words 
     artist, title = tags.get("artist", "").strip(), tags.get("title", "").strip()
     if not artist or not title:
         return messages.LRCLIB_NO_NAMES
+
+    # Here, not at the top: LRCLIB's client brings pydantic, and `separate --help` must
+    # load no library (tests/cli/test_cli_imports.py).
+    from separation.lyrics.lrclib import LrclibClient
 
     client = LrclibClient(
         str(settings.lrclib_url),

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from separation.audio.decode import DecodedAudio
+from separation.audio.decode import DecodedAudio, inspect_audio
 from separation.audio.encode import EncodingSpec, choose_mp3_bitrate
 from separation.cache.extras import LYRICS_TIMING, TAG_LYRICS, tag_lyrics_of
 from separation.cache.results import CacheEntry, ResultCache
@@ -87,6 +87,19 @@ class FlightProcessor:
 
     async def process(self, flight: Flight) -> JobResult:
         request = flight.request
+        if request.probe is None:
+            # The header, read once, for the decode and for the extras' plan alike: a
+            # song whose header shows no picture costs no cover run (the command line
+            # and tests submit without a header; the chats read it before).
+            async with self._cpu.audio(1):  # a child process, counted like the decode's
+                header = await run_blocking(
+                    None,
+                    inspect_audio,
+                    request.input_path,
+                    ffmpeg=self._pipeline.ffmpeg,
+                    limits=self._pipeline.limits,
+                )
+            request = dataclasses.replace(request, probe=header)
         staged = [await run_blocking(None, self._cache.staging)]
         # The song's extras are read from the upload beside the model step, into the
         # entry's staging folder (the cover is kept with the stems).

@@ -382,3 +382,47 @@ async def test_a_video_the_platform_refuses_as_too_big_is_explained(store, tmp_p
     replier = _SmallerThanItsPlan()
     await setup.flow.rerender.press(USER, replier, _video_state(setup.token).encode())
     assert "upload limit" in replier.texts[-1] and replier.files == []
+
+
+async def test_lyrics_for_the_latest_song_are_kept_and_make_its_video(store, tmp_path):
+    setup = await _setup(store, tmp_path)
+    replier = RecordingReplier()
+    await setup.flow.lyrics_for_latest(USER, replier, LyricsUpload(LRC.encode(), "song.lrc"))
+    kept = await store.lyrics.get(setup.job_id)
+    assert kept is not None and (kept.source, kept.text) == ("user", clean_lyrics_text(LRC))
+    [request] = setup.backend.asked
+    assert request.video is not None and request.video.lyrics_text == clean_lyrics_text(LRC)
+    assert replier.files and replier.files[0].is_video
+
+    nobody = ChatUser("telegram", "77", "Nobody")
+    await setup.flow.lyrics_for_latest(nobody, replier, LyricsUpload(LRC))
+    assert replier.texts[-1] == messages.VIDEO_NEEDS_A_SONG and len(setup.backend.asked) == 1
+
+
+async def test_unusable_lyrics_sent_with_a_song_refuse_it_before_it_starts(store, tmp_path):
+    setup = await _setup(store, tmp_path)
+    with pytest.raises(LyricsInputError) as refused:
+        clean_lyrics_text(b"  \r\n ")
+    replier = RecordingReplier()
+    file = tmp_path / "song.mp3"
+    file.write_bytes(b"ID3" + bytes(1000))  # never downloaded
+    song = dataclasses.replace(upload_of(file), lyrics=LyricsUpload(b"  \r\n ", "x.lrc"))
+    assert await setup.flow.handle_song(USER, CHAT, replier, song) is None
+    assert replier.texts == [refused.value.user_message]  # no "Downloading...": not started
+    assert await store.intake.pending() == []
+
+
+async def test_lyrics_sent_with_a_song_are_kept_with_its_job_over_its_tags(flow, song):
+    """The real pool: ``/karaoke lyrics:`` keeps the words before the song is separated."""
+    with_bom = LyricsUpload(b"\xef\xbb\xbf" + LRC.encode(), "song.lrc")  # kept cleaned
+    upload = dataclasses.replace(upload_of(song), lyrics=with_bom)
+    job = await flow.handle_song(USER, CHAT, RecordingReplier(), upload)
+    assert job is not None and job.status == "done"
+    kept = await flow._store.lyrics.get(job.id)
+    assert kept is not None and (kept.source, kept.title) == ("user", "clip")
+    assert kept.text == clean_lyrics_text(LRC)
+    videos = flow.rerender.videos
+    assert videos is not None
+    await videos.finder.note_delivery(job, title="clip", artist=None, tag_lyrics="Tag words")
+    again = await flow._store.lyrics.get(job.id)  # delivered again: still the user's
+    assert again is not None and (again.source, again.text) == ("user", kept.text)

@@ -3,39 +3,77 @@ lyrics a user sends (in reply, with ``/karaoke``, with ``/video``), and the vide
 comes back as an MP4 attachment under its buttons, through discord.py against the fake
 API.
 
-These need the chat flow's video entry points and the renderer (issue 24's other
-branches); until they are there, the tests skip saying so. What the adapter alone does
-is tested in ``test_discord_lyrics.py``.
+What the adapter alone does (which message is lyrics for which song) is tested in
+``test_discord_lyrics.py``; here the whole bot makes real videos.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bot.chat.conversation import messages
 from bot.chat.conversation.controls import ControlState
-from bot.chat.conversation.flow import ChatFlow
-from tests.support.discord_bot import GUILD_ID, SONG_CHANNEL, USER_ID, DiscordHarness
-from tests.support.media import decode_bytes
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(ChatFlow, "lyrics_reply")
-    or importlib.util.find_spec("separation.video.karaoke") is None,
-    reason="needs the flow's lyrics_reply/video_command and separation.video.karaoke "
-    "(issue 24's chat and renderer branches)",
+from separation.errors import LyricsInputError
+from separation.lyrics.parse import clean_lyrics_text
+from tests.support.discord_bot import (
+    GUILD_ID,
+    OTHER_USER_ID,
+    SONG_CHANNEL,
+    USER_ID,
+    DiscordHarness,
+    start_discord_app,
 )
+from tests.support.media import decode_bytes
 
 LRC = b"[00:00.50]Hello <00:01.20>world\n[00:03.00]Second <00:04.00>line\n"
 MIB = 2**20
 
 
-def _lrc(bot: DiscordHarness, tmp_path: Path) -> dict:
+def _lrc(bot: DiscordHarness, tmp_path: Path, content: bytes = LRC) -> dict:
     path = tmp_path / "clip.lrc"
-    path.write_bytes(LRC)
+    path.write_bytes(content)
     return bot.api.attachment(path, channel_id=SONG_CHANNEL, content_type=None)
+
+
+def _press(bot: DiscordHarness, message: dict, label: str, user_id: int = USER_ID) -> int:
+    """``user_id`` presses the button ``label`` under ``message`` (one the bot sent)."""
+    custom_id = next(
+        button["custom_id"]
+        for row in message["components"]
+        for button in row["components"]
+        if button["label"] == label
+    )
+    mark = bot.mark()
+    bot.client._connection.parse_interaction_create(
+        bot.api.press(
+            message, custom_id, user_id=user_id, channel_id=SONG_CHANNEL, guild_id=GUILD_ID
+        )
+    )
+    return mark
+
+
+async def _question_after(bot: DiscordHarness, mark: int, token: str):
+    """The bot's question for the words, under one "Lyrics video" button naming the song
+    of control token ``token``: what a user replies to."""
+
+    def asked(api) -> list:
+        return [c for c in api.calls[mark:] if c.message and messages.ASK_FOR_LYRICS in c.text]
+
+    await bot.api.wait_for(asked)
+    [question] = asked(bot.api)
+    [[button]] = [row["components"] for row in question.message["components"]]
+    assert button["label"] == messages.CONTROL_VIDEO
+    assert ControlState.decode(button["custom_id"]).token == token
+    assert ControlState.decode(button["custom_id"]).video
+    return question
+
+
+def _token(message: dict) -> str:
+    [custom_id, *_] = [b["custom_id"] for row in message["components"] for b in row["components"]]
+    return ControlState.decode(custom_id).token
 
 
 def _videos(calls) -> list:
@@ -110,17 +148,7 @@ async def test_a_key_press_on_the_video_answers_with_a_new_video(discord_bot, tm
 
 async def test_karaoke_with_lyrics_then_video_uses_them(discord_bot, tmp_path, ffmpeg):
     bot = discord_bot
-    song = bot.song_attachment()
-    lrc = _lrc(bot, tmp_path)
-    bot.slash(
-        "karaoke",
-        [
-            {"name": "file", "type": 11, "value": song["id"]},
-            {"name": "lyrics", "type": 11, "value": lrc["id"]},
-        ],
-        attachments=[song, lrc],
-    )
-    await bot.wait_for_done()
+    await _karaoke_with_lyrics(bot, tmp_path)
     mark = bot.mark()
     token = bot.slash("video")
     video = await _video_after(bot, mark)
@@ -135,3 +163,105 @@ async def test_video_with_text_for_the_latest_song(discord_bot, tmp_path, ffmpeg
     mark = bot.mark()
     bot.slash("video", [{"name": "text", "type": 3, "value": LRC.decode()}])
     _assert_playable_video(await _video_after(bot, mark), ffmpeg, tmp_path, 6.0)
+
+
+async def test_the_video_button_without_words_asks_and_a_reply_to_the_question_works(
+    discord_bot, tmp_path, ffmpeg
+):
+    bot = discord_bot
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    mark = _press(bot, result.message, messages.CONTROL_VIDEO)
+    question = await _question_after(bot, mark, _token(result.message))
+    assert question.kind == "send"  # in the channel, in reply to the pressed result
+    assert question.payload["message_reference"]["message_id"] == int(result.message["id"])
+    mark = bot.mark()
+    bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=question.message)
+    _assert_playable_video(await _video_after(bot, mark), ffmpeg, tmp_path, 6.0)
+    assert await bot.songs_used() == 1
+
+
+async def test_video_without_words_asks_in_its_response_and_a_reply_to_it_works(
+    discord_bot, tmp_path, ffmpeg
+):
+    bot = discord_bot
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    token = bot.slash("video")
+    question = await _question_after(bot, bot.last_action, _token(result.message))
+    assert question.kind == "followup" and question.interaction_token == token
+    mark = bot.mark()
+    bot.post(content=LRC.decode(), reply_to=question.message)  # pasted, not a file
+    _assert_playable_video(await _video_after(bot, mark), ffmpeg, tmp_path, 6.0)
+
+
+async def test_a_strangers_press_on_a_video_is_refused_only_to_them(discord_bot, tmp_path, ffmpeg):
+    bot = discord_bot
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    mark = bot.mark()
+    bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=result.message)
+    video = await _video_after(bot, mark)
+    await bot.settle()
+    mark = _press(bot, video.message, "Key +1", user_id=OTHER_USER_ID)
+    await bot.wait_for_text(messages.CONTROL_UNKNOWN, since=mark)
+    await bot.settle()
+    [refusal] = [c for c in bot.api.calls[mark:] if c.text is not None]
+    assert refusal.kind == "followup" and refusal.payload["flags"] & 64
+    assert [c for c in bot.api.calls[mark:] if c.kind == "send" or c.files] == []
+
+
+async def test_after_a_restart_the_video_button_makes_the_video_of_the_songs_lyrics(
+    discord_bot, discord_api, tmp_path, ffmpeg
+):
+    """The words sent with ``/karaoke`` are kept with the job, the button names it."""
+    bot = discord_bot
+    await _karaoke_with_lyrics(bot, tmp_path)
+    [result] = bot.api.calls_to("followup")
+    await bot.app.stop(grace_seconds=5)
+    bot.app = await start_discord_app(discord_api, bot.settings)
+    mark = _press(bot, result.message, messages.CONTROL_VIDEO)
+    _assert_playable_video(await _video_after(bot, mark), ffmpeg, tmp_path, 6.0)
+    assert not [c for c in bot.api.calls[mark:] if messages.ASK_FOR_LYRICS in (c.text or "")]
+
+
+async def test_karaoke_with_unusable_lyrics_is_refused_in_one_sentence_for_nothing(
+    discord_bot, tmp_path
+):
+    bot = discord_bot
+    song = bot.song_attachment()
+    lrc = _lrc(bot, tmp_path, b"  \r\n\t\n")
+    token = bot.slash(
+        "karaoke",
+        [
+            {"name": "file", "type": 11, "value": song["id"]},
+            {"name": "lyrics", "type": 11, "value": lrc["id"]},
+        ],
+        attachments=[song, lrc],
+    )
+    await bot.api.wait_for(lambda api: api.interaction_texts(token))
+    await bot.settle()
+    with pytest.raises(LyricsInputError) as refused:
+        clean_lyrics_text(b"  \r\n\t\n")
+    assert bot.api.interaction_texts(token) == [refused.value.user_message]
+    downloads = [call.path for call in bot.api.calls_to("download")]
+    assert downloads and all(lrc["id"] in path for path in downloads)  # never the song
+    assert await bot.app.store.intake.pending() == [] and bot.api.uploads(SONG_CHANNEL) == []
+
+
+async def _karaoke_with_lyrics(bot: DiscordHarness, tmp_path: Path) -> None:
+    """``/karaoke file:<song> lyrics:<an .lrc>``, until the song is delivered."""
+    song = bot.song_attachment()
+    lrc = _lrc(bot, tmp_path)
+    bot.slash(
+        "karaoke",
+        [
+            {"name": "file", "type": 11, "value": song["id"]},
+            {"name": "lyrics", "type": 11, "value": lrc["id"]},
+        ],
+        attachments=[song, lrc],
+    )
+    await bot.wait_for_done()

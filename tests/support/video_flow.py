@@ -2,10 +2,11 @@
 
 The adapter's half of the karaoke video (which message is lyrics for which song, which
 command asks for which video) is tested on its own by replacing, on one running
-``ChatFlow``, the entry points ``bot.chat.discord.video_flow.VideoFlow`` names: each call
-is recorded with its user, token and lyrics, and answered as the flow would answer it
-quickly, so a test can wait for it: a karaoke video file with control buttons (sent
-through the adapter's own replier, as the flow delivers one) or one line of text.
+``ChatFlow``, its video entry points (``lyrics_reply``, ``video_command``,
+``lyrics_for_latest``): each call is recorded with its user, token and lyrics, and
+answered as the flow would answer it quickly, so a test can wait for it: a karaoke
+video file with control buttons (sent through the adapter's own replier, as the flow
+delivers one) or one line of text.
 Everything else about the bot runs for real.
 """
 

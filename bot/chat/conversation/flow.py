@@ -28,6 +28,7 @@ control like the others (``rerender``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.controls import ControlState
 from bot.chat.conversation.credits import display_title
 from bot.chat.conversation.flow_core import FLOW_LOGGER, FlowConfig, utc_now
+from bot.chat.conversation.lyrics import users_words
 from bot.chat.conversation.order import SongOrder
 from bot.chat.conversation.ratelimit import RateDecision
 from bot.chat.conversation.receiving import Arrival, SongReceiving
@@ -105,11 +107,19 @@ class ChatFlow(SongReceiving):
         file reference, a database error) still goes on, as it did before there was a
         record. The user's wishes become the song's typed order here, once. A song sent
         as a link (``link_source.link_upload``) while links are turned off is answered in
-        one sentence, and nothing is recorded.
+        one sentence, and nothing is recorded. Lyrics sent with the song
+        (``upload.lyrics``) that cannot be used refuse it in one sentence.
         """
         if upload.link is not None and self._links is None:
             return self._say(replier, messages.LINKS_TURNED_OFF)
         order = SongOrder(stems, output_format, controls or RenderOptions())
+        if upload.lyrics is not None:  # refused before the song starts: it costs nothing
+            try:
+                words = users_words(upload.lyrics)
+            except LyricsInputError as exc:
+                await replier.send_text(exc.user_message)
+                return _nothing_more()
+            upload = dataclasses.replace(upload, lyrics=LyricsUpload(words))
         try:
             intake = await self._journal(user, conversation, upload, order)
         except IntakeExistsError as exc:  # this message's song is under way (or resumed)
@@ -235,16 +245,35 @@ class ChatFlow(SongReceiving):
         """``/video`` in reply to a result (``token`` from its buttons, ``options`` its
         state), or, with ``token`` None, of the user's latest song as it was sent."""
         if token is None:
-            latest = await self._latest_song(user)
+            latest = await self._latest_song(user, replier)
             if latest is None:
-                await replier.send_text(messages.VIDEO_NEEDS_A_SONG)
                 return
             token, controls = latest
         else:
             controls = options or RenderOptions()
         await self.rerender.render(user, replier, ControlState(token, controls, video=True))
 
-    async def _latest_song(self, user: ChatUser) -> tuple[str, RenderOptions] | None:
+    async def lyrics_for_latest(
+        self, user: ChatUser, replier: Replier, lyrics: LyricsUpload
+    ) -> None:
+        """Lyrics for the user's latest finished song (Discord's ``/video lyrics:`` and
+        ``/video text:``): kept for it, then its video is made, as :meth:`lyrics_reply`."""
+        latest = await self._latest_song(user, replier)
+        if latest is not None:
+            token, controls = latest
+            await self.lyrics_reply(user, replier, token, lyrics, options=controls)
+
+    async def _latest_song(
+        self, user: ChatUser, replier: Replier
+    ) -> tuple[str, RenderOptions] | None:
+        """The control token and first controls of the user's latest finished song; None
+        (and the user told they need a song first) when they have none."""
+        latest = await self._latest_done(user)
+        if latest is None:
+            await replier.send_text(messages.VIDEO_NEEDS_A_SONG)
+        return latest
+
+    async def _latest_done(self, user: ChatUser) -> tuple[str, RenderOptions] | None:
         """The control token and first controls of the user's latest finished song."""
         try:
             record = await self._store.users.get(user.platform, user.user_id)

@@ -67,10 +67,13 @@ class LyricsFinder:
     async def note_delivery(
         self, job: JobRecord, *, title: str, artist: str | None, tag_lyrics: str | None
     ) -> None:
-        """Keep a delivered song's credits and its tags' words for its videos. Never
-        raises: the song is delivered; at worst a video press asks for the words."""
+        """Keep a delivered song's credits and its tags' words for its videos; words kept
+        already (its user's, sent with the song) stay. Never raises: the song is
+        delivered; at worst a video press asks for the words."""
         text = tag_lyrics if self._from_tags and tag_lyrics and tag_lyrics.strip() else None
         try:
+            if text is not None and await self._has_words(job):
+                text = None  # its user's, sent with the song (``/karaoke lyrics:``), win
             await self._store.lyrics.note_song(
                 job.id,
                 title=title,
@@ -80,6 +83,11 @@ class LyricsFinder:
             )
         except (StorageError, ValueError) as exc:
             logger.warning("job %s: could not keep its credits and lyrics: %s", job.id, exc)
+
+    async def _has_words(self, job: JobRecord) -> bool:
+        """Whether words are kept for ``job`` already."""
+        kept = await self._store.lyrics.get(job.id)
+        return kept is not None and bool(kept.text)
 
     async def words_for(self, job: JobRecord) -> SongWords:
         """The job's song with its words from the first place that has them."""
@@ -100,7 +108,7 @@ class LyricsFinder:
         Raises:
             LyricsInputError: not text, too long, no words (its ``user_message`` says so).
         """
-        text = _checked(lyrics.content, LyricsSource.USER)
+        text = users_words(lyrics)
         await self._store.lyrics.put(job.id, text, LyricsSource.USER.value)
         logger.info("job %s: lyrics from its user kept (%d characters)", job.id, len(text))
 
@@ -122,6 +130,15 @@ class LyricsFinder:
         except (LyricsServiceError, LyricsInputError) as exc:
             logger.info("job %s: no usable lyrics from the service: %s", job.id, exc)
             return None
+
+
+def users_words(lyrics: LyricsUpload) -> str:
+    """The words a user sent, cleaned and checked, ready to keep with a job.
+
+    Raises:
+        LyricsInputError: not text, too long, no words (its ``user_message`` says so).
+    """
+    return _checked(lyrics.content, LyricsSource.USER)
 
 
 def _checked(raw: str | bytes, source: LyricsSource) -> str:

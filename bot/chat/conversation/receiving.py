@@ -23,6 +23,7 @@ from bot.chat.conversation.credits import song_credits
 from bot.chat.conversation.flow_core import FLOW_LOGGER
 from bot.chat.conversation.following import JobFollowing
 from bot.chat.conversation.link_source import link_chunks, link_max_seconds, source_keys
+from bot.chat.conversation.lyrics import users_words
 from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.types import ChatUser, Conversation, Replier, SongUpload
@@ -30,7 +31,8 @@ from bot.links.errors import LinkError
 from bot.links.fetch import FetchedLink
 from separation.audio.decode import inspect_audio, measure_duration
 from separation.audio.ffmpeg import ProbeResult
-from separation.errors import AudioInputError
+from separation.errors import AudioInputError, LyricsInputError
+from separation.lyrics.model import LyricsSource
 from storage.errors import (
     IntakeExistsError,
     QuotaRefusedError,
@@ -262,6 +264,7 @@ class SongReceiving(JobFollowing):
                 self._metrics.quota_refused(type(exc).__name__)
             await progress.final(messages.quota_refused(exc, now=self._clock()))
             return None
+        await self._keep_lyrics(job, song.upload)
         upload = song.upload
         title, performer = song_credits(
             info.tags,
@@ -274,6 +277,18 @@ class SongReceiving(JobFollowing):
         return await self.run_job(
             user, job, song.replier, progress=progress, received=received, limits=song.limits
         )
+
+    async def _keep_lyrics(self, job: JobRecord, upload: SongUpload) -> None:
+        """Keep the words sent with the song (checked when it was accepted) with its job,
+        for its karaoke videos. A failure costs the song nothing: a video asks again."""
+        if upload.lyrics is None:
+            return
+        try:
+            await self._store.lyrics.put(
+                job.id, users_words(upload.lyrics), LyricsSource.USER.value
+            )
+        except (StorageError, LyricsInputError) as exc:
+            logger.warning("job %s: could not keep the lyrics sent with it: %s", job.id, exc)
 
     def _job_request(self, song: Arrival, saved: SavedUpload, info: ProbeResult) -> JobRequest:
         """The job to reserve: the upload's facts as saved and checked, and its order with

@@ -40,7 +40,6 @@ from bot.chat.discord.lyrics_replies import LyricsReplies
 from bot.chat.discord.replies import ChannelReplier, PressReplier, plan_for_guild, reply_replier
 from bot.chat.discord.slash import SlashCommands
 from bot.chat.discord.sync import sync_if_changed
-from bot.chat.discord.video_flow import video_flow
 from bot.links.classify import Link
 from bot.links.errors import LinkError
 from bot.settings import DiscordSettings, Settings, secret_value
@@ -140,7 +139,7 @@ class DiscordAdapter(ChatAdapter):
             connector=self._connector,
         )
         self._lyrics = LyricsReplies(
-            video_flow(flow),
+            flow,
             admit=flow.admit,
             user_of=self._user,
             replier_for=lambda message: reply_replier(message, min_bitrate=min_mp3_bitrate),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import aiohttp
 import discord
 
+from bot.chat.conversation.flow import ChatFlow
 from bot.chat.conversation.ratelimit import RateDecision
 from bot.chat.conversation.types import ChatUser, LyricsUpload, Replier
 from bot.chat.discord.attachments import song_attachment
@@ -24,7 +25,6 @@ from bot.chat.discord.lyrics import (
     replied_message,
     reply_token,
 )
-from bot.chat.discord.video_flow import VideoFlow
 from separation.errors import LyricsInputError
 
 
@@ -33,7 +33,7 @@ class LyricsReplies:
 
     def __init__(
         self,
-        flow: VideoFlow,
+        flow: ChatFlow,
         *,
         admit: Callable[[ChatUser], RateDecision],
         user_of: Callable[[discord.User | discord.Member], ChatUser],

@@ -12,7 +12,8 @@ grouped into as few messages as the limit allows, and a file that alone cannot f
 FLAC, or a limit that shrank: Discord answers 413) is a typed error the flow explains to
 the user, refunding the song. A karaoke video (``OutgoingFile.is_video``, an MP4 the
 renderer sized for the plan's limit) is an attachment like the others, alone in its
-message with its control buttons; Discord's clients play it inline.
+message with its control buttons; Discord's clients play it inline. A text can carry
+buttons too (the flow's question for a video's lyrics: a reply to it names the song).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import discord
 
 from bot.chat.conversation import messages
+from bot.chat.conversation.controls import Button
 from bot.chat.conversation.types import OutgoingFile, UploadPlan
 from bot.chat.discord.controls import control_view
 from separation.errors import OutputTooLargeError
@@ -163,6 +165,11 @@ class ChannelReplier:
         # does, since the user is no longer looking at the command's response.
         return await self._post(self._content(text), ping=self._mention is not None)
 
+    async def send_text_with_buttons(self, text: str, rows: list[list[Button]]) -> discord.Message:
+        """A text with buttons under it (``videos.AsksWithButtons``)."""
+        view = control_view(rows)
+        return await self._post(self._content(text), ping=self._mention is not None, view=view)
+
     async def _post(
         self,
         content: str | None,
@@ -173,13 +180,11 @@ class ChannelReplier:
     ) -> discord.Message:
         """One message in the channel, a reply to the user's message when there is one."""
         # discord.py takes no ``reference=None`` or ``files=None`` (by its types): leave out.
-        options: dict[str, Any] = {"allowed_mentions": self._allowed(ping=ping)}
+        options: dict[str, Any] = {"allowed_mentions": self._allowed(ping=ping), **_with(view)}
         if self._reference is not None:
             options["reference"] = self._reference
         if files is not None:
             options["files"] = files
-        if view is not None:
-            options["view"] = view
         return await self._channel.send(content, **options)
 
     async def edit_text(self, handle: discord.Message | discord.PartialMessage, text: str) -> None:
@@ -239,6 +244,11 @@ class PressReplier(ChannelReplier):
         await self._interaction.followup.send(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
+
+
+def _with(view: discord.ui.View | None) -> dict[str, Any]:
+    """``view`` as an option of discord.py's send (which takes no ``view=None``)."""
+    return {} if view is None else {"view": view}
 
 
 def group_view(group: list[OutgoingFile]) -> discord.ui.View | None:
@@ -308,21 +318,38 @@ class InteractionReplier:
     async def send_files(self, files: list[OutgoingFile]) -> None:
         await send_grouped(files, self._plan, min_bitrate=self._min_bitrate, send=self._send_group)
 
+    async def send_text_with_buttons(self, text: str, rows: list[list[Button]]) -> Any:
+        """A text with buttons under it (``videos.AsksWithButtons``), as a followup."""
+        view = control_view(rows)
+        return await self._followup_or_channel(
+            lambda: self._interaction.followup.send(text, wait=True, **_with(view)),
+            lambda channel: channel.send_text_with_buttons(text, rows),
+        )
+
     async def _send_group(self, group: list[OutgoingFile]) -> None:
+        view = group_view(group)
+        await self._followup_or_channel(
+            lambda: self._interaction.followup.send(
+                files=as_attachments(group), wait=True, **_with(view)
+            ),
+            lambda channel: channel.send_group(group),
+        )
+
+    async def _followup_or_channel(
+        self,
+        followup: Callable[[], Awaitable[Any]],
+        in_channel: Callable[[ChannelReplier], Awaitable[Any]],
+    ) -> Any:
+        """``followup`` while the token lasts, else (or once Discord refuses the token)
+        ``in_channel``."""
         if self._token_usable():
             try:
-                options: dict[str, Any] = {}
-                if (view := group_view(group)) is not None:
-                    options["view"] = view
-                await self._interaction.followup.send(
-                    files=as_attachments(group), wait=True, **options
-                )
-                return
+                return await followup()
             except discord.HTTPException as exc:
                 if exc.status not in _TOKEN_ERRORS:
                     raise
                 await self._move_to_channel(f"followup refused ({exc.status})", announce=False)
-        await (await self._channel_replier()).send_group(group)
+        return await in_channel(await self._channel_replier())
 
     async def _show(self, text: str) -> None:
         if self._token_usable():

@@ -34,7 +34,6 @@ from bot.chat.discord.attachments import is_song_attachment
 from bot.chat.discord.commands import FormatChoice
 from bot.chat.discord.lyrics import check_lyrics_attachment, read_lyrics
 from bot.chat.discord.replies import InteractionReplier, upload_plan
-from bot.chat.discord.video_flow import video_flow
 from bot.links.classify import Link, link_in
 from bot.links.errors import LinkError
 from bot.settings import DiscordSettings
@@ -184,11 +183,10 @@ class SlashCommands:
         given = await self._read_lyrics(replier, lyrics, text)
         if lyrics is not None and given is None:
             return  # refused, and said so in the response
-        flow = video_flow(self._flow)
         if given is None:
-            making = self._spawn(flow.video_command(user, replier, None))
+            making = self._spawn(self._flow.video_command(user, replier, None))
         else:
-            making = self._spawn(flow.lyrics_for_latest(user, replier, given))
+            making = self._spawn(self._flow.lyrics_for_latest(user, replier, given))
         self._spawn(self._move_before_expiry(making, replier))
 
     async def _lyrics_acceptable(
