@@ -4,7 +4,10 @@ Honest ones: media files (``/media/NAME``) and HTML pages (``/page/NAME``, for y
 generic extractor). Hostile ones: a length that lies (``/lying.mp3``), a huge advertised
 length (``/huge.mp3``), no length and no end (``/endless.mp3``, and a page that never
 ends: ``/endless.html``), a byte at a time (``/slow.mp3``), redirect chains
-(``/hop/N.mp3``), and a live HLS playlist without ``#EXT-X-ENDLIST`` (``/live.m3u8``).
+(``/hop/N.mp3``), a redirect to any URL a test names (``/redirect/NAME.mp3``), and a
+live HLS playlist without ``#EXT-X-ENDLIST`` (``/live.m3u8``). It listens on 127.0.0.1
+unless a test names another loopback address (so that address alone can be allowed while
+127.0.0.1 stays internal).
 
 Every request is counted by path and every body byte sent is counted, so a test asserts
 what was fetched ("no media request at all") rather than how long something took. The
@@ -40,13 +43,15 @@ class LinkServer:
     """The server's content and what it was asked."""
 
     port: int = 0
+    host: str = "127.0.0.1"
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     pages: dict[str, str] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     bytes_sent: Counter[str] = field(default_factory=Counter)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def add_media(self, name: str, content: bytes, content_type: str = "audio/mpeg") -> str:
         """Serve ``content`` at ``/media/NAME``; its URL."""
@@ -57,6 +62,11 @@ class LinkServer:
         """Serve ``html`` at ``/page/NAME``; its URL."""
         self.pages[name] = html
         return self.url(f"/page/{name}")
+
+    def add_redirect(self, name: str, target: str) -> str:
+        """Answer ``/redirect/NAME.mp3`` with a 302 to ``target``; its URL."""
+        self.redirects[name] = target
+        return self.url(f"/redirect/{name}.mp3")
 
     def media_requests(self) -> int:
         """Requests for any media (files, hostile media, HLS segments)."""
@@ -103,11 +113,18 @@ def _app(server: LinkServer) -> web.Application:
         html = server.pages.get(request.match_info["name"])
         if html is None:
             raise web.HTTPNotFound()
+        server.bytes_sent[request.path] += len(html.encode())
         return web.Response(text=html, content_type="text/html")
 
     async def hop(request: web.Request) -> web.StreamResponse:
         left = int(request.match_info["left"])
         target = f"/hop/{left - 1}.mp3" if left > 0 else "/media/song.mp3"
+        raise web.HTTPFound(target)
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        target = server.redirects.get(request.match_info["name"])
+        if target is None:
+            raise web.HTTPNotFound()
         raise web.HTTPFound(target)
 
     async def streamed(request: web.Request) -> web.StreamResponse:
@@ -122,6 +139,7 @@ def _app(server: LinkServer) -> web.Application:
     app.router.add_get("/media/{name}", media)
     app.router.add_get("/page/{name}", page)
     app.router.add_get("/hop/{left:\\d+}.mp3", hop)
+    app.router.add_get("/redirect/{name}.mp3", redirect)
     app.router.add_get("/live.m3u8", live)
     for path in ("/lying.mp3", "/huge.mp3", "/endless.mp3", "/slow.mp3", "/endless.html"):
         app.router.add_get(path, streamed)
@@ -156,12 +174,12 @@ async def _hostile(server: LinkServer, request: web.Request) -> web.StreamRespon
 
 
 @contextlib.asynccontextmanager
-async def running_link_server() -> AsyncIterator[LinkServer]:
-    """A started :class:`LinkServer` on 127.0.0.1 (a free port), stopped on exit."""
-    server = LinkServer()
+async def running_link_server(host: str = "127.0.0.1") -> AsyncIterator[LinkServer]:
+    """A started :class:`LinkServer` on ``host`` (a free port), stopped on exit."""
+    server = LinkServer(host=host)
     runner = web.AppRunner(_app(server), shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     server.port = runner.addresses[0][1]
     try:
