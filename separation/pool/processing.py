@@ -86,20 +86,7 @@ class FlightProcessor:
         return self._model
 
     async def process(self, flight: Flight) -> JobResult:
-        request = flight.request
-        if request.probe is None:
-            # The header, read once, for the decode and for the extras' plan alike: a
-            # song whose header shows no picture costs no cover run (the command line
-            # and tests submit without a header; the chats read it before).
-            async with self._cpu.audio(1):  # a child process, counted like the decode's
-                header = await run_blocking(
-                    None,
-                    inspect_audio,
-                    request.input_path,
-                    ffmpeg=self._pipeline.ffmpeg,
-                    limits=self._pipeline.limits,
-                )
-            request = dataclasses.replace(request, probe=header)
+        request = await self._with_header(flight.request)
         staged = [await run_blocking(None, self._cache.staging)]
         # The song's extras are read from the upload beside the model step, into the
         # entry's staging folder (the cover is kept with the stems).
@@ -148,6 +135,22 @@ class FlightProcessor:
             await asyncio.gather(extras, return_exceptions=True)  # nothing writes any more
             for folder in staged:
                 await run_blocking(None, self._cache.discard_staging, folder)
+
+    async def _with_header(self, request: SeparationRequest) -> SeparationRequest:
+        """The header, read once, for the decode and for the extras' plan alike: a song
+        whose header shows no picture costs no cover run (the command line and tests
+        submit without a header; the chats read it before)."""
+        if request.probe is not None:
+            return request
+        async with self._cpu.audio(1):  # a child process, counted like the decode's
+            header = await run_blocking(
+                None,
+                inspect_audio,
+                request.input_path,
+                ffmpeg=self._pipeline.ffmpeg,
+                limits=self._pipeline.limits,
+            )
+        return dataclasses.replace(request, probe=header)
 
     def _extras_plan(self, request: SeparationRequest) -> ExtrasPlan:
         """What to read from this upload: no cover where its header says it has none
