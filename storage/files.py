@@ -3,6 +3,7 @@
 Layout below the data directory::
 
     uploads/<random>.upload            an upload, deleted when its job ends
+    uploads/source-<hash>.upload       a link's upload kept for the cache by source
 
 Every write is atomic: data goes to a hidden temporary name in the same folder, is
 fsynced, then renamed into place, so a crash can leave hidden temporaries behind
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ TEMPORARY_SUFFIX = ".tmp"
 UPLOAD_SUFFIX = ".upload"
 """Every upload's extension: one no demuxer claims, whatever the user named the file."""
 PRIVATE_DIR_MODE = 0o700
+SOURCE_PREFIX = "source-"
+"""Kept uploads of links' sources (:meth:`FileStore.keep_source`)."""
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,32 @@ class FileStore:
         path = self.uploads_dir / f"{uuid4().hex}{UPLOAD_SUFFIX}"
         size, digest = await _write_atomically(path, _chunks(source), max_bytes=max_bytes)
         return SavedUpload(path=path, size_bytes=size, sha256=digest)
+
+    def source_copy(self, source_key: str) -> Path:
+        """Where the upload of a link's source (``bot.links.fetch.source_key``) is kept
+        by :meth:`keep_source`; named by the key's hash, never by anything of the URL."""
+        digest = hashlib.sha256(source_key.encode()).hexdigest()
+        return self.uploads_dir / f"{SOURCE_PREFIX}{digest}{UPLOAD_SUFFIX}"
+
+    async def keep_source(self, upload: Path, source_keys: Iterable[str]) -> None:
+        """Keep ``upload`` as the media of each of ``source_keys``: the cache by source
+        of links, so the same link again is read from here instead of fetched again.
+
+        Hard links, so no second copy is written. A kept copy is an upload no job refers
+        to, so retention removes it like one (``storage.retention``: an hour after it
+        was downloaded, and at the next start): the cache is bounded in time without a
+        table or a sweep of its own. Best effort: a failure only costs a download.
+        """
+        for key in source_keys:
+            target = self.source_copy(key)
+            temporary = target.with_name(_temporary_name(target.name))
+            try:
+                await aiofiles.os.link(upload, temporary)
+                await aiofiles.os.replace(temporary, target)
+            except OSError as exc:
+                logger.warning("could not keep a link's upload for its source: %s", exc)
+                with suppress(OSError):
+                    await aiofiles.os.remove(temporary)
 
     def is_upload(self, path: Path) -> bool:
         """Whether ``path`` is a file this store saved (and may therefore delete)."""

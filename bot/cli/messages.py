@@ -355,3 +355,31 @@ def unusable_lyrics(origin: str, reason: str) -> str:
 
 def lrclib_failed(reason: str) -> str:
     return f"LRCLIB could not be asked ({reason.rstrip('.')})"
+
+
+# --- issue 25: separate URL, a song from a link -----------------------------------------
+
+_LINK_REFUSALS: dict[str, str] = {
+    "unsupported_site": "not a site links may come from (links.allowed_extractors; "
+    "any web page: links.generic_extractor)",
+    "playlist": "a playlist, not one song: give the link of the song itself",
+    "live": "a live stream: only a recorded song can be separated",
+    "too_long": "longer than audio.max_duration_seconds by the site's details "
+    "(nothing was downloaded)",
+    "too_big": "bigger than links.max_bytes",
+    "unreachable": "could not be reached (no answer, or an error from its server)",
+    "refused_address": "leads to an address that is not public, or a port not allowed "
+    "(links.allowed_networks, links.allowed_ports)",
+    "not_audio": "no audio or video file there (a web page, or another kind of file)",
+    "timeout": "took too long (links.metadata_timeout_seconds, links.download_timeout_seconds)",
+    "bad_link": "not a link that can be fetched (http or https only, no user name or "
+    "password, at most links.max_redirects redirects)",
+}
+"""Why a link was refused, one sentence per ``bot.links.errors.LinkErrorKind``."""
+LINKS_OFF = "links are turned off (links.enabled = false)"
+
+
+def link_refused(site: str | None, reason: str) -> str:
+    """A link the command did not separate: its site, never its raw text, and why
+    (``reason``: a kind of ``LinkError``, or :data:`LINKS_OFF`)."""
+    return f"link to {site or 'an unknown site'}: {_LINK_REFUSALS.get(reason, reason)}"

@@ -1,4 +1,4 @@
-"""``karaoke-bot separate INPUT...``: songs on disk to instrumental and vocal files.
+"""``karaoke-bot separate INPUT...``: songs on disk or links to instrumental and vocal files.
 
 The inputs go through the same worker pool as the bot's users, all at once: their
 segments share forward passes, a song separated before comes from the result cache
@@ -10,8 +10,9 @@ karaoke video of each song too (``separate_video``), rendered from the same stem
 Everything that can be checked without torch is checked before it is imported
 (``separate_prep``, ``video_prep``): each flag by the setting it overrides, the lyrics
 file, every input path, the output folder, the model's weights; nothing is created
-until they pass. Two inputs with the same name (``a/song.mp3 b/song.ogg``) get distinct
-output names (``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
+until they pass. Then links are fetched (``separate_links``), before the model loads.
+Two inputs with the same name (``a/song.mp3 b/song.ogg``) get distinct output names
+(``song - ...`` and ``song (2) - ...``), and a note on stderr says so.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli import messages
 from bot.cli.messages import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from bot.cli.progress import ProgressBar
+from bot.cli.separate_links import fetched_links
 from bot.cli.separate_prep import (
     HelpAction,
     PlannedInput,
@@ -36,6 +38,7 @@ from bot.cli.separate_prep import (
     create_output_dir,
     folder_bytes,
     guide_level,
+    input_argument,
     input_problems,
     output_file,
     place_cache,
@@ -56,6 +59,7 @@ if TYPE_CHECKING:  # torch comes with these; they are imported when a song is se
 logger = logging.getLogger(__name__)
 
 CLI_USER = "cli"
+INPUT_HELP = "an audio or video file, or an http(s) link to one or to a site's song"
 
 # Each flag overrides one setting and is validated by that setting's type and limits.
 FLAG_SETTINGS: dict[str, tuple[str, str]] = {
@@ -86,7 +90,7 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         add_help=False,
     )
     parser.add_argument("-h", "--help", action=HelpAction, help="show this help message and exit")
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    parser.add_argument("inputs", nargs="+", type=input_argument, metavar="INPUT", help=INPUT_HELP)
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("."), metavar="OUTDIR")
     parser.add_argument("--model", help=messages.model_help(None))
     parser.add_argument(
@@ -188,21 +192,31 @@ def separate_command(args: argparse.Namespace, settings: Settings) -> int:
     if not args.verbose:  # a user sees the progress bars and the files; the rest is -v
         for handler in logging.getLogger().handlers:
             handler.setLevel(max(logging.WARNING, handler.level))
-    inputs = plan_inputs(args.inputs)
+    distributed = settings.backend.kind == "distributed"
+    if distributed and args.no_cache:
+        raise UsageError(messages.NO_CACHE_IN_A_FLEET)
+    missing = None if distributed else weights_problem(settings.model)
+    if missing is not None:
+        raise UsageError(missing)
+    with fetched_links(args.inputs, settings, verbose=args.verbose) as fetched:
+        if not fetched.inputs:
+            return EXIT_FAILED
+        code = _separate(plan_inputs(fetched.inputs), args, settings, asked)
+    return EXIT_FAILED if fetched.refused else code
 
+
+def _separate(
+    inputs: list[PlannedInput], args: argparse.Namespace, settings: Settings, asked: Asked
+) -> int:
+    """The inputs (files by now) through the fleet, or through a pool of this process."""
     if settings.backend.kind == "distributed":
         from bot.distributed.setup import distributed_backend
 
         # The songs go to the fleet's workers (and their weights); the queue's limits
         # apply as to any user.
-        if args.no_cache:
-            raise UsageError(messages.NO_CACHE_IN_A_FLEET)
         create_output_dir(args.output_dir)
         backend = distributed_backend(settings)
         return asyncio.run(_separate_all(inputs, args.output_dir, settings, backend, asked))
-    missing = weights_problem(settings.model)
-    if missing is not None:
-        raise UsageError(missing)
     scratch = place_cache(settings, no_cache=args.no_cache)
     try:
         return _separate_locally(inputs, args.output_dir, settings, asked, scratch)

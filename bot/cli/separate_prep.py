@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import tempfile
 import tomllib
 from pathlib import Path
@@ -116,10 +117,24 @@ def render_options(args: argparse.Namespace) -> RenderOptions:
         raise UsageError(exc.user_message) from None
 
 
-def input_problems(inputs: list[Path]) -> list[str]:
-    """What is wrong with each input path that cannot be separated at all."""
+_LINK = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://")
+"""An input that starts like a URL is a link, whatever its scheme (``bot.links.classify``
+then takes http(s) only, so ``ftp://...`` is refused as a link, not looked for on disk)."""
+
+
+def input_argument(text: str) -> Path | str:
+    """An INPUT as typed: a link stays text (a ``Path`` would fold its ``//``), anything
+    else is a file's path."""
+    return text if _LINK.match(text) else Path(text)
+
+
+def input_problems(inputs: list[Path | str]) -> list[str]:
+    """What is wrong with each input path that cannot be separated at all (links are
+    checked when they are fetched: ``bot.cli.separate_links``)."""
     problems = []
     for path in inputs:
+        if isinstance(path, str):
+            continue
         if path.is_dir():
             problems.append(messages.is_a_directory(path))
         elif not path.exists():
@@ -132,13 +147,25 @@ def input_problems(inputs: list[Path]) -> list[str]:
 @dataclasses.dataclass(frozen=True)
 class PlannedInput:
     path: Path
-    """As typed: named in messages."""
+    """As typed: named in messages (a link's :attr:`FetchedInput.label`)."""
     resolved: Path
     stem: str
     """What its output files are named after, distinct within one run."""
 
 
-def plan_inputs(paths: list[Path]) -> list[PlannedInput]:
+@dataclasses.dataclass(frozen=True)
+class FetchedInput:
+    """A link's media, fetched into the run's private folder (``bot.cli.separate_links``)."""
+
+    label: Path
+    """``<site>/<name>.<ext>``: what messages call it, never the link's raw text."""
+    file: Path
+    stem: str
+    """Its output files' name: the site's title, else the link's last path segment,
+    made safe for a file name."""
+
+
+def plan_inputs(inputs: list[Path | FetchedInput]) -> list[PlannedInput]:
     """One entry per distinct file, each with output names no other input uses.
 
     The same file given twice runs once. ``a/song.mp3 b/song.ogg`` would otherwise
@@ -147,11 +174,13 @@ def plan_inputs(paths: list[Path]) -> list[PlannedInput]:
     """
     planned: dict[Path, PlannedInput] = {}
     owners: dict[str, Path] = {}
-    for path in paths:
-        resolved = path.resolve()
+    for item in inputs:
+        if isinstance(item, FetchedInput):
+            path, resolved, stem = item.label, item.file, item.stem
+        else:
+            path, resolved, stem = item, item.resolve(), item.stem
         if resolved in planned:
             continue
-        stem = path.stem
         if stem.casefold() in owners:
             number = 2
             while f"{stem} ({number})".casefold() in owners:

@@ -83,11 +83,16 @@ def video_plan(args: argparse.Namespace, settings: Settings) -> VideoPlan | None
         raise UsageError(messages.LYRICS_WITHOUT_VIDEO)
     if not args.video:
         return None
-    if args.lyrics is not None and len({path.resolve() for path in args.inputs}) > 1:
+    if args.lyrics is not None and len(set(map(_identity, args.inputs))) > 1:
         raise UsageError(messages.LYRICS_FOR_ONE_SONG)
     align = settings.lyrics.alignment
     lyrics_file = None if args.lyrics is None else read_lyrics_file(args.lyrics, align=align)
     return VideoPlan(settings.video.look(), align, settings.lyrics.speech_model, lyrics_file)
+
+
+def _identity(item: Path | str) -> Path | str:
+    """A file is one song however its path is spelled; a link, by its text."""
+    return item if isinstance(item, str) else item.resolve()
 
 
 def read_lyrics_file(path: Path, *, align: bool) -> LyricsFile:

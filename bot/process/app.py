@@ -1,11 +1,13 @@
 """``karaoke-bot run``: the store, the pool, the chat flow and the adapters in one process.
 
 Start order: store (migrations applied; uploads a crashed process left without a job are
-removed) -> pool (models loaded once) -> adapters (token checked) -> jobs a previous
+removed) -> pool (models loaded once) -> the link service (its egress proxy, when links
+are on) -> adapters (token checked) -> jobs a previous
 process left behind are resumed or reported, and so are the songs it had accepted but
 not made a job of yet (``bot.chat.conversation.intake``). Stop order on
 Ctrl-C / SIGTERM: adapters stop receiving -> the pool finishes running jobs within the
-grace period (their results are still delivered) -> adapters disconnect -> store closes.
+grace period (their results are still delivered) -> adapters disconnect -> the link
+service stops -> store closes.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from typing import Protocol, runtime_checkable
 from bot.chat.conversation import messages
 from bot.chat.conversation.adapter import ChatAdapter
 from bot.chat.conversation.flow import ChatFlow, FlowConfig
+from bot.chat.conversation.link_source import link_of_ref
 from bot.chat.conversation.ratelimit import RateLimiter
 from bot.chat.conversation.render_allowance import RenderAllowance
 from bot.chat.conversation.tasks import TaskTracker
 from bot.chat.conversation.types import ChatUser, Replier
 from bot.chat.conversation.videos import KaraokeVideos
+from bot.links.service import LinkService
 from bot.ops.health import HealthServer, Readiness
 from bot.ops.metrics import Metrics
-from bot.process.wiring import flow_config, lyrics_service, open_store
+from bot.process.wiring import flow_config, links_settings, lyrics_service, open_store
 from bot.settings import Settings
 from separation.jobs import SeparationBackend
 from storage.intake import IntakeRecord
@@ -71,6 +75,9 @@ class BotApp:
     adapters: list[ChatAdapter] = field(default_factory=list)
     metrics: Metrics | None = None
     health: HealthServer | None = None
+    links: LinkService | None = None
+    """The one link service of the process (its egress proxy), when links are on; the
+    flow holds the same one."""
     _background: TaskTracker = field(default_factory=TaskTracker)
     """The store's cleanup, the metrics sampler and jobs resumed after a restart."""
     _backend_started: bool = False
@@ -86,6 +93,8 @@ class BotApp:
             await self.health.start()
         await self.backend.start()
         self._backend_started = True
+        if self.links is not None:
+            await self.links.__aenter__()
         for adapter in self.adapters:
             await adapter.start()
         if frontend is None:
@@ -189,7 +198,8 @@ class BotApp:
         if adapter is None or replier is None:  # kept until its platform is back
             logger.warning("accepted song %s of %s: no way to answer", intake.id, intake.user.ref)
             return
-        stream = adapter.download_again(intake.file_ref)
+        link = link_of_ref(intake.file_ref)  # fetched again from the link by the flow
+        stream = adapter.download_again(intake.file_ref) if link is None else None
         self._background.spawn(
             self.flow.resume_song(_chat_user(adapter, intake.user), intake, replier, stream)
         )
@@ -213,6 +223,8 @@ class BotApp:
         await self._background.cancel_all()
         for adapter in self.adapters:
             await adapter.stop()
+        if self.links is not None:
+            await self.links.__aexit__(None, None, None)
         await self.store.close()
         if self.health is not None:
             await self.health.stop()
@@ -234,6 +246,7 @@ async def build_app(
     """Open the store and wire the flow, the adapters and the health server (not started)."""
     store = await open_store(settings)
     metrics = metrics if metrics is not None else Metrics()
+    links = LinkService(links_settings(settings)) if settings.links.enabled else None
     flow = ChatFlow(
         store=store,
         backend=backend,
@@ -247,6 +260,7 @@ async def build_app(
         render_allowance=RenderAllowance.from_settings(settings.rate_limit),
         video_limiter=KaraokeVideos.per_hour_limiter(settings.video.videos_per_hour),
         lyrics_service=lyrics_service(settings),
+        links=links,
     )
     adapters = [factory(settings, flow) for factory in adapter_factories]
     health = HealthServer(settings.health, metrics) if settings.health.enabled else None
@@ -258,6 +272,7 @@ async def build_app(
         adapters=adapters,
         metrics=metrics,
         health=health,
+        links=links,
     )
 
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+from bot.settings.links import LinksSettings
 from separation.audio.encode import EncodingSpec
 from separation.audio.ffmpeg import find_ffmpeg
 from storage.records import Platform, QuotaLimits
@@ -81,6 +82,14 @@ def flow_config(settings: Settings) -> FlowConfig:
         lyrics_from_tags=settings.lyrics.from_tags,
         lyrics_alignment=settings.lyrics.alignment,
     )
+
+
+def links_settings(settings: Settings) -> LinksSettings:
+    """``[links]`` as the link service takes them: no link downloads more than an upload
+    may be (``audio.max_input_bytes``), so a file too big is cut while it downloads
+    rather than refused once it is on disk."""
+    cap = min(settings.links.max_bytes, settings.audio.max_input_bytes)
+    return settings.links.model_copy(update={"max_bytes": cap})
 
 
 def lyrics_service(settings: Settings) -> LrclibClient | None:

@@ -18,6 +18,7 @@ from bot.settings.data import DatabaseSettings, QuotaSettings, StorageSettings
 from bot.settings.fleet import BackendSettings, BlobSettings, QueueSettings
 from bot.settings.general import GeneralSettings, HealthSettings
 from bot.settings.karaoke import LyricsSettings, VideoSettings
+from bot.settings.links import LinksSettings
 from bot.settings.model import ModelSettings, PoolSettings
 
 
@@ -41,6 +42,7 @@ class Settings(Section):
     blobs: BlobSettings = BlobSettings()
     lyrics: LyricsSettings = LyricsSettings()
     video: VideoSettings = VideoSettings()
+    links: LinksSettings = LinksSettings()
 
     @model_validator(mode="after")
     def _check_distributed_database(self) -> Settings:

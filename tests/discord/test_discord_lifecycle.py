@@ -50,7 +50,9 @@ async def test_commands_are_synced_once_and_again_only_when_they_change(
     assert names == {"karaoke", "video", "quota", "status", "cancel", "help", "admin"}
     karaoke = next(c for c in sync.payload["commands"] if c["name"] == "karaoke")
     options = {option["name"]: option for option in karaoke["options"]}
-    assert list(options) == ["file", "stems", "format", "key", "tempo", "guide", "lyrics"]
+    assert list(options) == ["file", "url", "stems", "format", "key", "tempo", "guide", "lyrics"]
+    assert not options["file"].get("required") and not options["url"].get("required")
+    assert options["url"]["max_length"] == 2048  # a song as a link: exactly one of the two
     assert (options["key"]["min_value"], options["key"]["max_value"]) == (-6, 6)
     assert (options["tempo"]["min_value"], options["tempo"]["max_value"]) == (0.5, 1.5)
     assert (options["guide"]["min_value"], options["guide"]["max_value"]) == (-30, -6)

@@ -98,3 +98,19 @@ async def test_the_store_cleanup_loop_removes_expired_files(store, clock):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_links_kept_source_is_a_hard_link_that_goes_like_an_orphan(store, clock):
+    """The cache by source (``FileStore.keep_source``): no second copy, and bounded in
+    time by the uploads' own retention."""
+    upload = await store.files.save_upload(b"a song from a link", max_bytes=100)
+    await store.files.keep_source(upload.path, {"url:http://a.example/s.mp3", "site:x:1"})
+    kept = store.files.source_copy("site:x:1")
+    assert kept.read_bytes() == b"a song from a link"
+    assert os.stat(kept).st_ino == os.stat(upload.path).st_ino
+    assert "a.example" not in store.files.source_copy("url:http://a.example/s.mp3").name
+    await store.files.delete_upload(upload.path)  # its job ended
+    assert kept.exists()
+    clock.now = datetime.now(UTC) + timedelta(hours=2)
+    assert (await store.upkeep.cleanup()).uploads_removed == 2
+    assert list(store.files.uploads_dir.iterdir()) == []

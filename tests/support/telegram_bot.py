@@ -4,10 +4,12 @@ harness through which tests send messages and wait for what the user sees."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,41 @@ class TelegramHarness:
         while await self.app.store.jobs.active(user):
             assert time.monotonic() < deadline, "the job did not finish after Done!"
             await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running_telegram_bot(
+    tmp_path: Path,
+    model_repo: Path,
+    songs: dict[str, Path],
+    *,
+    settings: dict[str, dict[str, Any]] | None = None,
+    pool: dict[str, Any] | None = None,
+    api_options: dict[str, Any] | None = None,
+    progress_interval: float = 0.2,
+) -> AsyncIterator[TelegramHarness]:
+    """A started bot on a fresh fake Bot API (``settings``: sections' overrides), stopped
+    on exit. A short edit interval keeps tests fast; the 3 s default is tested alone."""
+    api = FakeBotApi()
+    for name, value in (api_options or {}).items():
+        setattr(api, name, value)
+    await api.start()
+    bot_settings = make_settings(tmp_path, api, model_repo, **(settings or {}))
+    config = dataclasses.replace(
+        flow_config(bot_settings), progress_interval_seconds=progress_interval
+    )
+    app = await build_app(
+        bot_settings,
+        backend=make_pool(bot_settings, **(pool or {})),
+        config=config,
+        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
+    )
+    await app.start()
+    try:
+        yield TelegramHarness(api=api, app=app, settings=bot_settings, songs=songs)
+    finally:
+        await app.stop(grace_seconds=5)
+        await api.stop()
 
 
 def make_settings(tmp_path: Path, api: FakeBotApi, model_repo: Path, **overrides: Any) -> Settings:

@@ -3,17 +3,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.chat.telegram.adapter import TelegramAdapter
-from bot.process.app import build_app
-from bot.process.wiring import flow_config
-from tests.support.bot_app import make_pool
-from tests.support.fake_bot_api import FakeBotApi
-from tests.support.telegram_bot import TelegramHarness, make_settings
+from tests.support.telegram_bot import TelegramHarness, running_telegram_bot
 
 
 @pytest.fixture
@@ -23,26 +17,13 @@ async def telegram_bot(
     """Parametrize through ``request.param``: {"settings", "pool", "api"} dicts and
     "progress_interval" (seconds)."""
     options = getattr(request, "param", {}) or {}
-    api = FakeBotApi()
-    for name, value in options.get("api", {}).items():
-        setattr(api, name, value)
-    await api.start()
-    settings = make_settings(tmp_path, api, model_repo, **options.get("settings", {}))
-    pool = make_pool(settings, **options.get("pool", {}))
-    # A short edit interval keeps tests fast; the 3 s default is tested on its own.
-    config = dataclasses.replace(
-        flow_config(settings), progress_interval_seconds=options.get("progress_interval", 0.2)
-    )
-    app = await build_app(
-        settings,
-        backend=pool,
-        config=config,
-        adapter_factories=[lambda s, flow: TelegramAdapter(s.telegram, flow)],
-    )
-    await app.start()
-    harness = TelegramHarness(api=api, app=app, settings=settings, songs=telegram_songs)
-    try:
+    async with running_telegram_bot(
+        tmp_path,
+        model_repo,
+        telegram_songs,
+        settings=options.get("settings"),
+        pool=options.get("pool"),
+        api_options=options.get("api"),
+        progress_interval=options.get("progress_interval", 0.2),
+    ) as harness:
         yield harness
-    finally:
-        await app.stop(grace_seconds=5)
-        await api.stop()

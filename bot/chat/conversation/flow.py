@@ -105,9 +105,13 @@ class ChatFlow(SongReceiving):
         consider the message delivered, so that a crash from then on cannot lose the song
         silently (``bot.chat.conversation.intake``). A song that cannot be recorded (no
         file reference, a database error) still goes on, as it did before there was a
-        record. The user's wishes become the song's typed order here, once. Lyrics sent
-        with the song (``upload.lyrics``) that cannot be used refuse it in one sentence.
+        record. The user's wishes become the song's typed order here, once. A song sent
+        as a link (``link_source.link_upload``) while links are turned off is answered in
+        one sentence, and nothing is recorded. Lyrics sent with the song
+        (``upload.lyrics``) that cannot be used refuse it in one sentence.
         """
+        if upload.link is not None and self._links is None:
+            return self._say(replier, messages.LINKS_TURNED_OFF)
         order = SongOrder(stems, output_format, controls or RenderOptions())
         if upload.lyrics is not None:  # refused before the song starts: it costs nothing
             try:
@@ -127,6 +131,11 @@ class ChatFlow(SongReceiving):
         limits = self._config.quota_limits(user.platform)  # once per song
         song = Arrival(user, conversation, replier, upload, order, progress, limits, intake)
         return self._run_song(song)
+
+    @staticmethod
+    async def _say(replier: Replier, text: str) -> JobRecord | None:
+        await replier.send_text(text)
+        return None
 
     async def handle_song(
         self,
@@ -160,17 +169,18 @@ class ChatFlow(SongReceiving):
     ) -> JobRecord | None:
         """Go on with a song a previous process accepted and left without a job.
 
-        It is fetched again through ``stream`` and run as the user asked, in its own
-        progress message when that message's id was recorded. When it cannot be fetched
-        again (the platform gives no way to, it was accepted longer than
-        :data:`bot.chat.conversation.intake.MAX_AGE` ago, or the download fails) the user is told in
-        one sentence that it was lost; nothing is charged for it.
+        It is fetched again through ``stream`` (a link: from its link) and run as the
+        user asked, in its own progress message when that message's id was recorded.
+        When it cannot be fetched again (the platform gives no way to, it was accepted
+        longer than :data:`bot.chat.conversation.intake.MAX_AGE` ago, or the download
+        fails) the user is told in one sentence that it was lost; nothing is charged.
         """
         progress = self._progress_message(replier)
         ref = intake.progress_message
         if ref is not None and (handle := replier.message_handle(ref)) is not None:
             progress.continue_in(handle)  # end the "Downloading..." the crash left
-        if stream is None or self._clock() - intake.accepted_at > intake_journal.MAX_AGE:
+        lost = stream is None and intake_journal.link_of(intake) is None
+        if lost or self._clock() - intake.accepted_at > intake_journal.MAX_AGE:
             logger.info("accepted song %s of %s: cannot fetch it again", intake.id, user.ref)
             try:
                 await progress.final(messages.LOST_BEFORE_SAVED)  # told first: never silence
@@ -306,6 +316,7 @@ class ChatFlow(SongReceiving):
             retention_hours=self._config.retention_hours,
             commands=commands,
             platform_note=platform_note,
+            links=self._links is not None,
         )
 
     # -- admin ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from bot.chat.conversation.render_allowance import RenderAllowance
 from bot.chat.conversation.rerender import Rerenderer
 from bot.chat.conversation.types import ChatUser, Replier, error_reference
 from bot.chat.conversation.videos import KaraokeVideos
+from bot.links.service import LinkService
 from bot.ops.metrics import Metrics
 from separation.audio.decode import AudioLimits
 from separation.audio.encode import EncodingSpec
@@ -96,12 +97,15 @@ class FlowCore:
         render_allowance: RenderAllowance | None = None,
         video_limiter: RateLimiter | None = None,
         lyrics_service: LyricsService | None = None,
+        links: LinkService | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """``render_limiter``, ``render_allowance``: the karaoke controls' own rate limit
         and daily allowance of audio (``bot.chat.conversation.rerender``);
         ``video_limiter``: karaoke videos' own (``KaraokeVideos.per_hour_limiter``);
-        ``lyrics_service``: LRCLIB, where the operator has it on."""
+        ``lyrics_service``: LRCLIB, where the operator has it on; ``links``: the
+        process's link service (started and stopped by ``bot.process.app``), None where
+        links are turned off."""
         self._store = store
         self._clock = clock
         """Wall clock for the times users read ("frees up in 3 h"); tests pin it."""
@@ -109,6 +113,7 @@ class FlowCore:
         self._config = config
         self._metrics = metrics
         self._rate_limiter = rate_limiter
+        self._links = links
         self._handles: dict[str, dict[int, JobHandle]] = {}
         self._download_slots = asyncio.Semaphore(config.max_parallel_downloads)
         self._probe_slots = asyncio.Semaphore(config.max_parallel_probes)

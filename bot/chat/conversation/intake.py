@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from bot.chat.conversation.link_source import link_of_ref, no_platform_stream
 from bot.chat.conversation.order import SongOrder
 from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, SongUpload
 from storage.intake import IntakeRecord, IntakeRequest
@@ -83,15 +84,21 @@ def conversation_of(intake: IntakeRecord, user: ChatUser) -> Conversation:
     )
 
 
-def upload_of(intake: IntakeRecord, stream: ByteStream) -> SongUpload:
-    """The song as it was sent, fetched again through ``stream``."""
+def link_of(intake: IntakeRecord) -> str | None:
+    """The link an accepted song was sent as; None for a platform's file."""
+    return link_of_ref(intake.file_ref)
+
+
+def upload_of(intake: IntakeRecord, stream: ByteStream | None) -> SongUpload:
+    """The song as it was sent, fetched again through ``stream`` (a link's: from its
+    link, ``stream`` unused)."""
 
     def hint(name: str) -> str | None:
         value = intake.options.get(name)
         return value if isinstance(value, str) else None
 
     return SongUpload(
-        stream=stream,
+        stream=stream or no_platform_stream,
         file_name=intake.file_name,
         declared_size=intake.declared_size,
         title_hint=hint("title_hint"),
@@ -99,4 +106,5 @@ def upload_of(intake: IntakeRecord, stream: ByteStream) -> SongUpload:
         fallback_title=hint("fallback_title"),
         file_ref=intake.file_ref,
         file_unique_id=intake.file_unique_id,
+        link=link_of(intake),
     )

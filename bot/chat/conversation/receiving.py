@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.chat.conversation import intake as intake_journal
@@ -21,10 +22,13 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.credits import song_credits
 from bot.chat.conversation.flow_core import FLOW_LOGGER
 from bot.chat.conversation.following import JobFollowing
+from bot.chat.conversation.link_source import link_chunks, link_max_seconds, source_keys
 from bot.chat.conversation.lyrics import users_words
 from bot.chat.conversation.order import ReceivedSong, SongOrder
 from bot.chat.conversation.progress import ProgressMessage
 from bot.chat.conversation.types import ChatUser, Conversation, Replier, SongUpload
+from bot.links.errors import LinkError
+from bot.links.fetch import FetchedLink
 from separation.audio.decode import inspect_audio, measure_duration
 from separation.audio.ffmpeg import ProbeResult
 from separation.errors import AudioInputError, LyricsInputError
@@ -35,7 +39,7 @@ from storage.errors import (
     StorageError,
     UploadTooLargeError,
 )
-from storage.files import SavedUpload
+from storage.files import ByteSource, SavedUpload
 from storage.intake import IntakeRecord
 from storage.records import ChatRef, JobRecord, JobRequest, QuotaLimits, UserRecord
 
@@ -125,6 +129,11 @@ class SongReceiving(JobFollowing):
         except QuotaRefusedError as exc:
             await progress.final(messages.quota_refused(exc, now=self._clock()))
             return None
+        except LinkError as exc:
+            logger.info("refused the link of %s: %s", user.ref, exc)
+            self._record(user.platform, "refused", f"link_{exc.kind}")
+            await progress.final(messages.link_refused(exc.kind, exc.site))
+            return None
         except Exception as exc:
             if not song.resumed:
                 await self._internal_error(progress, exc, user, job_id=None)
@@ -134,16 +143,18 @@ class SongReceiving(JobFollowing):
             return None
         if received is None:
             return None
-        record, saved = received
-        return await self._check_and_run(song, record, saved)
+        record, saved, upload = received
+        return await self._check_and_run(dataclasses.replace(song, upload=upload), record, saved)
 
-    async def _download(self, song: Arrival) -> tuple[UserRecord, SavedUpload] | None:
-        """The user's record and the saved upload (hashed as it is written), or None when
-        the song was refused before or instead of its download (the user was told).
+    async def _download(self, song: Arrival) -> tuple[UserRecord, SavedUpload, SongUpload] | None:
+        """The user's record, the saved upload (hashed as it is written) and the upload
+        (with a link's title and artist from its site), or None when the song was
+        refused before or instead of its download (the user was told).
 
         Raises:
             UploadTooLargeError: more arrived than the limit allows.
             QuotaRefusedError: as the store raises it.
+            LinkError: a link was refused or could not be fetched.
         """
         user, progress, upload = song.user, song.progress, song.upload
         if song.intake is not None:  # recorded as seen when the song was accepted
@@ -154,8 +165,9 @@ class SongReceiving(JobFollowing):
         if (refusal := await self._refusal_before_download(user, record, song.limits)) is not None:
             await progress.final(refusal)
             return None
-        plan = song.replier.upload_plan
-        max_download = min(plan.max_download_bytes, self._config.limits.max_input_bytes)
+        max_download = self._config.limits.max_input_bytes
+        if upload.link is None:  # a platform's own cap (Telegram's 20 MB) binds its files
+            max_download = min(song.replier.upload_plan.max_download_bytes, max_download)
         if upload.declared_size is not None and upload.declared_size > max_download:
             logger.info(
                 "refused %s: declared size %d > %d", user.ref, upload.declared_size, max_download
@@ -164,9 +176,43 @@ class SongReceiving(JobFollowing):
             return None
         await progress.show(messages.DOWNLOADING)
         await self._note_progress(song.intake, song.replier, progress)
+        fetched: list[FetchedLink] = []
         async with self._download_slots:
-            saved = await self._store.files.save_upload(upload.stream(), max_bytes=max_download)
-        return record, saved
+            source = (
+                upload.stream()
+                if upload.link is None
+                else (await self._link_source(song, record, fetched.append))
+            )
+            saved = await self._store.files.save_upload(source, max_bytes=max_download)
+        if fetched and upload.link is not None:
+            await self._store.files.keep_source(saved.path, source_keys(upload.link, fetched[0]))
+            upload = dataclasses.replace(
+                upload,
+                title_hint=fetched[0].title or upload.title_hint,
+                performer_hint=fetched[0].artist or upload.performer_hint,
+            )
+        return record, saved, upload
+
+    async def _link_source(
+        self, song: Arrival, record: UserRecord, on_fetched: Callable[[FetchedLink], None]
+    ) -> ByteSource:
+        """A link's bytes (``bot.chat.conversation.link_source``): the only way a link's
+        song differs from an upload on its way in.
+
+        Raises:
+            LinkError: links are turned off here (``unsupported_site``).
+        """
+        assert song.upload.link is not None
+        if self._links is None:  # resumed after links were turned off
+            raise LinkError("unsupported_site", detail="links are turned off")
+        status = await self._store.quotas.status(record, song.limits)
+        return link_chunks(
+            self._links,
+            song.upload.link,
+            self._store.files,
+            max_duration_seconds=link_max_seconds(self._config.limits.max_duration_seconds, status),
+            on_fetched=on_fetched,
+        )
 
     async def _refusal_before_download(
         self, user: ChatUser, record: UserRecord, limits: QuotaLimits

@@ -68,6 +68,9 @@ class SongUpload:
     """What the platform needs to hand the file out again after a restart (a Telegram
     ``file_id``, a Discord attachment URL); None where it cannot."""
     file_unique_id: str | None = None
+    link: str | None = None
+    """The link the song was sent as (checked by ``bot.links.classify``): its bytes come
+    from the link service (``bot.chat.conversation.link_source``), not ``stream``."""
     lyrics: LyricsUpload | None = None
     """Lyrics sent with the song (Discord's ``/karaoke lyrics:``), for its karaoke video:
     the flow keeps them with the song's job."""

@@ -1,9 +1,9 @@
 """Discord adapter: translates discord.py (2.x) events and slash commands into the chat flow.
 
-Songs arrive two ways. ``/karaoke file:<attachment>`` works anywhere the bot's commands
-are available (``bot.chat.discord.slash``). An audio or video attachment posted
-in a configured song channel, in a DM, or in a message that mentions the bot starts a job
-too, answered by replies to that message.
+Songs arrive two ways. ``/karaoke file:<attachment>`` (or ``url:<link>``) works anywhere
+the bot's commands are available (``bot.chat.discord.slash``). An audio or video
+attachment, or a link, posted in a configured song channel, in a DM, or in a message that
+mentions the bot starts a job too, answered by replies to that message.
 
 Songs in song channels need the privileged message-content intent. Without it (turned off
 in the settings, or refused by Discord when connecting) the bot keeps working: Discord
@@ -31,18 +31,17 @@ from discord import app_commands
 from bot.chat.conversation import messages
 from bot.chat.conversation.adapter import ChatAdapter, StartError, connect_with_retries
 from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.link_source import link_upload
 from bot.chat.conversation.types import ByteStream, ChatUser, Conversation, LyricsUpload, Replier
-from bot.chat.discord.attachments import (
-    attachment_stream,
-    song_attachment,
-    song_upload,
-)
+from bot.chat.discord.attachments import attachment_stream, song_of, song_upload
 from bot.chat.discord.commands import FormatChoice, build_command_tree
 from bot.chat.discord.controls import ControlButton, acknowledge_unknown
 from bot.chat.discord.lyrics_replies import LyricsReplies
 from bot.chat.discord.replies import ChannelReplier, PressReplier, plan_for_guild, reply_replier
 from bot.chat.discord.slash import SlashCommands
 from bot.chat.discord.sync import sync_if_changed
+from bot.links.classify import Link
+from bot.links.errors import LinkError
 from bot.settings import DiscordSettings, Settings, secret_value
 from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
@@ -302,7 +301,7 @@ class DiscordAdapter(ChatAdapter):
         user: ChatUser,
         conversation: Conversation,
         replier: Replier,
-        attachment: discord.Attachment,
+        song: discord.Attachment | Link,
         *,
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
@@ -321,7 +320,9 @@ class DiscordAdapter(ChatAdapter):
                 user,
                 conversation,
                 replier,
-                song_upload(attachment, self._connector(), lyrics),
+                link_upload(song, lyrics)
+                if isinstance(song, Link)
+                else song_upload(song, self._connector(), lyrics),
                 stems=stems,
                 output_format=output_format,
                 controls=controls,
@@ -353,11 +354,8 @@ class DiscordAdapter(ChatAdapter):
             return  # lyrics in reply to one of our results, wherever it was posted
         private = message.guild is None
         addressed = private or any(user.id == me.id for user in message.mentions)
-        song_message: discord.Message | None = message if song_attachment(message) else None
-        replied = message.reference.resolved if message.reference is not None else None
-        if song_message is None and addressed and isinstance(replied, discord.Message):
-            song_message = replied if song_attachment(replied) else None  # "@bot" on a song
-        if not addressed and (song_message is None or not self._in_song_channel(message.channel)):
+        song = song_of(message, addressed=addressed)
+        if not addressed and (song is None or not self._in_song_channel(message.channel)):
             return  # never answer unsolicited messages in a server
         user = self._user(message.author)
         decision = self._flow.admit(user)
@@ -365,12 +363,12 @@ class DiscordAdapter(ChatAdapter):
             if decision.notify:
                 await message.reply(decision.notice(), mention_author=False)
             return
-        if song_message is None:
+        if song is None or isinstance(song, LinkError):
             hint = messages.NOT_A_SONG if message.attachments else messages.SEND_A_SONG
+            if song is not None:
+                hint = messages.link_refused(song.kind, song.site)
             await message.reply(hint, mention_author=False)
             return
-        attachment = song_attachment(song_message)
-        assert attachment is not None
         conversation = Conversation(
             "discord",
             str(message.channel.id),
@@ -380,7 +378,7 @@ class DiscordAdapter(ChatAdapter):
             is_private=private,
         )
         await self._start_song(
-            user, conversation, reply_replier(message, min_bitrate=self._min_bitrate), attachment
+            user, conversation, reply_replier(message, min_bitrate=self._min_bitrate), song
         )
 
     def _control_pressed(self, interaction: discord.Interaction, data: str) -> None:

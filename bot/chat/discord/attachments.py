@@ -1,4 +1,4 @@
-"""Which Discord attachments are songs, and streaming one to the store.
+"""Which Discord attachments (and message links) are songs, and streaming one to the store.
 
 Discord sends a content type for most uploads but not all (some clients, some file
 types), so the file name's extension is the fallback. Downloads stream in chunks: the
@@ -16,6 +16,8 @@ import discord
 
 from bot.chat.conversation import messages
 from bot.chat.conversation.types import ByteStream, LyricsUpload, SongUpload
+from bot.links.classify import Link, link_in
+from bot.links.errors import LinkError
 
 _CHUNK_BYTES = 1 << 16
 _TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
@@ -31,6 +33,27 @@ def is_song_attachment(attachment: discord.Attachment) -> bool:
 def song_attachment(message: discord.Message) -> discord.Attachment | None:
     """The message's first audio or video attachment."""
     return next((a for a in message.attachments if is_song_attachment(a)), None)
+
+
+def song_of(
+    message: discord.Message, *, addressed: bool
+) -> discord.Attachment | Link | LinkError | None:
+    """What ``message`` offers as a song: its audio or video attachment, else the link in
+    its text (a bad link as its refusal), else, when it addresses the bot ("@bot" in
+    reply to a song), the attachment of the message it replies to."""
+    attachment = song_attachment(message)
+    if attachment is not None:
+        return attachment
+    try:
+        link = link_in(message.content)
+    except LinkError as error:
+        return error
+    if link is not None:
+        return link
+    replied = message.reference.resolved if message.reference is not None else None
+    if addressed and isinstance(replied, discord.Message):
+        return song_attachment(replied)
+    return None
 
 
 def song_upload(

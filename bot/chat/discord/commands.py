@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 import discord
 from discord import app_commands
 
+from bot.links.classify import MAX_LINK_CHARS
 from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
 
@@ -26,12 +27,15 @@ class SlashHandler(Protocol):
     async def karaoke(
         self,
         interaction: discord.Interaction,
-        file: discord.Attachment,
+        file: discord.Attachment | None,
         stems: StemMode,
         output_format: FormatChoice | None,
         controls: RenderOptions | None = None,
         lyrics: discord.Attachment | None = None,
-    ) -> None: ...
+        url: str | None = None,
+    ) -> None:
+        """A song from ``file`` or ``url``: exactly one of them."""
+        ...
 
     async def video(
         self,
@@ -66,7 +70,8 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
 
     @tree.command(name="karaoke")
     @app_commands.describe(
-        file="The song: an audio or video file",
+        file="The song: an audio or video file (or give url)",
+        url="Or a link to the song: a page on a music or video site, or a file",
         stems="two: instrumental + vocals (default); four: drums, bass, other, vocals",
         output_format="File format of the results (default: the bot's, usually mp3)",
         key="Semitones up or down, -6 to 6 (pitch only; the tempo stays)",
@@ -77,7 +82,8 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
     @app_commands.rename(output_format="format")
     async def karaoke(
         interaction: discord.Interaction,
-        file: discord.Attachment,
+        file: discord.Attachment | None = None,
+        url: app_commands.Range[str, 1, MAX_LINK_CHARS] | None = None,
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
         key: app_commands.Range[int, -6, 6] = 0,
@@ -88,7 +94,7 @@ def build_command_tree(client: discord.Client, handler: SlashHandler) -> app_com
         """Turn a song into a karaoke track (instrumental + vocals)."""
         # Discord enforces the ranges; RenderOptions checks them again all the same.
         controls = RenderOptions(key=key, tempo=tempo, guide_db=guide)
-        await handler.karaoke(interaction, file, stems, output_format, controls, lyrics)
+        await handler.karaoke(interaction, file, stems, output_format, controls, lyrics, url)
 
     _add_video(tree, handler)
 

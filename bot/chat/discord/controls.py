@@ -99,3 +99,8 @@ def control_view(rows: list[list[Button]] | None) -> discord.ui.View | None:
         for button in row:
             view.add_item(ControlButton(button.data, button.label, row=index))
     return view
+
+
+def with_view(view: discord.ui.View | None) -> dict[str, Any]:
+    """``view`` as an option of discord.py's send (which takes no ``view=None``)."""
+    return {} if view is None else {"view": view}

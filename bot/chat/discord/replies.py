@@ -18,6 +18,7 @@ buttons too (the flow's question for a video's lyrics: a reply to it names the s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,7 @@ import discord
 from bot.chat.conversation import messages
 from bot.chat.conversation.controls import Button
 from bot.chat.conversation.types import OutgoingFile, UploadPlan
-from bot.chat.discord.controls import control_view
+from bot.chat.discord.controls import control_view, with_view
 from separation.errors import OutputTooLargeError
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class ChannelReplier:
     ) -> discord.Message:
         """One message in the channel, a reply to the user's message when there is one."""
         # discord.py takes no ``reference=None`` or ``files=None`` (by its types): leave out.
-        options: dict[str, Any] = {"allowed_mentions": self._allowed(ping=ping), **_with(view)}
+        options: dict[str, Any] = {"allowed_mentions": self._allowed(ping=ping), **with_view(view)}
         if self._reference is not None:
             options["reference"] = self._reference
         if files is not None:
@@ -246,11 +247,6 @@ class PressReplier(ChannelReplier):
         )
 
 
-def _with(view: discord.ui.View | None) -> dict[str, Any]:
-    """``view`` as an option of discord.py's send (which takes no ``view=None``)."""
-    return {} if view is None else {"view": view}
-
-
 def group_view(group: list[OutgoingFile]) -> discord.ui.View | None:
     """The karaoke controls of the message carrying ``group`` (its instrumental's)."""
     return control_view(next((file.controls for file in group if file.controls), None))
@@ -284,6 +280,7 @@ class InteractionReplier:
         self._use_until = now + token_seconds - min(_EXPIRY_MARGIN_SECONDS, token_seconds / 10)
         self._channel: ChannelReplier | None = None
         self._channel_message: discord.Message | None = None
+        self._edits = asyncio.Lock()  # the move's notice lands after an edit in flight
         if not deferred:
             self._channel = self._make_channel_replier()
 
@@ -322,7 +319,7 @@ class InteractionReplier:
         """A text with buttons under it (``videos.AsksWithButtons``), as a followup."""
         view = control_view(rows)
         return await self._followup_or_channel(
-            lambda: self._interaction.followup.send(text, wait=True, **_with(view)),
+            lambda: self._interaction.followup.send(text, wait=True, **with_view(view)),
             lambda channel: channel.send_text_with_buttons(text, rows),
         )
 
@@ -330,7 +327,7 @@ class InteractionReplier:
         view = group_view(group)
         await self._followup_or_channel(
             lambda: self._interaction.followup.send(
-                files=as_attachments(group), wait=True, **_with(view)
+                files=as_attachments(group), wait=True, **with_view(view)
             ),
             lambda channel: channel.send_group(group),
         )
@@ -352,14 +349,15 @@ class InteractionReplier:
         return await in_channel(await self._channel_replier())
 
     async def _show(self, text: str) -> None:
-        if self._token_usable():
-            try:
-                await self._interaction.edit_original_response(content=text)
-                return
-            except discord.HTTPException as exc:
-                if exc.status not in _TOKEN_ERRORS:
-                    raise
-                await self._move_to_channel(f"edit refused ({exc.status})", announce=False)
+        async with self._edits:
+            if self._token_usable():
+                try:
+                    await self._interaction.edit_original_response(content=text)
+                    return
+                except discord.HTTPException as exc:
+                    if exc.status not in _TOKEN_ERRORS:
+                        raise
+                    await self._move_to_channel(f"edit refused ({exc.status})", announce=False)
         channel = await self._channel_replier()
         if self._channel_message is None:
             self._channel_message = await channel.send_text(text)
@@ -381,10 +379,11 @@ class InteractionReplier:
             "discord: interaction %s moves to the channel: %s", self._interaction.id, reason
         )
         if announce and self._clock() < self._expires_at:
-            try:
-                await self._interaction.edit_original_response(content=MOVED_NOTICE)
-            except discord.HTTPException as exc:  # best effort: the token may be gone already
-                logger.info("discord: could not edit the expiring response: %s", exc.status)
+            async with self._edits:
+                try:
+                    await self._interaction.edit_original_response(content=MOVED_NOTICE)
+                except discord.HTTPException as exc:  # best effort: the token may be gone
+                    logger.info("discord: could not edit the expiring response: %s", exc.status)
 
     def _make_channel_replier(self) -> ChannelReplier:
         interaction = self._interaction

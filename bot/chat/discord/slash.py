@@ -1,8 +1,9 @@
 """The slash commands' answers (``bot.chat.discord.commands.SlashHandler``).
 
-``/karaoke file:<attachment>`` is deferred at once; progress edits that response and the
-results come as a followup (``bot.chat.discord.replies``), moved to the channel before
-the interaction's token expires. ``/video`` is deferred alike, and the flow makes the
+``/karaoke file:<attachment>`` (or ``url:<link>``: exactly one) is deferred at once;
+progress edits that response and the results come as a followup
+(``bot.chat.discord.replies``), moved to the channel before the interaction's token
+expires. ``/video`` is deferred alike, and the flow makes the
 latest song's video (with the lyrics of its options, read bounded like any lyrics file:
 ``bot.chat.discord.lyrics``) in a task. The other commands answer so that only the user
 sees it. These run in discord.py's command-tree tasks: the songs they start are tracked by
@@ -33,6 +34,8 @@ from bot.chat.discord.attachments import is_song_attachment
 from bot.chat.discord.commands import FormatChoice
 from bot.chat.discord.lyrics import check_lyrics_attachment, read_lyrics
 from bot.chat.discord.replies import InteractionReplier, upload_plan
+from bot.links.classify import Link, link_in
+from bot.links.errors import LinkError
 from bot.settings import DiscordSettings
 from separation.audio.encode import StemMode
 from separation.audio.render_options import RenderOptions
@@ -49,7 +52,7 @@ class SongStarter(Protocol):
         user: ChatUser,
         conversation: Conversation,
         replier: Replier,
-        attachment: discord.Attachment,
+        song: discord.Attachment | Link,
         *,
         stems: StemMode = "two",
         output_format: FormatChoice | None = None,
@@ -97,18 +100,19 @@ class SlashCommands:
     async def karaoke(
         self,
         interaction: discord.Interaction,
-        file: discord.Attachment,
+        file: discord.Attachment | None,
         stems: StemMode,
         output_format: FormatChoice | None,
         controls: RenderOptions | None = None,
         lyrics: discord.Attachment | None = None,
+        url: str | None = None,
     ) -> None:
         """/karaoke: defer at once, then the flow runs the song in its own task."""
         user = self._user(interaction.user)
         if not await self._admit(interaction, user):
             return
-        if not is_song_attachment(file):
-            await interaction.response.send_message(messages.NOT_A_SONG, ephemeral=True)
+        song = await self._song_option(interaction, file, url)
+        if song is None:
             return
         if controls is not None and not controls.is_identity and not self._flow.rerender.available:
             await interaction.response.send_message(
@@ -130,17 +134,37 @@ class SlashCommands:
             message_id=str(response_id) if response_id else None,
             is_private=interaction.guild_id is None,
         )
-        song = await self._start_song(
+        started = await self._start_song(
             user,
             conversation,
             replier,
-            file,
+            song,
             stems=stems,
             output_format=output_format,
             controls=controls,
             lyrics=song_lyrics,
         )
-        self._spawn(self._move_before_expiry(song, replier))
+        self._spawn(self._move_before_expiry(started, replier))
+
+    async def _song_option(
+        self, interaction: discord.Interaction, file: discord.Attachment | None, url: str | None
+    ) -> discord.Attachment | Link | None:
+        """The song ``/karaoke`` names: its file or its link, exactly one; None when it
+        was refused (only the user sees why)."""
+        refusal = messages.FILE_OR_LINK
+        if file is not None and url is None:
+            if is_song_attachment(file):
+                return file
+            refusal = messages.NOT_A_SONG
+        elif url is not None and file is None:
+            try:
+                link = link_in(url)
+            except LinkError as error:
+                link, refusal = None, messages.link_refused(error.kind, error.site)
+            if link is not None:
+                return link
+        await interaction.response.send_message(refusal, ephemeral=True)
+        return None
 
     async def video(
         self,

@@ -1,7 +1,8 @@
 """The bot's answers to Telegram updates, routed to the chat flow.
 
 Private chats: any audio, voice, video, video note, or document whose type is audio or
-video starts a job. Groups: only ``/karaoke`` in reply to a song, or a song that
+video starts a job, and so does a text that is a link (``bot.links.classify``) or
+``/karaoke <link>``. Groups: only ``/karaoke`` in reply to a song, or a song that
 mentions the bot; everything else in a group is ignored silently (never spam a group).
 In either, a reply to one of the bot's results (or its question for the words) with
 text or an ``.lrc``/``.txt`` file is lyrics for that song's karaoke video, and
@@ -33,11 +34,14 @@ from bot.chat.conversation import messages
 from bot.chat.conversation.controls import PREFIX as CONTROL_PREFIX
 from bot.chat.conversation.controls import BadControlError, ControlState
 from bot.chat.conversation.flow import ChatFlow
+from bot.chat.conversation.link_source import link_upload
 from bot.chat.conversation.types import ByteStream, ChatUser, Conversation
 from bot.chat.telegram.bot_api import retry_network, upload_plan
 from bot.chat.telegram.downloads import song_upload
 from bot.chat.telegram.lyrics_replies import LYRICS_REPLY, LyricsTooBigError, lyrics_of
 from bot.chat.telegram.replier import TelegramReplier, control_data
+from bot.links.classify import link_in
+from bot.links.errors import LinkError
 from bot.settings import TelegramSettings
 from separation.audio.encode import StemMode
 
@@ -63,6 +67,7 @@ def carries_song(update: Update) -> bool:
     replied = message.reply_to_message
     return bool(
         SONG_FILTER.check_update(update)
+        or "://" in (message.text or "")  # a link, perhaps: held until handled too
         or (replied is not None and SONG_FILTER.check_update(Update(0, message=replied)))
     )
 
@@ -147,21 +152,36 @@ class TelegramHandlers:
         then run it in its own task so the handler returns at once."""
         reply_to = update.effective_message or song_message
         upload = song_upload(song_message, self._download_again)
-        conversation = Conversation(
-            "telegram",
-            str(reply_to.chat_id),
-            message_id=str(reply_to.message_id),
-            is_private=reply_to.chat.type == ChatType.PRIVATE,
-        )
         self._spawn(
             await self._flow.accept_song(
                 self._user(update),
-                conversation,
+                _conversation(reply_to),
                 self._replier(reply_to),
                 upload,
                 stems=stems,
             )
         )
+
+    async def _start_link(self, update: Update, message: Message, stems: StemMode) -> bool:
+        """The link in ``message``'s text as a song, like :meth:`_start_song`; False when
+        the text holds none (a bad link is answered and counts as handled)."""
+        try:
+            link = link_in(message.text or "")
+        except LinkError as error:
+            await self._reply(update, messages.link_refused(error.kind, error.site))
+            return True
+        if link is None:
+            return False
+        self._spawn(
+            await self._flow.accept_song(
+                self._user(update),
+                _conversation(message),
+                self._replier(message),
+                link_upload(link),
+                stems=stems,
+            )
+        )
+        return True
 
     # -- handlers -----------------------------------------------------------------------
     async def _rate_gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -222,6 +242,8 @@ class TelegramHandlers:
             Update(update.update_id, message=replied)
         ):
             await self._start_song(update, replied, stems)
+            return
+        if await self._start_link(update, message, stems):  # /karaoke <link>
             return
         if message.chat.type != ChatType.PRIVATE:
             return  # in groups only a reply to a song counts; stay quiet otherwise
@@ -354,8 +376,25 @@ class TelegramHandlers:
         await self._reply(update, messages.NOT_A_SONG)
 
     async def _chatter(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Plain text in a private chat."""
+        """Plain text in a private chat: a link is a song (after ``/karaoke`` or
+        ``/stems``, as those asked); anything else is answered with how to send one."""
+        message = update.effective_message
+        assert message is not None and update.effective_user is not None
+        stems = self._awaiting_song.get(update.effective_user.id, "two")
+        if await self._start_link(update, message, stems):
+            self._awaiting_song.pop(update.effective_user.id, None)
+            return
         await self._reply(update, messages.SEND_A_SONG)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("telegram handler error: %s", context.error, exc_info=context.error)
+
+
+def _conversation(message: Message) -> Conversation:
+    """Where a song sent in ``message`` (or a command about one) came from."""
+    return Conversation(
+        "telegram",
+        str(message.chat_id),
+        message_id=str(message.message_id),
+        is_private=message.chat.type == ChatType.PRIVATE,
+    )

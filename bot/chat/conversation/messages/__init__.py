@@ -6,8 +6,8 @@ lyrics), ``refusals`` (each typed error from
 ``separation`` and ``storage`` as one friendly sentence; internal errors get a short
 reference id that is also logged, so a user's screenshot leads an operator straight to
 the log line), ``commands`` (/help, /quota, /status), ``lyrics_files`` (a lyrics file
-refused) and ``admin``. Callers import the package (``from bot.chat.conversation import
-messages``) and read ``messages.X``.
+refused), ``links`` (a link refused) and ``admin``. Callers import the package
+(``from bot.chat.conversation import messages``) and read ``messages.X``.
 """
 
 from bot.chat.conversation.messages.admin import (
@@ -49,6 +49,7 @@ from bot.chat.conversation.messages.controls import (
     render_option_refused,
     rerendered,
 )
+from bot.chat.conversation.messages.links import FILE_OR_LINK, LINKS_TURNED_OFF, link_refused
 from bot.chat.conversation.messages.lyrics_files import (
     LYRICS_FILE_UNREADABLE,
     NOT_A_LYRICS_FILE,
@@ -123,6 +124,8 @@ __all__ = [
     "DONE",
     "DOWNLOADING",
     "EDITS_IGNORED",
+    "FILE_OR_LINK",
+    "LINKS_TURNED_OFF",
     "LOST_BEFORE_SAVED",
     "LOST_IN_RESTART",
     "LYRICS_FILE_UNREADABLE",
@@ -158,6 +161,7 @@ __all__ = [
     "help_text",
     "input_refused",
     "internal_error",
+    "link_refused",
     "lyrics_file_too_large",
     "megabytes",
     "output_too_large",

@@ -109,15 +109,19 @@ def help_text(
     retention_hours: float,
     commands: Sequence[tuple[str, str]],
     platform_note: str = "",
+    links: bool = False,
 ) -> str:
-    """What the bot does, its limits, the platform's commands and the privacy promise."""
+    """What the bot does, its limits, the platform's commands and the privacy promise
+    (``links``: songs are taken as links too, and kept a while by their source)."""
     command_lines = "\n".join(f"{command} - {description}" for command, description in commands)
+    kinds = "a voice message, a video or a link" if links else "a voice message or a video"
+    kept = " (a song from a link is kept up to an hour: the same link again is quick)"
     return (
-        "I turn any song into a karaoke track: send me an audio file, a voice message or a "
-        "video, and I'll send back the instrumental and the vocals.\n\n"
+        f"I turn any song into a karaoke track: send me an audio file, {kinds}, and I'll "
+        "send back the instrumental and the vocals.\n\n"
         f"Songs can be up to {max_minutes:g} minutes long. {platform_note}\n"
         f"{command_lines}\n\n"
         f"{EDITS_IGNORED}\n\n"
-        "Privacy: your upload is deleted as soon as it is processed. "
+        f"Privacy: your upload is deleted as soon as it is processed{kept if links else ''}. "
         f"{results_kept(retention_hours)} Separation by Demucs (Meta AI)."
     )
