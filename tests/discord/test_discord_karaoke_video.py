@@ -111,12 +111,7 @@ def _saved(folder: Path, name: str, content: bytes) -> Path:
 
 async def test_a_reply_with_an_lrc_file_gets_the_video(discord_bot, tmp_path, ffmpeg):
     bot = discord_bot
-    bot.post_song()
-    await bot.wait_for_done()
-    [result] = bot.api.uploads(SONG_CHANNEL)
-    mark = bot.mark()
-    reply = bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=result.message)
-    video = await _video_after(bot, mark)
+    reply, video = await _song_then_lrc_reply(bot, tmp_path)
     assert video.kind == "send"
     assert video.payload["message_reference"]["message_id"] == int(reply["id"])
     _assert_playable_video(video, ffmpeg, tmp_path, 6.0)
@@ -125,12 +120,7 @@ async def test_a_reply_with_an_lrc_file_gets_the_video(discord_bot, tmp_path, ff
 
 async def test_a_key_press_on_the_video_answers_with_a_new_video(discord_bot, tmp_path, ffmpeg):
     bot = discord_bot
-    bot.post_song()
-    await bot.wait_for_done()
-    [result] = bot.api.uploads(SONG_CHANNEL)
-    mark = bot.mark()
-    bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=result.message)
-    video = await _video_after(bot, mark)
+    _, video = await _song_then_lrc_reply(bot, tmp_path)
     key_up = next(
         button["custom_id"]
         for row in video.message["components"]
@@ -199,12 +189,7 @@ async def test_video_without_words_asks_in_its_response_and_a_reply_to_it_works(
 
 async def test_a_strangers_press_on_a_video_is_refused_only_to_them(discord_bot, tmp_path, ffmpeg):
     bot = discord_bot
-    bot.post_song()
-    await bot.wait_for_done()
-    [result] = bot.api.uploads(SONG_CHANNEL)
-    mark = bot.mark()
-    bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=result.message)
-    video = await _video_after(bot, mark)
+    _, video = await _song_then_lrc_reply(bot, tmp_path)
     await bot.settle()
     mark = _press(bot, video.message, "Key +1", user_id=OTHER_USER_ID)
     await bot.wait_for_text(messages.CONTROL_UNKNOWN, since=mark)
@@ -265,3 +250,14 @@ async def _karaoke_with_lyrics(bot: DiscordHarness, tmp_path: Path) -> None:
         attachments=[song, lrc],
     )
     await bot.wait_for_done()
+
+
+async def _song_then_lrc_reply(bot: DiscordHarness, tmp_path: Path):
+    """A song posted and delivered, then an .lrc sent in reply to its result: the reply
+    as the fake API recorded it, and the video the bot answered with."""
+    bot.post_song()
+    await bot.wait_for_done()
+    [result] = bot.api.uploads(SONG_CHANNEL)
+    mark = bot.mark()
+    reply = bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=result.message)
+    return reply, await _video_after(bot, mark)
