@@ -15,7 +15,7 @@ from typing import Any
 import procrastinate
 import psycopg
 
-from bot.distributed.queue import fetch_all
+from bot.distributed.queue import fetch_all, queueing_lock
 from bot.distributed.wire import TASK_NAME, request_to_payload
 from separation.errors import PoolBusyError, UserJobLimitError
 from separation.jobs import SeparationRequest
@@ -101,7 +101,7 @@ class Admission:
                     queue=self._queue_name,
                     priority=-user_active,
                     lock=lock,
-                    queueing_lock=f"job:{job_id}",
+                    queueing_lock=queueing_lock(job_id),
                 )
                 return await deferrer.defer_async(**request_to_payload(request, job_id=job_id))
             finally:
@@ -111,6 +111,6 @@ class Admission:
         """Queue a song once more (its cached result arrived damaged), past the limits:
         it was let in already."""
         deferrer = self._app.configure_task(
-            name=TASK_NAME, queue=self._queue_name, queueing_lock=f"job:{job_id}"
+            name=TASK_NAME, queue=self._queue_name, queueing_lock=queueing_lock(job_id)
         )
         return await deferrer.defer_async(**request_to_payload(request, job_id=job_id))

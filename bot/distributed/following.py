@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import procrastinate
 import psycopg
 
-from bot.distributed.queue import fetch_all
+from bot.distributed.queue import fetch_all, queueing_lock
 from bot.distributed.wire import TASK_NAME, ProgressNote, progress_channel
 from separation.jobs import Attempt, JobHandle, Running
 
@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 CAPACITY_SAMPLE_SECONDS = 10.0
 _STATUSES = "SELECT id, status FROM procrastinate_jobs WHERE id = ANY(%(ids)s)"
+_WAITING_BY_LOCK = """
+SELECT id FROM procrastinate_jobs
+ WHERE queue_name = %(queue)s AND queueing_lock = %(lock)s AND status = 'todo'
+"""
 _WAITING = """
 SELECT id FROM procrastinate_jobs
  WHERE queue_name = %(queue)s AND task_name = %(task)s AND status = 'todo'
@@ -136,6 +140,14 @@ async def waiting_jobs(app: procrastinate.App, queue_name: str) -> list[int]:
     """The queue jobs of songs waiting, first in line first."""
     rows = await fetch_all(app, _WAITING, queue=queue_name, task=TASK_NAME)
     return [int(row["id"]) for row in rows]
+
+
+async def waiting_by_lock(app: procrastinate.App, queue_name: str, job_id: str) -> int | None:
+    """The waiting queue job of ``job_id``, if one is queued: a front-end killed between
+    deferring a song and registering it in the run ledger leaves such a row, which its
+    successor must follow, not defer again (the queueing lock refuses a second row)."""
+    rows = await fetch_all(app, _WAITING_BY_LOCK, queue=queue_name, lock=queueing_lock(job_id))
+    return int(rows[0]["id"]) if rows else None
 
 
 async def queue_statuses(app: procrastinate.App, queue_job_ids: list[int]) -> dict[int, str]:

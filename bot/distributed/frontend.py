@@ -43,6 +43,7 @@ from bot.distributed.following import (
     listen_for_notices,
     poll_until_cancelled,
     queue_statuses,
+    waiting_by_lock,
     waiting_jobs,
 )
 from bot.distributed.render_requests import RenderLimits, RenderRequests
@@ -181,9 +182,8 @@ class DistributedBackend:
             raise PoolShutdownError()
         job_id = request.job_id or uuid.uuid4().hex
         handle = JobHandle(job_id, request, lambda: self._cancel(job_id))
-        existing = await self._ledger.find(job_id)
-        if existing is not None:
-            queue_job_id = existing.queue_job_id
+        queue_job_id = await self._queued_before(job_id)
+        if queue_job_id is not None:
             logger.info("job %s: following queue job %s", job_id, queue_job_id)
         else:
             queue_job_id = await self._enqueue(job_id, request)
@@ -227,6 +227,17 @@ class DistributedBackend:
         return await workers_alive(self._app, self._queue.stalled_after_seconds)
 
     # -- submitting -------------------------------------------------------------------------
+    async def _queued_before(self, job_id: str) -> int | None:
+        """The queue job a previous front-end made for ``job_id``: the ledger's, or a
+        waiting one it deferred but did not live to register (registered now)."""
+        existing = await self._ledger.find(job_id)
+        if existing is not None:
+            return existing.queue_job_id
+        orphan = await waiting_by_lock(self._app, self._queue.name, job_id)
+        if orphan is not None:
+            await self._ledger.register(orphan, job_id)
+        return orphan
+
     async def _enqueue(self, job_id: str, request: SeparationRequest) -> int:
         await self._blobs.put_file(input_key(job_id), request.input_path)
         digest = request.input_sha256  # taken as the chat flow saved the upload

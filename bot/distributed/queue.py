@@ -38,3 +38,8 @@ def make_queue_app(settings: Settings, *, max_connections: int = 10) -> procrast
 async def fetch_all(app: procrastinate.App, query: str, **params: Any) -> list[dict[str, Any]]:
     """Run one statement on the queue's pool (autocommit) and return its rows."""
     return list(await app.connector.execute_query_all_async(query, **params))
+
+
+def queueing_lock(job_id: str) -> str:
+    """The queueing lock a caller's job is deferred under: one waiting row per job."""
+    return f"job:{job_id}"

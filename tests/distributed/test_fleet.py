@@ -209,6 +209,34 @@ async def test_a_restarted_frontend_delivers_the_song_its_predecessor_lost(fleet
     await wait_for(lambda: not fleet.blob_files("inputs"))
 
 
+async def test_a_song_deferred_by_a_front_end_killed_before_registering_it_is_followed(
+    fleet: Fleet, song
+):
+    # A front-end SIGKILLed between deferring a song and registering it in the run
+    # ledger leaves a waiting queue row and no ledger row: its successor must follow that
+    # row. Deferring again is refused by the job's queueing lock (the CI failure of
+    # test_frontend_restart[another]: "Something went wrong" for the third song).
+    front = await fleet.frontend()
+    await front.submit(request(song(6, "unregistered"), job_id="job-4343"))
+    await front.shutdown(timeout=0)
+    fleet.frontends.remove(front)
+    deleted = await fleet.query(
+        "DELETE FROM separation_runs WHERE job_id = %s RETURNING queue_job_id", "job-4343"
+    )
+    assert len(deleted) == 1
+    successor = await fleet.frontend("successor")
+    resumed = await successor.submit(request(song(6, "unregistered"), job_id="job-4343"))
+    worker = fleet.start_worker()  # only now: a worker's start registers the row too
+    fleet.wait_until_ready(worker)
+    result = await resumed.result()
+    assert set(result.outputs) == {"instrumental", "vocals"}
+    rows = await fleet.query(
+        "SELECT queue_job_id FROM separation_runs WHERE job_id = %s", "job-4343"
+    )
+    assert rows == deleted  # the dead front-end's queue job, followed, not a second one
+    result.release()
+
+
 async def test_a_worker_cut_off_mid_song_has_its_late_result_rejected(fleet: Fleet, song):
     # SIGSTOP silences a worker exactly as a cut network link does (no heartbeat, no
     # writes) and SIGCONT brings it back with its song half done.

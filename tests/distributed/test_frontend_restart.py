@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 GRACE_SECONDS = 2.0
 """``queue.delivery_grace_seconds``: the lease another front-end waits out."""
+LOG_TAIL_CHARS = 6000
 SONG_SECONDS = 90.0
 """Long enough that two songs still separate when the front-end is killed."""
 
@@ -106,6 +107,10 @@ async def front_ends(fleet: Fleet, api: FakeBotApi):
     yield make
     for front in made:
         await front.stop()
+        # Shown by pytest only when the test failed: what each process logged.
+        print(f"--- {front.log.name} ---\n{front.text()[-LOG_TAIL_CHARS:]}")
+    for log in sorted(fleet.root.glob("worker*.log")):
+        print(f"--- {log.name} ---\n{log.read_text(errors='replace')[-LOG_TAIL_CHARS:]}")
 
 
 async def _job_states(fleet: Fleet, chats: list[int]) -> dict[int, str]:
