@@ -120,6 +120,16 @@ class CpuPlan:
         cores = max(1, cores)
         return cls(cores, max(1, model_threads), max(1, cores - 1))
 
+    @classmethod
+    def for_one_song(cls, cores: int, model_threads: int) -> CpuPlan:
+        """A plan for a pool that only ever holds one song (``karaoke-bot separate`` of
+        one input): its decode and encoders never run beside a forward pass of another
+        song, so they may take every core. On 2 cores its two MP3 encoders then run at
+        once instead of one after the other (issue 26). Its extras (the cover, read
+        beside the model step) still hold a slot and take a thread from torch."""
+        cores = max(1, cores)
+        return cls(cores, max(1, model_threads), cores)
+
     def describe(self) -> str:
         return (
             f"{self.cores} core(s): model step up to {self.model_threads} torch thread(s), "

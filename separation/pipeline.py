@@ -10,7 +10,9 @@ The blocking steps (decoding, encoding, file I/O) run off the event loop.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,8 @@ from separation.rendering.outputs import RenderedOutputs, output_tags
 from separation.rendering.render import output_names, render_outputs
 from separation.workdir import JobFolder
 
+logger = logging.getLogger(__name__)
+
 SeparateStep = Callable[[DecodedAudio, Path], Awaitable[SeparatedStems]]
 """The model step: the decoded song and its private job folder in, the stems out."""
 
@@ -42,6 +46,22 @@ OutputFolder = Callable[[], Awaitable[Path]]
 
 DecodedHook = Callable[[DecodedAudio], EncodingSpec]
 """Told the decoded song before the model runs; returns the encoding to render with."""
+
+
+class PhaseClock:
+    """Seconds each step of a song took, for the log: where a one-shot run's time goes."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items())
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,7 @@ async def separate_song(
     pool's budget) every ffmpeg run holds one of its audio slots while it runs.
     """
     folder = await run_blocking(None, JobFolder.create, config.tmp_root)
+    phases = PhaseClock()
     try:
         async with _audio_slots(cpu, 1):
             audio = await run_blocking(
@@ -143,13 +164,18 @@ async def separate_song(
                 sample_rate=model.samplerate,
                 info=song.probe,
             )
+        phases.lap("decode")
         spec = song.encoding if on_decoded is None else on_decoded(audio)
         stems = await separate(audio, folder.path)
+        phases.lap("model")
         into = await output_folder()
         rendered = await _render(stems, into, song, audio, spec, model, config, cpu)
+        phases.lap("encode")
         kept = None
         if config.keep_stems:
             kept = await _keep_stems(stems, into, song.stems, rendered, model, config, cpu)
+            phases.lap("stems")
+        logger.info("%s (%.0f s of audio): %s", song.title, audio.duration_seconds, phases)
         return SeparationResult(
             outputs=rendered.paths,
             duration_seconds=audio.duration_seconds,

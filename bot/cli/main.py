@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command: Callable[[argparse.Namespace, Settings], int] = args.func  # set by each parser
     try:
-        return command(args, settings)
+        code = command(args, settings)
     except UsageError as exc:
         messages.error(str(exc))
         return EXIT_USAGE
@@ -195,6 +196,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         messages.error(messages.INTERRUPTED)
         return EXIT_INTERRUPTED
+    if argv is None and getattr(args, "exit_when_done", False):
+        exit_now(code)
+    return code
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process at once with ``code``, once everything it wrote is flushed.
+
+    For a command whose work is over when it returns (``separate``: outputs written and
+    closed, temporary folders removed): the interpreter's own shutdown with torch
+    imported takes about 0.45 s on the 2-core machine (measured: ``import torch`` alone,
+    then exit), a second a user waits for nothing (issue 26). Only a process started
+    from the command line ends this way (``main()`` without ``argv``); a caller that
+    passes ``argv`` (the tests) gets the code back.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

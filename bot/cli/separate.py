@@ -133,7 +133,9 @@ def add_separate_command(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="neither read nor keep results in the result cache (every input runs the model)",
     )
-    parser.set_defaults(func=separate_command, apply_overrides=apply_separate_overrides)
+    parser.set_defaults(  # over when it returns: the process ends at once (``exit_now``)
+        func=separate_command, apply_overrides=apply_separate_overrides, exit_when_done=True
+    )
 
 
 def apply_separate_overrides(args: argparse.Namespace, settings: Settings) -> None:
@@ -233,19 +235,13 @@ def _separate_locally(
     scratch: tempfile.TemporaryDirectory[str] | None,
 ) -> int:
     """Run the inputs through a pool of this process; then say where the cache is."""
+    from bot.cli.one_shot import one_shot_pool_config
     from bot.cli.run import ensure_configured_weights
-    from bot.process.backend import build_pool, configure_torch, pool_config  # torch: only here
+    from bot.process.backend import build_pool, configure_torch  # torch: only here
 
     ensure_configured_weights(settings)  # fetched once on first use, before any folder
     configure_torch(settings)
-    config = pool_config(settings)
-    # Every input is this one user's: the pool's per-user and queue limits must admit all.
-    config = dataclasses.replace(
-        config,
-        max_jobs_per_user=max(config.max_jobs_per_user, len(inputs)),
-        max_queued_jobs=max(config.max_queued_jobs, len(inputs)),
-        warm_up=False,
-    )
+    config = one_shot_pool_config(settings, len(inputs))
     create_output_dir(output_dir)
     code = asyncio.run(
         _separate_all(inputs, output_dir, settings, build_pool(settings, config), asked)

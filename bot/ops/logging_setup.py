@@ -51,8 +51,9 @@ OWN_PACKAGES = ("bot", "separation", "storage", "__main__")
 
 # Libraries whose INFO records are dropped too, at every verbosity: SQLAlchemy logs each
 # statement with its parameters (display names, file names) at INFO, so only its
-# warnings are operational.
-_WARNINGS_ONLY = ("sqlalchemy",)
+# warnings are operational; alembic logs one line per plugin it sets up on import (now
+# that the store is imported when first used, after logging is configured).
+_WARNINGS_ONLY = ("sqlalchemy", "alembic.runtime.plugins")
 
 # Libraries that log one INFO line per HTTP request, which would drown our one-line
 # events. At -v httpx may speak: a request line carries the method, the URL and the

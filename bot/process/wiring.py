@@ -21,12 +21,12 @@ from bot.settings.links import LinksSettings
 from separation.audio.encode import EncodingSpec
 from separation.audio.ffmpeg import find_ffmpeg
 from storage.records import Platform, QuotaLimits
-from storage.store import Store
 
 if TYPE_CHECKING:
     from bot.chat.conversation.flow import FlowConfig
     from separation.audio.decode import AudioLimits
     from separation.lyrics.lrclib import LrclibClient
+    from storage.store import Store
 
 
 def audio_limits(settings: Settings) -> AudioLimits:
@@ -121,6 +121,8 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     Raises:
         DatabaseOpenError, DataDirError: see :meth:`storage.store.Store.open`.
     """
+    from storage.store import Store  # SQLAlchemy: not for ``separate`` (issue 26)
+
     return await Store.open(
         settings.database_url,
         settings.general.data_dir,

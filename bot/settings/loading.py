@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from bot.settings.base import ConfigError
 from bot.settings.data import DatabaseSettings
@@ -96,6 +94,12 @@ def _against(base: Path, value: str) -> Path:
 
 
 def _sqlite_url_against(base: Path, text: str) -> str:
+    """A relative SQLite path in a config file's URL, made relative to that file."""
+    # SQLAlchemy only here: a command that never opens the database (``separate``) does
+    # not wait 0.15 s for it at start (issue 26).
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(text)
     except ArgumentError:

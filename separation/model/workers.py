@@ -5,11 +5,17 @@ the same worker at once and the event loop never runs one at all. Accumulating o
 (file I/O) happens on the same thread right after the forward pass: the next batch is
 only taken once this one is written, which bounds memory to one batch per worker.
 
-The worker thread runs at a lower CPU priority (nice +5) than the event loop. On a
-busy CPU box torch's threads otherwise take the cores from the loop thread and a chat
-handler waits behind a forward pass; the pool benchmark measured loop delays above
-100 ms at batch size 4 before this. Torch's OpenMP threads are created by the worker
-thread and inherit its priority. On a GPU it changes nothing.
+The worker thread is scheduled like every other thread (``WorkerPriority.NORMAL``).
+Until issue 26 it ran at nice +5 so that torch's threads would not keep the event loop
+waiting; measured again on 2 cores with ``benchmarks/loop_delay_benchmark.py`` (one song
+through the pool, batch size 1), the loop's 10 ms wake-ups were late by 4 ms at p99
+whichever the setting, because a thread that mostly sleeps (the loop) preempts a running
+one when it wakes. But nice +5 handed the model's time to every neighbour: beside two
+busy-loop processes a song took 4.3x its idle time at nice +5 against 2.0x at normal
+priority. ``SCHED_BATCH`` (the same weight, no wake-up preemption) was tried too and lost
+to normal under load (torch's threads wake at every barrier and then waited for a
+neighbour's time slice). Torch's OpenMP threads are created by the worker thread and
+inherit its scheduling. On a GPU it changes nothing.
 
 On a GPU the forward pass is fast enough that the CPU-side work of a batch (the
 overlap-add of its outputs into the accumulator files, about 10 ms per 7.8-second
@@ -27,6 +33,8 @@ a run of clean batches, so a transient memory spike does not slow it down for go
 from __future__ import annotations
 
 import asyncio
+import enum
+import functools
 import logging
 import os
 import threading
@@ -59,17 +67,33 @@ Errors = Sequence[BaseException | None]
 """Per segment of a batch: None once accumulated, or the error that failed it."""
 
 _CLEAN_BATCHES_BEFORE_GROWING = 20
-_INFERENCE_NICENESS = 5
+_LOWERED_NICENESS = 5
 
 
-def _lower_thread_priority() -> None:
-    """Raise the calling thread's nice value (Linux applies it per thread)."""
+class WorkerPriority(enum.Enum):
+    """How the worker thread (and torch's threads it starts) is scheduled; the others
+    than NORMAL are kept for ``benchmarks/loop_delay_benchmark.py`` to compare."""
+
+    NORMAL = "normal"
+    """As every other thread: the model's full share against other processes."""
+    LOWERED = "lowered"
+    """nice +5 (the default until issue 26): the model yields to every neighbour."""
+    BATCH = "batch"
+    """``SCHED_BATCH``: full weight, but no wake-up preemption (slower under load)."""
+
+
+def apply_thread_priority(priority: WorkerPriority) -> None:
+    """Schedule the calling thread as ``priority`` says (Linux applies both per thread);
+    where the system refuses, the thread stays as it is, which is always safe."""
+    thread_id = threading.get_native_id()
     try:
-        thread_id = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, thread_id)
-        os.setpriority(os.PRIO_PROCESS, thread_id, current + _INFERENCE_NICENESS)
-    except (AttributeError, OSError):  # not on Linux or not permitted: run at normal priority
-        logger.debug("could not lower the worker thread's priority")
+        if priority is WorkerPriority.BATCH:
+            os.sched_setscheduler(thread_id, os.SCHED_BATCH, os.sched_param(0))
+        elif priority is WorkerPriority.LOWERED:
+            current = os.getpriority(os.PRIO_PROCESS, thread_id)
+            os.setpriority(os.PRIO_PROCESS, thread_id, current + _LOWERED_NICENESS)
+    except (AttributeError, OSError):  # not on Linux, or not permitted
+        logger.debug("could not schedule the worker thread as %s", priority.value)
 
 
 class Worker:
@@ -83,6 +107,7 @@ class Worker:
         batch_size: int,
         cpu: CpuBudget | None = None,
         overlap_accumulation: bool | None = None,
+        priority: WorkerPriority = WorkerPriority.NORMAL,
     ) -> None:
         """``overlap_accumulation``: accumulate on a second thread during the next
         forward pass (default: on CUDA devices)."""
@@ -96,7 +121,9 @@ class Worker:
         self._clean_batches = 0
         self._cpu = cpu if model.device.type == "cpu" else None
         self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=name, initializer=_lower_thread_priority
+            max_workers=1,
+            thread_name_prefix=name,
+            initializer=functools.partial(apply_thread_priority, priority),
         )
         if overlap_accumulation is None:
             overlap_accumulation = model.device.type == "cuda"
@@ -189,9 +216,14 @@ class Worker:
         """Forward pass and overlap-add, on the worker thread."""
         started = time.perf_counter()
         outcome = self._forward(batch)
+        forwarded = time.perf_counter()
         errors = self._accumulate(batch, outcome)
         if not outcome.out_of_memory:
             self.meter.record(len(batch.segments), time.perf_counter() - started)
+        logger.debug(
+            "%s: %d segment(s): forward %.3f s, accumulate %.3f s",
+            self.name, len(batch.segments), forwarded - started, time.perf_counter() - forwarded,
+        )  # fmt: skip
         return errors
 
     def _timed_forward(self, batch: Batch) -> IsolatedOutcome:

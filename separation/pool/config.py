@@ -13,6 +13,7 @@ from separation.cache.results import CachePolicy
 from separation.cpu_budget import CpuPlan
 from separation.model.engine import SeparationOptions
 from separation.model.loading import LoadedModel
+from separation.model.workers import WorkerPriority
 
 ModelLoader = Callable[[torch.device], LoadedModel]
 """Loads (or returns the already loaded) model for a device, e.g. ``ModelCache.get``."""
@@ -60,6 +61,9 @@ class PoolConfig:
     """Keep each upload's cover art with its stems, for its karaoke video's background."""
     warm_up: bool = True
     """Run one forward pass per worker at start (measures speed for queue estimates)."""
+    worker_priority: WorkerPriority = WorkerPriority.NORMAL
+    """How the workers' threads are scheduled against the event loop and other processes
+    (``separation.model.workers``)."""
     overlap_accumulation: bool | None = None
     """Accumulate a batch's outputs on a second thread during the next forward pass
     (``separation.model.workers``); None: on CUDA devices."""

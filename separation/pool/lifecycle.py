@@ -135,6 +135,7 @@ class SeparationPool:
                 batch_size=self.config.batch_size,
                 cpu=self.cpu,
                 overlap_accumulation=self.config.overlap_accumulation,
+                priority=self.config.worker_priority,
             )
             if self.config.sweep_batch_sizes and device.type == "cuda":
                 sweeping = time.perf_counter()

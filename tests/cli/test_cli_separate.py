@@ -179,3 +179,28 @@ def test_an_unknown_precision_is_refused_by_the_parser(capsys):
         main(["separate", "song.mp3", "--precision", "fp8"])
     assert exit_.value.code == 2
     assert "--precision: invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_the_command_runs_the_model_at_normal_priority(
+    cli, capsys, clip_path, ffmpeg, model_repo, monkeypatch
+):
+    # A one-shot command has no chat handler to keep responsive: its model thread is
+    # scheduled like any other process's (the bot's is SCHED_BATCH; issue 26).
+    from separation.model import workers
+
+    asked: list[workers.WorkerPriority] = []
+    schedule = workers.apply_thread_priority
+
+    def recorded(priority: workers.WorkerPriority) -> None:
+        asked.append(priority)
+        schedule(priority)
+
+    monkeypatch.setattr(workers, "apply_thread_priority", recorded)
+    song = cli / "song.wav"
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-t", "2", "-i", str(clip_path), str(song)], check=True
+    )
+    argv = ["separate", str(song), "-o", "out", "--model", "tiny", "--model-repo", str(model_repo)]
+    assert main(argv) == 0
+    assert asked == [workers.WorkerPriority.NORMAL]
+    assert capsys.readouterr().out.count("out/song - ") == 2

@@ -111,3 +111,33 @@ def test_make_random_model_then_separate_with_it(tmp_path, monkeypatch, clip_pat
         == 0
     )
     assert len(list((tmp_path / "out").glob("*.mp3"))) == 2
+
+
+def test_the_process_ends_at_once_with_its_code_and_everything_written(
+    cli_env, tmp_path, clip_path, ffmpeg
+):
+    # Run as a user runs it (``main()`` without argv): the process skips the interpreter's
+    # shutdown (``exit_now``), but keeps its exit status, its printed paths, its error
+    # line and its last log line.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    song, text = tmp_path / "song.wav", tmp_path / "notes.mp3"
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-t", "2", "-i", str(clip_path), str(song)], check=True
+    )
+    text.write_text("not audio")
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot.cli.main", "separate", str(text), str(song), *cli_env, "-v"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert completed.stdout.splitlines() == [
+        str(tmp_path / "out" / "song - instrumental.mp3"),
+        str(tmp_path / "out" / "song - vocals.mp3"),
+    ]
+    assert f"karaoke-bot: error: {text}: not an audio" in completed.stderr
+    assert "pool stopped" in completed.stderr  # the log, flushed before the end
