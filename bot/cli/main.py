@@ -14,6 +14,7 @@ good, and each command imports what it runs on in its own function.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -212,8 +213,9 @@ def exit_now(code: int) -> NoReturn:
     passes ``argv`` (the tests) gets the code back.
     """
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone, or a closed stream
+            stream.flush()
     os._exit(code)
 
 
