@@ -189,7 +189,7 @@ class JobFollowing(FlowCore):
         done = await self._store.jobs.mark_done(
             job.id, cache_hit=result.cache_hit, cache_key=song.separation_key
         )
-        await self._note_for_videos(job, result, song)
+        # Counted with no await after mark_done: whoever sees the job done sees it counted.
         finished = time.monotonic()
         separated = not result.cache_hit
         if separated and running_since is None:  # ran between two progress events
@@ -210,6 +210,7 @@ class JobFollowing(FlowCore):
             result.duration_seconds,
             "hit" if result.cache_hit else "miss",
         )
+        await self._note_for_videos(job, result, song)
         return done
 
     async def _note_for_videos(self, job: JobRecord, result: JobResult, song: _Delivery) -> None:
