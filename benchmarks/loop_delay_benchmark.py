@@ -23,7 +23,6 @@ import dataclasses
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -31,15 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from background_load import busy_loops
-from pool_benchmark import LIMITS, MODEL_KINDS, MUSIC, cut, random_model
+from pool_benchmark import MODEL_KINDS, MUSIC, cut, pool_config, random_model, run_pool_with_delays
 
 from separation.audio.ffmpeg import find_ffmpeg
-from separation.jobs import SeparationRequest
 from separation.model.loading import LoadedModel
 from separation.model.workers import WorkerPriority
-from separation.pool import PoolConfig, SeparationPool
-
-TICK_SECONDS = 0.010
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,30 +48,13 @@ class Run:
         return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
-async def one_song(
+def one_song(
     model: LoadedModel, song: Path, scratch: Path, priority: WorkerPriority, batch_size: int
 ) -> Run:
-    config = PoolConfig(
-        batch_size=batch_size,
-        ffmpeg=find_ffmpeg(),
-        tmp_root=scratch / "tmp",
-        cache_dir=scratch / f"cache-{time.monotonic_ns()}",  # never a cache hit
-        limits=LIMITS,
-        warm_up=False,
-        worker_priority=priority,
-    )
-    pool = SeparationPool(config, lambda device: model)
-    await pool.start()
-    delays: list[float] = []
-    started = time.perf_counter()
-    handle = await pool.submit(SeparationRequest(user_ref="user", input_path=song))
-    while not handle.done:
-        before = time.perf_counter()
-        await asyncio.sleep(TICK_SECONDS)
-        delays.append(max(0.0, time.perf_counter() - before - TICK_SECONDS))
-    (await handle.result()).release()
-    wall = time.perf_counter() - started
-    await pool.shutdown(timeout=0)
+    """``song`` alone through a pool whose worker is scheduled as ``priority``."""
+    config = pool_config(scratch, find_ffmpeg(), model.device, batch_size)
+    config = dataclasses.replace(config, worker_priority=priority)
+    wall, delays = asyncio.run(run_pool_with_delays(config, model, [song]))
     return Run(wall, delays)
 
 
@@ -115,7 +93,7 @@ def main() -> None:
             for load in loads:
                 with busy_loops(load):
                     for mode in order:
-                        run = asyncio.run(one_song(model, song, scratch, mode, args.batch_size))
+                        run = one_song(model, song, scratch, mode, args.batch_size)
                         runs.setdefault((load, mode), []).append(run)
                         print(
                             f"  round {round_index + 1}, load {load}, {mode.value:<8} "

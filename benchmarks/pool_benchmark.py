@@ -159,9 +159,18 @@ async def run_pool(
     config: PoolConfig, model: LoadedModel, songs: list[Path]
 ) -> tuple[float, float]:
     """Wall seconds for all ``songs`` submitted together, and the worst loop delay."""
+    wall, delays = await run_pool_with_delays(config, model, songs)
+    return wall, max(delays, default=0.0)
+
+
+async def run_pool_with_delays(
+    config: PoolConfig, model: LoadedModel, songs: list[Path]
+) -> tuple[float, list[float]]:
+    """Wall seconds for all ``songs`` submitted together, and how late each 10 ms
+    ``asyncio.sleep`` of the event loop woke up meanwhile (a chat handler's wait)."""
     pool = SeparationPool(config, lambda device: model)
     await pool.start()
-    worst = 0.0
+    delays: list[float] = []
     started = time.perf_counter()
     handles = [
         await pool.submit(SeparationRequest(user_ref=f"user-{index}", input_path=song))
@@ -170,12 +179,12 @@ async def run_pool(
     while not all(handle.done for handle in handles):
         before = time.perf_counter()
         await asyncio.sleep(0.01)
-        worst = max(worst, time.perf_counter() - before - 0.01)
+        delays.append(max(0.0, time.perf_counter() - before - 0.01))
     for handle in handles:
         await handle.result()
     wall = time.perf_counter() - started
     await pool.shutdown(timeout=0)
-    return wall, worst
+    return wall, delays
 
 
 def apply_model_one_by_one(

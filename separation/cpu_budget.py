@@ -61,7 +61,7 @@ import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 logger = logging.getLogger(__name__)
@@ -127,8 +127,8 @@ class CpuPlan:
         song, so they may take every core. On 2 cores its two MP3 encoders then run at
         once instead of one after the other (issue 26). Its extras (the cover, read
         beside the model step) still hold a slot and take a thread from torch."""
-        cores = max(1, cores)
-        return cls(cores, max(1, model_threads), cores)
+        shared = cls.for_cores(cores, model_threads)
+        return replace(shared, audio_slots=shared.cores)
 
     def describe(self) -> str:
         return (

@@ -159,9 +159,7 @@ async def test_the_video_button_without_words_asks_and_a_reply_to_the_question_w
     discord_bot, tmp_path, ffmpeg
 ):
     bot = discord_bot
-    bot.post_song()
-    await bot.wait_for_done()
-    [result] = bot.api.uploads(SONG_CHANNEL)
+    result = await _delivered(bot)
     mark = _press(bot, result.message, messages.CONTROL_VIDEO)
     question = await _question_after(bot, mark, _token(result.message))
     assert question.kind == "send"  # in the channel, in reply to the pressed result
@@ -176,9 +174,7 @@ async def test_video_without_words_asks_in_its_response_and_a_reply_to_it_works(
     discord_bot, tmp_path, ffmpeg
 ):
     bot = discord_bot
-    bot.post_song()
-    await bot.wait_for_done()
-    [result] = bot.api.uploads(SONG_CHANNEL)
+    result = await _delivered(bot)
     token = bot.slash("video")
     question = await _question_after(bot, bot.last_action, _token(result.message))
     assert question.kind == "followup" and question.interaction_token == token
@@ -252,12 +248,18 @@ async def _karaoke_with_lyrics(bot: DiscordHarness, tmp_path: Path) -> None:
     await bot.wait_for_done()
 
 
-async def _song_then_lrc_reply(bot: DiscordHarness, tmp_path: Path):
-    """A song posted and delivered, then an .lrc sent in reply to its result: the reply
-    as the fake API recorded it, and the video the bot answered with."""
+async def _delivered(bot: DiscordHarness):
+    """A song posted in the song channel and delivered: its one result upload."""
     bot.post_song()
     await bot.wait_for_done()
     [result] = bot.api.uploads(SONG_CHANNEL)
+    return result
+
+
+async def _song_then_lrc_reply(bot: DiscordHarness, tmp_path: Path):
+    """A song posted and delivered, then an .lrc sent in reply to its result: the reply
+    as the fake API recorded it, and the video the bot answered with."""
+    result = await _delivered(bot)
     mark = bot.mark()
     reply = bot.post(attachments=[_lrc(bot, tmp_path)], reply_to=result.message)
     return reply, await _video_after(bot, mark)
